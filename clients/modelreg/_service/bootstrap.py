@@ -1,0 +1,82 @@
+"""Server construction and lifecycle shared by both services."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from modelreg._service.interceptor import CallObserver, ServiceInterceptor
+
+# Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def new_server(
+    *,
+    service: str,
+    error_domain: str,
+    max_workers: int,
+    json_logs: bool = False,
+    observer: CallObserver | None = None,
+) -> grpc.Server:
+    return grpc.server(
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
+        interceptors=[ServiceInterceptor(service, error_domain, json_logs=json_logs, observer=observer)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Two server processes may share a port only when asked; never by accident.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+
+
+def add_health_and_reflection(
+    server: grpc.Server, full_service_names: Sequence[str]
+) -> health.HealthServicer:
+    """Registers grpc.health.v1 (each service SERVING, and the overall "") and reflection."""
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in (*full_service_names, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (*full_service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return health_servicer
+
+
+def bind(server: grpc.Server, host: str, port: int) -> int:
+    """Binds an insecure port and returns the actual port (port 0 picks a free one)."""
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    return bound
+
+
+def serve_until_signal(
+    server: grpc.Server, health_servicer: health.HealthServicer, grace_seconds: float
+) -> None:
+    """Serves until SIGTERM or SIGINT, then reports NOT_SERVING and lets in-flight calls finish."""
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        logging.getLogger("modelreg").info("signal %s: stopping, grace %.0fs", signum, grace_seconds)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server.start()
+    stop_requested.wait()
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace_seconds).wait()

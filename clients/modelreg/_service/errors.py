@@ -1,0 +1,66 @@
+"""Typed errors raised by the domain and store layers of both services.
+
+Domain code never imports grpc: it raises a subclass of :class:`ServiceError` carrying an
+:class:`ErrorKind` and an UPPER_SNAKE reason. ``modelreg._service.grpc_errors`` turns it into a
+gRPC status with exactly one google.rpc.ErrorInfo.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+
+class ErrorKind(enum.Enum):
+    """The gRPC status code family of an error, without importing grpc."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    ABORTED = "ABORTED"
+    INTERNAL = "INTERNAL"
+
+
+class ServiceError(Exception):
+    """An expected failure: a status family, a machine-readable reason and a human message.
+
+    The message names the offending field or value; ``metadata`` holds machine-readable details
+    (e.g. ``{"field": "name"}``) that travel in the ErrorInfo.
+    """
+
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(self, reason: str, message: str, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class InvalidArgument(ServiceError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class NotFound(ServiceError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class AlreadyExists(ServiceError):
+    kind = ErrorKind.ALREADY_EXISTS
+
+
+class FailedPrecondition(ServiceError):
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class Unavailable(ServiceError):
+    kind = ErrorKind.UNAVAILABLE
+
+
+class Aborted(ServiceError):
+    kind = ErrorKind.ABORTED

@@ -1,0 +1,146 @@
+"""The server interceptor: error mapping, request id and actor, and one log line per call."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from modelreg._service import callcontext
+from modelreg._service.errors import ServiceError
+from modelreg._service.grpc_errors import internal_status, status_from_error
+
+log = logging.getLogger("modelreg.calls")
+
+CallObserver = Callable[[str, str, float], None]
+"""Called after each call with (method, status code name, seconds): the metrics hook."""
+
+
+class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+    """Wraps every handler of a service.
+
+    - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →
+      INTERNAL, the traceback logged with the request id, nothing leaked to the caller.
+    - Reads ``x-request-id`` (generated when absent) and ``x-modelreg-actor`` into callcontext.
+    - Logs one line per call: service, method, code, duration, request id (JSON when asked).
+    """
+
+    def __init__(
+        self, service: str, domain: str, *, json_logs: bool = False, observer: CallObserver | None = None
+    ) -> None:
+        self._service = service
+        self._domain = domain
+        self._json_logs = json_logs
+        self._observer = observer
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if method.startswith("/grpc."):  # health and reflection: not ours to log or map
+            return handler
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.stream_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(method, handler.stream_stream),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+    def _begin(self, context: grpc.ServicerContext) -> str:
+        headers = dict(context.invocation_metadata())
+        request_id = str(headers.get(callcontext.REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        callcontext.request_id.set(request_id)
+        callcontext.actor.set(str(headers.get(callcontext.ACTOR_HEADER) or callcontext.ANONYMOUS_ACTOR))
+        return request_id
+
+    def _fail(self, exc: Exception, context: grpc.ServicerContext, method: str, request_id: str) -> None:
+        if isinstance(exc, ServiceError):
+            context.abort_with_status(status_from_error(exc, self._domain))
+        # context.abort() raised by a handler has already set the status: let it through.
+        if _status_code(context) not in (None, grpc.StatusCode.OK):
+            raise exc
+        log.exception("unhandled error in %s (request id %s)", method, request_id)
+        context.abort_with_status(internal_status(self._domain, request_id))
+
+    def _finish(self, method: str, context: grpc.ServicerContext, started: float, request_id: str) -> None:
+        seconds = time.perf_counter() - started
+        code = _status_code(context) or grpc.StatusCode.OK
+        code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        if self._observer is not None:
+            self._observer(method, code_name, seconds)
+        if not log.isEnabledFor(logging.INFO):
+            return
+        fields = {
+            "service": self._service,
+            "method": method.rsplit("/", 1)[-1],
+            "code": code_name,
+            "duration_ms": round(seconds * 1000, 3),
+            "request_id": request_id,
+            "actor": callcontext.actor.get(),
+        }
+        if self._json_logs:
+            log.info(json.dumps(fields))
+        else:
+            log.info(" ".join(f"{key}={value}" for key, value in fields.items()))
+
+    def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            request_id = self._begin(context)
+            try:
+                return behavior(request, context)
+            except Exception as exc:
+                self._fail(exc, context, method, request_id)
+            finally:
+                self._finish(method, context, started, request_id)
+
+        return wrapped
+
+    def _wrap_stream(
+        self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
+    ) -> Any:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            started = time.perf_counter()
+            request_id = self._begin(context)
+            try:
+                yield from behavior(request, context)
+            except Exception as exc:
+                self._fail(exc, context, method, request_id)
+            finally:
+                self._finish(method, context, started, request_id)
+
+        return wrapped
+
+
+def _status_code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    # ServicerContext.code() exists at run time (grpcio >= 1.38) but not in the type stubs.
+    code: grpc.StatusCode | None = getattr(context, "code")()  # noqa: B009
+    return code

@@ -1,0 +1,63 @@
+"""Page sizes and opaque page tokens.
+
+A token is URL-safe base64 of a small JSON object. It carries the offset into the ordered result
+and a fingerprint of the query it belongs to, so a token replayed against another query is
+INVALID_ARGUMENT rather than a silently wrong page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+
+from modelreg._service.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """A validated page: how many rows to return and how many to skip."""
+
+    size: int
+    offset: int
+    query_fingerprint: str
+
+    def next_token(self, returned: int, has_more: bool) -> str:
+        """The token of the following page, or "" when this page was the last."""
+        if not has_more:
+            return ""
+        payload = {"o": self.offset + returned, "q": self.query_fingerprint}
+        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def fingerprint(*parts: object) -> str:
+    """A short digest of the query a page token belongs to."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def parse_page(page_size: int, page_token: str, *, default: int, maximum: int, query: str) -> PageRequest:
+    """Validates page_size (0 = default, negative = error, clamped to maximum) and the token."""
+    if page_size < 0:
+        raise InvalidArgument(
+            "INVALID_PAGE_SIZE", f"page_size must not be negative, got {page_size}", {"field": "page_size"}
+        )
+    size = min(page_size or default, maximum)
+    if not page_token:
+        return PageRequest(size=size, offset=0, query_fingerprint=query)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+        offset = int(payload["o"])
+        token_query = str(payload["q"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(
+            "INVALID_PAGE_TOKEN", "page_token is malformed", {"field": "page_token"}
+        ) from exc
+    if offset < 0 or token_query != query:
+        raise InvalidArgument(
+            "INVALID_PAGE_TOKEN",
+            "page_token does not belong to this query (filter or order changed)",
+            {"field": "page_token"},
+        )
+    return PageRequest(size=size, offset=offset, query_fingerprint=query)

@@ -1,0 +1,53 @@
+"""Input limits shared by both services (MLflow's limits are the reference)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modelreg._service.errors import InvalidArgument
+
+MAX_NAME_LENGTH = 250
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_DESCRIPTION_LENGTH = 65536
+MAX_PAGE_SIZE_DEFAULT = 1000
+
+
+def require_name(
+    value: str, field: str, reason: str = "INVALID_NAME", max_length: int = MAX_NAME_LENGTH
+) -> str:
+    """Returns ``value`` stripped of nothing; raises when empty, blank or too long."""
+    if not value or not value.strip():
+        raise InvalidArgument(reason, f"{field} must not be empty", {"field": field})
+    if len(value) > max_length:
+        raise InvalidArgument(
+            reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
+        )
+    return value
+
+
+def require_key(key: str, field: str, reason: str) -> str:
+    if not key or not key.strip():
+        raise InvalidArgument(reason, f"{field} must not be empty", {"field": field})
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(
+            reason, f"{field} '{key[:40]}...' exceeds {MAX_KEY_LENGTH} characters", {"field": field}
+        )
+    return key
+
+
+def require_value(value: str, field: str, reason: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise InvalidArgument(
+            reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
+        )
+    return value
+
+
+def check_tags(tags: Mapping[str, str], field: str = "tags", reason: str = "INVALID_TAG") -> dict[str, str]:
+    """Validates every key and value of a tag map; returns a plain dict copy."""
+    for key, value in tags.items():
+        require_key(key, f"{field} key", reason)
+        require_value(value, f"{field}['{key}']", reason, MAX_TAG_VALUE_LENGTH)
+    return dict(tags)
