@@ -1,0 +1,22 @@
+# One image for both services. The build stage makes wheels (generated gRPC code is already in
+# the source tree, so nothing is generated here); the final stage has no compilers, runs as a
+# non-root user and needs no network at start.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY clients ./clients
+COPY tracking_service ./tracking_service
+COPY registry_service ./registry_service
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres,mysql]'
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --create-home --home-dir /home/modelreg modelreg
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels 'modelreg[postgres,mysql]' \
+    && rm -rf /wheels
+USER modelreg
+WORKDIR /home/modelreg
+ENV PYTHONUNBUFFERED=1
+EXPOSE 50051 50052 9464 9465
+ENTRYPOINT ["python", "-m"]
+CMD ["tracking_service", "serve"]
