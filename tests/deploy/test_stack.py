@@ -1,0 +1,229 @@
+"""The compose stack reproduced with local processes.
+
+No Docker engine runs here, so this starts the two services as separate OS processes with exactly
+the environment and commands docker-compose.yml gives them — only host names are pointed at this
+machine: `postgres` at the local PostgreSQL server, `minio` at an S3-compatible server on loopback
+(moto), `tracking` at the tracking process. It runs the migrations the way the one-shot services
+do, the walkthrough example through both services, then restarts both processes and checks that
+nothing was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from modelreg._service.healthcheck import is_serving
+from tests.conftest import S3Server
+from tests.deploy.compose import ROOT, load_compose, service_environment
+
+pytestmark = [pytest.mark.postgres, pytest.mark.s3]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command(compose: dict[str, Any], service: str) -> list[str]:
+    # The image's ENTRYPOINT is ["python", "-m"]; compose gives the rest.
+    return [sys.executable, "-m", *compose["services"][service]["command"]]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    target: str
+    grpc_service: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        deadline = time.monotonic() + 60
+        while not is_serving(self.target, self.grpc_service, timeout=1.0):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name} did not become healthy:\n{self.log_path.read_text()[-4000:]}"
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            assert self.process.wait(timeout=30) == 0, self.log_path.read_text()[-4000:]
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+def _with_local_hosts(env: dict[str, str], replacements: dict[str, str]) -> dict[str, str]:
+    return {key: replacements.get(key, value) for key, value in env.items()}
+
+
+@pytest.fixture
+def stack(
+    database_url_factory: Any, s3_server: S3Server, tmp_path: Path
+) -> Iterator[dict[str, ServiceProcess]]:
+    compose = load_compose()
+    from minio import Minio
+
+    tracking_env = service_environment(compose, "tracking")
+    bucket = tracking_env["MODELREG_ARTIFACT_ROOT"].removeprefix("s3://").split("/", 1)[0]
+    # The minio-create-bucket one-shot step.
+    Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False).make_bucket(bucket)
+
+    tracking_port, registry_port = _free_port(), _free_port()
+    base = {key: value for key, value in os.environ.items() if not key.startswith("MODELREG_")}
+    tracking = _with_local_hosts(
+        tracking_env,
+        {
+            "MODELREG_TRACKING_DATABASE_URL": database_url_factory("postgres"),
+            "MODELREG_S3_ENDPOINT": s3_server.endpoint,
+            "MODELREG_S3_ACCESS_KEY": s3_server.access_key,
+            "MODELREG_S3_SECRET_KEY": s3_server.secret_key,
+            "MODELREG_TRACKING_PORT": str(tracking_port),
+            "MODELREG_METRICS_PORT": str(_free_port()),
+        },
+    )
+    registry = _with_local_hosts(
+        service_environment(compose, "registry"),
+        {
+            "MODELREG_REGISTRY_DATABASE_URL": database_url_factory("postgres"),
+            "MODELREG_TRACKING_TARGET": f"127.0.0.1:{tracking_port}",
+            "MODELREG_REGISTRY_PORT": str(registry_port),
+            "MODELREG_METRICS_PORT": str(_free_port()),
+        },
+    )
+    for migrate, env in (("tracking-migrate", tracking), ("registry-migrate", registry)):
+        result = subprocess.run(
+            _command(compose, migrate), env={**base, **env}, capture_output=True, cwd=ROOT
+        )
+        assert result.returncode == 0, result.stderr.decode()
+
+    processes = {
+        "tracking": ServiceProcess(
+            "tracking",
+            _command(compose, "tracking"),
+            {**base, **tracking},
+            f"127.0.0.1:{tracking_port}",
+            "modelreg.tracking.v1.TrackingService",
+            tmp_path / "tracking.log",
+        ),
+        "registry": ServiceProcess(
+            "registry",
+            _command(compose, "registry"),
+            {**base, **registry},
+            f"127.0.0.1:{registry_port}",
+            "modelreg.registry.v1.RegistryService",
+            tmp_path / "registry.log",
+        ),
+    }
+    try:
+        processes["tracking"].start()
+        processes["registry"].start()
+        yield processes
+    finally:
+        for process in reversed(processes.values()):
+            process.stop()
+
+
+def _snapshot(client: Any) -> dict[str, Any]:
+    versions = sorted(
+        client.search_model_versions(filter_string="name='HousePricePredictor'"), key=lambda v: v.version
+    )
+    history = list(client.get_model_history("HousePricePredictor"))
+    return {
+        "versions": [(v.version, v.current_stage, v.run_id, v.source) for v in versions],
+        "digests": [tuple(sorted((f.path, f.sha256) for f in v.lineage.files)) for v in versions],
+        "runs": {v.run_id: client.get_run(v.run_id).data.metrics for v in versions},
+        "history": [(e.action, e.version, e.from_value, e.to_value) for e in history],
+    }
+
+
+def test_walkthrough_through_the_stack_survives_a_restart(
+    stack: dict[str, ServiceProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    import modelreg
+
+    targets = {
+        "MODELREG_TRACKING_URI": stack["tracking"].target,
+        "MODELREG_REGISTRY_URI": stack["registry"].target,
+    }
+    example = subprocess.run(
+        [sys.executable, "examples/house_prices.py"],
+        env={**os.environ, **targets, "MODELREG_CACHE_DIR": str(tmp_path / "cache")},
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert example.returncode == 0, example.stderr.decode()
+
+    client = modelreg.Client(
+        tracking_uri=targets["MODELREG_TRACKING_URI"], registry_uri=targets["MODELREG_REGISTRY_URI"]
+    )
+    before = _snapshot(client)
+    assert [(v[0], v[1]) for v in before["versions"]] == [(1, "Archived"), (2, "Production")]
+    for key, value in targets.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MODELREG_CACHE_DIR", str(tmp_path / "cache-before"))
+    features = pd.DataFrame({"size": [50.0, 120.0], "rooms": [2.0, 4.0], "age": [10.0, 3.0]})
+    predictions_before = modelreg.pyfunc.load_model("models:/HousePricePredictor/Production").predict(
+        features
+    )
+
+    # Both services log calls and expose Prometheus metrics, as compose turns them on.
+    metrics_port = stack["registry"].env["MODELREG_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        assert b'modelreg_rpc_calls_total{code="OK",method="CreateModelVersion"' in response.read()
+
+    for name in ("registry", "tracking"):
+        stack[name].stop()
+    for name in ("tracking", "registry"):
+        stack[name].start()
+
+    client = modelreg.Client(
+        tracking_uri=targets["MODELREG_TRACKING_URI"], registry_uri=targets["MODELREG_REGISTRY_URI"]
+    )
+    assert _snapshot(client) == before
+    monkeypatch.setenv(
+        "MODELREG_CACHE_DIR", str(tmp_path / "cache-after")
+    )  # a cold cache re-downloads from S3
+    predictions_after = modelreg.pyfunc.load_model("models:/HousePricePredictor/Production").predict(features)
+    assert list(predictions_after) == list(predictions_before)
+
+
+def test_upgrade_is_idempotent_and_safe_from_two_processes(database_url_factory: Any) -> None:
+    url = database_url_factory("postgres")
+    env = {**os.environ, "MODELREG_TRACKING_DATABASE_URL": url}
+    command = [sys.executable, "-m", "tracking_service", "db", "upgrade"]
+    racing = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, cwd=ROOT) for _ in range(2)]
+    for process in racing:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()
+    again = subprocess.run(command, env=env, capture_output=True, cwd=ROOT)
+    assert again.returncode == 0, again.stderr.decode()
+    with sa.create_engine(url).connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1

@@ -1,0 +1,40 @@
+"""Artifact byte storage for the tracking service, chosen by the root URI's scheme.
+
+``file://`` roots use :class:`FileArtifactStore`, ``s3://`` roots :class:`S3ArtifactStore` (minio SDK).
+A store accepts object URIs under any root of its scheme; both publish writes atomically.
+"""
+
+from __future__ import annotations
+
+from modelreg._service.errors import InvalidArgument
+
+from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, StoredObject
+from .file import FileArtifactStore, file_path
+from .s3 import S3ArtifactStore, S3Options, new_minio_client, s3_location
+
+__all__ = [
+    "ArtifactConfigError",
+    "ArtifactMissing",
+    "ArtifactStore",
+    "FileArtifactStore",
+    "S3ArtifactStore",
+    "S3Options",
+    "StoredObject",
+    "open_artifact_store",
+]
+
+
+def open_artifact_store(root_uri: str, s3: S3Options | None) -> ArtifactStore:
+    """The store for ``root_uri``; ArtifactConfigError for an unknown scheme or a malformed root."""
+    root = root_uri.rstrip("/")
+    try:
+        if root.startswith("file://"):
+            return FileArtifactStore(file_path(root))
+        if root.startswith("s3://"):
+            if s3 is None:
+                raise ArtifactConfigError(f"artifact root {root_uri} needs S3 endpoint and credentials")
+            bucket, _ = s3_location(root, key_required=False)
+            return S3ArtifactStore(new_minio_client(s3), bucket, s3.endpoint)
+    except InvalidArgument as exc:
+        raise ArtifactConfigError(f"artifact root {root_uri!r} is malformed: {exc.message}") from exc
+    raise ArtifactConfigError(f"artifact root {root_uri!r}: only file:// and s3:// are supported")
