@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -21,7 +21,13 @@ CallObserver = Callable[[str, str, float], None]
 """Called after each call with (method, status code name, seconds): the metrics hook."""
 
 
-class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:  # grpc's runtime class is not generic; only the grpc-stubs type is.
+    _ServerInterceptor = grpc.ServerInterceptor
+
+
+class ServiceInterceptor(_ServerInterceptor):
     """Wraps every handler of a service.
 
     - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →

@@ -1,0 +1,157 @@
+"""Generated messages → entities (and the few enums the client sends). Only the clients use it."""
+
+from __future__ import annotations
+
+from modelreg import entities as e
+from modelreg.registry.v1 import registry_pb2 as rpb
+from modelreg.tracking.v1 import tracking_pb2 as tpb
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
+
+_STAGE_NAMES = {
+    rpb.STAGE_UNSPECIFIED: "None",
+    rpb.STAGE_NONE: "None",
+    rpb.STAGE_STAGING: "Staging",
+    rpb.STAGE_PRODUCTION: "Production",
+    rpb.STAGE_ARCHIVED: "Archived",
+}
+
+
+def _suffix(enum_name: str, prefix: str) -> str:
+    return enum_name.removeprefix(prefix)
+
+
+def run_status_to_proto(status: str) -> tpb.RunStatus.ValueType:
+    """``"FINISHED"`` (any case) → RUN_STATUS_FINISHED; unknown names raise ValueError."""
+    name = status.upper()
+    if name not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+    return tpb.RunStatus.Value(f"RUN_STATUS_{name}")
+
+
+def view_type_to_proto(view_type: str | int) -> tpb.ViewType.ValueType:
+    """Accepts MLflow's ``ViewType`` names ("ACTIVE_ONLY", "DELETED_ONLY", "ALL") or its ints 1/2/3."""
+    if isinstance(view_type, int):
+        if view_type not in (1, 2, 3):
+            raise ValueError(f"unknown view type {view_type!r}")
+        return tpb.ViewType.ValueType(view_type)
+    name = view_type.upper()
+    if name not in VIEW_TYPES:
+        raise ValueError(f"unknown view type {view_type!r}; expected one of {', '.join(VIEW_TYPES)}")
+    return tpb.ViewType.Value(f"VIEW_TYPE_{name}")
+
+
+def _lifecycle(stage: tpb.LifecycleStage.ValueType) -> str:
+    return "deleted" if stage == tpb.LIFECYCLE_STAGE_DELETED else "active"
+
+
+def metric(m: tpb.Metric) -> e.Metric:
+    return e.Metric(key=m.key, value=m.value, timestamp=m.timestamp, step=m.step)
+
+
+def metric_to_proto(m: e.Metric) -> tpb.Metric:
+    return tpb.Metric(key=m.key, value=m.value, timestamp=m.timestamp, step=m.step)
+
+
+def run_info(info: tpb.RunInfo) -> e.RunInfo:
+    return e.RunInfo(
+        run_id=info.run_id,
+        experiment_id=info.experiment_id,
+        run_name=info.run_name,
+        status=_suffix(tpb.RunStatus.Name(info.status), "RUN_STATUS_"),
+        start_time=info.start_time,
+        end_time=info.end_time or None,
+        artifact_uri=info.artifact_uri,
+        lifecycle_stage=_lifecycle(info.lifecycle_stage),
+        parent_run_id=info.parent_run_id or None,
+    )
+
+
+def run(r: tpb.Run) -> e.Run:
+    return e.Run(
+        info=run_info(r.info),
+        data=e.RunData(
+            metrics={m.key: m.value for m in r.data.metrics},
+            params={p.key: p.value for p in r.data.params},
+            tags=dict(r.data.tags),
+        ),
+    )
+
+
+def experiment(x: tpb.Experiment) -> e.Experiment:
+    return e.Experiment(
+        experiment_id=x.experiment_id,
+        name=x.name,
+        artifact_location=x.artifact_location,
+        lifecycle_stage=_lifecycle(x.lifecycle_stage),
+        creation_time=x.creation_time,
+        last_update_time=x.last_update_time,
+        tags=dict(x.tags),
+    )
+
+
+def file_info(f: tpb.FileInfo) -> e.FileInfo:
+    return e.FileInfo(path=f.path, is_dir=f.is_dir, file_size=f.file_size, sha256=f.sha256)
+
+
+def stage_name(stage: rpb.Stage.ValueType) -> str:
+    return _STAGE_NAMES[stage]
+
+
+def lineage(li: rpb.Lineage) -> e.Lineage:
+    return e.Lineage(
+        run_id=li.run_id,
+        experiment_id=li.experiment_id,
+        run_name=li.run_name,
+        params=dict(li.params),
+        metrics=dict(li.metrics),
+        run_tags=dict(li.run_tags),
+        artifact_path=li.artifact_path,
+        files=tuple(e.FileDigest(path=f.path, size=f.size, sha256=f.sha256) for f in li.files),
+    )
+
+
+def model_version(mv: rpb.ModelVersion) -> e.ModelVersion:
+    return e.ModelVersion(
+        name=mv.name,
+        version=mv.version,
+        creation_timestamp=mv.creation_time,
+        last_updated_timestamp=mv.last_updated_time,
+        current_stage=stage_name(mv.current_stage),
+        description=mv.description,
+        source=mv.source,
+        run_id=mv.run_id or None,
+        status=_suffix(rpb.ModelVersionStatus.Name(mv.status), "MODEL_VERSION_STATUS_"),
+        status_message=mv.status_message,
+        tags=dict(mv.tags),
+        aliases=list(mv.aliases),
+        lineage=lineage(mv.lineage) if mv.HasField("lineage") else None,
+        user_id=mv.user_id,
+    )
+
+
+def registered_model(rm: rpb.RegisteredModel) -> e.RegisteredModel:
+    return e.RegisteredModel(
+        name=rm.name,
+        creation_timestamp=rm.creation_time,
+        last_updated_timestamp=rm.last_updated_time,
+        description=rm.description,
+        tags=dict(rm.tags),
+        latest_versions=[model_version(v) for v in rm.latest_versions],
+        aliases={a.alias: a.version for a in rm.aliases},
+    )
+
+
+def model_event(ev: rpb.ModelEvent) -> e.ModelEvent:
+    return e.ModelEvent(
+        event_id=ev.event_id,
+        name=ev.name,
+        version=ev.version,
+        action=_suffix(rpb.EventAction.Name(ev.action), "EVENT_ACTION_"),
+        from_value=ev.from_value,
+        to_value=ev.to_value,
+        actor=ev.actor,
+        time=ev.time,
+        comment=ev.comment,
+    )

@@ -1,0 +1,360 @@
+"""``modelreg.Client``: the tracking and registry services behind MLflow's ``MlflowClient`` names.
+
+An MLflow script works with ``MlflowClient()`` replaced by ``modelreg.Client()``: same method
+names, same argument names, results with the attributes MLflow users read (``mv.version``,
+``mv.current_stage``, ``mv.source``, ``run.info.run_id``, ``run.data.metrics``, ...).
+
+Differences worth knowing:
+
+- ``ModelVersion.version`` is an int; version arguments accept ints or strings ("3").
+- ``transition_model_version_stage`` archives the previous holder of the target stage by default
+  (``archive_existing_versions=True``; MLflow defaults to False). See
+  :meth:`Client.transition_model_version_stage`.
+- Search calls return a :class:`~modelreg.entities.PagedList` (a list with ``.token``). With
+  ``max_results`` it holds at most that many items and ``.token`` fetches the next page (pass it
+  back as ``page_token``); without ``max_results`` it holds every match (MLflow caps at a default
+  page size instead) and ``.token`` is None.
+- ``search_model_versions`` orders by name ASC, then version DESC (newest first) unless
+  ``order_by`` says otherwise; ``search_runs`` by start_time DESC.
+- Added by modelreg: ``get_model_history``, ``rollback_stage``, ``resolve_model_uri``,
+  ``get_stage_holder_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from modelreg import entities as e
+from modelreg._grpc import Pager, T
+from modelreg.exceptions import NotFound
+from modelreg.registry_client import RegistryClient
+from modelreg.tracking_client import Progress, TrackingClient
+
+
+def _flush_buffered_metrics() -> None:
+    """Sends metrics the fluent API still buffers, so reads (and the lineage a new model version
+    records) see every point logged so far in this process."""
+    from modelreg import fluent  # fluent imports the clients; import here to avoid a cycle
+
+    fluent.flush_metrics()
+
+
+class Client:
+    """Both services in one object. Targets default to ``modelreg.set_tracking_uri`` /
+    ``set_registry_uri``, then ``MODELREG_TRACKING_URI`` / ``MODELREG_REGISTRY_URI``, then
+    ``localhost:50051`` / ``localhost:50052``."""
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        self.tracking = TrackingClient(tracking_uri)
+        self.registry = RegistryClient(registry_uri)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.target
+
+    @property
+    def registry_uri(self) -> str:
+        return self.registry.target
+
+    def close(self) -> None:
+        self.tracking.close()
+        self.registry.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # Experiments
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, object] | None = None
+    ) -> str:
+        """Returns the new experiment's id."""
+        return self.tracking.create_experiment(name, artifact_location, tags).experiment_id
+
+    def get_experiment(self, experiment_id: str) -> e.Experiment:
+        return self.tracking.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> e.Experiment | None:
+        """None when no experiment has that name (as MLflow)."""
+        try:
+            return self.tracking.get_experiment_by_name(name)
+        except NotFound:
+            return None
+
+    def search_experiments(
+        self,
+        view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> e.PagedList[e.Experiment]:
+        pager = self.tracking.search_experiments(
+            filter_string or "", view_type, max_results, order_by, page_token
+        )
+        return _paged(pager)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self.tracking.rename_experiment(experiment_id, new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.tracking.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.tracking.restore_experiment(experiment_id)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: object) -> None:
+        self.tracking.set_experiment_tag(experiment_id, key, value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self.tracking.delete_experiment_tag(experiment_id, key)
+
+    # Runs
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, object] | None = None,
+        run_name: str | None = None,
+    ) -> e.Run:
+        # MLflow's client makes nested runs with this tag; modelreg records the parent natively.
+        parent = str(tags.get("mlflow.parentRunId", "")) if tags else ""
+        return self.tracking.create_run(experiment_id, run_name, start_time, tags, parent or None)
+
+    def get_run(self, run_id: str) -> e.Run:
+        _flush_buffered_metrics()
+        return self.tracking.get_run(run_id)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str,
+        filter_string: str = "",
+        run_view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> e.PagedList[e.Run]:
+        _flush_buffered_metrics()
+        pager = self.tracking.search_runs(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        return _paged(pager)
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        self.tracking.update_run(run_id, status=status, run_name=name)
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+        self.tracking.set_terminated(run_id, status or "FINISHED", end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        self.tracking.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.tracking.restore_run(run_id)
+
+    def log_param(self, run_id: str, key: str, value: object) -> object:
+        self.tracking.log_param(run_id, key, value)
+        return value
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+    ) -> None:
+        self.tracking.log_metric(run_id, key, value, timestamp, step)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[e.Metric] = (),
+        params: Sequence[e.Param] = (),
+        tags: Sequence[e.RunTag] = (),
+    ) -> None:
+        self.tracking.log_batch(run_id, metrics, params, tags)
+
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
+        self.tracking.set_tag(run_id, key, value)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.tracking.delete_tag(run_id, key)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[e.Metric]:
+        _flush_buffered_metrics()
+        return list(self.tracking.get_metric_history(run_id, key))
+
+    # Artifacts
+
+    def log_artifact(
+        self,
+        run_id: str,
+        local_path: str,
+        artifact_path: str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        self.tracking.log_artifact(run_id, local_path, artifact_path, progress=progress)
+
+    def log_artifacts(
+        self,
+        run_id: str,
+        local_dir: str,
+        artifact_path: str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        self.tracking.log_artifacts(run_id, local_dir, artifact_path, progress=progress)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[e.FileInfo]:
+        return self.tracking.list_artifacts(run_id, path or "")
+
+    def download_artifacts(
+        self, run_id: str, path: str, dst_path: str | None = None, *, progress: Progress | None = None
+    ) -> str:
+        """Downloads into ``dst_path`` (a new temporary directory when None), verifying every
+        file's sha256; returns the local path."""
+        return self.tracking.download_artifacts(run_id, path, dst_path, progress=progress)
+
+    # Registered models
+
+    def create_registered_model(
+        self, name: str, tags: Mapping[str, object] | None = None, description: str | None = None
+    ) -> e.RegisteredModel:
+        return self.registry.create_registered_model(name, tags, description)
+
+    def get_registered_model(self, name: str) -> e.RegisteredModel:
+        return self.registry.get_registered_model(name)
+
+    def rename_registered_model(self, name: str, new_name: str) -> e.RegisteredModel:
+        return self.registry.rename_registered_model(name, new_name)
+
+    def update_registered_model(self, name: str, description: str | None = None) -> e.RegisteredModel:
+        return self.registry.update_registered_model(name, description)
+
+    def delete_registered_model(self, name: str) -> None:
+        self.registry.delete_registered_model(name)
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> e.PagedList[e.RegisteredModel]:
+        """Default order: name ASC."""
+        pager = self.registry.search_registered_models(filter_string or "", max_results, order_by, page_token)
+        return _paged(pager)
+
+    def set_registered_model_tag(self, name: str, key: str, value: object) -> None:
+        self.registry.set_registered_model_tag(name, key, value)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.registry.delete_registered_model_tag(name, key)
+
+    # Model versions
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        description: str | None = None,
+    ) -> e.ModelVersion:
+        """Registers the next version of ``name`` (which must exist). With ``run_id`` the lineage
+        (params, metrics, tags, file digests) is recorded; metrics still buffered by the fluent
+        API are sent first so the lineage sees them."""
+        if run_id:
+            _flush_buffered_metrics()
+        return self.registry.create_model_version(name, source, run_id, tags, description)
+
+    def get_model_version(self, name: str, version: int | str) -> e.ModelVersion:
+        return self.registry.get_model_version(name, version)
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None = None
+    ) -> e.ModelVersion:
+        return self.registry.update_model_version(name, version, description)
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        self.registry.delete_model_version(name, version)
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> e.PagedList[e.ModelVersion]:
+        """Versions matching ``filter_string`` (e.g. ``"name='HousePricePredictor'"``), ordered by
+        name ASC then version DESC (newest first) unless ``order_by`` says otherwise."""
+        pager = self.registry.search_model_versions(filter_string or "", max_results, order_by, page_token)
+        return _paged(pager)
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[e.ModelVersion]:
+        """The newest version in each of ``stages`` (every stage when None)."""
+        return self.registry.get_latest_versions(name, stages)
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: int | str,
+        stage: str,
+        archive_existing_versions: bool = True,
+        comment: str = "",
+    ) -> e.ModelVersion:
+        """Moves a version to ``stage`` ("None", "Staging", "Production", "Archived"; any case).
+
+        ``archive_existing_versions`` defaults to **True** (MLflow: False). Promoting to Staging or
+        Production archives the versions that held that stage, atomically, so the stage has one
+        holder, ``models:/Name/Production`` is never ambiguous, and the history can tell which
+        version to roll back to. This is what the MLflow workflow our users bring expects ("the
+        version that held Production before is archived") without the argument. Pass
+        ``archive_existing_versions=False`` to let several versions share the stage, as in MLflow.
+        """
+        return self.registry.transition_model_version_stage(
+            name, version, stage, archive_existing_versions, comment
+        )
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: object) -> None:
+        self.registry.set_model_version_tag(name, version, key, value)
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        self.registry.delete_model_version_tag(name, version, key)
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        self.registry.set_registered_model_alias(name, alias, version)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        self.registry.delete_registered_model_alias(name, alias)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> e.ModelVersion:
+        return self.registry.get_model_version_by_alias(name, alias)
+
+    def get_model_version_download_uri(self, name: str, version: int | str) -> str:
+        """The URI of the version's files (its ``source``, e.g. ``runs:/<run_id>/model``)."""
+        return self.registry.get_model_version(name, version).source
+
+    # modelreg's own
+
+    def get_model_history(self, name: str, version: int | str | None = None) -> list[e.ModelEvent]:
+        """Every audit event of a model (or of one version), oldest first."""
+        return list(self.registry.list_model_events(name, version))
+
+    def rollback_stage(self, name: str, stage: str, comment: str = "") -> e.RollbackResult:
+        """Gives ``stage`` back to its previous holder and archives the current one."""
+        return self.registry.rollback_stage(name, stage, comment)
+
+    def resolve_model_uri(self, uri: str) -> e.ModelVersion:
+        return self.registry.resolve_model_uri(uri)
+
+    def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
+        """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""
+        return self.registry.get_stage_holder_at(name, stage, time)
+
+
+def _paged(pager: Pager[T]) -> e.PagedList[T]:
+    items = list(pager)  # the token is known only once the pager is exhausted
+    return e.PagedList(items, token=pager.token)

@@ -1,0 +1,68 @@
+"""Client settings from the environment: the only client module that reads ``os.environ``.
+
+- ``MODELREG_TRACKING_URI``: tracking service target (default ``localhost:50051``).
+- ``MODELREG_REGISTRY_URI``: registry service target (default ``localhost:50052``).
+- ``MODELREG_USER``: the actor recorded in the registry's audit history (default: the OS user).
+- ``MODELREG_TIMEOUT``: per-call deadline in seconds for unary calls (default 30).
+- ``MODELREG_TRANSFER_TIMEOUT``: deadline in seconds for one artifact or metric stream (default 3600).
+
+A target is ``host:port`` (also accepted as ``grpc://host:port``) or ``grpcs://host:port`` for TLS.
+``modelreg.set_tracking_uri`` / ``set_registry_uri`` override the environment for the whole
+process, so every client created afterwards without an explicit target (``modelreg.Client()``,
+the flavors) talks to the same services, as with MLflow.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+
+DEFAULT_TRACKING_URI = "localhost:50051"
+DEFAULT_REGISTRY_URI = "localhost:50052"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_TRANSFER_TIMEOUT = 3600.0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # containers often run as a uid without a passwd entry
+        return "anonymous"
+
+
+_overrides: dict[str, str] = {}
+
+
+def set_default_uri(service: str, uri: str | None) -> None:
+    """Process-wide default target of ``service`` ("tracking" or "registry"); None clears it."""
+    if service not in ("tracking", "registry"):
+        raise ValueError(f"unknown service {service!r}")
+    if uri is None:
+        _overrides.pop(service, None)
+    else:
+        _overrides[service] = uri
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    tracking_uri: str
+    registry_uri: str
+    actor: str
+    timeout: float
+    transfer_timeout: float
+
+    @classmethod
+    def from_env(cls) -> ClientSettings:
+        env = os.environ
+        return cls(
+            tracking_uri=_overrides.get("tracking")
+            or env.get("MODELREG_TRACKING_URI")
+            or DEFAULT_TRACKING_URI,
+            registry_uri=_overrides.get("registry")
+            or env.get("MODELREG_REGISTRY_URI")
+            or DEFAULT_REGISTRY_URI,
+            actor=env.get("MODELREG_USER") or _os_user(),
+            timeout=float(env.get("MODELREG_TIMEOUT") or DEFAULT_TIMEOUT),
+            transfer_timeout=float(env.get("MODELREG_TRANSFER_TIMEOUT") or DEFAULT_TRANSFER_TIMEOUT),
+        )

@@ -1,0 +1,580 @@
+"""The fluent API for training code, as in MLflow: ``modelreg.start_run()``, ``log_param``, ...
+
+State:
+- The tracking/registry targets are process-wide (``set_tracking_uri``).
+- The active experiment is process-wide; the stack of active runs is per thread (as in MLflow),
+  so threads can each run their own run. ``last_active_run`` is process-wide.
+- Calls that need a run and find none start one, as MLflow does.
+
+Metrics are buffered: ``log_metric`` appends to a per-process :class:`MetricBuffer` and returns
+at once; a background thread sends the points through the ``LogMetrics`` client stream in
+batches (up to 5,000 points per message) every 100 ms or as soon as a batch fills. Points keep
+the order they were logged in, and their timestamp is taken when they are logged. The buffer is
+flushed by ``end_run``, ``flush_metrics``, ``get_run``, ``search_runs``, ``modelreg.Client``
+reads and registrations, and at interpreter exit. A failed send is raised by the next
+``log_metric``, ``flush_metrics`` or ``end_run`` of this process: never dropped silently.
+``log_param`` and ``set_tag`` are direct calls, so a conflicting param fails at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from modelreg import config
+from modelreg import entities as e
+from modelreg.config import ClientSettings
+from modelreg.exceptions import FailedPrecondition, ModelregError, NotFound
+from modelreg.registry_client import RegistryClient
+from modelreg.tracking_client import TrackingClient, now_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("modelreg")
+
+MetricSink = Callable[[Iterable[tuple[str, Sequence[e.Metric]]]], int]
+"""Sends ``(run_id, points)`` batches; ``TrackingClient.log_metrics_stream`` in production."""
+
+_PARAMS_PER_BATCH = 100  # LogBatch limits (tracking.proto)
+_TAGS_PER_BATCH = 100
+
+
+class MetricBuffer:
+    """Accumulates metric points and sends them in batches from a background thread.
+
+    - ``add`` is cheap (a lock and an append); when ``max_pending`` points wait unsent (the
+      network cannot keep up), ``add`` sends them itself: back-pressure instead of unbounded memory.
+    - One sender at a time (``_send_lock``), taking the pending points in log order, so points
+      arrive in the order they were logged even when ``flush`` and the thread race.
+    - A send error is kept and raised by the next ``add`` or ``flush``, once.
+    """
+
+    def __init__(
+        self,
+        sink: MetricSink,
+        *,
+        batch_size: int = 5_000,
+        interval: float = 0.1,
+        max_pending: int = 100_000,
+    ) -> None:
+        self._sink = sink
+        self._batch_size = batch_size
+        self._interval = interval
+        self._max_pending = max_pending
+        self._pending: list[tuple[str, e.Metric]] = []
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, run_id: str, metric: e.Metric) -> None:
+        with self._lock:
+            self._raise_error()
+            self._pending.append((run_id, metric))
+            pending = len(self._pending)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="modelreg-metrics", daemon=True)
+                self._thread.start()
+        if pending >= self._max_pending:
+            self.flush()
+        elif pending >= self._batch_size:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Sends every point added so far; raises the first send error since the last raise."""
+        self._send()
+        with self._lock:
+            self._raise_error()
+
+    def close(self) -> None:
+        """Stops the thread after a last flush (whose errors are raised)."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._send()
+
+    def _send(self) -> None:
+        with self._send_lock:
+            with self._lock:
+                points, self._pending = self._pending, []
+            if not points:
+                return
+            try:
+                self._sink(self._batches(points))
+            except Exception as exc:  # kept for the caller: see the class docstring
+                with self._lock:
+                    self._error = self._error or exc
+
+    def _batches(self, points: list[tuple[str, e.Metric]]) -> Iterator[tuple[str, list[e.Metric]]]:
+        """Consecutive points of one run, at most ``batch_size`` per message, in log order."""
+        batch: list[e.Metric] = []
+        batch_run = ""
+        for run_id, metric in points:
+            if batch and (run_id != batch_run or len(batch) >= self._batch_size):
+                yield batch_run, batch
+                batch = []
+            batch_run = run_id
+            batch.append(metric)
+        if batch:
+            yield batch_run, batch
+
+
+class ActiveRun(e.Run):
+    """The run ``start_run`` returns: a :class:`~modelreg.entities.Run` (``run.info.run_id``) and a
+    context manager that ends it: FINISHED on normal exit, FAILED on an exception, KILLED on
+    KeyboardInterrupt."""
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        end_run(status)
+        return False
+
+
+class _FluentRegistryClient(RegistryClient):
+    """The process-wide registry client: sends buffered metrics before registering a version, so
+    the lineage the registry copies from the run holds every metric logged before."""
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        description: str | None = None,
+    ) -> e.ModelVersion:
+        if run_id:
+            flush_metrics()
+        return super().create_model_version(name, source, run_id, tags, description)
+
+
+class _State:
+    """Process-wide fluent state; the run stack lives in a thread-local."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.client: TrackingClient | None = None
+        self.registry: RegistryClient | None = None
+        self.buffer: MetricBuffer | None = None
+        self.pid = os.getpid()
+        self.experiment_id: str | None = None
+        self.last_run_id: str | None = None
+        self.local = threading.local()
+
+    def stack(self) -> list[ActiveRun]:
+        if not hasattr(self.local, "runs"):
+            self.local.runs = []
+        runs: list[ActiveRun] = self.local.runs
+        return runs
+
+
+_state = _State()
+
+
+def _reset_after_fork() -> None:
+    # A forked child inherits locks that may be held and a channel it must not use.
+    global _state
+    _state = _State()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def tracking_client() -> TrackingClient:
+    """The process-wide tracking client, for the target ``set_tracking_uri`` chose."""
+    with _state.lock:
+        if _state.client is None:
+            _state.client = TrackingClient()
+        return _state.client
+
+
+def registry_client() -> RegistryClient:
+    """The process-wide registry client, for the target ``set_registry_uri`` chose."""
+    with _state.lock:
+        if _state.registry is None:
+            _state.registry = _FluentRegistryClient()
+        return _state.registry
+
+
+def _buffer() -> MetricBuffer:
+    with _state.lock:
+        if _state.buffer is None:
+            _state.buffer = MetricBuffer(lambda batches: tracking_client().log_metrics_stream(batches))
+        return _state.buffer
+
+
+def flush_metrics() -> None:
+    """Sends every metric point logged so far in this process; raises a failed send's error."""
+    buffer = _state.buffer
+    if buffer is not None:
+        buffer.flush()
+
+
+flush_async_logging = flush_metrics
+"""MLflow's name for :func:`flush_metrics`."""
+
+
+# Targets
+
+
+def set_tracking_uri(uri: str) -> None:
+    """Points this process at a tracking service (``host:port``, ``grpc://`` or ``grpcs://``)."""
+    flush_metrics()  # points logged so far belong to the old target
+    with _state.lock:
+        config.set_default_uri("tracking", uri)
+        if _state.client is not None:
+            _state.client.close()
+            _state.client = None
+
+
+def get_tracking_uri() -> str:
+    return ClientSettings.from_env().tracking_uri
+
+
+def set_registry_uri(uri: str) -> None:
+    """Points this process at a registry service (``host:port``, ``grpc://`` or ``grpcs://``)."""
+    with _state.lock:
+        config.set_default_uri("registry", uri)
+        if _state.registry is not None:
+            _state.registry.close()
+            _state.registry = None
+
+
+def get_registry_uri() -> str:
+    return ClientSettings.from_env().registry_uri
+
+
+# Experiments
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> e.Experiment:
+    """Makes an experiment active, by name (created when missing) or by id."""
+    if (experiment_name is None) == (experiment_id is None):
+        raise ValueError("give exactly one of experiment_name and experiment_id")
+    client = tracking_client()
+    if experiment_id is not None:
+        experiment = client.get_experiment(experiment_id)
+    else:
+        assert experiment_name is not None
+        try:
+            experiment = client.get_experiment_by_name(experiment_name)
+        except NotFound:
+            experiment = client.create_experiment(experiment_name)
+    if experiment.lifecycle_stage == "deleted":
+        raise FailedPrecondition(
+            f"experiment {experiment.name!r} is deleted; restore it first",
+            code="FAILED_PRECONDITION",
+            reason="EXPERIMENT_DELETED",
+            metadata={"experiment_id": experiment.experiment_id},
+        )
+    with _state.lock:
+        _state.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def get_experiment_by_name(name: str) -> e.Experiment | None:
+    try:
+        return tracking_client().get_experiment_by_name(name)
+    except NotFound:
+        return None
+
+
+# Runs
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    description: str | None = None,
+) -> ActiveRun:
+    """Starts a run (or resumes ``run_id``) and makes it the active run of this thread.
+
+    A run started while another is active must say ``nested=True``; it gets the active run as
+    its parent (or ``parent_run_id`` when given). Use as ``with modelreg.start_run() as run:``.
+    """
+    stack = _state.stack()
+    if stack and not nested:
+        raise FailedPrecondition(
+            f"run {stack[-1].info.run_id} is already active; end it first or pass nested=True",
+            code="FAILED_PRECONDITION",
+            reason="RUN_ALREADY_ACTIVE",
+        )
+    client = tracking_client()
+    if run_id is not None:
+        run = client.get_run(run_id)
+        if run.info.status != "RUNNING":
+            client.update_run(run_id, status="RUNNING")
+        for key, value in (tags or {}).items():
+            client.set_tag(run_id, key, value)
+        run = client.get_run(run_id)
+    else:
+        parent = parent_run_id or (stack[-1].info.run_id if stack and nested else None)
+        all_tags = dict(tags or {})
+        if description is not None:
+            all_tags["modelreg.note.content"] = description
+        run = client.create_run(
+            experiment_id=experiment_id or _state.experiment_id or "0",
+            run_name=run_name,
+            tags=all_tags,
+            parent_run_id=parent,
+        )
+    active = ActiveRun(info=run.info, data=run.data)
+    stack.append(active)
+    with _state.lock:
+        _state.last_run_id = run.info.run_id
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    """The active run of this thread, or None."""
+    stack = _state.stack()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> e.Run | None:
+    """The active run, else the run most recently started in this process (fresh from the server)."""
+    current = active_run()
+    run_id = current.info.run_id if current is not None else _state.last_run_id
+    return get_run(run_id) if run_id is not None else None
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """Ends the active run of this thread (no-op without one) after sending its buffered metrics.
+
+    When the buffered metrics cannot be sent the run is marked FAILED and the error is raised.
+    """
+    stack = _state.stack()
+    if not stack:
+        return
+    run = stack.pop()
+    try:
+        flush_metrics()
+    except Exception:
+        with contextlib.suppress(ModelregError):  # the flush error is the one worth reporting
+            tracking_client().set_terminated(run.info.run_id, "FAILED")
+        raise
+    tracking_client().set_terminated(run.info.run_id, status)
+
+
+def get_run(run_id: str) -> e.Run:
+    flush_metrics()
+    return tracking_client().get_run(run_id)
+
+
+def _run_id() -> str:
+    current = active_run()
+    return (current or start_run()).info.run_id
+
+
+# Logging
+
+
+def log_param(key: str, value: object) -> object:
+    """Logs one param of the active run; another value for a logged key raises InvalidArgument
+    (PARAM_VALUE_CONFLICT) at once. Returns ``value``."""
+    tracking_client().log_param(_run_id(), key, value)
+    return value
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    run_id = _run_id()
+    items = [e.Param(str(k), str(v)) for k, v in params.items()]
+    for start in range(0, len(items), _PARAMS_PER_BATCH):
+        tracking_client().log_batch(run_id, params=items[start : start + _PARAMS_PER_BATCH])
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool = False,
+) -> None:
+    """Logs one point of the active run. Buffered (see the module docstring) unless
+    ``synchronous=True``, which sends it now and raises its error at once."""
+    run_id = _run_id()
+    metric = e.Metric(key, float(value), timestamp or now_ms(), step or 0)
+    if synchronous:
+        flush_metrics()  # keep log order
+        tracking_client().log_metric(run_id, key, metric.value, metric.timestamp, metric.step)
+    else:
+        _buffer().add(run_id, metric)
+
+
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool = False,
+) -> None:
+    stamp = timestamp or now_ms()
+    for key, value in metrics.items():
+        log_metric(key, value, step=step, timestamp=stamp, synchronous=synchronous)
+
+
+def set_tag(key: str, value: object) -> None:
+    tracking_client().set_tag(_run_id(), key, value)
+
+
+def set_tags(tags: Mapping[str, object]) -> None:
+    run_id = _run_id()
+    items = [e.RunTag(str(k), str(v)) for k, v in tags.items()]
+    for start in range(0, len(items), _TAGS_PER_BATCH):
+        tracking_client().log_batch(run_id, tags=items[start : start + _TAGS_PER_BATCH])
+
+
+def delete_tag(key: str) -> None:
+    tracking_client().delete_tag(_run_id(), key)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    tracking_client().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    tracking_client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The URI of the active run's artifact root, or of ``artifact_path`` under it."""
+    current = active_run() or start_run()
+    root = current.info.artifact_uri.rstrip("/")
+    return f"{root}/{artifact_path.lstrip('/')}" if artifact_path else root
+
+
+# Search
+
+
+@overload
+def search_runs(
+    experiment_ids: Sequence[str] | None = ...,
+    filter_string: str = ...,
+    run_view_type: str | int = ...,
+    max_results: int | None = ...,
+    order_by: Sequence[str] | None = ...,
+    output_format: Literal["pandas"] = ...,
+    search_all_experiments: bool = ...,
+    experiment_names: Sequence[str] | None = ...,
+) -> pd.DataFrame: ...
+@overload
+def search_runs(
+    experiment_ids: Sequence[str] | None = ...,
+    filter_string: str = ...,
+    run_view_type: str | int = ...,
+    max_results: int | None = ...,
+    order_by: Sequence[str] | None = ...,
+    *,
+    output_format: Literal["list"],
+    search_all_experiments: bool = ...,
+    experiment_names: Sequence[str] | None = ...,
+) -> list[e.Run]: ...
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: str | int = "ACTIVE_ONLY",
+    max_results: int | None = 100_000,
+    order_by: Sequence[str] | None = None,
+    output_format: Literal["pandas", "list"] = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+) -> pd.DataFrame | list[e.Run]:
+    """Runs as a pandas DataFrame (MLflow's default) or, with ``output_format="list"``, a list of
+    :class:`~modelreg.entities.Run`.
+
+    Searches the active experiment unless ``experiment_ids`` / ``experiment_names`` name others or
+    ``search_all_experiments`` is set. DataFrame columns, as MLflow's: run_id, experiment_id,
+    run_name, status, artifact_uri, start_time, end_time (UTC datetimes), then ``metrics.<key>``,
+    ``params.<key>``, ``tags.<key>``.
+    """
+    flush_metrics()
+    client = tracking_client()
+    if search_all_experiments:
+        ids: list[str] = []  # no ids: every experiment
+    elif experiment_ids is None and experiment_names is None:
+        ids = [_state.experiment_id or "0"]
+    else:
+        ids = list(experiment_ids or ())
+        ids += [
+            x.experiment_id for n in experiment_names or () if (x := get_experiment_by_name(n)) is not None
+        ]
+        if not ids:  # only unknown names: nothing matches (an empty list would mean "everything")
+            return [] if output_format == "list" else _runs_frame([])
+    runs = list(client.search_runs(ids, filter_string, run_view_type, max_results, order_by))
+    if output_format == "list":
+        return runs
+    if output_format != "pandas":
+        raise ValueError(f"unknown output_format {output_format!r}; expected 'pandas' or 'list'")
+    return _runs_frame(runs)
+
+
+def _runs_frame(runs: list[e.Run]) -> pd.DataFrame:
+    import pandas as pd  # not at import time: `import modelreg` stays cheap
+
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "run_name": run.info.run_name,
+            "status": run.info.status,
+            "artifact_uri": run.info.artifact_uri,
+            "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+            "end_time": pd.to_datetime(run.info.end_time, unit="ms", utc=True)
+            if run.info.end_time
+            else pd.NaT,
+        }
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        rows.append(row)
+    columns = ["run_id", "experiment_id", "run_name", "status", "artifact_uri", "start_time", "end_time"]
+    return pd.DataFrame(rows, columns=columns + sorted({c for r in rows for c in r} - set(columns)))
+
+
+def _at_exit() -> None:
+    """Ends this thread's open runs and sends buffered metrics; errors are logged (nobody is left
+    to catch them)."""
+    try:
+        while active_run() is not None:
+            end_run()
+        if _state.buffer is not None:
+            _state.buffer.close()
+    except Exception:
+        log.exception("modelreg: could not send buffered metrics or end the run at exit")
+
+
+atexit.register(_at_exit)

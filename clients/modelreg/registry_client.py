@@ -1,0 +1,280 @@
+"""``RegistryClient``: a typed client of the registry service (models, versions, stages, aliases,
+history).
+
+Versions are ints; arguments also accept their decimal strings, as MLflow users pass them.
+Listing calls return a :class:`~modelreg._grpc.Pager` (an iterator that pages by itself; see
+``modelreg.tracking_client``). Every call sends the ``x-modelreg-actor`` header (``MODELREG_USER``
+or the OS user), which the registry records in its audit history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from modelreg import _convert as conv
+from modelreg import entities as e
+from modelreg._grpc import Pager, Rpc
+from modelreg.config import ClientSettings
+from modelreg.exceptions import InvalidArgument
+from modelreg.registry.v1 import registry_pb2 as pb
+from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
+
+
+def version_number(version: int | str) -> int:
+    """``3`` or ``"3"`` → 3; anything else raises InvalidArgument (INVALID_VERSION) before any call."""
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(version, bool) or number < 1:
+        raise InvalidArgument(
+            f"invalid model version {version!r}: expected a positive integer",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_VERSION",
+            metadata={"field": "version"},
+        )
+    return number
+
+
+def _str_map(tags: Mapping[str, object] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (tags or {}).items()}
+
+
+class RegistryClient:
+    """Client of ``modelreg.registry.v1.RegistryService``.
+
+    ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
+    ``MODELREG_REGISTRY_URI`` or ``localhost:50052``. ``timeout`` is the deadline of each call in
+    seconds. Thread-safe: one channel per client.
+    """
+
+    def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
+        settings = ClientSettings.from_env()
+        self.target = target or settings.registry_uri
+        self._rpc = Rpc(
+            self.target,
+            pb.DESCRIPTOR.services_by_name["RegistryService"],
+            actor=settings.actor,
+            timeout=timeout if timeout is not None else settings.timeout,
+            transfer_timeout=settings.transfer_timeout,
+        )
+        self._stub = pb_grpc.RegistryServiceStub(self._rpc.channel)
+
+    def close(self) -> None:
+        self._rpc.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # Registered models
+
+    def create_registered_model(
+        self, name: str, tags: Mapping[str, object] | None = None, description: str | None = None
+    ) -> e.RegisteredModel:
+        request = pb.CreateRegisteredModelRequest(
+            name=name, description=description or "", tags=_str_map(tags)
+        )
+        return conv.registered_model(
+            self._rpc.unary(self._stub.CreateRegisteredModel, request).registered_model
+        )
+
+    def get_registered_model(self, name: str) -> e.RegisteredModel:
+        request = pb.GetRegisteredModelRequest(name=name)
+        return conv.registered_model(self._rpc.unary(self._stub.GetRegisteredModel, request).registered_model)
+
+    def rename_registered_model(self, name: str, new_name: str) -> e.RegisteredModel:
+        request = pb.RenameRegisteredModelRequest(name=name, new_name=new_name)
+        return conv.registered_model(
+            self._rpc.unary(self._stub.RenameRegisteredModel, request).registered_model
+        )
+
+    def update_registered_model(self, name: str, description: str | None = None) -> e.RegisteredModel:
+        request = pb.UpdateRegisteredModelRequest(name=name)
+        if description is not None:
+            request.description = description
+        return conv.registered_model(
+            self._rpc.unary(self._stub.UpdateRegisteredModel, request).registered_model
+        )
+
+    def delete_registered_model(self, name: str) -> None:
+        self._rpc.unary(self._stub.DeleteRegisteredModel, pb.DeleteRegisteredModelRequest(name=name))
+
+    def search_registered_models(
+        self,
+        filter_string: str = "",
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Pager[e.RegisteredModel]:
+        """Default order: name ASC."""
+
+        def fetch(token: str, size: int) -> tuple[list[e.RegisteredModel], str]:
+            request = pb.SearchRegisteredModelsRequest(
+                filter=filter_string, order_by=list(order_by or ()), page_size=size, page_token=token
+            )
+            response = self._rpc.unary(self._stub.SearchRegisteredModels, request)
+            return [conv.registered_model(m) for m in response.registered_models], response.next_page_token
+
+        return Pager(fetch, page_token=page_token, max_results=max_results)
+
+    def set_registered_model_tag(self, name: str, key: str, value: object) -> None:
+        request = pb.SetRegisteredModelTagRequest(name=name, key=key, value=str(value))
+        self._rpc.unary(self._stub.SetRegisteredModelTag, request)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self._rpc.unary(
+            self._stub.DeleteRegisteredModelTag, pb.DeleteRegisteredModelTagRequest(name=name, key=key)
+        )
+
+    # Versions
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        description: str | None = None,
+    ) -> e.ModelVersion:
+        """Registers the next version. With ``run_id`` the registry first checks the run and the
+        source artifact at the tracking service (FailedPrecondition RUN_NOT_FOUND, RUN_DELETED,
+        ARTIFACT_NOT_FOUND) and records the lineage."""
+        request = pb.CreateModelVersionRequest(
+            name=name, source=source, run_id=run_id or "", description=description or "", tags=_str_map(tags)
+        )
+        return conv.model_version(self._rpc.unary(self._stub.CreateModelVersion, request).model_version)
+
+    def get_model_version(self, name: str, version: int | str) -> e.ModelVersion:
+        request = pb.GetModelVersionRequest(name=name, version=version_number(version))
+        return conv.model_version(self._rpc.unary(self._stub.GetModelVersion, request).model_version)
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None = None
+    ) -> e.ModelVersion:
+        request = pb.UpdateModelVersionRequest(name=name, version=version_number(version))
+        if description is not None:
+            request.description = description
+        return conv.model_version(self._rpc.unary(self._stub.UpdateModelVersion, request).model_version)
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        request = pb.DeleteModelVersionRequest(name=name, version=version_number(version))
+        self._rpc.unary(self._stub.DeleteModelVersion, request)
+
+    def search_model_versions(
+        self,
+        filter_string: str = "",
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Pager[e.ModelVersion]:
+        """Default order: name ASC, then version DESC (newest first)."""
+
+        def fetch(token: str, size: int) -> tuple[list[e.ModelVersion], str]:
+            request = pb.SearchModelVersionsRequest(
+                filter=filter_string, order_by=list(order_by or ()), page_size=size, page_token=token
+            )
+            response = self._rpc.unary(self._stub.SearchModelVersions, request)
+            return [conv.model_version(v) for v in response.model_versions], response.next_page_token
+
+        return Pager(fetch, page_token=page_token, max_results=max_results)
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: object) -> None:
+        request = pb.SetModelVersionTagRequest(
+            name=name, version=version_number(version), key=key, value=str(value)
+        )
+        self._rpc.unary(self._stub.SetModelVersionTag, request)
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        request = pb.DeleteModelVersionTagRequest(name=name, version=version_number(version), key=key)
+        self._rpc.unary(self._stub.DeleteModelVersionTag, request)
+
+    # Stages
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: int | str,
+        stage: str,
+        archive_existing_versions: bool = True,
+        comment: str = "",
+    ) -> e.ModelVersion:
+        """Moves a version to ``stage`` (None, Staging, Production, Archived; any case).
+
+        ``archive_existing_versions`` defaults to **True**, unlike MLflow's False: promoting a
+        version to Staging or Production archives the version(s) that held that stage, in the
+        same transaction, so a stage has one holder and ``models:/Name/Production`` is never
+        ambiguous (this is what the MLflow workflow our users bring expects of a promotion).
+        Pass ``archive_existing_versions=False`` for MLflow's behaviour of sharing a stage.
+        ``comment`` is recorded in the history event.
+        """
+        request = pb.TransitionModelVersionStageRequest(
+            name=name,
+            version=version_number(version),
+            stage=stage,
+            archive_existing_versions=archive_existing_versions,
+            comment=comment,
+        )
+        return conv.model_version(
+            self._rpc.unary(self._stub.TransitionModelVersionStage, request).model_version
+        )
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[e.ModelVersion]:
+        """The newest version in each of ``stages`` (every stage when None or empty)."""
+        request = pb.GetLatestVersionsRequest(name=name, stages=list(stages or ()))
+        return [
+            conv.model_version(v)
+            for v in self._rpc.unary(self._stub.GetLatestVersions, request).model_versions
+        ]
+
+    def rollback_stage(self, name: str, stage: str, comment: str = "") -> e.RollbackResult:
+        """Gives ``stage`` back to the version that held it before the current holder, and archives
+        the current holder. Raises FailedPrecondition (NO_ROLLBACK_TARGET) when there is none."""
+        response = self._rpc.unary(
+            self._stub.RollbackStage, pb.RollbackStageRequest(name=name, stage=stage, comment=comment)
+        )
+        archived = conv.model_version(response.archived) if response.HasField("archived") else None
+        return e.RollbackResult(restored=conv.model_version(response.restored), archived=archived)
+
+    # Aliases
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        request = pb.SetRegisteredModelAliasRequest(name=name, alias=alias, version=version_number(version))
+        self._rpc.unary(self._stub.SetRegisteredModelAlias, request)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        request = pb.DeleteRegisteredModelAliasRequest(name=name, alias=alias)
+        self._rpc.unary(self._stub.DeleteRegisteredModelAlias, request)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> e.ModelVersion:
+        request = pb.GetModelVersionByAliasRequest(name=name, alias=alias)
+        return conv.model_version(self._rpc.unary(self._stub.GetModelVersionByAlias, request).model_version)
+
+    # History and resolution
+
+    def list_model_events(
+        self, name: str, version: int | str | None = None, max_results: int | None = None
+    ) -> Pager[e.ModelEvent]:
+        """The audit history of a model (or of one version), oldest first."""
+        number = version_number(version) if version is not None else 0
+
+        def fetch(token: str, size: int) -> tuple[list[e.ModelEvent], str]:
+            request = pb.ListModelEventsRequest(name=name, version=number, page_size=size, page_token=token)
+            response = self._rpc.unary(self._stub.ListModelEvents, request)
+            return [conv.model_event(ev) for ev in response.events], response.next_page_token
+
+        return Pager(fetch, max_results=max_results)
+
+    def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
+        """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""
+        request = pb.GetStageHolderAtRequest(name=name, stage=stage, time=time)
+        return list(self._rpc.unary(self._stub.GetStageHolderAt, request).versions)
+
+    def resolve_model_uri(self, uri: str) -> e.ModelVersion:
+        """``models:/Name/3``, ``models:/Name/Production``, ``models:/Name@alias``, ``models:/Name/latest``
+        → the version, with its source and lineage, in one round trip."""
+        request = pb.ResolveModelUriRequest(uri=uri)
+        return conv.model_version(self._rpc.unary(self._stub.ResolveModelUri, request).model_version)

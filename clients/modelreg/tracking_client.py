@@ -1,0 +1,425 @@
+"""``TrackingClient``: a typed client of the tracking service (experiments, runs, metrics, artifacts).
+
+Listing calls (``search_experiments``, ``search_runs``, ``get_metric_history``) return a
+:class:`~modelreg._grpc.Pager`: an iterator that fetches pages as it goes. ``max_results`` caps
+the number of items; after iterating, ``pager.token`` resumes the listing. ``modelreg.Client``
+turns these into MLflow-style ``PagedList`` objects.
+
+Artifacts move in 1 MiB chunks. Uploads are streamed once and the sha256 the server computed is
+compared with the one computed while reading; downloads are written to a temporary file, checked
+against the size and sha256 in the stream's first message, then renamed into place, so a damaged
+download never appears under its final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from modelreg import _convert as conv
+from modelreg import entities as e
+from modelreg._grpc import Pager, Rpc
+from modelreg.config import ClientSettings
+from modelreg.exceptions import DataLoss
+from modelreg.tracking.v1 import tracking_pb2 as pb
+from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+
+CHUNK_BYTES = 1024 * 1024
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(bytes_done, total_bytes)`` while artifacts move."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _str_map(tags: Mapping[str, object] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (tags or {}).items()}
+
+
+class _ProgressCounter:
+    """Cumulative progress over several files, so a directory shows as one bar."""
+
+    def __init__(self, total: int, callback: Progress | None) -> None:
+        self.total = total
+        self.done = 0
+        self._callback = callback
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self._callback is not None:
+            self._callback(self.done, self.total)
+
+
+class TrackingClient:
+    """Client of ``modelreg.tracking.v1.TrackingService``.
+
+    ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
+    ``MODELREG_TRACKING_URI`` or ``localhost:50051``. ``timeout`` is the deadline of each unary
+    call in seconds. Thread-safe: one channel per client, shared by every thread.
+    """
+
+    def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
+        settings = ClientSettings.from_env()
+        self.target = target or settings.tracking_uri
+        self._rpc = Rpc(
+            self.target,
+            pb.DESCRIPTOR.services_by_name["TrackingService"],
+            actor=settings.actor,
+            timeout=timeout if timeout is not None else settings.timeout,
+            transfer_timeout=settings.transfer_timeout,
+        )
+        self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
+
+    def close(self) -> None:
+        self._rpc.close()
+
+    def __enter__(self) -> TrackingClient:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # Experiments
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, object] | None = None
+    ) -> e.Experiment:
+        request = pb.CreateExperimentRequest(
+            name=name, artifact_location=artifact_location or "", tags=_str_map(tags)
+        )
+        return conv.experiment(self._rpc.unary(self._stub.CreateExperiment, request).experiment)
+
+    def get_experiment(self, experiment_id: str) -> e.Experiment:
+        request = pb.GetExperimentRequest(experiment_id=str(experiment_id))
+        return conv.experiment(self._rpc.unary(self._stub.GetExperiment, request).experiment)
+
+    def get_experiment_by_name(self, name: str) -> e.Experiment:
+        """Raises NotFound (EXPERIMENT_NOT_FOUND) when no experiment has that name."""
+        request = pb.GetExperimentByNameRequest(name=name)
+        return conv.experiment(self._rpc.unary(self._stub.GetExperimentByName, request).experiment)
+
+    def search_experiments(
+        self,
+        filter_string: str = "",
+        view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Pager[e.Experiment]:
+        def fetch(token: str, size: int) -> tuple[list[e.Experiment], str]:
+            request = pb.SearchExperimentsRequest(
+                filter=filter_string,
+                order_by=list(order_by or ()),
+                page_size=size,
+                page_token=token,
+                view_type=conv.view_type_to_proto(view_type),
+            )
+            response = self._rpc.unary(self._stub.SearchExperiments, request)
+            return [conv.experiment(x) for x in response.experiments], response.next_page_token
+
+        return Pager(fetch, page_token=page_token, max_results=max_results)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> e.Experiment:
+        request = pb.RenameExperimentRequest(experiment_id=str(experiment_id), new_name=new_name)
+        return conv.experiment(self._rpc.unary(self._stub.RenameExperiment, request).experiment)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._rpc.unary(
+            self._stub.DeleteExperiment, pb.DeleteExperimentRequest(experiment_id=str(experiment_id))
+        )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._rpc.unary(
+            self._stub.RestoreExperiment, pb.RestoreExperimentRequest(experiment_id=str(experiment_id))
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: object) -> None:
+        request = pb.SetExperimentTagRequest(experiment_id=str(experiment_id), key=key, value=str(value))
+        self._rpc.unary(self._stub.SetExperimentTag, request)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        request = pb.DeleteExperimentTagRequest(experiment_id=str(experiment_id), key=key)
+        self._rpc.unary(self._stub.DeleteExperimentTag, request)
+
+    # Runs
+
+    def create_run(
+        self,
+        experiment_id: str = "0",
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+    ) -> e.Run:
+        request = pb.CreateRunRequest(
+            experiment_id=str(experiment_id),
+            run_name=run_name or "",
+            start_time=start_time or 0,
+            tags=_str_map(tags),
+            parent_run_id=parent_run_id or "",
+        )
+        return conv.run(self._rpc.unary(self._stub.CreateRun, request).run)
+
+    def get_run(self, run_id: str) -> e.Run:
+        """The run with its params, latest metrics and tags. Raises NotFound (RUN_NOT_FOUND)."""
+        return conv.run(self._rpc.unary(self._stub.GetRun, pb.GetRunRequest(run_id=run_id)).run)
+
+    def update_run(
+        self, run_id: str, status: str | None = None, end_time: int | None = None, run_name: str | None = None
+    ) -> e.RunInfo:
+        """Changes only the fields given; ``status`` is a name such as ``"FINISHED"``."""
+        request = pb.UpdateRunRequest(run_id=run_id)
+        if status is not None:
+            request.status = conv.run_status_to_proto(status)
+        if end_time is not None:
+            request.end_time = end_time
+        if run_name is not None:
+            request.run_name = run_name
+        return conv.run_info(self._rpc.unary(self._stub.UpdateRun, request).run_info)
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> e.RunInfo:
+        return self.update_run(run_id, status=status, end_time=end_time if end_time is not None else now_ms())
+
+    def delete_run(self, run_id: str) -> None:
+        self._rpc.unary(self._stub.DeleteRun, pb.DeleteRunRequest(run_id=run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        self._rpc.unary(self._stub.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str | None = None,
+        filter_string: str = "",
+        run_view_type: str | int = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Pager[e.Run]:
+        """Runs matching MLflow's filter grammar; every experiment when ``experiment_ids`` is empty.
+
+        Default order: start_time DESC, run_id ASC.
+        """
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(i) for i in experiment_ids or ()]
+
+        def fetch(token: str, size: int) -> tuple[list[e.Run], str]:
+            request = pb.SearchRunsRequest(
+                experiment_ids=ids,
+                filter=filter_string,
+                run_view_type=conv.view_type_to_proto(run_view_type),
+                page_size=size,
+                order_by=list(order_by or ()),
+                page_token=token,
+            )
+            response = self._rpc.unary(self._stub.SearchRuns, request)
+            return [conv.run(r) for r in response.runs], response.next_page_token
+
+        return Pager(fetch, page_token=page_token, max_results=max_results)
+
+    # Params, metrics, tags
+
+    def log_param(self, run_id: str, key: str, value: object) -> None:
+        """Params are immutable: another value for a logged key raises InvalidArgument (PARAM_VALUE_CONFLICT)."""
+        request = pb.LogParamRequest(run_id=run_id, param=pb.Param(key=key, value=str(value)))
+        self._rpc.unary(self._stub.LogParam, request)
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+    ) -> None:
+        metric = pb.Metric(key=key, value=float(value), timestamp=timestamp or now_ms(), step=step or 0)
+        self._rpc.unary(self._stub.LogMetric, pb.LogMetricRequest(run_id=run_id, metric=metric))
+
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
+        self._rpc.unary(self._stub.SetTag, pb.SetTagRequest(run_id=run_id, key=key, value=str(value)))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._rpc.unary(self._stub.DeleteTag, pb.DeleteTagRequest(run_id=run_id, key=key))
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[e.Metric] = (),
+        params: Sequence[e.Param] = (),
+        tags: Sequence[e.RunTag] = (),
+    ) -> None:
+        """Stores up to 1,000 metrics, 100 params and 100 tags atomically (all or none)."""
+        request = pb.LogBatchRequest(
+            run_id=run_id,
+            metrics=[conv.metric_to_proto(m) for m in metrics],
+            params=[pb.Param(key=p.key, value=str(p.value)) for p in params],
+            tags={t.key: str(t.value) for t in tags},
+        )
+        self._rpc.unary(self._stub.LogBatch, request)
+
+    def log_metrics_stream(self, batches: Iterable[tuple[str, Sequence[e.Metric]]]) -> int:
+        """Sends ``(run_id, points)`` batches (each 1..10,000 points) over one LogMetrics stream.
+
+        Each batch is stored atomically; returns the number of points stored. On failure the
+        batches sent before the failing one stay stored.
+        """
+        requests = (
+            pb.LogMetricsRequest(run_id=run_id, metrics=[conv.metric_to_proto(m) for m in points])
+            for run_id, points in batches
+            if points
+        )
+        return self._rpc.stream_unary(self._stub.LogMetrics, requests).stored_count
+
+    def get_metric_history(self, run_id: str, key: str, max_results: int | None = None) -> Pager[e.Metric]:
+        """Every point of one metric, ordered by (step, timestamp)."""
+
+        def fetch(token: str, size: int) -> tuple[list[e.Metric], str]:
+            request = pb.GetMetricHistoryRequest(
+                run_id=run_id, metric_key=key, page_size=size, page_token=token
+            )
+            response = self._rpc.unary(self._stub.GetMetricHistory, request)
+            return [conv.metric(m) for m in response.metrics], response.next_page_token
+
+        return Pager(fetch, max_results=max_results)
+
+    # Artifacts
+
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[e.FileInfo]:
+        """Entries under ``path`` (the root when empty), sorted by path; files only when recursive."""
+        request = pb.ListArtifactsRequest(run_id=run_id, path=path or "", recursive=recursive)
+        return [conv.file_info(f) for f in self._rpc.unary(self._stub.ListArtifacts, request).files]
+
+    def stat_artifact(self, run_id: str, path: str) -> e.FileInfo:
+        """Raises NotFound (RUN_NOT_FOUND or ARTIFACT_NOT_FOUND)."""
+        request = pb.StatArtifactRequest(run_id=run_id, path=path)
+        return conv.file_info(self._rpc.unary(self._stub.StatArtifact, request).file)
+
+    def log_artifact(
+        self,
+        run_id: str,
+        local_path: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        expected_sha256: str | None = None,
+        progress: Progress | None = None,
+    ) -> e.FileInfo:
+        """Uploads one file as ``<artifact_path>/<file name>``; returns what the server stored.
+
+        With ``expected_sha256`` the server itself refuses a mismatch and publishes nothing;
+        without it the digest the server computed is compared with the one read here, and a
+        difference (the file changed while uploading) raises DataLoss (DIGEST_MISMATCH).
+        """
+        local = Path(local_path)
+        dest = posixpath.join(artifact_path, local.name) if artifact_path else local.name
+        counter = _ProgressCounter(local.stat().st_size, progress)
+        return self._upload(run_id, local, dest, expected_sha256, counter)
+
+    def log_artifacts(
+        self,
+        run_id: str,
+        local_dir: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> list[e.FileInfo]:
+        """Uploads every file below ``local_dir`` under ``artifact_path``, keeping the layout."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise NotADirectoryError(f"not a directory: {root}")
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        counter = _ProgressCounter(sum(p.stat().st_size for p in files), progress)
+        stored = []
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            dest = posixpath.join(artifact_path, rel) if artifact_path else rel
+            stored.append(self._upload(run_id, path, dest, None, counter))
+        return stored
+
+    def _upload(
+        self, run_id: str, local: Path, dest: str, expected_sha256: str | None, counter: _ProgressCounter
+    ) -> e.FileInfo:
+        digest = hashlib.sha256()
+
+        def requests() -> Iterator[pb.UploadArtifactRequest]:
+            metadata = pb.UploadArtifactMetadata(
+                run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
+            )
+            yield pb.UploadArtifactRequest(metadata=metadata)
+            with local.open("rb") as f:
+                while chunk := f.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    yield pb.UploadArtifactRequest(chunk=chunk)
+                    counter.add(len(chunk))
+
+        stored = conv.file_info(self._rpc.stream_unary(self._stub.UploadArtifact, requests()).file)
+        if stored.sha256 != digest.hexdigest():
+            raise DataLoss(
+                f"{dest}: the server stored sha256 {stored.sha256}, the file read was {digest.hexdigest()}",
+                code="DATA_LOSS",
+                reason="DIGEST_MISMATCH",
+                metadata={"path": dest},
+            )
+        return stored
+
+    def download_artifacts(
+        self,
+        run_id: str,
+        path: str = "",
+        dst_path: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> str:
+        """Downloads a file or a directory (the whole root when ``path`` is empty) into ``dst_path``
+        (a new temporary directory when None), and returns the local path of what was downloaded.
+
+        Every file is verified against the size and sha256 the server recorded; a mismatch raises
+        DataLoss (DIGEST_MISMATCH) and leaves no file under the final name.
+        """
+        dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="modelreg-"))
+        path = path.strip("/")
+        stat = self.stat_artifact(run_id, path) if path else None  # the root is always a directory
+        is_dir = stat is None or stat.is_dir
+        files = self.list_artifacts(run_id, path, recursive=True) if stat is None or stat.is_dir else [stat]
+        counter = _ProgressCounter(sum(f.file_size for f in files), progress)
+        for f in files:
+            # Paths come from the server; normalize so none can escape dst.
+            rel = posixpath.normpath(f.path)
+            if rel.startswith(("../", "/")) or rel == "..":
+                raise DataLoss(
+                    f"refusing artifact path {f.path!r}", code="DATA_LOSS", reason="INVALID_ARTIFACT_PATH"
+                )
+            self._download_file(run_id, f.path, dst / rel, counter)
+        target = dst / path if path else dst
+        if is_dir:  # an empty directory still exists locally after its download
+            target.mkdir(parents=True, exist_ok=True)
+        return str(target)
+
+    def _download_file(self, run_id: str, path: str, local: Path, counter: _ProgressCounter) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        expected: e.FileInfo | None = None
+        request = pb.DownloadArtifactRequest(run_id=run_id, path=path)
+        fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for message in self._rpc.unary_stream(self._stub.DownloadArtifact, request):
+                    if message.HasField("metadata"):
+                        expected = conv.file_info(message.metadata)
+                        continue
+                    out.write(message.chunk)
+                    digest.update(message.chunk)
+                    size += len(message.chunk)
+                    counter.add(len(message.chunk))
+            if expected is None or expected.sha256 != digest.hexdigest() or expected.file_size != size:
+                raise DataLoss(
+                    f"{path}: received {size} bytes with sha256 {digest.hexdigest()}, expected {expected}",
+                    code="DATA_LOSS",
+                    reason="DIGEST_MISMATCH",
+                    metadata={"path": path},
+                )
+            os.replace(tmp_name, local)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
