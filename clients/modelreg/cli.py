@@ -1,0 +1,604 @@
+"""The ``modelreg`` command line.
+
+Tables for people, ``--json`` for scripts. Exit codes scripts can trust:
+
+- 0: done;
+- 1: the service (or the client's own check) refused: not found, invalid, integrity failure...;
+- 2: usage error (unknown command, missing argument);
+- 3: a service is unavailable or did not answer in time.
+
+Errors print one line on stderr, ``error: <REASON>: <message>``; ``--verbose`` adds the traceback.
+Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACKING_URI`` /
+``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
+after the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from modelreg import entities as e
+from modelreg.client import Client
+from modelreg.exceptions import DeadlineExceeded, ModelregError, Unavailable
+from modelreg.server_launcher import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_REGISTRY_PORT,
+    DEFAULT_TRACKING_PORT,
+    LaunchConfig,
+    LaunchError,
+    Services,
+    service_command,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+SERVICES = {"tracking": "tracking_service", "registry": "registry_service"}
+
+Handler = Callable[[argparse.Namespace, "Output"], int]
+
+
+# Output
+
+
+class Output:
+    def __init__(self, stdout: TextIO, stderr: TextIO, as_json: bool) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.as_json = as_json
+
+    def json(self, value: Any) -> None:
+        print(json.dumps(_plain(value), indent=2, sort_keys=False), file=self.stdout)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        cells = [[_cell(v) for v in row] for row in rows]
+        widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+        for row in [list(headers), *cells]:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=self.stdout)
+
+    def fields(self, pairs: Sequence[tuple[str, object]]) -> None:
+        width = max(len(k) for k, _ in pairs)
+        for key, value in pairs:
+            print(f"{key.ljust(width)}  {_cell(value)}", file=self.stdout)
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+
+def _plain(value: Any) -> Any:
+    """Entities (frozen dataclasses, mappings, lists) as JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def _time(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ProgressBar:
+    """A progress bar drawn on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.enabled = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        fraction = done / total if total else 1.0
+        filled = int(30 * fraction)
+        bar = "#" * filled + "." * (30 - filled)
+        mib = 1024 * 1024
+        self.stream.write(f"\r{self.label} [{bar}] {fraction:4.0%} {done / mib:.1f}/{total / mib:.1f} MiB")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# Commands that talk to the services
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(getattr(args, "tracking_uri", None), getattr(args, "registry_uri", None))
+
+
+def cmd_experiments_list(args: argparse.Namespace, out: Output) -> int:
+    view = "ALL" if args.all else "ACTIVE_ONLY"
+    experiments = _client(args).search_experiments(view_type=view, filter_string=args.filter)
+    if out.as_json:
+        out.json(experiments)
+    else:
+        out.table(
+            ["ID", "NAME", "STAGE", "CREATED", "ARTIFACT_LOCATION"],
+            [
+                (x.experiment_id, x.name, x.lifecycle_stage, _time(x.creation_time), x.artifact_location)
+                for x in experiments
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_experiments_show(args: argparse.Namespace, out: Output) -> int:
+    client = _client(args)
+    ref: str = args.experiment
+    experiment = client.get_experiment(ref) if ref.isdigit() else client.tracking.get_experiment_by_name(ref)
+    if out.as_json:
+        out.json(experiment)
+        return EXIT_OK
+    out.fields(
+        [
+            ("experiment_id", experiment.experiment_id),
+            ("name", experiment.name),
+            ("lifecycle_stage", experiment.lifecycle_stage),
+            ("artifact_location", experiment.artifact_location),
+            ("created", _time(experiment.creation_time)),
+            ("last_updated", _time(experiment.last_update_time)),
+            ("tags", dict(experiment.tags)),
+        ]
+    )
+    return EXIT_OK
+
+
+def cmd_runs_list(args: argparse.Namespace, out: Output) -> int:
+    runs = _client(args).search_runs(
+        args.experiment_id or [], args.filter or "", max_results=args.max_results
+    )
+    if out.as_json:
+        out.json(runs)
+    else:
+        out.table(
+            ["RUN_ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "METRICS"],
+            [
+                (
+                    r.info.run_id,
+                    r.info.run_name,
+                    r.info.status,
+                    r.info.experiment_id,
+                    _time(r.info.start_time),
+                    dict(r.data.metrics),
+                )
+                for r in runs
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_runs_show(args: argparse.Namespace, out: Output) -> int:
+    run = _client(args).get_run(args.run_id)
+    if out.as_json:
+        out.json(run)
+        return EXIT_OK
+    info = run.info
+    out.fields(
+        [
+            ("run_id", info.run_id),
+            ("run_name", info.run_name),
+            ("experiment_id", info.experiment_id),
+            ("status", info.status),
+            ("started", _time(info.start_time)),
+            ("ended", _time(info.end_time)),
+            ("lifecycle_stage", info.lifecycle_stage),
+            ("parent_run_id", info.parent_run_id),
+            ("artifact_uri", info.artifact_uri),
+            ("params", dict(run.data.params)),
+            ("metrics", dict(run.data.metrics)),
+            ("tags", dict(run.data.tags)),
+        ]
+    )
+    return EXIT_OK
+
+
+def cmd_models_list(args: argparse.Namespace, out: Output) -> int:
+    models = _client(args).search_registered_models(filter_string=args.filter)
+    if out.as_json:
+        out.json(models)
+    else:
+        out.table(
+            ["NAME", "LATEST_VERSIONS", "ALIASES", "UPDATED", "DESCRIPTION"],
+            [
+                (
+                    m.name,
+                    [f"{v.current_stage}:v{v.version}" for v in m.latest_versions],
+                    {a: f"v{v}" for a, v in m.aliases.items()},
+                    _time(m.last_updated_timestamp),
+                    m.description,
+                )
+                for m in models
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_models_show(args: argparse.Namespace, out: Output) -> int:
+    model = _client(args).get_registered_model(args.name)
+    if out.as_json:
+        out.json(model)
+        return EXIT_OK
+    out.fields(
+        [
+            ("name", model.name),
+            ("description", model.description),
+            ("created", _time(model.creation_timestamp)),
+            ("last_updated", _time(model.last_updated_timestamp)),
+            ("tags", dict(model.tags)),
+            ("aliases", {a: f"v{v}" for a, v in model.aliases.items()}),
+        ]
+    )
+    out.line()
+    _versions_table(out, model.latest_versions)
+    return EXIT_OK
+
+
+def _versions_table(out: Output, versions: Sequence[e.ModelVersion]) -> None:
+    out.table(
+        ["VERSION", "STAGE", "ALIASES", "STATUS", "RUN_ID", "CREATED", "SOURCE"],
+        [
+            (v.version, v.current_stage, v.aliases, v.status, v.run_id, _time(v.creation_timestamp), v.source)
+            for v in versions
+        ],
+    )
+
+
+def cmd_versions_list(args: argparse.Namespace, out: Output) -> int:
+    clauses = [f"name='{args.name}'"] if args.name else []
+    if args.filter:
+        clauses.append(args.filter)
+    versions = _client(args).search_model_versions(filter_string=" and ".join(clauses))
+    if out.as_json:
+        out.json(versions)
+    else:
+        _versions_table(out, versions)
+    return EXIT_OK
+
+
+def cmd_versions_show(args: argparse.Namespace, out: Output) -> int:
+    version = _client(args).get_model_version(args.name, args.version)
+    if out.as_json:
+        out.json(version)
+        return EXIT_OK
+    out.fields(
+        [
+            ("name", version.name),
+            ("version", version.version),
+            ("stage", version.current_stage),
+            ("status", version.status),
+            ("aliases", version.aliases),
+            ("source", version.source),
+            ("run_id", version.run_id),
+            ("registered_by", version.user_id),
+            ("created", _time(version.creation_timestamp)),
+            ("last_updated", _time(version.last_updated_timestamp)),
+            ("description", version.description),
+            ("tags", dict(version.tags)),
+        ]
+    )
+    lineage = version.lineage
+    if lineage is not None:
+        out.line()
+        out.fields(
+            [
+                (
+                    "lineage.run",
+                    f"{lineage.run_name} ({lineage.run_id}) in experiment {lineage.experiment_id}",
+                ),
+                ("lineage.params", dict(lineage.params)),
+                ("lineage.metrics", dict(lineage.metrics)),
+                ("lineage.run_tags", dict(lineage.run_tags)),
+            ]
+        )
+        out.line()
+        out.table(["FILE", "SIZE", "SHA256"], [(f.path, f.size, f.sha256) for f in lineage.files])
+    return EXIT_OK
+
+
+def cmd_versions_transition(args: argparse.Namespace, out: Output) -> int:
+    version = _client(args).transition_model_version_stage(
+        args.name,
+        args.version,
+        args.stage,
+        archive_existing_versions=not args.no_archive,
+        comment=args.comment,
+    )
+    if out.as_json:
+        out.json(version)
+    else:
+        out.line(f"{version.name} version {version.version} is now in {version.current_stage}")
+    return EXIT_OK
+
+
+def cmd_alias_set(args: argparse.Namespace, out: Output) -> int:
+    _client(args).set_registered_model_alias(args.name, args.alias, args.version)
+    if out.as_json:
+        out.json({"name": args.name, "alias": args.alias, "version": int(args.version)})
+    else:
+        out.line(f"{args.name}@{args.alias} -> version {args.version}")
+    return EXIT_OK
+
+
+def cmd_alias_delete(args: argparse.Namespace, out: Output) -> int:
+    _client(args).delete_registered_model_alias(args.name, args.alias)
+    if out.as_json:
+        out.json({"name": args.name, "alias": args.alias, "deleted": True})
+    else:
+        out.line(f"{args.name}@{args.alias} deleted")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, out: Output) -> int:
+    events = _client(args).get_model_history(args.name, args.version)
+    if out.as_json:
+        out.json(events)
+    else:
+        out.table(
+            ["TIME", "VERSION", "ACTION", "FROM", "TO", "ACTOR", "COMMENT"],
+            [
+                (
+                    _time(v.time),
+                    v.version or "-",
+                    v.action,
+                    v.from_value or "-",
+                    v.to_value or "-",
+                    v.actor,
+                    v.comment,
+                )
+                for v in events
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
+    result = _client(args).rollback_stage(args.name, args.stage, args.comment)
+    if out.as_json:
+        out.json(result)
+    else:
+        archived = f"; version {result.archived.version} archived" if result.archived is not None else ""
+        out.line(
+            f"{args.name}: version {result.restored.version} holds {result.restored.current_stage} again{archived}"
+        )
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace, out: Output) -> int:
+    from modelreg.models.fetch import fetch_model
+
+    client = _client(args)
+    bar = ProgressBar(out.stderr, "download")
+    try:
+        fetched = fetch_model(
+            args.uri, tracking=client.tracking, registry=client.registry, dst_path=args.output, progress=bar
+        )
+    finally:
+        bar.finish()
+    if out.as_json:
+        out.json({"uri": args.uri, "path": str(fetched.path), "files": dict(fetched.metadata.files)})
+    else:
+        out.line(f"{args.uri} -> {fetched.path}")
+    return EXIT_OK
+
+
+# Commands that run the services
+
+
+def cmd_server(args: argparse.Namespace, out: Output) -> int:
+    config = LaunchConfig(
+        data_dir=args.data_dir, tracking_port=args.tracking_port, registry_port=args.registry_port
+    )
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    services = Services(config)
+    try:
+        services.start()
+    except LaunchError as exc:
+        print(f"error: SERVER_START_FAILED: {exc}", file=out.stderr)
+        return EXIT_FAILED
+    out.line(f"tracking  listening on {config.tracking_target}")
+    out.line(f"registry  listening on {config.registry_target}")
+    out.line(f"data      {config.data_dir.resolve()}")
+    out.line("Ctrl-C stops both.")
+    out.stdout.flush()
+    crashed = None
+    while not stop.wait(0.5):
+        crashed = services.exited()
+        if crashed is not None:
+            break
+    services.stop()
+    if crashed is not None:
+        print(f"error: SERVICE_EXITED: the {crashed} service exited; both are stopped", file=out.stderr)
+        return EXIT_FAILED
+    out.line("stopped")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace, out: Output) -> int:
+    config = LaunchConfig(data_dir=args.data_dir)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    envs = {"tracking": config.tracking_env(), "registry": config.registry_env()}
+    targets = list(SERVICES) if args.service == "all" else [args.service]
+    for name in targets:
+        done = subprocess.run(service_command(SERVICES[name], "db", "upgrade"), env=envs[name], check=False)
+        if done.returncode != 0:
+            print(
+                f"error: MIGRATION_FAILED: {name} database upgrade exited with {done.returncode}",
+                file=out.stderr,
+            )
+            return EXIT_FAILED
+        out.line(f"{name}: database at head")
+    return EXIT_OK
+
+
+# Parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    # SUPPRESS defaults let the same option appear before or after the command without the
+    # subcommand's default overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tracking-uri", default=argparse.SUPPRESS, help="tracking service host:port")
+    common.add_argument("--registry-uri", default=argparse.SUPPRESS, help="registry service host:port")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="tracebacks on errors"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="modelreg", description="modelreg: experiment tracking and model registry", parents=[common]
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def leaf(group: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(
+            name, parents=[common], help=help_text, description=help_text
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def group(name: str, help_text: str) -> Any:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+    server = leaf(
+        commands, "server", cmd_server, "run both services with the embedded defaults (SQLite, local files)"
+    )
+    server.add_argument("--tracking-port", type=int, default=DEFAULT_TRACKING_PORT)
+    server.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
+    server.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+    db = group("db", "database maintenance")
+    upgrade = leaf(db, "upgrade", cmd_db_upgrade, "apply the schema migrations (idempotent)")
+    upgrade.add_argument("service", nargs="?", choices=["tracking", "registry", "all"], default="all")
+    upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+    experiments = group("experiments", "experiments")
+    exp_list = leaf(experiments, "list", cmd_experiments_list, "list experiments")
+    exp_list.add_argument("--filter", default=None, help="e.g. \"name LIKE 'house%%'\"")
+    exp_list.add_argument("--all", action="store_true", help="include deleted experiments")
+    leaf(experiments, "show", cmd_experiments_show, "show one experiment").add_argument(
+        "experiment", help="id or name"
+    )
+
+    runs = group("runs", "runs")
+    runs_list = leaf(runs, "list", cmd_runs_list, "list runs, newest first")
+    runs_list.add_argument("--experiment-id", action="append", help="repeatable; default: every experiment")
+    runs_list.add_argument("--filter", default=None, help='e.g. "metrics.rmse < 5"')
+    runs_list.add_argument("--max-results", type=int, default=100)
+    leaf(runs, "show", cmd_runs_show, "show one run").add_argument("run_id")
+
+    models = group("models", "registered models")
+    leaf(models, "list", cmd_models_list, "list registered models").add_argument("--filter", default=None)
+    leaf(models, "show", cmd_models_show, "show a registered model").add_argument("name")
+
+    versions = group("versions", "model versions")
+    versions_list = leaf(versions, "list", cmd_versions_list, "list versions, newest first")
+    versions_list.add_argument("name", nargs="?", help="registered model (default: every model)")
+    versions_list.add_argument("--filter", default=None, help="e.g. \"current_stage='Production'\"")
+    versions_show = leaf(versions, "show", cmd_versions_show, "show a version with its lineage")
+    versions_show.add_argument("name")
+    versions_show.add_argument("version")
+    transition = leaf(versions, "transition", cmd_versions_transition, "move a version to a stage")
+    transition.add_argument("name")
+    transition.add_argument("version")
+    transition.add_argument("stage", help="None, Staging, Production or Archived")
+    transition.add_argument(
+        "--no-archive", action="store_true", help="keep the stage's other versions where they are"
+    )
+    transition.add_argument("--comment", default="")
+
+    alias = group("alias", "aliases")
+    alias_set = leaf(alias, "set", cmd_alias_set, "point an alias at a version")
+    alias_set.add_argument("name")
+    alias_set.add_argument("alias")
+    alias_set.add_argument("version")
+    alias_delete = leaf(alias, "delete", cmd_alias_delete, "remove an alias")
+    alias_delete.add_argument("name")
+    alias_delete.add_argument("alias")
+
+    history = leaf(commands, "history", cmd_history, "a model's audit history, oldest first")
+    history.add_argument("name")
+    history.add_argument("--version", default=None)
+
+    rollback = leaf(commands, "rollback", cmd_rollback, "give a stage back to its previous holder")
+    rollback.add_argument("name")
+    rollback.add_argument("stage", help="Staging or Production")
+    rollback.add_argument("--comment", default="")
+
+    download = leaf(commands, "download", cmd_download, "download a model, verified, into a directory")
+    download.add_argument("uri", help="models:/Name/Production, models:/Name@alias, runs:/<id>/path, ...")
+    download.add_argument("-o", "--output", type=Path, required=True, help="directory to create (or empty)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage; --help exits 0
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    out = Output(sys.stdout, sys.stderr, getattr(args, "json", False))
+    handler: Handler = args.handler
+    try:
+        return handler(args, out)
+    except (Unavailable, DeadlineExceeded) as exc:
+        return _fail(args, out, EXIT_UNAVAILABLE, str(exc))
+    except ModelregError as exc:
+        return _fail(args, out, EXIT_FAILED, str(exc))
+    except (OSError, ValueError) as exc:  # local files: an existing download target, a full disk...
+        return _fail(args, out, EXIT_FAILED, f"{type(exc).__name__.upper()}: {exc}")
+
+
+def _fail(args: argparse.Namespace, out: Output, code: int, error: str) -> int:
+    """Reports the exception being handled as one line; the traceback only with --verbose."""
+    if getattr(args, "verbose", False):
+        traceback.print_exc(file=out.stderr)
+    print(f"error: {error}", file=out.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

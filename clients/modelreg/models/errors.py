@@ -1,0 +1,44 @@
+"""Errors raised while writing, fetching or loading a model directory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from modelreg.exceptions import DataLoss, ModelregError
+
+
+class ModelIntegrityError(DataLoss):
+    """A model file's content does not match the digest recorded for it.
+
+    Raised, and nothing is loaded, when a downloaded or cached file's sha256 differs from the one the
+    registry recorded at registration (or the tracking service at upload, for ``runs:/`` URIs), or
+    from the model's own metadata, or when a recorded file is missing. ``path`` names the file.
+    """
+
+    def __init__(self, path: str, message: str, *, expected: str = "", actual: str = "") -> None:
+        super().__init__(
+            f"{path}: {message}",
+            code="DATA_LOSS",
+            reason="MODEL_INTEGRITY_ERROR",
+            metadata={"path": path, "expected_sha256": expected, "actual_sha256": actual},
+        )
+        self.path = path
+
+
+class UntrustedTypesError(ModelregError):
+    """A skops file holds types outside scikit-learn, NumPy, SciPy and builtins.
+
+    Loading such a file could run code from those types' modules; pass them explicitly as
+    ``trusted_types=[...]`` once you have checked where they come from.
+    """
+
+    def __init__(self, types: Sequence[str]) -> None:
+        listed = ", ".join(types)
+        super().__init__(
+            f"the model file holds types that are not trusted automatically: {listed}; "
+            "pass them as trusted_types=[...] after checking them",
+            code="FAILED_PRECONDITION",
+            reason="UNTRUSTED_TYPES",
+            metadata={"types": listed},
+        )
+        self.types = tuple(types)

@@ -1,0 +1,187 @@
+"""Fetching a model directory by URI, with a local cache and digest checks on every load.
+
+Where the expected digests come from (the trust anchor):
+
+- ``models:/...``: ONE registry call (ResolveModelUri) returns the version with its lineage, which
+  holds the sha256 of every file of the model recorded at registration;
+- ``runs:/<run_id>/<path>``: the tracking service's listing, i.e. the sha256 it recorded at upload.
+
+Files then come from the tracking service into the cache, ``$MODELREG_CACHE_DIR`` (default
+``~/.cache/modelreg``), under ``models/<tree digest>/`` where the tree digest is the sha256 of the
+sorted (path, sha256) list: the same content always lands in the same place, so loading a version
+again downloads nothing. A download is staged in a temporary directory beside the cache entry, every
+file is checked against the expected digests, and only then is the directory renamed into place, so
+a cache entry is complete or absent. Every load (cache hit or not) hashes every file again and
+compares it with the expected digests and with the model's own ``files`` map: a mismatch raises
+:class:`~modelreg.models.errors.ModelIntegrityError` naming the file. A cache entry that fails the
+check is local damage: it is dropped and fetched once more, and the fresh copy must pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelreg.entities import ModelVersion
+from modelreg.exceptions import DataLoss, NotFound
+from modelreg.models.errors import ModelIntegrityError
+from modelreg.models.model_dir import (
+    METADATA_FILE,
+    ModelMetadata,
+    check_files,
+    read_metadata,
+    sha256_file,
+    verify_model_dir,
+)
+from modelreg.registry_client import RegistryClient
+from modelreg.tracking_client import Progress, TrackingClient
+from modelreg.uris import MODELS_SCHEME, RUNS_SCHEME, ModelsUri, parse_model_uri
+
+
+def cache_root() -> Path:
+    """``$MODELREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``."""
+    configured = os.environ.get("MODELREG_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelreg"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are and what their digests must be."""
+
+    run_id: str
+    artifact_path: str
+    # sha256 by path relative to the model directory.
+    digests: Mapping[str, str]
+    model_version: ModelVersion | None = None
+
+    @property
+    def tree_digest(self) -> str:
+        listing = "".join(f"{path}\0{sha}\n" for path, sha in sorted(self.digests.items()))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    path: Path
+    metadata: ModelMetadata
+    # None for a local directory, which is checked against its own metadata only.
+    source: ModelSource | None
+
+
+def resolve_source(model_uri: str, tracking: TrackingClient, registry: RegistryClient) -> ModelSource:
+    """Resolves a URI to a run's artifact directory and the digests its files must have."""
+    parsed = parse_model_uri(model_uri)
+    if isinstance(parsed, ModelsUri):
+        version = registry.resolve_model_uri(parsed.uri)
+        lineage = version.lineage
+        if lineage is None or not lineage.files:
+            # Without recorded digests nothing can vouch for the bytes: refuse rather than trust them.
+            raise ModelIntegrityError(
+                METADATA_FILE, f"version {version.version} of {version.name} has no recorded file digests"
+            )
+        digests = {f.path: f.sha256 for f in lineage.files}
+        return ModelSource(lineage.run_id, lineage.artifact_path.strip("/"), digests, version)
+    prefix = parsed.artifact_path + "/"
+    listed = tracking.list_artifacts(parsed.run_id, parsed.artifact_path, recursive=True)
+    digests = {f.path.removeprefix(prefix): f.sha256 for f in listed if not f.is_dir}
+    if METADATA_FILE not in digests:
+        raise NotFound(
+            f"{model_uri} holds no {METADATA_FILE}: not a modelreg model directory",
+            code="NOT_FOUND",
+            reason="MODEL_NOT_FOUND",
+            metadata={"uri": model_uri},
+        )
+    return ModelSource(parsed.run_id, parsed.artifact_path, digests)
+
+
+def _verify(directory: Path, digests: Mapping[str, str]) -> None:
+    for path, expected in digests.items():
+        local = directory / path
+        if not local.is_file():
+            raise ModelIntegrityError(path, "has a recorded digest but is missing", expected=expected)
+        actual = sha256_file(local)
+        if actual != expected:
+            raise ModelIntegrityError(
+                path, "content differs from the recorded sha256", expected=expected, actual=actual
+            )
+
+
+def _download(source: ModelSource, tracking: TrackingClient, target: Path, progress: Progress | None) -> None:
+    """Downloads into a staging directory beside ``target``, verifies, then renames into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    try:
+        try:
+            staged = Path(
+                tracking.download_artifacts(source.run_id, source.artifact_path, staging, progress=progress)
+            )
+        except DataLoss as exc:  # the stored bytes no longer match what the tracking service recorded
+            stored = exc.metadata.get("path", "")
+            path = stored.removeprefix(source.artifact_path + "/")
+            raise ModelIntegrityError(
+                path or source.artifact_path, f"damaged in the artifact store ({exc.message})"
+            ) from None
+        _verify(staged, source.digests)
+        # Files nobody recorded were not vouched for: they do not enter the cache.
+        for extra in [p for p in staged.rglob("*") if p.is_file()]:
+            if extra.relative_to(staged).as_posix() not in source.digests:
+                extra.unlink()
+        try:
+            staged.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            # Another process renamed the same content into place first: keep theirs, once checked.
+            _verify(target, source.digests)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch_model(
+    model_uri: str,
+    *,
+    tracking: TrackingClient | None = None,
+    registry: RegistryClient | None = None,
+    dst_path: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> FetchedModel:
+    """Brings a model directory to local disk, verified; see the module docstring.
+
+    ``model_uri`` may also be a local model directory, checked against its own ``files`` map.
+    With ``dst_path`` the model's files are written into that directory (absent or empty) instead
+    of the cache. The clients default to the process-wide ones
+    that ``modelreg.set_tracking_uri`` / ``set_registry_uri`` configure.
+    """
+    if not model_uri.startswith((MODELS_SCHEME, RUNS_SCHEME)) and Path(model_uri).is_dir():
+        return FetchedModel(Path(model_uri), verify_model_dir(Path(model_uri)), None)
+    from modelreg import fluent  # imported here: fluent sits above the flavors in the import graph
+
+    tracking = tracking or fluent.tracking_client()
+    registry = registry or fluent.registry_client()
+    source = resolve_source(model_uri, tracking, registry)
+    if dst_path is not None:
+        target = Path(dst_path)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise FileExistsError(f"{target} exists and is not an empty directory")
+        _download(source, tracking, target, progress)
+    else:
+        target = cache_root() / "models" / source.tree_digest
+        cached = target.is_dir()
+        if cached:
+            try:
+                _verify(target, source.digests)
+            except ModelIntegrityError:
+                shutil.rmtree(target, ignore_errors=True)
+                cached = False
+        if not cached:
+            _download(source, tracking, target, progress)
+    metadata = read_metadata(target)
+    check_files(metadata, source.digests)
+    return FetchedModel(target, metadata, source)

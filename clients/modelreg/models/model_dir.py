@@ -1,0 +1,169 @@
+"""The model directory: the model file(s), an optional input example and ``modelreg-model.json``.
+
+``modelreg-model.json`` describes the directory (format version 1)::
+
+    {
+      "format_version": 1,
+      "flavor": "sklearn",
+      "serialization": "skops",            # or "pickle"
+      "model_file": "model.skops",
+      "python_version": "3.11.7", "sklearn_version": "1.9.1", "modelreg_version": "0.1.0",
+      "created_at": 1767225600000,          # ms since epoch
+      "signature": {"inputs": [{"name": "sqft", "type": "float64"}, ...], "outputs": [...]},
+      "input_example": "input_example.json",
+      "files": {"model.skops": "<sha256>", "input_example.json": "<sha256>"}
+    }
+
+``files`` holds the sha256 of every other file of the directory, so a directory checks itself; the
+registry's lineage (or the tracking service's upload record) covers ``modelreg-model.json`` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelreg.exceptions import FailedPrecondition
+from modelreg.models.errors import ModelIntegrityError
+from modelreg.models.signature import ModelSignature
+
+METADATA_FILE = "modelreg-model.json"
+INPUT_EXAMPLE_FILE = "input_example.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    flavor: str
+    serialization: str
+    model_file: str
+    python_version: str
+    sklearn_version: str
+    modelreg_version: str
+    created_at: int
+    files: Mapping[str, str] = field(default_factory=dict)
+    signature: ModelSignature | None = None
+    input_example: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "flavor": self.flavor,
+            "serialization": self.serialization,
+            "model_file": self.model_file,
+            "python_version": self.python_version,
+            "sklearn_version": self.sklearn_version,
+            "modelreg_version": self.modelreg_version,
+            "created_at": self.created_at,
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "input_example": self.input_example,
+            "files": dict(sorted(self.files.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMetadata:
+        version = data.get("format_version")
+        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+            raise FailedPrecondition(
+                f"{METADATA_FILE} has format_version {version!r}; this modelreg reads 1..{FORMAT_VERSION}",
+                code="FAILED_PRECONDITION",
+                reason="UNSUPPORTED_MODEL_FORMAT",
+            )
+        signature = data.get("signature")
+        return cls(
+            format_version=version,
+            flavor=str(data["flavor"]),
+            serialization=str(data["serialization"]),
+            model_file=str(data["model_file"]),
+            python_version=str(data["python_version"]),
+            sklearn_version=str(data["sklearn_version"]),
+            modelreg_version=str(data["modelreg_version"]),
+            created_at=int(data["created_at"]),
+            signature=None if signature is None else ModelSignature.from_dict(signature),
+            input_example=data.get("input_example"),
+            files={str(k): str(v) for k, v in data.get("files", {}).items()},
+        )
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def directory_digests(directory: Path) -> dict[str, str]:
+    """sha256 of every file below ``directory`` except the metadata file, by '/'-separated path."""
+    return {
+        p.relative_to(directory).as_posix(): sha256_file(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.relative_to(directory).as_posix() != METADATA_FILE
+    }
+
+
+def write_metadata(directory: Path, metadata: ModelMetadata) -> None:
+    (directory / METADATA_FILE).write_text(json.dumps(metadata.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_metadata(directory: Path) -> ModelMetadata:
+    path = directory / METADATA_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelIntegrityError(METADATA_FILE, "missing: not a modelreg model directory") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelIntegrityError(METADATA_FILE, f"not valid JSON ({exc})") from None
+    return ModelMetadata.from_dict(data)
+
+
+def check_files(metadata: ModelMetadata, verified: Mapping[str, str]) -> None:
+    """Checks the metadata's ``files`` map against digests already verified from the bytes on disk.
+
+    Every file the metadata names must be among ``verified`` with the same sha256: a metadata file
+    that disagrees with what was registered means the directory was assembled from mixed parts.
+    """
+    for path, expected in metadata.files.items():
+        actual = verified.get(path)
+        if actual is None:
+            raise ModelIntegrityError(path, f"listed in {METADATA_FILE} but absent", expected=expected)
+        if actual != expected:
+            raise ModelIntegrityError(
+                path, f"sha256 differs from {METADATA_FILE}", expected=expected, actual=actual
+            )
+
+
+def verify_model_dir(directory: Path) -> ModelMetadata:
+    """Reads a local model directory and checks every file against its metadata's digests."""
+    metadata = read_metadata(directory)
+    digests = {path: sha256_file(directory / path) for path in metadata.files if (directory / path).is_file()}
+    check_files(metadata, digests)
+    return metadata
+
+
+def write_input_example(directory: Path, example: Any) -> str:
+    """Saves a DataFrame (pandas 'split' layout) or an array-like as JSON; returns the file name."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(example, pd.DataFrame):
+        content = {"type": "dataframe", **json.loads(example.to_json(orient="split", index=False))}
+    else:
+        content = {"type": "ndarray", "data": np.asarray(example).tolist()}
+    (directory / INPUT_EXAMPLE_FILE).write_text(json.dumps(content), encoding="utf-8")
+    return INPUT_EXAMPLE_FILE
+
+
+def read_input_example(directory: Path, metadata: ModelMetadata) -> Any:
+    """The saved input example as a DataFrame or ndarray, or None when the model has none."""
+    import numpy as np
+    import pandas as pd
+
+    if metadata.input_example is None:
+        return None
+    content = json.loads((directory / metadata.input_example).read_text(encoding="utf-8"))
+    if content["type"] == "dataframe":
+        return pd.DataFrame(content["data"], columns=content["columns"])
+    return np.asarray(content["data"])

@@ -1,0 +1,185 @@
+"""Starting both services as child processes with the embedded defaults (``modelreg server``).
+
+Embedded defaults, under a data directory (``./.modelreg`` unless told otherwise):
+``tracking.db`` and ``registry.db`` (SQLite) and ``artifacts/`` (file://). A variable the caller
+already set in the environment (``MODELREG_TRACKING_DATABASE_URL``, ``MODELREG_ARTIFACT_ROOT``, ...)
+wins over the default, so the same command can serve from PostgreSQL or S3.
+
+The tracking service starts first; the registry, which asks tracking about runs, starts once
+tracking reports SERVING on grpc.health.v1. Each child runs in its own session, so a Ctrl-C in the
+terminal reaches only the launcher, which then stops the registry before tracking with SIGTERM (the
+services finish in-flight calls) and kills a child that does not exit within the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from modelreg._service.healthcheck import is_serving
+
+DEFAULT_DATA_DIR = Path(".modelreg")
+DEFAULT_TRACKING_PORT = 50051
+DEFAULT_REGISTRY_PORT = 50052
+TRACKING_SERVICE = "modelreg.tracking.v1.TrackingService"
+REGISTRY_SERVICE = "modelreg.registry.v1.RegistryService"
+
+
+class LaunchError(RuntimeError):
+    """A service did not come up: it exited, or did not report SERVING in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    data_dir: Path = DEFAULT_DATA_DIR
+    tracking_port: int = DEFAULT_TRACKING_PORT
+    registry_port: int = DEFAULT_REGISTRY_PORT
+    # Where clients reach the services; the services themselves listen as their settings say.
+    host: str = "127.0.0.1"
+    # None: the children write to this process's stdout/stderr; else one log file each in it.
+    log_dir: Path | None = None
+    startup_timeout: float = 60.0
+    stop_grace: float = 10.0
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def tracking_target(self) -> str:
+        return f"{self.host}:{self.tracking_port}"
+
+    @property
+    def registry_target(self) -> str:
+        return f"{self.host}:{self.registry_port}"
+
+    def tracking_env(self) -> dict[str, str]:
+        data = self.data_dir.resolve()
+        defaults = {
+            "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{data / 'tracking.db'}",
+            "MODELREG_ARTIFACT_ROOT": (data / "artifacts").as_uri(),
+            "MODELREG_AUTO_MIGRATE": "true",
+            # Embedded means one machine: listen on loopback unless told otherwise.
+            "MODELREG_TRACKING_HOST": self.host,
+        }
+        # The port is what this launcher waits on, so it is not left to the environment.
+        return {**defaults, **self.base_env, "MODELREG_TRACKING_PORT": str(self.tracking_port)}
+
+    def registry_env(self) -> dict[str, str]:
+        data = self.data_dir.resolve()
+        defaults = {
+            "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{data / 'registry.db'}",
+            "MODELREG_AUTO_MIGRATE": "true",
+            "MODELREG_REGISTRY_HOST": self.host,
+        }
+        return {
+            **defaults,
+            **self.base_env,
+            "MODELREG_REGISTRY_PORT": str(self.registry_port),
+            "MODELREG_TRACKING_TARGET": self.tracking_target,
+        }
+
+
+def service_command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+class Services:
+    """The two services as child processes; a context manager that stops them on exit."""
+
+    def __init__(self, config: LaunchConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    def __enter__(self) -> Services:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._spawn("tracking", "tracking_service", self.config.tracking_env())
+            self._wait_serving("tracking", self.config.tracking_target, TRACKING_SERVICE)
+            self._spawn("registry", "registry_service", self.config.registry_env())
+            self._wait_serving("registry", self.config.registry_target, REGISTRY_SERVICE)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
+        out: IO[bytes] | None = None
+        if self.config.log_dir is not None:
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.config.log_dir / f"{name}.log").open("ab")
+            self._logs.append(out)
+        self.processes[name] = subprocess.Popen(
+            service_command(module, "serve"),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def _wait_serving(self, name: str, target: str, service: str) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout
+        process = self.processes[name]
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LaunchError(
+                    f"{name} service exited with code {process.returncode} during startup{self._log_hint(name)}"
+                )
+            if is_serving(target, service, timeout=1.0):
+                return
+            time.sleep(0.1)
+        raise LaunchError(
+            f"{name} service did not report SERVING on {target} within {self.config.startup_timeout:.0f}s{self._log_hint(name)}"
+        )
+
+    def _log_hint(self, name: str) -> str:
+        if self.config.log_dir is None:
+            return ""
+        return f" (log: {self.config.log_dir / f'{name}.log'})"
+
+    def exited(self) -> str | None:
+        """The name of a child that has exited on its own, if any."""
+        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+
+    def stop(self) -> dict[str, int]:
+        """Stops the registry, then tracking; returns each child's exit code."""
+        codes: dict[str, int] = {}
+        for name in ("registry", "tracking"):
+            process = self.processes.pop(name, None)
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(self.config.stop_grace)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            codes[name] = process.returncode
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        return codes

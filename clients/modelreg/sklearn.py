@@ -1,0 +1,266 @@
+"""The scikit-learn flavor: ``save_model``, ``log_model`` and ``load_model``, as in ``mlflow.sklearn``.
+
+Serialization:
+
+- ``"skops"`` (the default) stores the model with ``skops.io``, which rebuilds objects from a
+  description instead of running code. Loading accepts automatically only types from scikit-learn,
+  NumPy, SciPy and builtin classes; any other type (your own transformer, a function defined in
+  your script) makes :func:`load_model` raise :class:`~modelreg.models.UntrustedTypesError` listing
+  them, until you pass them as ``trusted_types=[...]`` after checking where they come from. The
+  automatic trust assumes the functions of those libraries are safe to call as parts of a model.
+- ``"pickle"`` only when asked (``serialization_format="pickle"``): it handles any Python object,
+  but **loading a pickle runs whatever code the file names**. Load pickles only from a registry
+  whose writers you trust; the digest checks prove the file is the one registered, not that it is
+  harmless.
+
+Heavy modules (scikit-learn, skops, pandas) are imported when a function needs them, never when
+``modelreg`` is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from modelreg.entities import ModelVersion
+from modelreg.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.models.errors import UntrustedTypesError
+from modelreg.models.fetch import fetch_model
+from modelreg.models.model_dir import (
+    ModelMetadata,
+    directory_digests,
+    write_input_example,
+    write_metadata,
+)
+from modelreg.models.signature import ModelSignature, infer_signature
+
+FLAVOR = "sklearn"
+SerializationFormat = Literal["skops", "pickle"]
+_MODEL_FILES: dict[str, str] = {"skops": "model.skops", "pickle": "model.pkl"}
+# Top-level modules whose types a skops file may hold without being listed in trusted_types.
+AUTO_TRUSTED_MODULES = frozenset({"sklearn", "numpy", "scipy"})
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`log_model` logged (MLflow's ``ModelInfo`` attribute names)."""
+
+    artifact_path: str
+    model_uri: str
+    run_id: str
+    flavor: str
+    serialization_format: str
+    signature: ModelSignature | None
+    metadata: ModelMetadata
+    # The registered version number when registered_model_name was given, else None.
+    registered_model_version: int | None = None
+    model_version: ModelVersion | None = None
+
+
+@cache
+def _modelreg_version() -> str:
+    return importlib_metadata.version("modelreg")
+
+
+def _check_format(serialization_format: str) -> SerializationFormat:
+    if serialization_format == "skops":
+        return "skops"
+    if serialization_format == "pickle":
+        return "pickle"
+    raise InvalidArgument(
+        f"serialization_format must be 'skops' or 'pickle', not {serialization_format!r}",
+        code="INVALID_ARGUMENT",
+        reason="INVALID_SERIALIZATION_FORMAT",
+    )
+
+
+def save_model(
+    sk_model: Any,
+    path: str | os.PathLike[str],
+    *,
+    serialization_format: str = "skops",
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+) -> ModelMetadata:
+    """Writes a model directory at ``path`` (which must not exist or be empty); returns its metadata.
+
+    Without ``signature``, one is inferred from ``input_example`` and the model's prediction on it.
+    """
+    import sklearn
+
+    fmt = _check_format(serialization_format)
+    directory = Path(path)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"{directory} exists and is not empty")
+    directory.mkdir(parents=True, exist_ok=True)
+    model_file = _MODEL_FILES[fmt]
+    if fmt == "skops":
+        import skops.io
+
+        skops.io.dump(sk_model, directory / model_file)
+    else:
+        with (directory / model_file).open("wb") as f:
+            pickle.dump(sk_model, f, protocol=pickle.HIGHEST_PROTOCOL)
+    example_file = None
+    if input_example is not None:
+        example_file = write_input_example(directory, input_example)
+        if signature is None:
+            signature = infer_signature(input_example, sk_model.predict(input_example))
+    metadata = ModelMetadata(
+        flavor=FLAVOR,
+        serialization=fmt,
+        model_file=model_file,
+        python_version=platform.python_version(),
+        sklearn_version=sklearn.__version__,
+        modelreg_version=_modelreg_version(),
+        created_at=time.time_ns() // 1_000_000,
+        signature=signature,
+        input_example=example_file,
+        files=directory_digests(directory),
+    )
+    write_metadata(directory, metadata)
+    return metadata
+
+
+def log_model(
+    sk_model: Any,
+    artifact_path: str,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    serialization_format: str = "skops",
+    await_registration_for: int | None = None,
+) -> ModelInfo:
+    """Saves the model, uploads it under the active run at ``artifact_path`` and, with
+    ``registered_model_name``, registers it as a new version (creating the registered model when
+    it does not exist yet). Starts a run when none is active, as MLflow does; that run stays
+    active until ``modelreg.end_run()`` (or the end of the process).
+
+    ``await_registration_for`` is accepted for MLflow compatibility: registration here completes
+    within the call (the version is READY when this returns), so there is nothing to wait for.
+    """
+    from modelreg import fluent
+
+    del await_registration_for
+    artifact_path = artifact_path.strip("/")
+    if not artifact_path:
+        raise InvalidArgument(
+            "artifact_path must name a directory under the run's artifacts",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_ARTIFACT_PATH",
+        )
+    run = fluent.active_run() or fluent.start_run()
+    run_id = run.info.run_id
+    tracking = fluent.tracking_client()
+    with tempfile.TemporaryDirectory(prefix="modelreg-model-") as tmp:
+        local = Path(tmp) / "model"
+        metadata = save_model(
+            sk_model,
+            local,
+            serialization_format=serialization_format,
+            signature=signature,
+            input_example=input_example,
+        )
+        tracking.log_artifacts(run_id, local, artifact_path)
+    model_uri = f"runs:/{run_id}/{artifact_path}"
+    version = None
+    if registered_model_name is not None:
+        version = _register(registered_model_name, model_uri, run_id)
+    return ModelInfo(
+        artifact_path=artifact_path,
+        model_uri=model_uri,
+        run_id=run_id,
+        flavor=FLAVOR,
+        serialization_format=metadata.serialization,
+        signature=metadata.signature,
+        metadata=metadata,
+        registered_model_version=None if version is None else version.version,
+        model_version=version,
+    )
+
+
+def _register(name: str, source: str, run_id: str) -> ModelVersion:
+    """Registers a new version, creating the registered model on first use.
+
+    The version is asked for first: the model usually exists, so this costs one call, not two.
+    """
+    from modelreg import fluent
+
+    registry = fluent.registry_client()
+    try:
+        return registry.create_model_version(name, source=source, run_id=run_id)
+    except NotFound as exc:
+        if exc.reason != "REGISTERED_MODEL_NOT_FOUND":
+            raise
+    with contextlib.suppress(AlreadyExists):  # another job created it meanwhile: just as good
+        registry.create_registered_model(name)
+    return registry.create_model_version(name, source=source, run_id=run_id)
+
+
+def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not _auto_trusted(t) and t not in trusted_types]
+    if refused:
+        raise UntrustedTypesError(refused)
+    return skops.io.load(path, trusted=untrusted)
+
+
+def _auto_trusted(type_name: str) -> bool:
+    module, _, attr = type_name.rpartition(".")
+    if module == "builtins":
+        # Builtin classes only: builtin functions include eval, exec, open and __import__.
+        import builtins
+
+        return isinstance(getattr(builtins, attr, None), type)
+    return module.split(".", 1)[0] in AUTO_TRUSTED_MODULES
+
+
+def load_local_model(directory: Path, metadata: ModelMetadata, trusted_types: Sequence[str] = ()) -> Any:
+    """Deserializes the model of an already verified directory."""
+    if metadata.flavor != FLAVOR:
+        raise FailedPrecondition(
+            f"the model's flavor is {metadata.flavor!r}, not {FLAVOR!r}",
+            code="FAILED_PRECONDITION",
+            reason="UNSUPPORTED_FLAVOR",
+        )
+    path = directory / metadata.model_file
+    if metadata.serialization == "skops":
+        return _load_skops(path, trusted_types)
+    if metadata.serialization == "pickle":
+        with path.open("rb") as f:
+            return pickle.load(f)  # documented: pickles run code; the digests proved the origin
+    raise FailedPrecondition(
+        f"unknown serialization {metadata.serialization!r}",
+        code="FAILED_PRECONDITION",
+        reason="UNSUPPORTED_MODEL_FORMAT",
+    )
+
+
+def load_model(
+    model_uri: str,
+    dst_path: str | os.PathLike[str] | None = None,
+    *,
+    trusted_types: Sequence[str] = (),
+) -> Any:
+    """Loads the scikit-learn model of ``models:/Name/<version|stage|latest>``,
+    ``models:/Name@alias``, ``runs:/<run_id>/<path>`` or a local model directory.
+
+    Every file is checked against its recorded sha256 first (ModelIntegrityError on a mismatch).
+    """
+    fetched = fetch_model(model_uri, dst_path=dst_path)
+    return load_local_model(fetched.path, fetched.metadata, trusted_types)
+
+
+__all__ = ["ModelInfo", "load_model", "log_model", "save_model"]

@@ -1,0 +1,216 @@
+"""The `modelreg` CLI in-process: tables, --json, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from modelreg.cli import ProgressBar, main
+from modelreg.server_launcher import free_port
+
+from .conftest import Seeded
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], seeded: Seeded, *argv: str) -> object:
+    code, out, err = run(capsys, *argv, *seeded.targets(), "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_experiments_and_runs(capsys: pytest.CaptureFixture[str], seeded: Seeded) -> None:
+    experiments = run_json(capsys, seeded, "experiments", "list")
+    assert isinstance(experiments, list)
+    names = {x["name"] for x in experiments}
+    assert {"Default", "cli-experiment"} <= names
+    by_name = run_json(capsys, seeded, "experiments", "show", "cli-experiment")
+    assert isinstance(by_name, dict)
+    by_id = run_json(capsys, seeded, "experiments", "show", by_name["experiment_id"])
+    assert by_id == by_name
+
+    runs = run_json(capsys, seeded, "runs", "list", "--experiment-id", by_name["experiment_id"])
+    assert isinstance(runs, list)
+    assert [r["info"]["run_id"] for r in runs] == [seeded.run_ids[1], seeded.run_ids[0]]  # newest first
+    shown = run_json(capsys, seeded, "runs", "show", seeded.run_ids[0])
+    assert isinstance(shown, dict)
+    assert shown["data"]["params"] == {"fit_intercept": "True"}
+    assert shown["info"]["status"] == "FINISHED"
+
+    code, out, _ = run(capsys, *seeded.targets(), "runs", "show", seeded.run_ids[0])
+    assert code == 0
+    assert "fit_intercept=True" in out and seeded.run_ids[0] in out
+
+
+def test_models_and_versions(capsys: pytest.CaptureFixture[str], seeded: Seeded) -> None:
+    models = run_json(capsys, seeded, "models", "list")
+    assert isinstance(models, list)
+    assert seeded.model in [m["name"] for m in models]
+    model = run_json(capsys, seeded, "models", "show", seeded.model)
+    assert isinstance(model, dict) and model["name"] == seeded.model
+
+    versions = run_json(capsys, seeded, "versions", "list", seeded.model)
+    assert isinstance(versions, list)
+    assert [v["version"] for v in versions] == [2, 1]
+    version = run_json(capsys, seeded, "versions", "show", seeded.model, "1")
+    assert isinstance(version, dict)
+    assert version["run_id"] == seeded.run_ids[0]
+    assert {f["path"] for f in version["lineage"]["files"]} == {"modelreg-model.json", "model.skops"}
+
+    code, out, _ = run(capsys, "versions", "list", seeded.model, *seeded.targets())
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["VERSION", "STAGE", "ALIASES", "STATUS", "RUN_ID", "CREATED", "SOURCE"]
+    assert [row.split()[0] for row in rows] == ["2", "1"]
+
+
+def test_stage_transitions_aliases_history_and_rollback(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded
+) -> None:
+    t = seeded.targets()
+    name = seeded.model
+    assert run(capsys, *t, "versions", "transition", name, "1", "Production")[0] == 0
+    code, out, _ = run(capsys, *t, "versions", "transition", name, "2", "production")
+    assert code == 0 and "version 2 is now in Production" in out
+    assert run_json(capsys, seeded, "versions", "show", name, "1")["current_stage"] == "Archived"  # type: ignore[index]
+
+    code, _, _ = run(capsys, *t, "versions", "transition", name, "1", "Staging", "--no-archive")
+    assert code == 0
+
+    assert run(capsys, *t, "alias", "set", name, "champion", "2")[0] == 0
+    assert run_json(capsys, seeded, "versions", "show", name, "2")["aliases"] == ["champion"]  # type: ignore[index]
+    assert run(capsys, *t, "alias", "delete", name, "champion")[0] == 0
+    code, _, err = run(capsys, *t, "alias", "delete", name, "champion")
+    assert code == 1 and err.startswith("error: ALIAS_NOT_FOUND: ")
+
+    history = run_json(capsys, seeded, "history", name, "--version", "2")
+    assert isinstance(history, list)
+    assert {e["version"] for e in history} == {2}
+    assert [e["action"] for e in history][:2] == ["VERSION_CREATED", "STAGE_TRANSITIONED"]
+
+    rolled = run_json(capsys, seeded, "rollback", name, "Production")
+    assert isinstance(rolled, dict)
+    assert rolled["restored"]["version"] == 1 and rolled["archived"]["version"] == 2
+
+
+def test_download_writes_a_verified_model(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    code, out, err = run(
+        capsys, *seeded.targets(), "download", f"models:/{seeded.model}/1", "-o", str(target)
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in target.iterdir()) == ["model.skops", "modelreg-model.json"]
+    assert str(target) in out
+    code, _, err = run(
+        capsys, *seeded.targets(), "download", f"runs:/{seeded.run_ids[1]}/model", "-o", str(target)
+    )
+    assert code == 1 and err.startswith("error: FILEEXISTSERROR: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["models", "show", "NoSuchModel"], "REGISTERED_MODEL_NOT_FOUND"),
+        (["runs", "show", "0" * 32], "RUN_NOT_FOUND"),
+        (["versions", "transition", "{model}", "99", "Production"], "MODEL_VERSION_NOT_FOUND"),
+        (["versions", "show", "x", "one"], "INVALID_VERSION"),
+        (["download", "models:/x/Prod", "-o", "unused"], "INVALID_MODEL_URI"),
+        (["rollback", "x", "Archived"], "INVALID_STAGE"),
+    ],
+)
+def test_failures_exit_1_with_one_line(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded, argv: list[str], reason: str
+) -> None:
+    code, out, err = run(capsys, *seeded.targets(), *(a.format(model=seeded.model) for a in argv))
+    assert code == 1
+    assert out == ""
+    assert err.startswith(f"error: {reason}: ")
+    assert err.count("\n") == 1
+
+
+def test_verbose_adds_the_traceback(capsys: pytest.CaptureFixture[str], seeded: Seeded) -> None:
+    code, _, err = run(capsys, *seeded.targets(), "--verbose", "models", "show", "NoSuchModel")
+    assert code == 1
+    assert "Traceback" in err and err.rstrip().splitlines()[-1].startswith(
+        "error: REGISTERED_MODEL_NOT_FOUND: "
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["models"], ["versions", "transition", "x"], ["nonsense"], ["runs", "list", "--max-results", "x"]],
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "usage:" in err
+
+
+def test_unreachable_service_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    code, _, err = run(capsys, "--registry-uri", dead, "--tracking-uri", dead, "models", "list")
+    assert code == 3
+    assert err.startswith("error: UNAVAILABLE: ")
+
+
+def test_environment_targets_are_the_default(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELREG_TRACKING_URI", seeded.tracking)
+    monkeypatch.setenv("MODELREG_REGISTRY_URI", seeded.registry)
+    code, out, _ = run(capsys, "models", "show", seeded.model, "--json")
+    assert code == 0 and json.loads(out)["name"] == seeded.model
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_only_on_a_terminal() -> None:
+    terminal = _Terminal()
+    bar = ProgressBar(terminal, "download")
+    bar(0, 2 * 1024 * 1024)
+    bar(2 * 1024 * 1024, 2 * 1024 * 1024)
+    bar.finish()
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\rdownload [") and "100% 2.0/2.0 MiB" in drawn and drawn.endswith("\n")
+
+    piped = io.StringIO()
+    bar = ProgressBar(piped, "download")
+    bar(1, 2)
+    bar.finish()
+    assert piped.getvalue() == ""
+
+
+def test_db_upgrade_is_idempotent(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in (
+        "MODELREG_TRACKING_DATABASE_URL",
+        "MODELREG_REGISTRY_DATABASE_URL",
+        "MODELREG_ARTIFACT_ROOT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for _ in range(2):
+        assert main(["db", "upgrade", "all", "--data-dir", str(tmp_path)]) == 0
+        out = capfd.readouterr().out
+        assert "tracking: database at head" in out and "registry: database at head" in out
+    assert {p.name for p in tmp_path.iterdir()} >= {"tracking.db", "registry.db"}
+    assert main(["db", "upgrade", "registry", "--data-dir", str(tmp_path)]) == 0
+    assert "tracking:" not in capfd.readouterr().out
+
+
+def test_json_option_before_the_command(capsys: pytest.CaptureFixture[str], seeded: Seeded) -> None:
+    code, out, _ = run(capsys, "--json", *seeded.targets(), "versions", "list", seeded.model)
+    assert code == 0
+    assert [v["version"] for v in json.loads(out)] == [2, 1]

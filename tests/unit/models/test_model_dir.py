@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.linear_model import LinearRegression
+
+import modelreg.pyfunc
+import modelreg.sklearn
+from modelreg.exceptions import FailedPrecondition, InvalidArgument
+from modelreg.models import METADATA_FILE, ModelIntegrityError
+from modelreg.models.model_dir import read_input_example, read_metadata, sha256_file, verify_model_dir
+
+Houses = tuple[pd.DataFrame, np.ndarray]
+
+
+def test_writes_a_self_describing_directory(tmp_path: Path, houses: Houses, fitted: LinearRegression) -> None:
+    features, _ = houses
+    model_dir = tmp_path / "model"
+    modelreg.sklearn.save_model(fitted, model_dir, input_example=features.head(5))
+
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        ["input_example.json", METADATA_FILE, "model.skops"]
+    )
+    raw = json.loads((model_dir / METADATA_FILE).read_text())
+    assert raw["format_version"] == 1
+    assert raw["flavor"] == "sklearn"
+    assert raw["serialization"] == "skops"
+    assert raw["python_version"] == platform.python_version()
+    assert raw["sklearn_version"] == sklearn.__version__
+    assert raw["input_example"] == "input_example.json"
+    assert raw["files"] == {
+        "input_example.json": sha256_file(model_dir / "input_example.json"),
+        "model.skops": sha256_file(model_dir / "model.skops"),
+    }
+    assert [spec["name"] for spec in raw["signature"]["inputs"]] == ["sqft", "bedrooms", "age"]
+    assert raw["signature"]["outputs"] == [{"name": None, "type": "float64", "shape": [-1]}]
+
+    metadata = read_metadata(model_dir)
+    pd.testing.assert_frame_equal(
+        read_input_example(model_dir, metadata), features.head(5).reset_index(drop=True)
+    )
+
+
+def test_without_example_there_is_no_signature(tmp_path: Path, fitted: LinearRegression) -> None:
+    metadata = modelreg.sklearn.save_model(fitted, tmp_path / "m")
+    assert metadata.signature is None
+    assert metadata.input_example is None
+    assert set(metadata.files) == {"model.skops"}
+
+
+def test_refuses_a_non_empty_target(tmp_path: Path, fitted: LinearRegression) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        modelreg.sklearn.save_model(fitted, tmp_path / "m")
+
+
+@pytest.mark.parametrize("fmt", ["skops", "pickle"])
+def test_round_trip_predicts_identically(
+    tmp_path: Path, houses: Houses, fitted: LinearRegression, fmt: str
+) -> None:
+    features, _ = houses
+    modelreg.sklearn.save_model(fitted, tmp_path / "m", serialization_format=fmt)
+    loaded = modelreg.sklearn.load_model(str(tmp_path / "m"))
+    assert type(loaded) is LinearRegression
+    np.testing.assert_array_equal(loaded.predict(features), fitted.predict(features))
+    np.testing.assert_array_equal(loaded.coef_, fitted.coef_)
+
+
+def test_unknown_serialization_format_is_refused(tmp_path: Path, fitted: LinearRegression) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        modelreg.sklearn.save_model(fitted, tmp_path / "m", serialization_format="joblib")
+    assert caught.value.reason == "INVALID_SERIALIZATION_FORMAT"
+
+
+@pytest.mark.parametrize("victim", ["model.skops", "input_example.json"])
+def test_a_changed_file_is_caught(
+    tmp_path: Path, houses: Houses, fitted: LinearRegression, victim: str
+) -> None:
+    model_dir = tmp_path / "m"
+    modelreg.sklearn.save_model(fitted, model_dir, input_example=houses[0].head(3))
+    with (model_dir / victim).open("ab") as f:
+        f.write(b" ")
+    with pytest.raises(ModelIntegrityError) as caught:
+        verify_model_dir(model_dir)
+    assert caught.value.path == victim
+    assert caught.value.reason == "MODEL_INTEGRITY_ERROR"
+    with pytest.raises(ModelIntegrityError):
+        modelreg.pyfunc.load_model(str(model_dir))
+
+
+def test_a_missing_file_is_caught(tmp_path: Path, fitted: LinearRegression) -> None:
+    modelreg.sklearn.save_model(fitted, tmp_path / "m")
+    (tmp_path / "m" / "model.skops").unlink()
+    with pytest.raises(ModelIntegrityError) as caught:
+        verify_model_dir(tmp_path / "m")
+    assert caught.value.path == "model.skops"
+
+
+def test_a_newer_format_is_refused(tmp_path: Path, fitted: LinearRegression) -> None:
+    modelreg.sklearn.save_model(fitted, tmp_path / "m")
+    path = tmp_path / "m" / METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 2}))
+    with pytest.raises(FailedPrecondition) as caught:
+        read_metadata(tmp_path / "m")
+    assert caught.value.reason == "UNSUPPORTED_MODEL_FORMAT"
+
+
+def test_pyfunc_orders_columns_by_signature(tmp_path: Path, houses: Houses, fitted: LinearRegression) -> None:
+    features, _ = houses
+    modelreg.sklearn.save_model(fitted, tmp_path / "m", input_example=features.head(2))
+    model = modelreg.pyfunc.load_model(str(tmp_path / "m"))
+    shuffled = features[["age", "sqft", "bedrooms"]].assign(extra=1)
+    np.testing.assert_array_equal(model.predict(shuffled), fitted.predict(features))
+    np.testing.assert_array_equal(model.predict(features.to_dict(orient="list")), fitted.predict(features))
+    assert model.metadata.flavor == "sklearn"
+    assert model.model_uri == str(tmp_path / "m")
+
+
+def test_pyfunc_refuses_missing_columns(tmp_path: Path, houses: Houses, fitted: LinearRegression) -> None:
+    features, _ = houses
+    modelreg.sklearn.save_model(fitted, tmp_path / "m", input_example=features.head(2))
+    model = modelreg.pyfunc.load_model(str(tmp_path / "m"))
+    with pytest.raises(InvalidArgument) as caught:
+        model.predict(features.drop(columns=["age"]))
+    assert caught.value.reason == "SCHEMA_MISMATCH"
