@@ -5,6 +5,8 @@
 - ``MODELREG_USER``: the actor recorded in the registry's audit history (default: the OS user).
 - ``MODELREG_TIMEOUT``: per-call deadline in seconds for unary calls (default 30).
 - ``MODELREG_TRANSFER_TIMEOUT``: deadline in seconds for one artifact or metric stream (default 3600).
+- ``MODELREG_CACHE_DIR``: where loaded models are cached, keyed by digest (default
+  ``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``).
 
 A target is ``host:port`` (also accepted as ``grpc://host:port``) or ``grpcs://host:port`` for TLS.
 ``modelreg.set_tracking_uri`` / ``set_registry_uri`` override the environment for the whole
@@ -17,6 +19,7 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_TRACKING_URI = "localhost:50051"
 DEFAULT_REGISTRY_URI = "localhost:50052"
@@ -51,6 +54,7 @@ class ClientSettings:
     actor: str
     timeout: float
     transfer_timeout: float
+    cache_dir: Path
 
     @classmethod
     def from_env(cls) -> ClientSettings:
@@ -65,4 +69,8 @@ class ClientSettings:
             actor=env.get("MODELREG_USER") or _os_user(),
             timeout=float(env.get("MODELREG_TIMEOUT") or DEFAULT_TIMEOUT),
             transfer_timeout=float(env.get("MODELREG_TRANSFER_TIMEOUT") or DEFAULT_TRANSFER_TIMEOUT),
+            cache_dir=Path(
+                env.get("MODELREG_CACHE_DIR")
+                or Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelreg"
+            ),
         )

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.config import ClientSettings
 from modelreg.entities import ModelVersion
 from modelreg.exceptions import DataLoss, NotFound
 from modelreg.models.errors import ModelIntegrityError
@@ -45,10 +46,7 @@ from modelreg.uris import MODELS_SCHEME, RUNS_SCHEME, ModelsUri, parse_model_uri
 
 def cache_root() -> Path:
     """``$MODELREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``."""
-    configured = os.environ.get("MODELREG_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelreg"
+    return ClientSettings.from_env().cache_dir
 
 
 @dataclass(frozen=True)
