@@ -1,0 +1,1 @@
+"""The gRPC face of the registry: the servicer and proto <-> entity conversion."""

@@ -1,0 +1,196 @@
+"""RegistryService servicer: protos in, RegistryService calls, protos out.
+
+Errors are not handled here: the domain raises ServiceError and the server interceptor maps it to
+a status with one ErrorInfo.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from modelreg.registry.v1 import registry_pb2 as pb
+from modelreg.registry.v1 import registry_pb2_grpc
+from registry_service.api import convert
+from registry_service.domain.service import RegistryService
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, service: RegistryService) -> None:
+        self._service = service
+
+    # -- registered models ---------------------------------------------------------------------
+
+    def CreateRegisteredModel(
+        self, request: pb.CreateRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.CreateRegisteredModelResponse:
+        model = self._service.create_registered_model(request.name, request.description, request.tags)
+        return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(model))
+
+    def GetRegisteredModel(
+        self, request: pb.GetRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.GetRegisteredModelResponse:
+        model = self._service.get_registered_model(request.name)
+        return pb.GetRegisteredModelResponse(registered_model=convert.registered_model(model))
+
+    def RenameRegisteredModel(
+        self, request: pb.RenameRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.RenameRegisteredModelResponse:
+        model = self._service.rename_registered_model(request.name, request.new_name)
+        return pb.RenameRegisteredModelResponse(registered_model=convert.registered_model(model))
+
+    def UpdateRegisteredModel(
+        self, request: pb.UpdateRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateRegisteredModelResponse:
+        description = request.description if request.HasField("description") else None
+        model = self._service.update_registered_model(request.name, description)
+        return pb.UpdateRegisteredModelResponse(registered_model=convert.registered_model(model))
+
+    def DeleteRegisteredModel(
+        self, request: pb.DeleteRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelResponse:
+        self._service.delete_registered_model(request.name)
+        return pb.DeleteRegisteredModelResponse()
+
+    def SearchRegisteredModels(
+        self, request: pb.SearchRegisteredModelsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchRegisteredModelsResponse:
+        page = self._service.search_registered_models(
+            request.filter, list(request.order_by), request.page_size, request.page_token
+        )
+        return pb.SearchRegisteredModelsResponse(
+            registered_models=[convert.registered_model(m) for m in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def SetRegisteredModelTag(
+        self, request: pb.SetRegisteredModelTagRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelTagResponse:
+        self._service.set_registered_model_tag(request.name, request.key, request.value)
+        return pb.SetRegisteredModelTagResponse()
+
+    def DeleteRegisteredModelTag(
+        self, request: pb.DeleteRegisteredModelTagRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelTagResponse:
+        self._service.delete_registered_model_tag(request.name, request.key)
+        return pb.DeleteRegisteredModelTagResponse()
+
+    # -- model versions ------------------------------------------------------------------------
+
+    def CreateModelVersion(
+        self, request: pb.CreateModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.CreateModelVersionResponse:
+        version = self._service.create_model_version(
+            request.name, request.source, request.run_id, request.description, request.tags
+        )
+        return pb.CreateModelVersionResponse(model_version=convert.model_version(version))
+
+    def GetModelVersion(
+        self, request: pb.GetModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelVersionResponse:
+        version = self._service.get_model_version(request.name, request.version)
+        return pb.GetModelVersionResponse(model_version=convert.model_version(version))
+
+    def UpdateModelVersion(
+        self, request: pb.UpdateModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateModelVersionResponse:
+        description = request.description if request.HasField("description") else None
+        version = self._service.update_model_version(request.name, request.version, description)
+        return pb.UpdateModelVersionResponse(model_version=convert.model_version(version))
+
+    def DeleteModelVersion(
+        self, request: pb.DeleteModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteModelVersionResponse:
+        self._service.delete_model_version(request.name, request.version)
+        return pb.DeleteModelVersionResponse()
+
+    def SearchModelVersions(
+        self, request: pb.SearchModelVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchModelVersionsResponse:
+        page = self._service.search_model_versions(
+            request.filter, list(request.order_by), request.page_size, request.page_token
+        )
+        return pb.SearchModelVersionsResponse(
+            model_versions=[convert.model_version(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def SetModelVersionTag(
+        self, request: pb.SetModelVersionTagRequest, context: grpc.ServicerContext
+    ) -> pb.SetModelVersionTagResponse:
+        self._service.set_model_version_tag(request.name, request.version, request.key, request.value)
+        return pb.SetModelVersionTagResponse()
+
+    def DeleteModelVersionTag(
+        self, request: pb.DeleteModelVersionTagRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteModelVersionTagResponse:
+        self._service.delete_model_version_tag(request.name, request.version, request.key)
+        return pb.DeleteModelVersionTagResponse()
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def TransitionModelVersionStage(
+        self, request: pb.TransitionModelVersionStageRequest, context: grpc.ServicerContext
+    ) -> pb.TransitionModelVersionStageResponse:
+        version = self._service.transition_model_version_stage(
+            request.name, request.version, request.stage, request.archive_existing_versions, request.comment
+        )
+        return pb.TransitionModelVersionStageResponse(model_version=convert.model_version(version))
+
+    def GetLatestVersions(
+        self, request: pb.GetLatestVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.GetLatestVersionsResponse:
+        versions = self._service.get_latest_versions(request.name, list(request.stages))
+        return pb.GetLatestVersionsResponse(model_versions=[convert.model_version(v) for v in versions])
+
+    def RollbackStage(
+        self, request: pb.RollbackStageRequest, context: grpc.ServicerContext
+    ) -> pb.RollbackStageResponse:
+        result = self._service.rollback_stage(request.name, request.stage, request.comment)
+        response = pb.RollbackStageResponse(restored=convert.model_version(result.restored))
+        if result.archived is not None:
+            response.archived.CopyFrom(convert.model_version(result.archived))
+        return response
+
+    # -- aliases -------------------------------------------------------------------------------
+
+    def SetRegisteredModelAlias(
+        self, request: pb.SetRegisteredModelAliasRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelAliasResponse:
+        self._service.set_registered_model_alias(request.name, request.alias, request.version)
+        return pb.SetRegisteredModelAliasResponse()
+
+    def DeleteRegisteredModelAlias(
+        self, request: pb.DeleteRegisteredModelAliasRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelAliasResponse:
+        self._service.delete_registered_model_alias(request.name, request.alias)
+        return pb.DeleteRegisteredModelAliasResponse()
+
+    def GetModelVersionByAlias(
+        self, request: pb.GetModelVersionByAliasRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelVersionByAliasResponse:
+        version = self._service.get_model_version_by_alias(request.name, request.alias)
+        return pb.GetModelVersionByAliasResponse(model_version=convert.model_version(version))
+
+    # -- history and resolution ----------------------------------------------------------------
+
+    def ListModelEvents(
+        self, request: pb.ListModelEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListModelEventsResponse:
+        page = self._service.list_model_events(
+            request.name, request.version, request.page_size, request.page_token
+        )
+        return pb.ListModelEventsResponse(
+            events=[convert.model_event(e) for e in page.items], next_page_token=page.next_page_token
+        )
+
+    def GetStageHolderAt(
+        self, request: pb.GetStageHolderAtRequest, context: grpc.ServicerContext
+    ) -> pb.GetStageHolderAtResponse:
+        versions = self._service.get_stage_holder_at(request.name, request.stage, request.time)
+        return pb.GetStageHolderAtResponse(versions=versions)
+
+    def ResolveModelUri(
+        self, request: pb.ResolveModelUriRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveModelUriResponse:
+        version = self._service.resolve_model_uri(request.uri)
+        return pb.ResolveModelUriResponse(model_version=convert.model_version(version))

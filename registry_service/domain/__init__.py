@@ -1,0 +1,1 @@
+"""Entities, errors and rules of the registry; no grpc, no SQL."""

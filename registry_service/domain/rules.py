@@ -1,0 +1,140 @@
+"""Input rules: names, aliases, stages, sources and model URIs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from modelreg._service.validation import (
+    MAX_DESCRIPTION_LENGTH,
+    check_tags,
+    require_name,
+    require_value,
+)
+from registry_service.domain import errors
+from registry_service.domain.entities import Stage
+
+MAX_ALIAS_LENGTH = 255
+MAX_SOURCE_LENGTH = 4096
+RESERVED_ALIAS = "latest"
+_ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
+# Aliases that read as version numbers would make models:/Name@3 and models:/Name/3 ambiguous.
+_VERSION_LIKE_RE = re.compile(r"[vV]?\d+")
+_STAGES = {stage.value.lower(): stage for stage in Stage}
+# Stages a rollback can act on: the deployment stages that have one holder at a time.
+ROLLBACK_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+
+
+def model_name(name: str, field: str = "name") -> str:
+    """A registered model name: 1..250 characters, no '/' or '@' (they delimit model URIs)."""
+    require_name(name, field, errors.INVALID_NAME)
+    if "/" in name or "@" in name:
+        raise errors.invalid(errors.INVALID_NAME, f"{field} must not contain '/' or '@'", field)
+    return name
+
+
+def version_number(version: int) -> int:
+    if version < 1:
+        raise errors.invalid(errors.INVALID_VERSION, f"version must be >= 1, got {version}", "version")
+    return version
+
+
+def description(text: str) -> str:
+    return require_value(text, "description", errors.INVALID_DESCRIPTION, MAX_DESCRIPTION_LENGTH)
+
+
+def tags(values: dict[str, str]) -> dict[str, str]:
+    return check_tags(values, "tags", errors.INVALID_TAG)
+
+
+def tag(key: str, value: str) -> tuple[str, str]:
+    checked = check_tags({key: value}, "tag", errors.INVALID_TAG)
+    return key, checked[key]
+
+
+def source(text: str) -> str:
+    if not text.strip():
+        raise errors.invalid(errors.INVALID_SOURCE, "source must not be empty", "source")
+    if len(text) > MAX_SOURCE_LENGTH:
+        raise errors.invalid(
+            errors.INVALID_SOURCE, f"source exceeds {MAX_SOURCE_LENGTH} characters", "source"
+        )
+    return text
+
+
+def alias(name: str) -> str:
+    """An alias to set: letters, digits, '_' and '-'; not `latest`, not version-like."""
+    if not name or len(name) > MAX_ALIAS_LENGTH or not _ALIAS_RE.fullmatch(name):
+        raise errors.invalid(
+            errors.INVALID_ALIAS,
+            f"alias must be 1..{MAX_ALIAS_LENGTH} letters, digits, '_' or '-'",
+            "alias",
+        )
+    if name.lower() == RESERVED_ALIAS or _VERSION_LIKE_RE.fullmatch(name):
+        raise errors.invalid(errors.INVALID_ALIAS, f"alias '{name}' is reserved", "alias")
+    return name
+
+
+def stage(name: str, field: str = "stage") -> Stage:
+    """Parses a stage name case-insensitively ("production", "Production", "PRODUCTION")."""
+    found = _STAGES.get(name.strip().lower())
+    if found is None:
+        raise errors.invalid(
+            errors.INVALID_STAGE,
+            f"{field} '{name}' is not one of None, Staging, Production, Archived",
+            field,
+        )
+    return found
+
+
+def rollback_stage(name: str) -> Stage:
+    parsed = stage(name)
+    if parsed not in ROLLBACK_STAGES:
+        raise errors.invalid(errors.INVALID_STAGE, "only Staging and Production can be rolled back", "stage")
+    return parsed
+
+
+def runs_uri_run_id(source_uri: str) -> str | None:
+    """The run id of a ``runs:/<run_id>/<path>`` URI, None for any other URI."""
+    if not source_uri.startswith("runs:/"):
+        return None
+    run_id = source_uri.removeprefix("runs:/").split("/", 1)[0]
+    return run_id or None
+
+
+@dataclass(frozen=True)
+class ModelUri:
+    """A parsed ``models:/`` URI: exactly one of version, stage, alias or latest is set."""
+
+    name: str
+    version: int | None = None
+    stage: Stage | None = None
+    alias: str | None = None
+    latest: bool = False
+
+
+def model_uri(uri: str) -> ModelUri:
+    """Parses models:/Name/<version>, models:/Name/<stage>, models:/Name@<alias>, models:/Name/latest."""
+
+    def bad(why: str) -> Exception:
+        return errors.invalid(errors.INVALID_MODEL_URI, f"model URI '{uri}': {why}", "uri")
+
+    if not uri.startswith("models:/"):
+        raise bad("must start with models:/")
+    rest = uri.removeprefix("models:/")
+    if "@" in rest:
+        name, _, alias_name = rest.partition("@")
+        if not name or "/" in name or not alias_name:
+            raise bad("expected models:/<name>@<alias>")
+        return ModelUri(name=name, alias=alias_name)
+    name, _, suffix = rest.rpartition("/")
+    if not name or not suffix or "/" in name:
+        raise bad("expected models:/<name>/<version|stage|latest>")
+    if suffix.isdigit():
+        return ModelUri(name=name, version=int(suffix))
+    if suffix.lower() == RESERVED_ALIAS:
+        return ModelUri(name=name, latest=True)
+    parsed = _STAGES.get(suffix.lower())
+    if parsed is None:
+        raise bad(f"'{suffix}' is not a version number, a stage or 'latest'")
+    return ModelUri(name=name, stage=parsed)

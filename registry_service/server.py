@@ -1,0 +1,67 @@
+"""Builds and runs the registry gRPC server."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from grpc_health.v1 import health
+
+from modelreg._service.bootstrap import (
+    add_health_and_reflection,
+    bind,
+    configure_logging,
+    new_server,
+    serve_until_signal,
+)
+from modelreg._service.db import create_db_engine, ensure_schema
+from modelreg.registry.v1 import registry_pb2_grpc
+from registry_service.api.servicer import RegistryServicer
+from registry_service.config import Settings
+from registry_service.domain.errors import ERROR_DOMAIN
+from registry_service.domain.ports import LineagePort
+from registry_service.domain.service import RegistryService
+from registry_service.lineage import TrackingLineage
+from registry_service.store import MIGRATIONS_DIR
+from registry_service.store.sql import SqlRegistryStore
+
+SERVICE_NAME = "modelreg.registry.v1.RegistryService"
+UPGRADE_COMMAND = "python -m registry_service db upgrade"
+
+log = logging.getLogger("modelreg.registry")
+
+
+def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server, int, health.HealthServicer]:
+    engine = create_db_engine(settings.database_url, pool_size=settings.workers)
+    ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
+    if lineage is None:
+        lineage = TrackingLineage(settings.tracking_target, settings.tracking_timeout_seconds)
+    server = new_server(
+        service="registry",
+        error_domain=ERROR_DOMAIN,
+        max_workers=settings.workers,
+        json_logs=settings.json_logs,
+    )
+    service = RegistryService(SqlRegistryStore(engine), lineage)
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
+    health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
+    port = bind(server, settings.host, settings.port)
+    return server, port, health_servicer
+
+
+def create_server(settings: Settings, lineage: LineagePort | None = None) -> tuple[grpc.Server, int]:
+    """A bound, not yet started server and its port.
+
+    Raises SchemaOutOfDate when the database is not at the migration head. ``lineage`` replaces
+    the tracking service (tests); by default it is TrackingLineage on MODELREG_TRACKING_TARGET.
+    """
+    server, port, _ = _build(settings, lineage)
+    return server, port
+
+
+def serve(settings: Settings) -> None:
+    """Serves until SIGTERM/SIGINT, then stops gracefully within settings.grace_seconds."""
+    configure_logging(settings.log_level)
+    server, port, health_servicer = _build(settings, None)
+    log.info("registry listening on %s:%d (tracking at %s)", settings.host, port, settings.tracking_target)
+    serve_until_signal(server, health_servicer, settings.grace_seconds)
