@@ -178,7 +178,8 @@ def test_tracking_down_is_unavailable_and_writes_nothing(servers: Servers, model
         create_version(servers, model, f"runs:/{run_id}/model", run_id)
     elapsed = time.monotonic() - started
     assert failure(unavailable.value) == (grpc.StatusCode.UNAVAILABLE, "TRACKING_UNAVAILABLE")
-    assert elapsed < TRACKING_TIMEOUT_SECONDS + 1.0
+    # A bound on the retries, not a speed check: far below anything a hang would take.
+    assert elapsed < TRACKING_TIMEOUT_SECONDS + 10.0
     assert version_count(servers, model) == 1
     # Versions without a run need no tracking, and the failed attempt burnt no number.
     plain = create_version(servers, model, "s3://bucket/model", "")
@@ -215,7 +216,8 @@ def test_silent_tracking_hits_the_deadline(tmp_path: Path) -> None:
                     )
                 elapsed = time.monotonic() - started
                 assert failure(unavailable.value) == (grpc.StatusCode.UNAVAILABLE, "TRACKING_UNAVAILABLE")
-                assert elapsed < timeout + 1.0
+                # Bounded by the registry's deadline, well before the caller's own 30 s one.
+                assert elapsed < timeout + 10.0
                 versions = stub.SearchModelVersions(rpb.SearchModelVersionsRequest(), timeout=10)
                 assert list(versions.model_versions) == []
         finally:
