@@ -105,12 +105,14 @@ def upgrade(engine: Engine, script_location: str, revision: str = "head") -> Non
 
 
 def ensure_schema(engine: Engine, script_location: str, *, auto_upgrade: bool, fix_command: str) -> None:
-    """Checks the schema is at head. An empty database is created when ``auto_upgrade`` is set."""
+    """Checks the schema is at head; an empty database is created when ``auto_upgrade`` is set."""
     head = _head_revision(script_location, str(engine.url))
     current = current_revision(engine)
     if current == head:
         return
-    if auto_upgrade and (current is None or engine.dialect.name == "sqlite"):
+    # Only an empty database is created automatically; upgrading live data is always an explicit
+    # step, so a rolled-out binary never migrates a shared database behind the operator's back.
+    if auto_upgrade and current is None:
         upgrade(engine, script_location)
         return
     raise SchemaOutOfDate(

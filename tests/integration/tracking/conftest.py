@@ -1,0 +1,69 @@
+"""The tracking server in-process on 127.0.0.1:0 over each database backend, file:// artifacts,
+driven through the generated stubs over a real channel."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from tests.conftest import Backend
+from tracking_service.config import Settings
+from tracking_service.server import create_server
+
+
+@dataclass(frozen=True)
+class Tracking:
+    stub: pb_grpc.TrackingServiceStub
+    channel: grpc.Channel
+    settings: Settings
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[Tracking]:
+    """Starts a server for ``settings`` and yields a connected stub; stops both afterwards."""
+    server, port = create_server(settings)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Tracking(pb_grpc.TrackingServiceStub(channel), channel, settings)
+    finally:
+        channel.close()
+        server.stop(None).wait()
+
+
+@pytest.fixture
+def tracking_settings(backend: Backend, tmp_path: Path) -> Settings:
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        database_url=backend.url,
+        artifact_root=(tmp_path / "artifacts").as_uri(),
+        workers=4,
+    )
+
+
+@pytest.fixture
+def tracking(tracking_settings: Settings) -> Iterator[Tracking]:
+    with running(tracking_settings) as started:
+        yield started
+
+
+def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    """Runs a failing call; returns its status code and the reason of its single ErrorInfo."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    error = caught.value
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None and len(status.details) == 1
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.domain == "tracking.modelreg"
+    return error.code(), info.reason  # type: ignore[attr-defined]

@@ -1,0 +1,125 @@
+"""A 1 GiB artifact round trip through a server in its own OS process, with flat memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelreg.tracking.v1 import tracking_pb2 as pb
+from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+
+MiB = 1024 * 1024
+SIZE = 1024 * MiB
+RSS_LIMIT = 150 * MiB
+
+
+class PeakRss:
+    """Samples a process's resident set size in a background thread and keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._stop = threading.Event()
+        self.baseline = self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _content() -> Iterator[bytes]:
+    """1 GiB in 1 MiB chunks, each different, generated on the fly."""
+    block = os.urandom(MiB)
+    for index in range(SIZE // MiB):
+        yield index.to_bytes(8, "big") + block[8:]
+
+
+@pytest.mark.slow
+def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MODELREG_TRACKING_HOST": "127.0.0.1",
+        "MODELREG_TRACKING_PORT": str(port),
+        "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{tmp_path / 'tracking.db'}",
+        "MODELREG_ARTIFACT_ROOT": (tmp_path / "artifacts").as_uri(),
+        "MODELREG_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "tracking_service", "serve"], env=env)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "server did not become healthy"
+                assert server.poll() is None, "server exited"
+                time.sleep(0.2)
+        stub = pb_grpc.TrackingServiceStub(channel)
+        run_id = stub.CreateRun(pb.CreateRunRequest()).run.info.run_id
+        expected = hashlib.sha256()
+
+        def requests() -> Iterator[pb.UploadArtifactRequest]:
+            yield pb.UploadArtifactRequest(metadata=pb.UploadArtifactMetadata(run_id=run_id, path="big.bin"))
+            for chunk in _content():
+                expected.update(chunk)
+                yield pb.UploadArtifactRequest(chunk=chunk)
+
+        with PeakRss(server.pid) as server_rss, PeakRss(os.getpid()) as client_rss:
+            stored = stub.UploadArtifact(requests(), timeout=120).file
+            downloaded = hashlib.sha256()
+            target = tmp_path / "downloaded.bin"
+            with target.open("wb") as out:
+                responses = iter(
+                    stub.DownloadArtifact(
+                        pb.DownloadArtifactRequest(run_id=run_id, path="big.bin"), timeout=120
+                    )
+                )
+                metadata = next(responses).metadata
+                for response in responses:
+                    out.write(response.chunk)
+                    downloaded.update(response.chunk)
+        client_growth = client_rss.peak - client_rss.baseline
+        print(
+            f"\n1 GiB round trip: server peak RSS {server_rss.peak / MiB:.0f} MiB, client (pytest process) "
+            f"peak RSS {client_rss.peak / MiB:.0f} MiB, {client_growth / MiB:.0f} MiB above its baseline"
+        )
+        assert stored.file_size == SIZE == metadata.file_size == target.stat().st_size
+        assert stored.sha256 == expected.hexdigest() == metadata.sha256 == downloaded.hexdigest()
+        assert server_rss.peak < RSS_LIMIT
+        # The client runs inside pytest, whose own size depends on the tests that ran before: what the
+        # transfer itself may add is bounded, not the whole process.
+        assert client_growth < RSS_LIMIT
+    finally:
+        channel.close()
+        server.terminate()
+        server.wait(30)

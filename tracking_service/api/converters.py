@@ -1,0 +1,107 @@
+"""Proto <-> entity conversion. Unknown enum numbers become INVALID_ARGUMENT, never a crash."""
+
+from __future__ import annotations
+
+from modelreg._service.errors import InvalidArgument
+from modelreg.tracking.v1 import tracking_pb2 as pb
+from tracking_service.domain.entities import (
+    ArtifactFile,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    ViewType,
+)
+
+_STAGES: dict[LifecycleStage, pb.LifecycleStage.ValueType] = {
+    LifecycleStage.ACTIVE: pb.LIFECYCLE_STAGE_ACTIVE,
+    LifecycleStage.DELETED: pb.LIFECYCLE_STAGE_DELETED,
+}
+_STATUSES: dict[RunStatus, pb.RunStatus.ValueType] = {
+    RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.SCHEDULED: pb.RUN_STATUS_SCHEDULED,
+    RunStatus.FINISHED: pb.RUN_STATUS_FINISHED,
+    RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.KILLED: pb.RUN_STATUS_KILLED,
+}
+_STATUSES_FROM_PROTO: dict[int, RunStatus] = {int(number): status for status, number in _STATUSES.items()}
+_VIEWS: dict[int, ViewType] = {
+    pb.VIEW_TYPE_UNSPECIFIED: ViewType.ACTIVE_ONLY,
+    pb.VIEW_TYPE_ACTIVE_ONLY: ViewType.ACTIVE_ONLY,
+    pb.VIEW_TYPE_DELETED_ONLY: ViewType.DELETED_ONLY,
+    pb.VIEW_TYPE_ALL: ViewType.ALL,
+}
+
+
+def view_type(number: int, field: str) -> ViewType:
+    try:
+        return _VIEWS[number]
+    except KeyError:
+        raise InvalidArgument(
+            "INVALID_VIEW_TYPE", f"{field} {number} is not a ViewType", {"field": field}
+        ) from None
+
+
+def run_status(number: int) -> RunStatus:
+    try:
+        return _STATUSES_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(
+            "INVALID_STATUS", f"status {number} is not a settable RunStatus", {"field": "status"}
+        ) from None
+
+
+def experiment_to_proto(experiment: Experiment) -> pb.Experiment:
+    return pb.Experiment(
+        experiment_id=experiment.experiment_id,
+        name=experiment.name,
+        artifact_location=experiment.artifact_location,
+        lifecycle_stage=_STAGES[experiment.lifecycle_stage],
+        creation_time=experiment.creation_time,
+        last_update_time=experiment.last_update_time,
+        tags=dict(experiment.tags),
+    )
+
+
+def run_info_to_proto(info: RunInfo) -> pb.RunInfo:
+    return pb.RunInfo(
+        run_id=info.run_id,
+        experiment_id=info.experiment_id,
+        run_name=info.run_name,
+        status=_STATUSES[info.status],
+        start_time=info.start_time,
+        end_time=info.end_time or 0,
+        artifact_uri=info.artifact_uri,
+        lifecycle_stage=_STAGES[info.lifecycle_stage],
+        parent_run_id=info.parent_run_id or "",
+    )
+
+
+def metric_to_proto(metric: Metric) -> pb.Metric:
+    return pb.Metric(key=metric.key, value=metric.value, timestamp=metric.timestamp, step=metric.step)
+
+
+def run_to_proto(run: Run) -> pb.Run:
+    return pb.Run(
+        info=run_info_to_proto(run.info),
+        data=pb.RunData(
+            metrics=[metric_to_proto(m) for m in run.data.metrics],
+            params=[pb.Param(key=p.key, value=p.value) for p in run.data.params],
+            tags=dict(run.data.tags),
+        ),
+    )
+
+
+def file_to_proto(file: ArtifactFile) -> pb.FileInfo:
+    return pb.FileInfo(path=file.path, is_dir=file.is_dir, file_size=file.size, sha256=file.sha256)
+
+
+def metric_from_proto(metric: pb.Metric) -> Metric:
+    return Metric(key=metric.key, value=metric.value, timestamp=metric.timestamp, step=metric.step)
+
+
+def param_from_proto(param: pb.Param) -> Param:
+    return Param(key=param.key, value=param.value)

@@ -1,0 +1,245 @@
+"""TrackingService over gRPC: protos in, protos out; the work is done by the store and the
+ArtifactService. Errors are domain exceptions, mapped to status + ErrorInfo by the interceptor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import grpc
+
+from modelreg._service.errors import InvalidArgument
+from modelreg.tracking.v1 import tracking_pb2 as pb
+from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from tracking_service.api import converters as conv
+from tracking_service.domain.artifacts import ArtifactService
+from tracking_service.store import TrackingStore
+
+SERVICE_NAME = "modelreg.tracking.v1.TrackingService"
+MAX_UPLOAD_CHUNK = 1024 * 1024
+
+
+class TrackingServicer(pb_grpc.TrackingServiceServicer):
+    def __init__(self, store: TrackingStore, artifacts: ArtifactService) -> None:
+        self._store = store
+        self._artifacts = artifacts
+
+    # ---------------------------------------------------------------- experiments
+
+    def CreateExperiment(
+        self, request: pb.CreateExperimentRequest, context: grpc.ServicerContext
+    ) -> pb.CreateExperimentResponse:
+        experiment = self._store.create_experiment(
+            request.name, request.artifact_location or None, dict(request.tags)
+        )
+        return pb.CreateExperimentResponse(experiment=conv.experiment_to_proto(experiment))
+
+    def GetExperiment(
+        self, request: pb.GetExperimentRequest, context: grpc.ServicerContext
+    ) -> pb.GetExperimentResponse:
+        experiment = self._store.get_experiment(request.experiment_id)
+        return pb.GetExperimentResponse(experiment=conv.experiment_to_proto(experiment))
+
+    def GetExperimentByName(
+        self, request: pb.GetExperimentByNameRequest, context: grpc.ServicerContext
+    ) -> pb.GetExperimentByNameResponse:
+        experiment = self._store.get_experiment_by_name(request.name)
+        return pb.GetExperimentByNameResponse(experiment=conv.experiment_to_proto(experiment))
+
+    def SearchExperiments(
+        self, request: pb.SearchExperimentsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchExperimentsResponse:
+        page = self._store.search_experiments(
+            filter_string=request.filter,
+            order_by=list(request.order_by),
+            view=conv.view_type(request.view_type, "view_type"),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.SearchExperimentsResponse(
+            experiments=[conv.experiment_to_proto(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def RenameExperiment(
+        self, request: pb.RenameExperimentRequest, context: grpc.ServicerContext
+    ) -> pb.RenameExperimentResponse:
+        experiment = self._store.rename_experiment(request.experiment_id, request.new_name)
+        return pb.RenameExperimentResponse(experiment=conv.experiment_to_proto(experiment))
+
+    def SetExperimentTag(
+        self, request: pb.SetExperimentTagRequest, context: grpc.ServicerContext
+    ) -> pb.SetExperimentTagResponse:
+        self._store.set_experiment_tag(request.experiment_id, request.key, request.value)
+        return pb.SetExperimentTagResponse()
+
+    def DeleteExperimentTag(
+        self, request: pb.DeleteExperimentTagRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteExperimentTagResponse:
+        self._store.delete_experiment_tag(request.experiment_id, request.key)
+        return pb.DeleteExperimentTagResponse()
+
+    def DeleteExperiment(
+        self, request: pb.DeleteExperimentRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteExperimentResponse:
+        self._store.delete_experiment(request.experiment_id)
+        return pb.DeleteExperimentResponse()
+
+    def RestoreExperiment(
+        self, request: pb.RestoreExperimentRequest, context: grpc.ServicerContext
+    ) -> pb.RestoreExperimentResponse:
+        self._store.restore_experiment(request.experiment_id)
+        return pb.RestoreExperimentResponse()
+
+    # ---------------------------------------------------------------- runs
+
+    def CreateRun(self, request: pb.CreateRunRequest, context: grpc.ServicerContext) -> pb.CreateRunResponse:
+        run = self._store.create_run(
+            experiment_id=request.experiment_id,
+            run_name=request.run_name,
+            start_time=request.start_time,
+            tags=dict(request.tags),
+            parent_run_id=request.parent_run_id,
+        )
+        return pb.CreateRunResponse(run=conv.run_to_proto(run))
+
+    def GetRun(self, request: pb.GetRunRequest, context: grpc.ServicerContext) -> pb.GetRunResponse:
+        return pb.GetRunResponse(run=conv.run_to_proto(self._store.get_run(request.run_id)))
+
+    def UpdateRun(self, request: pb.UpdateRunRequest, context: grpc.ServicerContext) -> pb.UpdateRunResponse:
+        info = self._store.update_run(
+            request.run_id,
+            status=conv.run_status(request.status) if request.HasField("status") else None,
+            end_time=request.end_time if request.HasField("end_time") else None,
+            run_name=request.run_name if request.HasField("run_name") else None,
+        )
+        return pb.UpdateRunResponse(run_info=conv.run_info_to_proto(info))
+
+    def DeleteRun(self, request: pb.DeleteRunRequest, context: grpc.ServicerContext) -> pb.DeleteRunResponse:
+        self._store.delete_run(request.run_id)
+        return pb.DeleteRunResponse()
+
+    def RestoreRun(
+        self, request: pb.RestoreRunRequest, context: grpc.ServicerContext
+    ) -> pb.RestoreRunResponse:
+        self._store.restore_run(request.run_id)
+        return pb.RestoreRunResponse()
+
+    def SearchRuns(
+        self, request: pb.SearchRunsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchRunsResponse:
+        page = self._store.search_runs(
+            experiment_ids=list(request.experiment_ids),
+            filter_string=request.filter,
+            view=conv.view_type(request.run_view_type, "run_view_type"),
+            order_by=list(request.order_by),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.SearchRunsResponse(
+            runs=[conv.run_to_proto(r) for r in page.items], next_page_token=page.next_page_token
+        )
+
+    # ---------------------------------------------------------------- run data
+
+    def LogParam(self, request: pb.LogParamRequest, context: grpc.ServicerContext) -> pb.LogParamResponse:
+        self._store.log_param(request.run_id, conv.param_from_proto(request.param))
+        return pb.LogParamResponse()
+
+    def LogMetric(self, request: pb.LogMetricRequest, context: grpc.ServicerContext) -> pb.LogMetricResponse:
+        self._store.log_metric(request.run_id, conv.metric_from_proto(request.metric))
+        return pb.LogMetricResponse()
+
+    def SetTag(self, request: pb.SetTagRequest, context: grpc.ServicerContext) -> pb.SetTagResponse:
+        self._store.set_tag(request.run_id, request.key, request.value)
+        return pb.SetTagResponse()
+
+    def DeleteTag(self, request: pb.DeleteTagRequest, context: grpc.ServicerContext) -> pb.DeleteTagResponse:
+        self._store.delete_tag(request.run_id, request.key)
+        return pb.DeleteTagResponse()
+
+    def LogBatch(self, request: pb.LogBatchRequest, context: grpc.ServicerContext) -> pb.LogBatchResponse:
+        self._store.log_batch(
+            request.run_id,
+            metrics=[conv.metric_from_proto(m) for m in request.metrics],
+            params=[conv.param_from_proto(p) for p in request.params],
+            tags=dict(request.tags),
+        )
+        return pb.LogBatchResponse()
+
+    def LogMetrics(
+        self, request_iterator: Iterator[pb.LogMetricsRequest], context: grpc.ServicerContext
+    ) -> pb.LogMetricsResponse:
+        # Each message is its own transaction: a broken stream keeps what arrived before the break.
+        stored = 0
+        for request in request_iterator:
+            stored += self._store.log_metrics(
+                request.run_id, [conv.metric_from_proto(m) for m in request.metrics]
+            )
+        return pb.LogMetricsResponse(stored_count=stored)
+
+    def GetMetricHistory(
+        self, request: pb.GetMetricHistoryRequest, context: grpc.ServicerContext
+    ) -> pb.GetMetricHistoryResponse:
+        page = self._store.get_metric_history(
+            request.run_id, request.metric_key, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.GetMetricHistoryResponse(
+            metrics=[conv.metric_to_proto(m) for m in page.items], next_page_token=page.next_page_token
+        )
+
+    # ---------------------------------------------------------------- artifacts
+
+    def UploadArtifact(
+        self, request_iterator: Iterator[pb.UploadArtifactRequest], context: grpc.ServicerContext
+    ) -> pb.UploadArtifactResponse:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("payload") != "metadata":
+            raise InvalidArgument(
+                "MISSING_METADATA",
+                "the first message of an upload must carry metadata",
+                {"field": "metadata"},
+            )
+        metadata = first.metadata
+        file = self._artifacts.upload(
+            metadata.run_id, metadata.path, _upload_chunks(request_iterator), metadata.expected_sha256 or None
+        )
+        return pb.UploadArtifactResponse(file=conv.file_to_proto(file))
+
+    def DownloadArtifact(
+        self, request: pb.DownloadArtifactRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DownloadArtifactResponse]:
+        file, chunks = self._artifacts.download(request.run_id, request.path)
+        yield pb.DownloadArtifactResponse(metadata=conv.file_to_proto(file))
+        for chunk in chunks:
+            yield pb.DownloadArtifactResponse(chunk=chunk)
+
+    def ListArtifacts(
+        self, request: pb.ListArtifactsRequest, context: grpc.ServicerContext
+    ) -> pb.ListArtifactsResponse:
+        files = self._artifacts.list(request.run_id, request.path, recursive=request.recursive)
+        return pb.ListArtifactsResponse(files=[conv.file_to_proto(f) for f in files])
+
+    def StatArtifact(
+        self, request: pb.StatArtifactRequest, context: grpc.ServicerContext
+    ) -> pb.StatArtifactResponse:
+        return pb.StatArtifactResponse(
+            file=conv.file_to_proto(self._artifacts.stat(request.run_id, request.path))
+        )
+
+
+def _upload_chunks(requests: Iterable[pb.UploadArtifactRequest]) -> Iterator[bytes]:
+    """The content of an upload; raising here makes the artifact store discard the staged copy."""
+    for request in requests:
+        if request.WhichOneof("payload") != "chunk":
+            raise InvalidArgument(
+                "DUPLICATE_METADATA",
+                "only the first message of an upload may carry metadata",
+                {"field": "metadata"},
+            )
+        if len(request.chunk) > MAX_UPLOAD_CHUNK:
+            raise InvalidArgument(
+                "CHUNK_TOO_LARGE",
+                f"chunk of {len(request.chunk)} bytes exceeds {MAX_UPLOAD_CHUNK}",
+                {"field": "chunk"},
+            )
+        yield request.chunk

@@ -1,0 +1,2 @@
+"""The rules of the tracking service, free of gRPC and SQL: entities, validation, typed errors,
+the MLflow filter grammar, and artifact path rules plus the upload/download orchestration."""

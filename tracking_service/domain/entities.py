@@ -1,0 +1,108 @@
+"""Frozen entities the store returns and the api layer converts to protos."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class LifecycleStage(enum.StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class ViewType(enum.Enum):
+    ACTIVE_ONLY = "active_only"
+    DELETED_ONLY = "deleted_only"
+    ALL = "all"
+
+    @property
+    def stages(self) -> tuple[LifecycleStage, ...]:
+        if self is ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE,)
+        if self is ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED,)
+        return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: LifecycleStage
+    creation_time: int
+    last_update_time: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: LifecycleStage
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunData:
+    metrics: tuple[Metric, ...] = ()
+    params: tuple[Param, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    info: RunInfo
+    data: RunData
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file recorded in a run's artifact manifest, or a directory derived from the paths."""
+
+    path: str
+    is_dir: bool
+    size: int = 0
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    next_page_token: str

@@ -1,0 +1,93 @@
+"""Typed errors of the tracking service; each names the offending id, key or field.
+
+They subclass modelreg._service.errors so the shared interceptor maps them to a status code plus one
+ErrorInfo whose reason is the UPPER_SNAKE constant given here.
+"""
+
+from __future__ import annotations
+
+from modelreg._service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+
+class RunNotFound(NotFound):
+    def __init__(self, run_id: str, reason: str = "RUN_NOT_FOUND") -> None:
+        super().__init__(reason, f"run '{run_id}' does not exist", {"run_id": run_id})
+
+
+class ExperimentNotFound(NotFound):
+    def __init__(self, what: str) -> None:
+        super().__init__("EXPERIMENT_NOT_FOUND", f"experiment {what} does not exist", {"experiment": what})
+
+
+class ExperimentAlreadyExists(AlreadyExists):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "EXPERIMENT_ALREADY_EXISTS", f"an experiment named '{name}' already exists", {"name": name}
+        )
+
+
+class RunDeleted(FailedPrecondition):
+    def __init__(self, run_id: str) -> None:
+        super().__init__("RUN_DELETED", f"run '{run_id}' is deleted; restore it first", {"run_id": run_id})
+
+
+class ExperimentDeleted(FailedPrecondition):
+    def __init__(self, experiment_id: str) -> None:
+        super().__init__(
+            "EXPERIMENT_DELETED",
+            f"experiment '{experiment_id}' is deleted; restore it first",
+            {"experiment_id": experiment_id},
+        )
+
+
+class DefaultExperimentProtected(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__(
+            "DEFAULT_EXPERIMENT_PROTECTED", "the Default experiment (id 0) cannot be deleted", {}
+        )
+
+
+class TagNotFound(NotFound):
+    def __init__(self, key: str) -> None:
+        super().__init__("TAG_NOT_FOUND", f"tag '{key}' is not set", {"key": key})
+
+
+class ParamValueConflict(InvalidArgument):
+    def __init__(self, key: str, old: str, new: str) -> None:
+        super().__init__(
+            "PARAM_VALUE_CONFLICT",
+            f"param '{key}' is already logged with value '{old[:100]}'; params are immutable "
+            f"(attempted '{new[:100]}')",
+            {"key": key},
+        )
+
+
+class InvalidFilter(InvalidArgument):
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
+
+
+class InvalidOrderBy(InvalidArgument):
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_ORDER_BY", f"invalid order_by: {message}", {"field": "order_by"})
+
+
+class InvalidArtifactPath(InvalidArgument):
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("INVALID_ARTIFACT_PATH", f"artifact path '{path[:200]}' {why}", {"field": "path"})
+
+
+class ArtifactNotFound(NotFound):
+    def __init__(self, run_id: str, path: str) -> None:
+        super().__init__(
+            "ARTIFACT_NOT_FOUND",
+            f"run '{run_id}' has no artifact at '{path}'",
+            {"run_id": run_id, "path": path},
+        )
+
+
+class BatchTooLarge(InvalidArgument):
+    def __init__(self, field: str, count: int, limit: int) -> None:
+        super().__init__(
+            "BATCH_TOO_LARGE", f"{field} holds {count} entries, the limit is {limit}", {"field": field}
+        )

@@ -1,0 +1,147 @@
+"""Validation of names, ids, params, metrics and tags, and run-name generation.
+
+Limits are MLflow's (see modelreg._service.validation). Every check raises InvalidArgument with the
+reason the contract names and ``{"field": ...}`` metadata.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+
+from modelreg._service.errors import InvalidArgument
+from modelreg._service.validation import (
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    check_tags,
+    require_key,
+    require_name,
+    require_value,
+)
+from tracking_service.domain.entities import Metric, Param
+from tracking_service.domain.errors import BatchTooLarge, ParamValueConflict
+
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_STREAM_BATCH_METRICS = 10_000
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+_EXPERIMENT_ID = re.compile(r"[0-9]{1,18}")
+# MLflow's metric-key alphabet: letters, digits, and _ - . space /.
+_METRIC_KEY = re.compile(r"[\w\-. /]+")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def run_id(value: str, field: str = "run_id") -> str:
+    if not _RUN_ID.fullmatch(value):
+        raise InvalidArgument(
+            "INVALID_RUN_ID",
+            f"{field} must be 32 lowercase hex characters, got '{value[:64]}'",
+            {"field": field},
+        )
+    return value
+
+
+def experiment_id(value: str, field: str = "experiment_id") -> int:
+    if not _EXPERIMENT_ID.fullmatch(value):
+        raise InvalidArgument(
+            "INVALID_EXPERIMENT_ID", f"{field} must be a decimal id, got '{value[:64]}'", {"field": field}
+        )
+    return int(value)
+
+
+def name(value: str, field: str = "name") -> str:
+    return require_name(value, field)
+
+
+def tags(values: Mapping[str, str], field: str = "tags") -> dict[str, str]:
+    if len(values) > MAX_BATCH_TAGS:
+        raise BatchTooLarge(field, len(values), MAX_BATCH_TAGS)
+    return check_tags(values, field)
+
+
+def tag(key: str, value: str) -> None:
+    require_key(key, "key", "INVALID_TAG")
+    require_value(value, f"value of tag '{key}'", "INVALID_TAG", MAX_TAG_VALUE_LENGTH)
+
+
+def param(p: Param) -> None:
+    require_key(p.key, "param key", "INVALID_PARAM")
+    require_value(p.value, f"value of param '{p.key}'", "INVALID_PARAM", MAX_PARAM_VALUE_LENGTH)
+
+
+def metric(m: Metric) -> None:
+    require_key(m.key, "metric key", "INVALID_METRIC")
+    if not _METRIC_KEY.fullmatch(m.key):
+        raise InvalidArgument(
+            "INVALID_METRIC",
+            f"metric key '{m.key[:100]}' may hold only letters, digits and _ - . space /",
+            {"field": "metric key", "key": m.key},
+        )
+    if m.timestamp < 0:
+        raise InvalidArgument(
+            "INVALID_METRIC",
+            f"timestamp of metric '{m.key}' is negative",
+            {"field": "timestamp", "key": m.key},
+        )
+
+
+def metrics(values: Iterable[Metric], limit: int, field: str = "metrics") -> list[Metric]:
+    """Validates a batch and fills timestamp 0 with now (the contract's "0 means now")."""
+    batch = list(values)
+    if len(batch) > limit:
+        raise BatchTooLarge(field, len(batch), limit)
+    now = now_ms()
+    for m in batch:
+        metric(m)
+    return [m if m.timestamp else Metric(m.key, m.value, now, m.step) for m in batch]
+
+
+def params(values: Iterable[Param]) -> dict[str, str]:
+    """Validates a batch; a key repeated with another value is a conflict, with the same value a no-op."""
+    batch = list(values)
+    if len(batch) > MAX_BATCH_PARAMS:
+        raise BatchTooLarge("params", len(batch), MAX_BATCH_PARAMS)
+    merged: dict[str, str] = {}
+    for p in batch:
+        param(p)
+        if p.key in merged and merged[p.key] != p.value:
+            raise ParamValueConflict(p.key, merged[p.key], p.value)
+        merged[p.key] = p.value
+    return merged
+
+
+def is_newer(candidate: Metric, current: Metric) -> bool:
+    """MLflow's latest-metric rule: larger step wins, then larger timestamp, then larger value.
+
+    NaN compares as 0, as MLflow stores it, so the rule is a total order.
+    """
+
+    def rank(m: Metric) -> tuple[int, int, float]:
+        return (m.step, m.timestamp, 0.0 if math.isnan(m.value) else m.value)
+
+    return rank(candidate) > rank(current)
+
+
+_ADJECTIVES = (
+    "agile", "bold", "brave", "bright", "calm", "clever", "crisp", "daring", "eager", "fast",
+    "gentle", "glad", "golden", "keen", "lively", "lucky", "merry", "nimble", "proud", "quick",
+    "quiet", "rare", "sharp", "shiny", "silent", "smooth", "steady", "swift", "tidy", "wise",
+)  # fmt: skip
+_NOUNS = (
+    "ant", "bass", "bear", "bee", "cat", "crab", "crow", "deer", "dove", "eel", "finch", "fox",
+    "frog", "goat", "hare", "hawk", "heron", "lark", "lynx", "mole", "moth", "newt", "otter",
+    "owl", "panda", "seal", "shrew", "slug", "snail", "wolf",
+)  # fmt: skip
+
+
+def generate_run_name() -> str:
+    """A readable name in MLflow's style, e.g. ``swift-otter-417``."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000):03d}"
