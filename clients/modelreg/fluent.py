@@ -255,6 +255,9 @@ def set_tracking_uri(uri: str) -> None:
         if _state.client is not None:
             _state.client.close()
             _state.client = None
+        # Experiment ids are issued by one server; the new one would not know (or would
+        # misread) the old one's, so the next run goes to the experiment set from now on.
+        _state.experiment_id = None
 
 
 def get_tracking_uri() -> str:

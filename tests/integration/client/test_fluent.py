@@ -132,3 +132,31 @@ def test_interpreter_exit_sends_buffered_metrics_and_ends_the_run(services: Serv
     client = modelreg.Client(services.tracking)
     assert [m.step for m in client.get_metric_history(run_id, "m")] == list(range(1000))
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_switching_servers_forgets_the_experiment_of_the_old_one(
+    fluent_targets: Services, tmp_path: Path, unique: str
+) -> None:
+    """An experiment id belongs to the server that issued it: after set_tracking_uri points
+    elsewhere, start_run must not send the old server's experiment id to the new one."""
+    from tracking_service import config as tracking_config
+    from tracking_service import server as tracking_server
+
+    modelreg.set_experiment(f"exp-{unique}")  # an experiment that only the first server knows
+    other, port = tracking_server.create_server(
+        tracking_config.Settings(
+            host="127.0.0.1",
+            port=0,
+            database_url=f"sqlite:///{tmp_path / 'other.db'}",
+            artifact_root=(tmp_path / "artifacts").as_uri(),
+        )
+    )
+    other.start()
+    try:
+        modelreg.set_tracking_uri(f"127.0.0.1:{port}")
+        with modelreg.start_run() as run:
+            pass
+        assert run.info.experiment_id == "0"  # the new server's Default experiment
+    finally:
+        modelreg.set_tracking_uri(fluent_targets.tracking)
+        other.stop(None)
