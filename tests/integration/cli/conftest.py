@@ -15,6 +15,7 @@ from sklearn.linear_model import LinearRegression
 import modelreg
 import modelreg.sklearn
 from modelreg import config
+from tests.servers import running_services
 
 
 @dataclass(frozen=True)
@@ -30,33 +31,12 @@ class Seeded:
 
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    from registry_service import config as registry_config
-    from registry_service import server as registry_server
-    from tracking_service import config as tracking_config
-    from tracking_service import server as tracking_server
+    with running_services(tmp_path_factory.mktemp("cli")) as services:
+        yield _seed(services.tracking, services.registry)
 
-    root = tmp_path_factory.mktemp("cli")
-    tracking, tracking_port = tracking_server.create_server(
-        tracking_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'tracking.db'}",
-            artifact_root=(root / "artifacts").as_uri(),
-        )
-    )
-    tracking.start()
-    tracking_target = f"127.0.0.1:{tracking_port}"
-    registry, registry_port = registry_server.create_server(
-        registry_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'registry.db'}",
-            tracking_target=tracking_target,
-        )
-    )
-    registry.start()
-    registry_target = f"127.0.0.1:{registry_port}"
 
+def _seed(tracking_target: str, registry_target: str) -> Seeded:
+    """Two runs and two registered versions, logged through the fluent API as a user would."""
     modelreg.set_tracking_uri(tracking_target)
     modelreg.set_registry_uri(registry_target)
     model = f"Prices-{uuid.uuid4().hex[:6]}"
@@ -75,9 +55,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             run_ids.append(run.info.run_id)
     config.set_default_uri("tracking", None)
     config.set_default_uri("registry", None)
-    yield Seeded(tracking_target, registry_target, model, (run_ids[0], run_ids[1]))
-    registry.stop(None)
-    tracking.stop(None)
+    return Seeded(tracking_target, registry_target, model, (run_ids[0], run_ids[1]))
 
 
 @pytest.fixture(autouse=True)

@@ -6,53 +6,21 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import modelreg
 from modelreg import config, fluent
+from tests.servers import Services, running_services
 
 ACTOR = "integration-tester"
 
 
-@dataclass(frozen=True)
-class Services:
-    tracking: str
-    registry: str
-
-
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    from registry_service import config as registry_config
-    from registry_service import server as registry_server
-    from tracking_service import config as tracking_config
-    from tracking_service import server as tracking_server
-
-    root = tmp_path_factory.mktemp("services")
-    tracking, tracking_port = tracking_server.create_server(
-        tracking_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'tracking.db'}",
-            artifact_root=(root / "artifacts").as_uri(),
-        )
-    )
-    tracking.start()
-    tracking_target = f"127.0.0.1:{tracking_port}"
-    registry, registry_port = registry_server.create_server(
-        registry_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'registry.db'}",
-            tracking_target=tracking_target,
-        )
-    )
-    registry.start()
-    yield Services(tracking=tracking_target, registry=f"127.0.0.1:{registry_port}")
-    registry.stop(None)
-    tracking.stop(None)
+    with running_services(tmp_path_factory.mktemp("services")) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ import pytest
 
 import modelreg
 from modelreg.exceptions import FailedPrecondition, InvalidArgument
-
-from .conftest import Services
+from tests.servers import Services, running_tracking
 
 
 def test_start_run_finishes_and_logs(fluent_targets: Services, unique: str, tmp_path: Path) -> None:
@@ -139,24 +138,12 @@ def test_switching_servers_forgets_the_experiment_of_the_old_one(
 ) -> None:
     """An experiment id belongs to the server that issued it: after set_tracking_uri points
     elsewhere, start_run must not send the old server's experiment id to the new one."""
-    from tracking_service import config as tracking_config
-    from tracking_service import server as tracking_server
-
     modelreg.set_experiment(f"exp-{unique}")  # an experiment that only the first server knows
-    other, port = tracking_server.create_server(
-        tracking_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{tmp_path / 'other.db'}",
-            artifact_root=(tmp_path / "artifacts").as_uri(),
-        )
-    )
-    other.start()
-    try:
-        modelreg.set_tracking_uri(f"127.0.0.1:{port}")
-        with modelreg.start_run() as run:
-            pass
-        assert run.info.experiment_id == "0"  # the new server's Default experiment
-    finally:
-        modelreg.set_tracking_uri(fluent_targets.tracking)
-        other.stop(None)
+    with running_tracking(tmp_path) as (other, _):
+        modelreg.set_tracking_uri(other)
+        try:
+            with modelreg.start_run() as run:
+                pass
+        finally:
+            modelreg.set_tracking_uri(fluent_targets.tracking)
+    assert run.info.experiment_id == "0"  # the new server's Default experiment

@@ -10,8 +10,9 @@ import pytest
 import modelreg
 from modelreg import Client
 from modelreg.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from tests.servers import Services
 
-from .conftest import ACTOR, Services
+from .conftest import ACTOR
 
 
 def _run_with_model(client: Client, model_dir: Path, rmse: float) -> str:

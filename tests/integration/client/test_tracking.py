@@ -13,8 +13,9 @@ import modelreg
 from modelreg import Client, TrackingClient
 from modelreg.entities import Metric, Param, RunTag
 from modelreg.exceptions import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from tests.servers import Services
 
-from .conftest import Services, free_port
+from .conftest import free_port
 
 
 def test_experiment_lifecycle(client: Client, unique: str) -> None:

@@ -4,52 +4,20 @@ user's script sees: MODELREG_TRACKING_URI / MODELREG_REGISTRY_URI plus modelreg.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import modelreg
 from modelreg import config
-
-
-@dataclass(frozen=True)
-class Stack:
-    tracking: str
-    registry: str
-    artifact_root: Path
+from tests.servers import Services as Stack
+from tests.servers import running_services
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from registry_service import config as registry_config
-    from registry_service import server as registry_server
-    from tracking_service import config as tracking_config
-    from tracking_service import server as tracking_server
-
-    root = tmp_path_factory.mktemp("walkthrough")
-    artifact_root = root / "artifacts"
-    tracking, tracking_port = tracking_server.create_server(
-        tracking_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'tracking.db'}",
-            artifact_root=artifact_root.as_uri(),
-        )
-    )
-    tracking.start()
-    registry, registry_port = registry_server.create_server(
-        registry_config.Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=f"sqlite:///{root / 'registry.db'}",
-            tracking_target=f"127.0.0.1:{tracking_port}",
-        )
-    )
-    registry.start()
-    yield Stack(f"127.0.0.1:{tracking_port}", f"127.0.0.1:{registry_port}", artifact_root)
-    registry.stop(None)
-    tracking.stop(None)
+    with running_services(tmp_path_factory.mktemp("walkthrough")) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
