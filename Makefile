@@ -58,12 +58,12 @@ run: install
 demo: install
 	$(PY) examples/run_demo.py
 
+# MLflow cannot share the project venv (it pins older protobuf and pandas): bench/run.py builds
+# .venv-bench-mlflow on first use and reuses it.
 bench: install
-	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py
 
 bench-quick: install
-	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py --quick
 
 up:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from modelreg._service.db import database_url_error
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -36,6 +38,8 @@ class Settings:
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
+    - MODELREG_METRICS_PORT: port of the Prometheus ``/metrics`` HTTP endpoint; 0 (default) = off.
+    - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
     """
 
     host: str = "0.0.0.0"
@@ -48,6 +52,8 @@ class Settings:
     log_level: str = "INFO"
     json_logs: bool = False
     grace_seconds: float = 10.0
+    metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -55,12 +61,7 @@ class Settings:
             return env.get(name, "").strip() or default
 
         database_url = get("MODELREG_REGISTRY_DATABASE_URL", cls.database_url)
-        try:
-            sa.make_url(database_url)
-        except sa.exc.ArgumentError:
-            raise ConfigError(
-                f"MODELREG_REGISTRY_DATABASE_URL is not a database URL: {database_url!r}"
-            ) from None
+        _check_database_url("MODELREG_REGISTRY_DATABASE_URL", database_url)
         log_format = get("MODELREG_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"MODELREG_LOG_FORMAT must be text or json, got {log_format!r}")
@@ -80,6 +81,8 @@ class Settings:
             log_level=log_level,
             json_logs=log_format == "json",
             grace_seconds=_number(env, "MODELREG_GRACE_SECONDS", cls.grace_seconds, 0, 3600),
+            metrics_port=int(_number(env, "MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535, integer=True)),
+            metrics_host=get("MODELREG_METRICS_HOST", cls.metrics_host),
         )
 
 
@@ -105,3 +108,14 @@ def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in _TRUE | _FALSE:
         return raw in _TRUE
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _check_database_url(name: str, url: str) -> None:
+    problem = database_url_error(url)
+    if problem is None:
+        return
+    try:  # never print a password
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        shown = url
+    raise ConfigError(f"{name} {problem}: {shown!r}")

@@ -15,6 +15,7 @@ from modelreg._service.bootstrap import (
     serve_until_signal,
 )
 from modelreg._service.db import create_db_engine, ensure_schema
+from modelreg._service.observability import ServiceMetrics
 from modelreg.registry.v1 import registry_pb2_grpc
 from registry_service.api.servicer import RegistryServicer
 from registry_service.config import Settings
@@ -36,16 +37,20 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     if lineage is None:
         lineage = TrackingLineage(settings.tracking_target, settings.tracking_timeout_seconds)
+    metrics = ServiceMetrics("registry")
+    metrics.watch_pool(engine)
     server = new_server(
         service="registry",
         error_domain=ERROR_DOMAIN,
         max_workers=settings.workers,
-        json_logs=settings.json_logs,
+        observer=metrics.observe_call,
     )
     service = RegistryService(SqlRegistryStore(engine), lineage)
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
     port = bind(server, settings.host, settings.port)
+    if settings.metrics_port:
+        metrics.serve_http(settings.metrics_port, settings.metrics_host)
     return server, port, health_servicer
 
 
@@ -54,6 +59,7 @@ def create_server(settings: Settings, lineage: LineagePort | None = None) -> tup
 
     Raises SchemaOutOfDate when the database is not at the migration head. ``lineage`` replaces
     the tracking service (tests); by default it is TrackingLineage on MODELREG_TRACKING_TARGET.
+    Starts the Prometheus endpoint when settings.metrics_port is set.
     """
     server, port, _ = _build(settings, lineage)
     return server, port
@@ -61,7 +67,13 @@ def create_server(settings: Settings, lineage: LineagePort | None = None) -> tup
 
 def serve(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then stops gracefully within settings.grace_seconds."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_format=settings.json_logs)
     server, port, health_servicer = _build(settings, None)
-    log.info("registry listening on %s:%d (tracking at %s)", settings.host, port, settings.tracking_target)
+    log.info(
+        "registry listening on %s:%d (tracking at %s)%s",
+        settings.host,
+        port,
+        settings.tracking_target,
+        f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "",
+    )
     serve_until_signal(server, health_servicer, settings.grace_seconds)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from minio.helpers import check_bucket_name
 
+from modelreg._service.db import database_url_error
 from tracking_service.artifacts import S3Options
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -39,6 +41,8 @@ class Settings:
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
+    - MODELREG_METRICS_PORT: port of the Prometheus ``/metrics`` HTTP endpoint; 0 (default) = off.
+    - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
     """
 
     host: str = "0.0.0.0"
@@ -51,6 +55,8 @@ class Settings:
     log_level: str = "INFO"
     json_logs: bool = False
     grace_seconds: float = 10.0
+    metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -58,12 +64,7 @@ class Settings:
             return env.get(name, "").strip() or default
 
         database_url = get("MODELREG_TRACKING_DATABASE_URL", cls.database_url)
-        try:
-            sa.make_url(database_url)
-        except sa.exc.ArgumentError:
-            raise ConfigError(
-                f"MODELREG_TRACKING_DATABASE_URL is not a database URL: {database_url!r}"
-            ) from None
+        _check_database_url("MODELREG_TRACKING_DATABASE_URL", database_url)
         artifact_root = _artifact_root(get("MODELREG_ARTIFACT_ROOT", cls.artifact_root))
         log_format = get("MODELREG_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
@@ -82,6 +83,8 @@ class Settings:
             log_level=log_level,
             json_logs=log_format == "json",
             grace_seconds=_integer(env, "MODELREG_GRACE_SECONDS", int(cls.grace_seconds), 0, 3600),
+            metrics_port=_integer(env, "MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
+            metrics_host=get("MODELREG_METRICS_HOST", cls.metrics_host),
         )
 
 
@@ -111,8 +114,11 @@ def _artifact_root(raw: str) -> str:
     """``file://<dir>`` becomes an absolute ``file:///...`` URI; ``s3://bucket[/prefix]`` stays."""
     root = raw.rstrip("/")
     if root.startswith("s3://"):
-        if not root.removeprefix("s3://").split("/")[0]:
-            raise ConfigError(f"MODELREG_ARTIFACT_ROOT {raw!r} names no bucket")
+        bucket = root.removeprefix("s3://").split("/")[0]
+        try:  # S3's naming rules, as the minio SDK would enforce them at the first request
+            check_bucket_name(bucket)
+        except ValueError:
+            raise ConfigError(f"MODELREG_ARTIFACT_ROOT {raw!r} does not name a valid S3 bucket") from None
         return root
     if root.startswith("file://"):
         path = root.removeprefix("file://") or "/"
@@ -135,3 +141,14 @@ def _s3_options(env: Mapping[str, str]) -> S3Options:
         secure=_boolean(env, "MODELREG_S3_SECURE", False),
         region=env.get("MODELREG_S3_REGION", "").strip() or None,
     )
+
+
+def _check_database_url(name: str, url: str) -> None:
+    problem = database_url_error(url)
+    if problem is None:
+        return
+    try:  # never print a password
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        shown = url
+    raise ConfigError(f"{name} {problem}: {shown!r}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 from grpc_health.v1.health import HealthServicer
 
 from modelreg._service import bootstrap
 from modelreg._service.db import create_db_engine, ensure_schema
+from modelreg._service.observability import ServiceMetrics
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer
 from tracking_service.artifacts import open_artifact_store
@@ -25,39 +28,60 @@ def create_server(settings: Settings) -> tuple[grpc.Server, int]:
     """A ready-to-start server bound to settings.host:settings.port, and the port it got.
 
     Checks the schema (creating a fresh database when settings.auto_migrate allows; raises
-    SchemaOutOfDate otherwise), opens the artifact store (ArtifactConfigError when unusable) and
-    ensures the Default experiment exists.
+    SchemaOutOfDate otherwise), opens the artifact store (ArtifactConfigError when unusable),
+    ensures the Default experiment exists, and starts the Prometheus endpoint when
+    settings.metrics_port is set.
     """
     server, port, _ = _build(settings)
     return server, port
 
 
 def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
+    # The artifact store first: an unreachable S3 endpoint must not leave a half-created database.
+    objects = open_artifact_store(settings.artifact_root, settings.s3)
+    with _quiet("urllib3"):  # its retry warnings would bury the one line that says what failed
+        objects.check()
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
-    objects = open_artifact_store(settings.artifact_root, settings.s3)
-    objects.check()
     store = SqlTrackingStore(engine, settings.artifact_root)
     store.ensure_default_experiment()
+    metrics = ServiceMetrics("tracking")
+    metrics.watch_pool(engine)
     server = bootstrap.new_server(
         service="tracking",
         error_domain=ERROR_DOMAIN,
         max_workers=settings.workers,
-        json_logs=settings.json_logs,
+        observer=metrics.observe_call,
     )
-    pb_grpc.add_TrackingServiceServicer_to_server(
-        TrackingServicer(store, ArtifactService(store, objects)), server
-    )
+    servicer = TrackingServicer(store, ArtifactService(store, objects), count_bytes=metrics.artifact_bytes)
+    pb_grpc.add_TrackingServiceServicer_to_server(servicer, server)
     health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME])
     port = bootstrap.bind(server, settings.host, settings.port)
+    if settings.metrics_port:
+        metrics.serve_http(settings.metrics_port, settings.metrics_host)
     return server, port, health
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def serve(settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then drains in-flight calls for settings.grace_seconds."""
-    bootstrap.configure_logging(settings.log_level)
+    bootstrap.configure_logging(settings.log_level, json_format=settings.json_logs)
     server, port, health = _build(settings)
     log.info(
-        "tracking service listening on %s:%d, artifacts at %s", settings.host, port, settings.artifact_root
+        "tracking service listening on %s:%d, artifacts at %s%s",
+        settings.host,
+        port,
+        settings.artifact_root,
+        f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "",
     )
     bootstrap.serve_until_signal(server, health, settings.grace_seconds)

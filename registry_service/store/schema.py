@@ -140,3 +140,5 @@ class EventRow(Base):
     actor: Mapped[str] = mapped_column(sa.String(250))
     time: Mapped[int] = mapped_column(sa.BigInteger)
     comment: Mapped[str] = mapped_column(sa.Text, default="")
+    # The x-request-id of the call that wrote the event: joins the audit trail to both services' logs.
+    request_id: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelreg._service import callcontext
 from registry_service.domain import errors
 from registry_service.domain.entities import (
     EventAction,
@@ -53,6 +54,7 @@ V = ModelVersionRow
 _STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
 _NO_SYNC = {"synchronize_session": False}
 _VersionRow = tuple[ModelVersionRow, str, LineageRow | None]
+_REQUEST_ID_LENGTH = 128  # model_events.request_id; a caller may send any x-request-id
 
 
 def now_ms() -> int:
@@ -367,6 +369,8 @@ class SqlRegistryStore:
     def _append(
         self, session: Session, model_id: int, name: str, actor: str, now: int, *events: NewEvent
     ) -> None:
+        # Read here rather than passed down: every write of the registry appends its events here.
+        request_id = (callcontext.request_id.get() or "")[:_REQUEST_ID_LENGTH]
         session.execute(
             sa.insert(EventRow),
             [
@@ -380,6 +384,7 @@ class SqlRegistryStore:
                     "actor": actor,
                     "time": now,
                     "comment": event.comment,
+                    "request_id": request_id,
                 }
                 for event in events
             ],

@@ -10,6 +10,7 @@ nothing was lost.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from examples.house_prices import MODEL_NAME, make_houses
 from modelreg._service.healthcheck import is_serving
 from tests.conftest import S3Server
 from tests.deploy.compose import ROOT, load_compose, service_environment
@@ -150,9 +152,9 @@ def stack(
 
 def _snapshot(client: Any) -> dict[str, Any]:
     versions = sorted(
-        client.search_model_versions(filter_string="name='HousePricePredictor'"), key=lambda v: v.version
+        client.search_model_versions(filter_string=f"name='{MODEL_NAME}'"), key=lambda v: v.version
     )
-    history = list(client.get_model_history("HousePricePredictor"))
+    history = list(client.get_model_history(MODEL_NAME))
     return {
         "versions": [(v.version, v.current_stage, v.run_id, v.source) for v in versions],
         "digests": [tuple(sorted((f.path, f.sha256) for f in v.lineage.files)) for v in versions],
@@ -161,11 +163,28 @@ def _snapshot(client: Any) -> dict[str, Any]:
     }
 
 
+def _json_calls(log_path: Path) -> list[dict[str, Any]]:
+    """The call lines of a service log; compose sets MODELREG_LOG_FORMAT=json, so every line is JSON."""
+    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    return [entry for entry in entries if entry["logger"] == "modelreg.calls"]
+
+
+def _assert_registrations_traced_in_json_logs(stack: dict[str, ServiceProcess]) -> None:
+    registrations = [
+        call
+        for call in _json_calls(stack["registry"].log_path)
+        if call["method"] == "CreateModelVersion" and call["code"] == "OK"
+    ]
+    assert len(registrations) == 2
+    tracking = _json_calls(stack["tracking"].log_path)
+    for registration in registrations:
+        followed = {c["method"] for c in tracking if c["request_id"] == registration["request_id"]}
+        assert {"GetRun", "StatArtifact"} <= followed
+
+
 def test_walkthrough_through_the_stack_survives_a_restart(
     stack: dict[str, ServiceProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import pandas as pd
-
     import modelreg
 
     targets = {
@@ -189,15 +208,15 @@ def test_walkthrough_through_the_stack_survives_a_restart(
     for key, value in targets.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MODELREG_CACHE_DIR", str(tmp_path / "cache-before"))
-    features = pd.DataFrame({"size": [50.0, 120.0], "rooms": [2.0, 4.0], "age": [10.0, 3.0]})
-    predictions_before = modelreg.pyfunc.load_model("models:/HousePricePredictor/Production").predict(
-        features
-    )
+    features, _ = make_houses(rows=5, seed=7)  # the example's own columns, fresh rows
+    predictions_before = modelreg.pyfunc.load_model(f"models:/{MODEL_NAME}/Production").predict(features)
 
     # Both services log calls and expose Prometheus metrics, as compose turns them on.
     metrics_port = stack["registry"].env["MODELREG_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
         assert b'modelreg_rpc_calls_total{code="OK",method="CreateModelVersion"' in response.read()
+
+    _assert_registrations_traced_in_json_logs(stack)
 
     for name in ("registry", "tracking"):
         stack[name].stop()
@@ -211,7 +230,7 @@ def test_walkthrough_through_the_stack_survives_a_restart(
     monkeypatch.setenv(
         "MODELREG_CACHE_DIR", str(tmp_path / "cache-after")
     )  # a cold cache re-downloads from S3
-    predictions_after = modelreg.pyfunc.load_model("models:/HousePricePredictor/Production").predict(features)
+    predictions_after = modelreg.pyfunc.load_model(f"models:/{MODEL_NAME}/Production").predict(features)
     assert list(predictions_after) == list(predictions_before)
 
 

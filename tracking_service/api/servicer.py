@@ -3,7 +3,7 @@ ArtifactService. Errors are domain exceptions, mapped to status + ErrorInfo by t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
@@ -17,11 +17,21 @@ from tracking_service.store import TrackingStore
 SERVICE_NAME = "modelreg.tracking.v1.TrackingService"
 MAX_UPLOAD_CHUNK = 1024 * 1024
 
+ByteCounter = Callable[[str, int], None]
+"""Called with ("in" | "out", byte count) as artifact chunks move: the metrics hook."""
+
+
+def _uncounted(_direction: str, _count: int) -> None:
+    pass
+
 
 class TrackingServicer(pb_grpc.TrackingServiceServicer):
-    def __init__(self, store: TrackingStore, artifacts: ArtifactService) -> None:
+    def __init__(
+        self, store: TrackingStore, artifacts: ArtifactService, count_bytes: ByteCounter = _uncounted
+    ) -> None:
         self._store = store
         self._artifacts = artifacts
+        self._count_bytes = count_bytes
 
     # ---------------------------------------------------------------- experiments
 
@@ -201,7 +211,10 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
             )
         metadata = first.metadata
         file = self._artifacts.upload(
-            metadata.run_id, metadata.path, _upload_chunks(request_iterator), metadata.expected_sha256 or None
+            metadata.run_id,
+            metadata.path,
+            _upload_chunks(request_iterator, self._count_bytes),
+            metadata.expected_sha256 or None,
         )
         return pb.UploadArtifactResponse(file=conv.file_to_proto(file))
 
@@ -211,6 +224,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         file, chunks = self._artifacts.download(request.run_id, request.path)
         yield pb.DownloadArtifactResponse(metadata=conv.file_to_proto(file))
         for chunk in chunks:
+            self._count_bytes("out", len(chunk))
             yield pb.DownloadArtifactResponse(chunk=chunk)
 
     def ListArtifacts(
@@ -227,7 +241,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         )
 
 
-def _upload_chunks(requests: Iterable[pb.UploadArtifactRequest]) -> Iterator[bytes]:
+def _upload_chunks(requests: Iterable[pb.UploadArtifactRequest], count_bytes: ByteCounter) -> Iterator[bytes]:
     """The content of an upload; raising here makes the artifact store discard the staged copy."""
     for request in requests:
         if request.WhichOneof("payload") != "chunk":
@@ -242,4 +256,5 @@ def _upload_chunks(requests: Iterable[pb.UploadArtifactRequest]) -> Iterator[byt
                 f"chunk of {len(request.chunk)} bytes exceeds {MAX_UPLOAD_CHUNK}",
                 {"field": "chunk"},
             )
+        count_bytes("in", len(request.chunk))
         yield request.chunk

@@ -62,7 +62,10 @@ class ExperimentTagRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
-    __table_args__ = (sa.Index(None, "experiment_id", "lifecycle_stage", "start_time"),)
+    __table_args__ = (
+        sa.Index(None, "experiment_id", "lifecycle_stage", "start_time"),
+        sa.Index(None, "experiment_id", "run_name"),  # run lookup by name (migration 0002)
+    )
 
     run_id: Mapped[str] = mapped_column(_RUN_ID, primary_key=True)
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.experiment_id"))

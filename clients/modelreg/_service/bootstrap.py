@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,13 +14,21 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from modelreg._service.interceptor import CallObserver, ServiceInterceptor
+from modelreg._service.observability import JsonFormatter
 
 # Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def configure_logging(level: str, *, json_format: bool = False) -> None:
+    """Logs to stderr: ``time level logger message`` lines, or one JSON object per line."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if json_format
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def new_server(
@@ -27,12 +36,11 @@ def new_server(
     service: str,
     error_domain: str,
     max_workers: int,
-    json_logs: bool = False,
     observer: CallObserver | None = None,
 ) -> grpc.Server:
     return grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
-        interceptors=[ServiceInterceptor(service, error_domain, json_logs=json_logs, observer=observer)],
+        interceptors=[ServiceInterceptor(service, error_domain, observer=observer)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -57,8 +65,24 @@ def add_health_and_reflection(
 
 
 def bind(server: grpc.Server, host: str, port: int) -> int:
-    """Binds an insecure port and returns the actual port (port 0 picks a free one)."""
-    bound = server.add_insecure_port(f"{host}:{port}")
+    """Binds an insecure port and returns the actual port (port 0 picks a free one).
+
+    A port that cannot be had raises OSError. It is probed with a plain socket first because
+    gRPC's own failure also writes a C-core error line to stderr, which would bury the one line
+    the service prints when it cannot start.
+    """
+    if port:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As gRPC does: connections of a previous process in TIME_WAIT must not count as "in use".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpcio reports a failed bind as RuntimeError
+        raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     return bound

@@ -37,6 +37,23 @@ class SchemaOutOfDate(RuntimeError):
     """The database schema is not at the migration head; the message names the fix."""
 
 
+def database_url_error(url: str) -> str | None:
+    """Why ``url`` cannot open a database (unparseable, unknown dialect, driver not installed).
+
+    Checked while reading settings, so a typo stops the service at start with the variable named
+    instead of failing later inside SQLAlchemy.
+    """
+    try:
+        sa.make_url(url).get_dialect().import_dbapi()
+    except sa.exc.NoSuchModuleError:  # a subclass of ArgumentError: test it first
+        return "names an unknown database dialect"
+    except sa.exc.ArgumentError:
+        return "is not a database URL"
+    except ImportError as exc:
+        return f"needs a database driver that is not installed ({exc.name})"
+    return None
+
+
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``; SQLite files get their directory created and per-connection pragmas."""
     sa_url = sa.make_url(url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -33,15 +32,14 @@ class ServiceInterceptor(_ServerInterceptor):
     - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →
       INTERNAL, the traceback logged with the request id, nothing leaked to the caller.
     - Reads ``x-request-id`` (generated when absent) and ``x-modelreg-actor`` into callcontext.
-    - Logs one line per call: service, method, code, duration, request id (JSON when asked).
+    - Logs one line per call on ``modelreg.calls``: service, method, code, duration, request id,
+      actor. The message is ``key=value`` text; the same fields ride on the record as ``call`` so
+      the JSON formatter (MODELREG_LOG_FORMAT=json) emits them as top-level keys.
     """
 
-    def __init__(
-        self, service: str, domain: str, *, json_logs: bool = False, observer: CallObserver | None = None
-    ) -> None:
+    def __init__(self, service: str, domain: str, *, observer: CallObserver | None = None) -> None:
         self._service = service
         self._domain = domain
-        self._json_logs = json_logs
         self._observer = observer
 
     def intercept_service(
@@ -112,10 +110,7 @@ class ServiceInterceptor(_ServerInterceptor):
             "request_id": request_id,
             "actor": callcontext.actor.get(),
         }
-        if self._json_logs:
-            log.info(json.dumps(fields))
-        else:
-            log.info(" ".join(f"{key}={value}" for key, value in fields.items()))
+        log.info(" ".join(f"{key}={value}" for key, value in fields.items()), extra={"call": fields})
 
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:

@@ -1,10 +1,16 @@
-"""Prometheus metrics for both services, served on their own HTTP port (off by default).
+"""Prometheus metrics for both services, served on their own HTTP port (off by default), and the
+JSON log formatter (MODELREG_LOG_FORMAT=json).
 
 Each service owns a ``ServiceMetrics`` bound to its own CollectorRegistry, so two services in one
 process (tests, ``modelreg server``) never collide on metric names.
 """
 
 from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from sqlalchemy.engine import Engine
@@ -67,6 +73,29 @@ class ServiceMetrics:
         size.labels(self.service).set_function(pool.size)
 
     def serve_http(self, port: int, host: str = "0.0.0.0") -> int:
-        """Starts the /metrics HTTP endpoint in a daemon thread; returns the bound port."""
+        """Starts the /metrics HTTP endpoint in a daemon thread; returns the bound port.
+
+        The thread lives as long as the process: a service process serves one gRPC server.
+        """
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         return int(server.server_port)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the call fields of a call record
+    (``extra={"call": {...}}``) as top-level keys, and a traceback as one escaped string."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        call = getattr(record, "call", None)
+        if isinstance(call, dict):
+            entry.update(call)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
