@@ -7,19 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
 from minio.helpers import check_bucket_name
 
-from modelreg._service.db import database_url_error
+from modelreg._service.settings import ConfigError, EnvReader
 from tracking_service.artifacts import S3Options
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message is one line naming the variable."""
+__all__ = ["ConfigError", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -60,54 +53,22 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        def get(name: str, default: str) -> str:
-            return env.get(name, "").strip() or default
-
-        database_url = get("MODELREG_TRACKING_DATABASE_URL", cls.database_url)
-        _check_database_url("MODELREG_TRACKING_DATABASE_URL", database_url)
-        artifact_root = _artifact_root(get("MODELREG_ARTIFACT_ROOT", cls.artifact_root))
-        log_format = get("MODELREG_LOG_FORMAT", "text").lower()
-        if log_format not in ("text", "json"):
-            raise ConfigError(f"MODELREG_LOG_FORMAT must be text or json, got {log_format!r}")
-        log_level = get("MODELREG_LOG_LEVEL", cls.log_level).upper()
-        if log_level not in _LOG_LEVELS:
-            raise ConfigError(f"MODELREG_LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")
+        read = EnvReader(env)
+        artifact_root = _artifact_root(read.text("MODELREG_ARTIFACT_ROOT", cls.artifact_root))
         return cls(
-            host=get("MODELREG_TRACKING_HOST", cls.host),
-            port=_integer(env, "MODELREG_TRACKING_PORT", cls.port, 0, 65535),
-            database_url=database_url,
+            host=read.text("MODELREG_TRACKING_HOST", cls.host),
+            port=read.integer("MODELREG_TRACKING_PORT", cls.port, 0, 65535),
+            database_url=read.database_url("MODELREG_TRACKING_DATABASE_URL", cls.database_url),
             artifact_root=artifact_root,
-            s3=_s3_options(env) if artifact_root.startswith("s3://") else None,
-            workers=_integer(env, "MODELREG_TRACKING_WORKERS", cls.workers, 1, 1024),
-            auto_migrate=_boolean(env, "MODELREG_AUTO_MIGRATE", cls.auto_migrate),
-            log_level=log_level,
-            json_logs=log_format == "json",
-            grace_seconds=_integer(env, "MODELREG_GRACE_SECONDS", int(cls.grace_seconds), 0, 3600),
-            metrics_port=_integer(env, "MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
-            metrics_host=get("MODELREG_METRICS_HOST", cls.metrics_host),
+            s3=_s3_options(read) if artifact_root.startswith("s3://") else None,
+            workers=read.integer("MODELREG_TRACKING_WORKERS", cls.workers, 1, 1024),
+            auto_migrate=read.boolean("MODELREG_AUTO_MIGRATE", cls.auto_migrate),
+            log_level=read.log_level(cls.log_level),
+            json_logs=read.json_logs(),
+            grace_seconds=read.number("MODELREG_GRACE_SECONDS", cls.grace_seconds, 0, 3600),
+            metrics_port=read.integer("MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
+            metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
         )
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE | _FALSE:
-        return raw in _TRUE
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _artifact_root(raw: str) -> str:
@@ -126,29 +87,18 @@ def _artifact_root(raw: str) -> str:
     raise ConfigError(f"MODELREG_ARTIFACT_ROOT must start with file:// or s3://, got {raw!r}")
 
 
-def _s3_options(env: Mapping[str, str]) -> S3Options:
+def _s3_options(read: EnvReader) -> S3Options:
+    names = ("MODELREG_S3_ENDPOINT", "MODELREG_S3_ACCESS_KEY", "MODELREG_S3_SECRET_KEY")
+    endpoint, access_key, secret_key = (read.text(name, "") for name in names)
     missing = [
-        name
-        for name in ("MODELREG_S3_ENDPOINT", "MODELREG_S3_ACCESS_KEY", "MODELREG_S3_SECRET_KEY")
-        if not env.get(name, "").strip()
+        name for name, value in zip(names, (endpoint, access_key, secret_key), strict=True) if not value
     ]
     if missing:
         raise ConfigError(f"an s3:// MODELREG_ARTIFACT_ROOT needs {', '.join(missing)}")
     return S3Options(
-        endpoint=env["MODELREG_S3_ENDPOINT"].strip(),
-        access_key=env["MODELREG_S3_ACCESS_KEY"].strip(),
-        secret_key=env["MODELREG_S3_SECRET_KEY"].strip(),
-        secure=_boolean(env, "MODELREG_S3_SECURE", False),
-        region=env.get("MODELREG_S3_REGION", "").strip() or None,
+        endpoint=endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=read.boolean("MODELREG_S3_SECURE", False),
+        region=read.text("MODELREG_S3_REGION", "") or None,
     )
-
-
-def _check_database_url(name: str, url: str) -> None:
-    problem = database_url_error(url)
-    if problem is None:
-        return
-    try:  # never print a password
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        shown = url
-    raise ConfigError(f"{name} {problem}: {shown!r}")
