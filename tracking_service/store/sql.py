@@ -516,12 +516,14 @@ class SqlTrackingStore:
                 if clause.op == "!="
                 else sa.and_(sa.not_(LatestMetricRow.is_nan), compared)
             )
-            return sa.exists().where(
-                LatestMetricRow.run_id == RunRow.run_id, LatestMetricRow.key == clause.key, value_test
+            # IN over an uncorrelated subquery, not a correlated EXISTS: the planner can then start
+            # from the (key, value) index and fetch only matching runs instead of probing every run.
+            return RunRow.run_id.in_(
+                sa.select(LatestMetricRow.run_id).where(LatestMetricRow.key == clause.key, value_test)
             )
         table = ParamRow if clause.entity is Entity.PARAM else RunTagRow
-        return sa.exists().where(
-            table.run_id == RunRow.run_id, table.key == clause.key, self._compare(table.value, clause)
+        return RunRow.run_id.in_(
+            sa.select(table.run_id).where(table.key == clause.key, self._compare(table.value, clause))
         )
 
     def _run_ordering(

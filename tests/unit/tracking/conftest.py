@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from modelreg._service.db import create_db_engine, upgrade
 from tests.conftest import Backend
@@ -14,10 +15,16 @@ from tracking_service.store.sql import SqlTrackingStore
 
 
 @pytest.fixture
-def store(backend: Backend, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+def engine(backend: Backend) -> Iterator[Engine]:
+    """A migrated tracking database on the backend."""
     engine = create_db_engine(backend.url, pool_size=2)
     upgrade(engine, MIGRATIONS)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine, tmp_path: Path) -> SqlTrackingStore:
     tracking_store = SqlTrackingStore(engine, (tmp_path / "artifacts").as_uri())
     tracking_store.ensure_default_experiment()
-    yield tracking_store
-    engine.dispose()
+    return tracking_store
