@@ -1,0 +1,418 @@
+"""The modelreg side of the benchmark: runs under the project venv's interpreter.
+
+Drives modelreg's tracking and registry services (started by bench/run.py) through modelreg's
+own Python client, with the operations and data of bench/common.py, and prints one JSON document
+of timings. Mirrors bench/mlflow_side.py call for call; it also measures the machine's floor
+(a bytes-echo gRPC round trip) and, with the scale ops, search at 100,000 runs / 10,000 versions.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import common
+import grpc
+from common import OpResult
+from echo_server import METHOD as ECHO_METHOD
+
+import modelreg
+import modelreg.pyfunc
+import modelreg.sklearn
+from modelreg import Metric, Param
+
+
+class ModelregBench:
+    def __init__(self, tracking_uri: str, registry_uri: str, args: common.SideArgs) -> None:
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri
+        self.args = args
+        modelreg.set_tracking_uri(tracking_uri)
+        modelreg.set_registry_uri(registry_uri)
+        self.client = modelreg.Client(tracking_uri, registry_uri)
+        self.experiment_id = self.client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
+        self._versions_ready = False
+        self._walkthrough: Any = None
+
+    def new_run(self, experiment_id: str | None = None) -> str:
+        return self.client.create_run(experiment_id or self.experiment_id).info.run_id
+
+    # --- tracking ---------------------------------------------------------------------------
+
+    def create_run(self, n: int) -> OpResult:
+        return common.summarize(
+            "create_run", common.timed(lambda i: self.client.create_run(self.experiment_id), n)
+        )
+
+    def log_metric(self, n: int) -> OpResult:
+        run_id = self.new_run()
+        samples = common.timed(lambda i: self.client.log_metric(run_id, "loss", i * 0.01, step=i), n)
+        return common.summarize("log_metric", samples)
+
+    def log_metrics_fastest(self, n: int) -> OpResult:
+        """The LogMetrics client stream, 10,000 points a message (the protocol's maximum):
+        one call for all the points, so its per-call latency is the whole transfer."""
+        points = list(common.metric_stream_points(n))
+        run_id = self.new_run()
+        now = int(time.time() * 1000)
+
+        def batches(target: str) -> Iterator[tuple[str, Sequence[Metric]]]:
+            for start in range(0, n, common.STREAM_BATCH):
+                chunk = points[start : start + common.STREAM_BATCH]
+                yield target, [Metric(key, value, now, step) for key, value, step in chunk]
+
+        self.client.tracking.log_metrics_stream(batches(self.new_run()))  # warm-up
+        start = time.perf_counter_ns()
+        stored = self.client.tracking.log_metrics_stream(batches(run_id))
+        elapsed = time.perf_counter_ns() - start
+        assert stored == n, (stored, n)
+        result = common.summarize(
+            "log_metrics_fastest", [elapsed], batch=common.STREAM_BATCH, points=n, calls=1
+        )
+        result.value = n / (elapsed / 1e9)
+        result.n = n
+        return result
+
+    def log_param(self, n: int) -> OpResult:
+        run_id = self.new_run()
+        return common.summarize(
+            "log_param", common.timed(lambda i: self.client.log_param(run_id, f"p{i}", str(i)), n)
+        )
+
+    def get_run(self, n: int) -> OpResult:
+        run_id = self.new_run()
+        params = [Param(k, v) for k, v in common.param_items(common.GET_RUN_PARAMS)]
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, 0) for k, v in common.metric_items(common.GET_RUN_METRICS)]
+        self.client.log_batch(run_id, metrics=metrics, params=params)
+        run = self.client.get_run(run_id)
+        assert (
+            len(run.data.params) == common.GET_RUN_PARAMS and len(run.data.metrics) == common.GET_RUN_METRICS
+        )
+        return common.summarize("get_run", common.timed(lambda i: self.client.get_run(run_id), n))
+
+    def populate_runs(self, experiment_id: str, count: int, with_params: bool = True) -> None:
+        """create_run per row (4 threads) and the metrics of all rows over one LogMetrics stream."""
+        now = int(time.time() * 1000)
+        rows = list(common.search_run_rows(count))
+
+        def create(row: tuple[str, float, float, str]) -> tuple[str, tuple[str, float, float, str]]:
+            return self.client.create_run(experiment_id, run_name=row[0]).info.run_id, row
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            created = list(pool.map(create, rows))
+        if with_params:
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(lambda c: self.client.log_batch(c[0], params=[Param("alpha", c[1][3])]), created)
+                )
+        stream = (
+            (run_id, [Metric("rmse", rmse, now, 0), Metric("r2", r2, now, 0)])
+            for run_id, (_, rmse, r2, _) in created
+        )
+        self.client.tracking.log_metrics_stream(stream)
+        common.log(f"    populated {count} runs in {time.perf_counter() - started:.1f}s")
+
+    def _search_runs(self, op: str, count: int, n: int, with_params: bool) -> OpResult:
+        experiment_id = self.client.create_experiment(f"bench-search-{uuid.uuid4().hex[:8]}")
+        self.populate_runs(experiment_id, count, with_params)
+        expected = min(1000, sum(1 for _, rmse, _, _ in common.search_run_rows(count) if rmse < 0.5))
+
+        def search(i: int) -> None:
+            runs = self.client.search_runs(
+                [experiment_id], common.SEARCH_FILTER, order_by=[common.SEARCH_ORDER_BY], max_results=1000
+            )
+            assert len(runs) == expected, (len(runs), expected)
+
+        return common.summarize(op, common.timed(search, n), runs=count, returned=expected)
+
+    def search_runs(self, n: int) -> OpResult:
+        return self._search_runs("search_runs", self.args.search_runs, n, with_params=True)
+
+    def search_runs_100k(self, n: int) -> OpResult:
+        # The filter and the order read metrics only: the params pass would double the set-up time.
+        return self._search_runs("search_runs_100k", common.SCALE_RUNS, n, with_params=False)
+
+    # --- registry ---------------------------------------------------------------------------
+
+    @cached_property
+    def model_run(self) -> str:
+        """A run holding a logged model directory, the lineage every version points at."""
+        run_id = self.new_run()
+        model_dir = common.write_model_dir(self.args.workdir / "model-src")
+        self.client.log_artifacts(run_id, str(model_dir), "model")
+        return run_id
+
+    def register(self, name: str, client: modelreg.Client | None = None) -> int:
+        version = (client or self.client).create_model_version(
+            name, f"runs:/{self.model_run}/model", run_id=self.model_run
+        )
+        return version.version
+
+    def create_model_version(self, n: int) -> OpResult:
+        self.client.create_registered_model(common.MODEL)
+        self.client.create_registered_model(common.WARM_MODEL)
+
+        def register(i: int) -> None:
+            self.register(common.MODEL if i < n else common.WARM_MODEL)
+
+        samples = common.timed(register, n)
+        self.ensure_versions()
+        return common.summarize("create_model_version", samples)
+
+    def ensure_versions(self) -> None:
+        """Tops the model up to model_versions versions (untimed) for the read benchmarks."""
+        if self._versions_ready:
+            return
+        existing = self.client.search_model_versions(f"name='{common.MODEL}'")
+        if not existing:
+            self.client.create_registered_model(common.MODEL)
+            self.client.create_registered_model(common.WARM_MODEL)
+        # Four at a time: untimed set-up, and a large share of the quick run's budget when serial.
+        jobs = [common.MODEL] * (self.args.model_versions - len(existing)) + [common.WARM_MODEL] * 20
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(self.register, jobs))
+        self._versions_ready = True
+
+    def transition_stage(self, n: int) -> OpResult:
+        self.ensure_versions()
+
+        def transition(i: int) -> None:
+            name, version = (common.MODEL, i + 1) if i < n else (common.WARM_MODEL, i - n + 1)
+            self.client.transition_model_version_stage(
+                name, str(version), "Production", archive_existing_versions=True
+            )
+
+        return common.summarize("transition_stage", common.timed(transition, n))
+
+    def set_alias(self, n: int) -> OpResult:
+        self.ensure_versions()
+        samples = common.timed(
+            lambda i: self.client.set_registered_model_alias(
+                common.MODEL, common.ALIAS, i % self.args.model_versions + 1
+            ),
+            n,
+        )
+        return common.summarize("set_alias", samples)
+
+    def get_by_alias(self, n: int) -> OpResult:
+        self.ensure_versions()
+        self.client.set_registered_model_alias(common.MODEL, common.ALIAS, 7)
+        samples = common.timed(
+            lambda i: self.client.get_model_version_by_alias(common.MODEL, common.ALIAS), n
+        )
+        return common.summarize("get_by_alias", samples)
+
+    def get_latest_versions(self, n: int) -> OpResult:
+        self.ensure_versions()
+        samples = common.timed(
+            lambda i: self.client.get_latest_versions(common.MODEL, stages=["Production"]), n
+        )
+        return common.summarize("get_latest_versions", samples, versions=self.args.model_versions)
+
+    def search_model_versions(self, n: int) -> OpResult:
+        self.ensure_versions()
+
+        def search(i: int) -> None:
+            found = self.client.search_model_versions(f"name='{common.MODEL}'")
+            assert len(found) == self.args.model_versions, len(found)
+
+        return common.summarize(
+            "search_model_versions", common.timed(search, n), versions=self.args.model_versions
+        )
+
+    def search_model_versions_10k(self, n: int) -> OpResult:
+        """The 300-version query again, with 10,000 versions in the registry: the queried model's
+        and 97 other models' 100 each, registered 8 at a time."""
+        queried, others = f"scale-{uuid.uuid4().hex[:6]}", 97
+        names = [queried] + [f"{queried}-{k:02d}" for k in range(others)]
+        for name in names:
+            self.client.create_registered_model(name)
+        jobs = [queried] * common.MODEL_VERSIONS + [name for name in names[1:] for _ in range(100)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self.register, jobs))
+        common.log(f"    registered {len(jobs)} versions in {time.perf_counter() - started:.1f}s")
+
+        def search(i: int) -> None:
+            found = self.client.search_model_versions(f"name='{queried}'")
+            assert len(found) == common.MODEL_VERSIONS, len(found)
+
+        return common.summarize("search_model_versions_10k", common.timed(search, n), versions=len(jobs))
+
+    # --- artifacts --------------------------------------------------------------------------
+
+    @cached_property
+    def artifact_run(self) -> str:
+        return self.new_run()
+
+    def artifact_upload(self, n: int) -> OpResult:
+        blob = str(self.args.blob)
+        samples = common.timed(
+            lambda i: self.client.log_artifact(self.artifact_run, blob, f"up{i}"), n, warmup=1
+        )
+        return throughput("artifact_upload", samples)
+
+    def artifact_download(self, n: int) -> OpResult:
+        self.client.log_artifact(self.artifact_run, str(self.args.blob), "down")
+        target = self.args.workdir / "download"
+
+        def download(i: int) -> None:
+            local = self.client.download_artifacts(
+                self.artifact_run, f"down/{self.args.blob.name}", str(target)
+            )
+            Path(local).unlink()
+
+        target.mkdir(parents=True, exist_ok=True)
+        return throughput("artifact_download", common.timed(download, n, warmup=1))
+
+    # --- the walkthrough ----------------------------------------------------------------------
+
+    def log_model_register(self, n: int) -> OpResult:
+        from sklearn.linear_model import LinearRegression
+
+        frame, target = common.walkthrough_frame()
+        model = LinearRegression().fit(frame, target)
+        modelreg.set_experiment(experiment_id=self.experiment_id)
+        samples: list[int] = []
+        for i in range(n + 1):  # the first call is the warm-up
+            with modelreg.start_run(run_name=f"Linear_Regression_V{i + 1}"):
+                modelreg.log_param("alpha", 0.5)
+                start = time.perf_counter_ns()
+                modelreg.sklearn.log_model(
+                    sk_model=model,
+                    artifact_path="linear_regression_model",
+                    registered_model_name=common.WALKTHROUGH_MODEL,
+                )
+                samples.append(time.perf_counter_ns() - start)
+        self._walkthrough = model
+        return common.summarize("log_model_register", samples[1:])
+
+    def ensure_production(self) -> Any:
+        if self._walkthrough is None:
+            self.log_model_register(1)
+        latest = max(
+            v.version for v in self.client.search_model_versions(f"name='{common.WALKTHROUGH_MODEL}'")
+        )
+        self.client.transition_model_version_stage(
+            common.WALKTHROUGH_MODEL, latest, "Production", archive_existing_versions=True
+        )
+        return self._walkthrough
+
+    def load_model(self, n: int) -> OpResult:
+        self.ensure_production()
+        uri = f"models:/{common.WALKTHROUGH_MODEL}/Production"
+        return common.summarize(
+            "load_model", common.timed(lambda i: modelreg.pyfunc.load_model(uri), n, warmup=1)
+        )
+
+    def predict(self, n: int) -> OpResult:
+        trained = self.ensure_production()
+        loaded = modelreg.pyfunc.load_model(f"models:/{common.WALKTHROUGH_MODEL}/Production")
+        frame, _ = common.walkthrough_frame(seed=1)
+        matches = bool((abs(loaded.predict(frame) - trained.predict(frame)) < 1e-9).all())
+        return common.summarize("predict", common.timed(lambda i: loaded.predict(frame), n), matches=matches)
+
+    # --- concurrency ------------------------------------------------------------------------
+
+    def concurrent_register(self, n: int) -> OpResult:
+        self.client.create_registered_model(common.CONCURRENT_MODEL)
+        self.model_run  # noqa: B018 - the lineage run exists before the clock starts
+        per_thread = n // common.CONCURRENT_THREADS
+        versions: list[int] = []
+        errors: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def worker() -> None:
+            client = modelreg.Client(self.tracking_uri, self.registry_uri)
+            for _ in range(per_thread):
+                try:
+                    version = self.register(common.CONCURRENT_MODEL, client)
+                except Exception as exc:  # every failure is a measured outcome
+                    with lock:
+                        errors[type(exc).__name__] += 1
+                    continue
+                with lock:
+                    versions.append(version)
+            client.close()
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=worker) for _ in range(common.CONCURRENT_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        stored = self.client.search_model_versions(f"name='{common.CONCURRENT_MODEL}'")
+        duplicates = sum(count - 1 for count in Counter(versions).values() if count > 1)
+        return OpResult(
+            op="concurrent_register",
+            n=per_thread * common.CONCURRENT_THREADS,
+            value=elapsed,
+            unit="s",
+            extra={
+                "threads": common.CONCURRENT_THREADS,
+                "errors": sum(errors.values()),
+                "error_kinds": dict(errors),
+                "duplicates": duplicates,
+                "stored": len(stored),
+                "distinct_stored": len({v.version for v in stored}),
+            },
+        )
+
+    def implementations(self) -> dict[str, Callable[[int], OpResult]]:
+        return {op.name: getattr(self, op.name) for op in common.OPS + common.SCALE_OPS}
+
+
+def throughput(op: str, samples: list[int]) -> OpResult:
+    result = common.summarize(op, samples, mib=common.ARTIFACT_MIB)
+    assert result.p50_ms is not None
+    result.value = common.ARTIFACT_MIB / (result.p50_ms / 1000)
+    return result
+
+
+def floor(target: str, n: int) -> OpResult:
+    """A bytes-in, bytes-out unary round trip to bench/echo_server.py: no (de)serialization, no
+    interceptor, no database: the least a Python gRPC call costs on this machine."""
+    with grpc.insecure_channel(target) as channel:
+        echo = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
+        payload = b"x" * 32
+        samples = common.timed(lambda i: echo(payload, timeout=10), n, warmup=100)
+    return common.summarize("grpc_echo_floor", samples)
+
+
+def main(argv: list[str] | None = None) -> None:
+    def extra(parser: Any) -> None:
+        parser.add_argument("--tracking-uri", required=True)
+        parser.add_argument("--registry-uri", required=True)
+        parser.add_argument("--echo-target", required=True)
+        parser.add_argument("--floor-calls", type=int, default=2_000)
+
+    ns = common.parse_side_args(argv, extra)
+    args = common.side_args(ns)
+    floor_result = floor(ns.echo_target, ns.floor_calls)
+    common.log(f"  grpc_echo_floor            n={ns.floor_calls:<7} p50={floor_result.p50_ms}")
+    bench = ModelregBench(ns.tracking_uri, ns.registry_uri, args)
+    results = common.run_ops(args.ops, args.quick, bench.implementations())
+    common.emit(
+        [floor_result, *results], system="modelreg", version=modelreg_version(), python=sys.version.split()[0]
+    )
+
+
+def modelreg_version() -> str:
+    from importlib.metadata import version
+
+    return version("modelreg")
+
+
+if __name__ == "__main__":
+    main()
