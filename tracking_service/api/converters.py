@@ -99,9 +99,5 @@ def file_to_proto(file: ArtifactFile) -> pb.FileInfo:
     return pb.FileInfo(path=file.path, is_dir=file.is_dir, file_size=file.size, sha256=file.sha256)
 
 
-def metric_from_proto(metric: pb.Metric) -> Metric:
-    return Metric(key=metric.key, value=metric.value, timestamp=metric.timestamp, step=metric.step)
-
-
 def param_from_proto(param: pb.Param) -> Param:
     return Param(key=param.key, value=param.value)

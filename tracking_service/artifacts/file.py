@@ -4,6 +4,11 @@ The path after ``file://`` is used verbatim (no percent-decoding), so whatever n
 writes is the name it reads back. A write goes to a hidden sibling ``.<name>.upload-<hex>`` in the
 destination directory (same filesystem), is fsynced, then ``os.replace``d onto the final name:
 readers see the old object or the new one, never a partial file.
+
+Receiving, hashing and writing overlap: the receiving thread hands chunks through a small bounded
+queue (memory stays flat whatever the size) to a writer thread that hashes and writes them, and
+flushes to disk every few MiB, so the fsync that must precede the rename finds little left to do.
+hashlib and file I/O release the GIL, so the writer runs beside the receiving thread.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,6 +34,10 @@ from .base import (
 )
 
 SCHEME = "file://"
+# 8 chunks of at most 1 MiB wait for the writer; past that the receiving thread waits.
+QUEUED_CHUNKS = 8
+# Written bytes flushed to disk this often while the upload is still arriving.
+SYNC_EVERY_BYTES = 16 * 1024 * 1024
 
 
 def file_path(uri: str) -> Path:
@@ -48,24 +59,17 @@ class FileArtifactStore:
         path = file_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f".{path.name}.upload-{uuid.uuid4().hex}")
-        digest = hashlib.sha256()
-        size = 0
         try:
             # "x" = O_EXCL with mode 0o666 & ~umask, so the published file has ordinary permissions.
             with staging.open("xb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            check_digest(digest.hexdigest(), expected_sha256)
+                stored = _write_durably(out, chunks)
+            check_digest(stored.sha256, expected_sha256)
             os.replace(staging, path)
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)  # makes the rename itself durable
-        return StoredObject(size, digest.hexdigest())
+        return stored
 
     def read(self, uri: str, chunk_size: int = DEFAULT_READ_CHUNK) -> Iterator[bytes]:
         if chunk_size <= 0:
@@ -88,6 +92,61 @@ class FileArtifactStore:
             raise ArtifactConfigError(f"artifact root {self._root} cannot be created: {exc}") from exc
         if not os.access(self._root, os.W_OK | os.X_OK):
             raise ArtifactConfigError(f"artifact root {self._root} is not writable by this process")
+
+
+def _write_durably(out: BinaryIO, chunks: Iterable[bytes]) -> StoredObject:
+    """Writes and hashes ``chunks`` into ``out`` on a writer thread while this thread keeps
+    receiving them; returns once the content is on disk (fsynced).
+
+    If ``chunks`` raises, the writer stops and the exception propagates; if writing fails, the
+    receiving stops and the writer's exception propagates.
+    """
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+    digest = hashlib.sha256()
+    failures: list[BaseException] = []
+    abandoned = threading.Event()
+
+    def write_all() -> None:
+        unsynced = 0
+        # Drains to the end marker even after a failure, so the receiving thread never blocks.
+        while (chunk := pending.get()) is not None:
+            if failures or abandoned.is_set():
+                continue
+            try:
+                out.write(chunk)
+                digest.update(chunk)
+                unsynced += len(chunk)
+                if unsynced >= SYNC_EVERY_BYTES:
+                    out.flush()
+                    os.fdatasync(out.fileno())
+                    unsynced = 0
+            except BaseException as exc:
+                failures.append(exc)
+        if not failures and not abandoned.is_set():
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except BaseException as exc:
+                failures.append(exc)
+
+    writer = threading.Thread(target=write_all, name="artifact-writer", daemon=True)
+    writer.start()
+    size = 0
+    try:
+        for chunk in chunks:
+            if failures:
+                break
+            pending.put(chunk)
+            size += len(chunk)
+    except BaseException:
+        abandoned.set()
+        raise
+    finally:
+        pending.put(None)
+        writer.join()
+    if failures:
+        raise failures[0]
+    return StoredObject(size, digest.hexdigest())
 
 
 def _stream(stream: BinaryIO, chunk_size: int) -> Iterator[bytes]:

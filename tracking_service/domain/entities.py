@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -58,6 +58,23 @@ class Metric:
     value: float
     timestamp: int
     step: int = 0
+
+
+class MetricPoint(Protocol):
+    """What the store reads from a metric it logs: a Metric, or anything with the same fields.
+
+    The api layer hands the decoded protos over as they are: on the LogMetrics path (10,000 points
+    a message) a copy into a Metric per point would cost more than the database insert.
+    """
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def step(self) -> int: ...
 
 
 @dataclass(frozen=True)

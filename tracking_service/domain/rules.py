@@ -21,7 +21,7 @@ from modelreg._service.validation import (
     require_name,
     require_value,
 )
-from tracking_service.domain.entities import Metric, Param
+from tracking_service.domain.entities import MetricPoint, Param
 from tracking_service.domain.errors import BatchTooLarge, ParamValueConflict
 
 MAX_BATCH_METRICS = 1000
@@ -77,38 +77,37 @@ def param(p: Param) -> None:
     require_value(p.value, f"value of param '{p.key}'", "INVALID_PARAM", MAX_PARAM_VALUE_LENGTH)
 
 
-def metric(m: Metric) -> None:
-    require_key(m.key, "metric key", "INVALID_METRIC")
-    if not _METRIC_KEY.fullmatch(m.key):
+def metric_key(key: str) -> None:
+    require_key(key, "metric key", "INVALID_METRIC")
+    if not _METRIC_KEY.fullmatch(key):
         raise InvalidArgument(
             "INVALID_METRIC",
-            f"metric key '{m.key[:100]}' may hold only letters, digits and _ - . space /",
-            {"field": "metric key", "key": m.key},
+            f"metric key '{key[:100]}' may hold only letters, digits and _ - . space /",
+            {"field": "metric key", "key": key},
         )
+
+
+def negative_timestamp(key: str) -> InvalidArgument:
+    return InvalidArgument(
+        "INVALID_METRIC", f"timestamp of metric '{key}' is negative", {"field": "timestamp", "key": key}
+    )
+
+
+def metric(m: MetricPoint) -> None:
+    metric_key(m.key)
     if m.timestamp < 0:
-        raise InvalidArgument(
-            "INVALID_METRIC",
-            f"timestamp of metric '{m.key}' is negative",
-            {"field": "timestamp", "key": m.key},
-        )
+        raise negative_timestamp(m.key)
 
 
-def metrics(values: Iterable[Metric], limit: int, field: str = "metrics") -> list[Metric]:
-    """Validates a batch and fills timestamp 0 with now (the contract's "0 means now")."""
-    batch = list(values)
-    if len(batch) > limit:
-        raise BatchTooLarge(field, len(batch), limit)
-    now = now_ms()
-    for m in batch:
-        metric(m)
-    return [m if m.timestamp else Metric(m.key, m.value, now, m.step) for m in batch]
+def batch_size(count: int, limit: int, field: str) -> None:
+    if count > limit:
+        raise BatchTooLarge(field, count, limit)
 
 
 def params(values: Iterable[Param]) -> dict[str, str]:
     """Validates a batch; a key repeated with another value is a conflict, with the same value a no-op."""
     batch = list(values)
-    if len(batch) > MAX_BATCH_PARAMS:
-        raise BatchTooLarge("params", len(batch), MAX_BATCH_PARAMS)
+    batch_size(len(batch), MAX_BATCH_PARAMS, "params")
     merged: dict[str, str] = {}
     for p in batch:
         param(p)
@@ -118,16 +117,13 @@ def params(values: Iterable[Param]) -> dict[str, str]:
     return merged
 
 
-def is_newer(candidate: Metric, current: Metric) -> bool:
-    """MLflow's latest-metric rule: larger step wins, then larger timestamp, then larger value.
+def rank(step: int, timestamp: int, value: float) -> tuple[int, int, float]:
+    """MLflow's latest-metric rule as a sort key: the point with the largest rank is the latest.
 
-    NaN compares as 0, as MLflow stores it, so the rule is a total order.
+    Larger step wins, then larger timestamp, then larger value; NaN ranks as 0, as MLflow stores
+    it, so the rule is a total order.
     """
-
-    def rank(m: Metric) -> tuple[int, int, float]:
-        return (m.step, m.timestamp, 0.0 if math.isnan(m.value) else m.value)
-
-    return rank(candidate) > rank(current)
+    return (step, timestamp, 0.0 if math.isnan(value) else value)
 
 
 _ADJECTIVES = (

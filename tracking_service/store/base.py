@@ -13,6 +13,7 @@ from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,
     Metric,
+    MetricPoint,
     Page,
     Param,
     Run,
@@ -74,17 +75,17 @@ class TrackingStore(Protocol):
 
     # Run data
     def log_param(self, run_id: str, param: Param) -> None: ...
-    def log_metric(self, run_id: str, metric: Metric) -> None: ...
+    def log_metric(self, run_id: str, metric: MetricPoint) -> None: ...
     def set_tag(self, run_id: str, key: str, value: str) -> None: ...
     def delete_tag(self, run_id: str, key: str) -> None: ...
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[Metric] = (),
+        metrics: Sequence[MetricPoint] = (),
         params: Sequence[Param] = (),
         tags: Mapping[str, str] | None = None,
     ) -> None: ...
-    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> int:
+    def log_metrics(self, run_id: str, metrics: Sequence[MetricPoint]) -> int:
         """Stores up to 10,000 points atomically; returns how many were stored."""
         ...
 

@@ -6,6 +6,9 @@ anyway), so the read-merge-write of params (immutability) and latest_metrics (ML
 rule) is race-free without dialect-specific upserts. Batches go out as one executemany per table.
 Searches are filtered, ordered and paginated in SQL; the page's params, metrics and tags are then
 loaded with one IN query per table.
+
+Runs and their data are read and written with Core statements over the tables (plain rows, no ORM
+identity map): these are the per-call hot paths. Experiments, rarely touched, use the ORM.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from modelreg._service.errors import InvalidArgument
@@ -33,6 +36,7 @@ from tracking_service.domain.entities import (
     Experiment,
     LifecycleStage,
     Metric,
+    MetricPoint,
     Page,
     Param,
     Run,
@@ -65,6 +69,7 @@ from tracking_service.domain.filters import (
 )
 from tracking_service.store.models import (
     ArtifactRow,
+    Base,
     ExperimentRow,
     ExperimentTagRow,
     LatestMetricRow,
@@ -81,6 +86,8 @@ HISTORY_PAGE_MAX = 100_000
 # Bound on the ids of one IN (...) list: SQLite caps bound parameters per statement.
 _IN_CHUNK = 500
 
+_STATUSES = {status.value: status for status in RunStatus}
+_STAGES = {stage.value: stage for stage in LifecycleStage}
 _ACTIVE = LifecycleStage.ACTIVE.value
 _DELETED = LifecycleStage.DELETED.value
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -93,8 +100,96 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 Condition = sa.ColumnElement[bool]
+AnySelect = sa.Select[*tuple[Any, ...]]
+AnyRow = sa.Row[*tuple[Any, ...]]
 # A mapped attribute or a column expression: anything SQL operators apply to.
 Column = SQLCoreOperations[Any]
+
+
+_TABLES = Base.metadata.tables
+_RUNS = _TABLES[RunRow.__tablename__]
+_PARAMS = _TABLES[ParamRow.__tablename__]
+_RUN_TAGS = _TABLES[RunTagRow.__tablename__]
+_METRICS = _TABLES[MetricRow.__tablename__]
+_LATEST = _TABLES[LatestMetricRow.__tablename__]
+_ARTIFACTS = _TABLES[ArtifactRow.__tablename__]
+_EXPERIMENTS = _TABLES[ExperimentRow.__tablename__]
+_DATA_TABLES = {Entity.METRIC: _LATEST, Entity.PARAM: _PARAMS, Entity.TAG: _RUN_TAGS}
+
+# The hot paths run Core statements built once here: building a statement and its cache key on
+# every call costs more than SQLite takes to run it, and ORM entities cost more again per row.
+_RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
+_RUN_IDS: sa.BindParameter[list[str]] = sa.bindparam("run_ids", expanding=True)
+_KEYS: sa.BindParameter[list[str]] = sa.bindparam("keys", expanding=True)
+_RUN_INFO_COLUMNS = (
+    _RUNS.c.run_id,
+    _RUNS.c.experiment_id,
+    _RUNS.c.run_name,
+    _RUNS.c.status,
+    _RUNS.c.start_time,
+    _RUNS.c.end_time,
+    _RUNS.c.artifact_uri,
+    _RUNS.c.lifecycle_stage,
+    _RUNS.c.parent_run_id,
+)
+_SELECT_RUN_INFO: AnySelect = sa.select(*_RUN_INFO_COLUMNS)
+_RUN_INFO = _SELECT_RUN_INFO.where(_RUNS.c.run_id == _RUN_ID)
+_RUN_STAGE = sa.select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_id == _RUN_ID)
+_RUN_STAGE_FOR_UPDATE = _RUN_STAGE.with_for_update()
+_RUN_ARTIFACT_URI = sa.select(_RUNS.c.artifact_uri).where(_RUNS.c.run_id == _RUN_ID)
+_EXPERIMENT_STATE = sa.select(_EXPERIMENTS.c.lifecycle_stage, _EXPERIMENTS.c.artifact_location).where(
+    _EXPERIMENTS.c.experiment_id == sa.bindparam("experiment_id")
+)
+_INSERT_RUN = sa.insert(_RUNS)
+_PARAMS_OF_RUNS = sa.select(_PARAMS.c.run_id, _PARAMS.c.key, _PARAMS.c.value).where(
+    _PARAMS.c.run_id.in_(_RUN_IDS)
+)
+_TAGS_OF_RUNS = sa.select(_RUN_TAGS.c.run_id, _RUN_TAGS.c.key, _RUN_TAGS.c.value).where(
+    _RUN_TAGS.c.run_id.in_(_RUN_IDS)
+)
+_LATEST_OF_RUNS = sa.select(
+    _LATEST.c.run_id,
+    _LATEST.c.key,
+    _LATEST.c.value,
+    _LATEST.c.is_nan,
+    _LATEST.c.is_inf,
+    _LATEST.c.timestamp,
+    _LATEST.c.step,
+).where(_LATEST.c.run_id.in_(_RUN_IDS))
+_PARAMS_OF_KEYS = sa.select(_PARAMS.c.key, _PARAMS.c.value).where(
+    _PARAMS.c.run_id == _RUN_ID, _PARAMS.c.key.in_(_KEYS)
+)
+_INSERT_PARAM = sa.insert(_PARAMS)
+_DELETE_RUN_TAGS = sa.delete(_RUN_TAGS).where(_RUN_TAGS.c.run_id == _RUN_ID, _RUN_TAGS.c.key.in_(_KEYS))
+_INSERT_RUN_TAG = sa.insert(_RUN_TAGS)
+# Column order of the metric rows built by _metric_rows (the metrics and latest_metrics columns).
+_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "is_inf", "timestamp", "step")
+_INSERT_METRIC = sa.insert(_METRICS).values({name: sa.bindparam(name) for name in _METRIC_COLUMNS})
+_INSERT_LATEST = sa.insert(_LATEST)
+_LATEST_OF_KEYS = sa.select(
+    _LATEST.c.key, _LATEST.c.value, _LATEST.c.is_nan, _LATEST.c.is_inf, _LATEST.c.timestamp, _LATEST.c.step
+).where(_LATEST.c.run_id == _RUN_ID, _LATEST.c.key.in_(_KEYS))
+# Bind names of _UPDATE_LATEST in _METRIC_COLUMNS order (a SET column's own name cannot be reused
+# for the WHERE parameters).
+_LATEST_UPDATE_PARAMS = ("b_run_id", "b_key", "value", "is_nan", "is_inf", "timestamp", "step")
+_UPDATE_LATEST = (
+    sa.update(_LATEST)
+    .where(_LATEST.c.run_id == sa.bindparam("b_run_id"), _LATEST.c.key == sa.bindparam("b_key"))
+    .values({name: sa.bindparam(name) for name in _METRIC_COLUMNS[2:]})
+)
+_METRIC_HISTORY = (
+    sa.select(_METRICS.c.value, _METRICS.c.is_nan, _METRICS.c.is_inf, _METRICS.c.timestamp, _METRICS.c.step)
+    .where(_METRICS.c.run_id == _RUN_ID, _METRICS.c.key == sa.bindparam("key"))
+    .order_by(_METRICS.c.step, _METRICS.c.timestamp, _METRICS.c.id)
+    .offset(sa.bindparam("offset", type_=sa.Integer))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_ARTIFACT = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
+    _ARTIFACTS.c.run_id == _RUN_ID, _ARTIFACTS.c.path_digest == sa.bindparam("path_digest")
+)
+
+MetricValues = tuple[str, str, float, bool, bool, int, int]
+"""One metric row in _METRIC_COLUMNS order, values as stored."""
 
 
 def encode_metric_value(value: float) -> tuple[float, bool, bool]:
@@ -112,21 +207,35 @@ def decode_metric_value(value: float, is_nan: bool, is_inf: bool) -> float:
     return math.copysign(math.inf, value) if is_inf else value
 
 
-def _metric_from_row(row: Any) -> Metric:
-    return Metric(row.key, decode_metric_value(row.value, row.is_nan, row.is_inf), row.timestamp, row.step)
+def _metric_rows(
+    run_id: str, metrics: Iterable[MetricPoint]
+) -> tuple[list[MetricValues], dict[str, tuple[tuple[int, int, float], MetricValues]]]:
+    """Validates a batch and builds its rows (timestamp 0 means now) and, per key, the newest point
+    with its rank. One pass, keys checked once each: this loop runs for every point logged."""
+    now = rules.now_ms()
+    rows: list[MetricValues] = []
+    newest: dict[str, tuple[tuple[int, int, float], MetricValues]] = {}
+    for metric in metrics:
+        key, value, timestamp, step = metric.key, metric.value, metric.timestamp or now, metric.step
+        best = newest.get(key)
+        if best is None:
+            rules.metric_key(key)
+        if timestamp < 0:
+            raise rules.negative_timestamp(key)
+        if math.isfinite(value):
+            row: MetricValues = (run_id, key, value, False, False, timestamp, step)
+            rank = (step, timestamp, value)
+        else:
+            row = (run_id, key, *encode_metric_value(value), timestamp, step)
+            rank = rules.rank(step, timestamp, value)
+        rows.append(row)
+        if best is None or rank > best[0]:
+            newest[key] = (rank, row)
+    return rows, newest
 
 
-def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
-    value, is_nan, is_inf = encode_metric_value(metric.value)
-    return {
-        "run_id": run_id,
-        "key": metric.key,
-        "value": value,
-        "is_nan": is_nan,
-        "is_inf": is_inf,
-        "timestamp": metric.timestamp,
-        "step": metric.step,
-    }
+def _tag_row(run_id: str, key: str, value: str) -> dict[str, str]:
+    return {"run_id": run_id, "key": key, "value": value}
 
 
 def _path_digest(path: str) -> str:
@@ -138,17 +247,20 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + _IN_CHUNK]
 
 
-def _run_info(row: RunRow) -> RunInfo:
+def _run_info(row: AnyRow) -> RunInfo:
+    """RunInfo of a row of _RUN_INFO_COLUMNS (unpacked by position and enums looked up in dicts:
+    a search builds a thousand of these)."""
+    run_id, experiment_id, run_name, status, start_time, end_time, artifact_uri, stage, parent = row
     return RunInfo(
-        run_id=row.run_id,
-        experiment_id=str(row.experiment_id),
-        run_name=row.run_name,
-        status=RunStatus(row.status),
-        start_time=row.start_time,
-        end_time=row.end_time,
-        artifact_uri=row.artifact_uri,
-        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-        parent_run_id=row.parent_run_id,
+        run_id,
+        str(experiment_id),
+        run_name,
+        _STATUSES[status],
+        start_time,
+        end_time,
+        artifact_uri,
+        _STAGES[stage],
+        parent,
     )
 
 
@@ -177,6 +289,10 @@ class SqlTrackingStore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._artifact_root = artifact_root.rstrip("/")
         self._sqlite = engine.dialect.name == "sqlite"
+        compiled = _INSERT_METRIC.compile(dialect=engine.dialect)
+        if self._sqlite and compiled.positiontup != list(_METRIC_COLUMNS):
+            raise RuntimeError(f"metric insert binds {compiled.positiontup}, rows hold {_METRIC_COLUMNS}")
+        self._metric_insert_sql = compiled.string
 
     def ensure_default_experiment(self) -> None:
         """Creates the Default experiment (id 0) unless it exists; safe from concurrent starts."""
@@ -410,37 +526,57 @@ class SqlTrackingStore:
         parent_run_id: str = "",
     ) -> Run:
         experiment_id = experiment_id or DEFAULT_EXPERIMENT_ID
+        numeric_id = rules.experiment_id(experiment_id)
         name = rules.name(run_name, "run_name") if run_name else rules.generate_run_name()
         checked_tags = rules.tags(tags or {})
         if parent_run_id:
             rules.run_id(parent_run_id, "parent_run_id")
+        run_id = uuid.uuid4().hex
         with self._sessions.begin() as session:
-            experiment = self._experiment_row(session, experiment_id)
+            experiment = session.execute(_EXPERIMENT_STATE, {"experiment_id": numeric_id}).first()
+            if experiment is None:
+                raise ExperimentNotFound(f"'{experiment_id}'")
             if experiment.lifecycle_stage == _DELETED:
                 raise ExperimentDeleted(experiment_id)
-            if parent_run_id and session.get(RunRow, parent_run_id) is None:
+            if parent_run_id and session.execute(_RUN_STAGE, {"run_id": parent_run_id}).first() is None:
                 raise RunNotFound(parent_run_id, "PARENT_RUN_NOT_FOUND")
-            run_id = uuid.uuid4().hex
-            row = RunRow(
+            info = RunInfo(
                 run_id=run_id,
-                experiment_id=experiment.experiment_id,
+                experiment_id=experiment_id,
                 run_name=name,
-                status=RunStatus.RUNNING.value,
+                status=RunStatus.RUNNING,
                 start_time=start_time or rules.now_ms(),
                 end_time=None,
                 artifact_uri=f"{experiment.artifact_location}/{run_id}/artifacts",
-                lifecycle_stage=_ACTIVE,
-                deleted_time=None,
+                lifecycle_stage=LifecycleStage.ACTIVE,
                 parent_run_id=parent_run_id or None,
             )
-            session.add(row)
-            session.flush()
-            self._put_run_tags(session, run_id, checked_tags)
-        return Run(_run_info(row), RunData(tags=checked_tags))
+            session.execute(
+                _INSERT_RUN,
+                {
+                    "run_id": run_id,
+                    "experiment_id": numeric_id,
+                    "run_name": name,
+                    "status": info.status.value,
+                    "start_time": info.start_time,
+                    "end_time": None,
+                    "artifact_uri": info.artifact_uri,
+                    "lifecycle_stage": _ACTIVE,
+                    "deleted_time": None,
+                    "parent_run_id": info.parent_run_id,
+                },
+            )
+            if checked_tags:  # a new run has no tags to replace
+                session.execute(_INSERT_RUN_TAG, [_tag_row(run_id, k, v) for k, v in checked_tags.items()])
+        return Run(info, RunData(tags=checked_tags))
 
     def get_run(self, run_id: str) -> Run:
+        rules.run_id(run_id)
         with self._sessions.begin() as session:
-            return self._load_runs(session, [self._run_row(session, run_id)])[0]
+            row = session.execute(_RUN_INFO, {"run_id": run_id}).first()
+            if row is None:
+                raise RunNotFound(run_id)
+            return self._load_runs(session, [row])[0]
 
     def update_run(
         self,
@@ -451,26 +587,37 @@ class SqlTrackingStore:
     ) -> RunInfo:
         if run_name is not None:
             rules.name(run_name, "run_name")
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status.value
+        if end_time is not None:
+            changes["end_time"] = end_time
+        if run_name is not None:
+            changes["run_name"] = run_name
         with self._sessions.begin() as session:
-            row = self._run_row(session, run_id, lock=True, live=True)
-            if status is not None:
-                row.status = status.value
-            if end_time is not None:
-                row.end_time = end_time
-            if run_name is not None:
-                row.run_name = run_name
-            return _run_info(row)
+            self._check_run(session, run_id, lock=True, live=True)
+            if changes:
+                session.execute(sa.update(_RUNS).where(_RUNS.c.run_id == run_id).values(changes))
+            row = session.execute(_RUN_INFO, {"run_id": run_id}).one()
+        return _run_info(row)
 
     def delete_run(self, run_id: str) -> None:
         with self._sessions.begin() as session:
-            row = self._run_row(session, run_id, lock=True)
-            if row.lifecycle_stage == _ACTIVE:
-                row.lifecycle_stage, row.deleted_time = _DELETED, rules.now_ms()
+            if self._check_run(session, run_id, lock=True) == _ACTIVE:
+                session.execute(
+                    sa.update(_RUNS)
+                    .where(_RUNS.c.run_id == run_id)
+                    .values(lifecycle_stage=_DELETED, deleted_time=rules.now_ms())
+                )
 
     def restore_run(self, run_id: str) -> None:
         with self._sessions.begin() as session:
-            row = self._run_row(session, run_id, lock=True)
-            row.lifecycle_stage, row.deleted_time = _ACTIVE, None
+            self._check_run(session, run_id, lock=True)
+            session.execute(
+                sa.update(_RUNS)
+                .where(_RUNS.c.run_id == run_id)
+                .values(lifecycle_stage=_ACTIVE, deleted_time=None)
+            )
 
     def search_runs(
         self,
@@ -491,68 +638,77 @@ class SqlTrackingStore:
             maximum=SEARCH_PAGE_MAX,
             query=fingerprint("runs", sorted(numeric_ids), filter_string, tuple(order_by), view.value),
         )
-        statement = sa.select(RunRow).where(RunRow.lifecycle_stage.in_([s.value for s in view.stages]))
+        statement = _SELECT_RUN_INFO.where(_RUNS.c.lifecycle_stage.in_([s.value for s in view.stages]))
         if numeric_ids:
-            statement = statement.where(RunRow.experiment_id.in_(numeric_ids))
+            statement = statement.where(_RUNS.c.experiment_id.in_(numeric_ids))
+        statement, ordering, clauses = self._run_ordering(statement, orders, clauses)
         statement = statement.where(*(self._run_condition(c) for c in clauses))
-        statement, ordering = self._run_ordering(statement, orders)
         statement = (
-            statement.order_by(*ordering, RunRow.run_id.asc()).offset(page.offset).limit(page.size + 1)
+            statement.order_by(*ordering, _RUNS.c.run_id.asc()).offset(page.offset).limit(page.size + 1)
         )
         with self._sessions.begin() as session:
-            rows = list(session.scalars(statement))
+            rows = session.execute(statement).all()
             has_more = len(rows) > page.size
             runs = tuple(self._load_runs(session, rows[: page.size]))
         return Page(runs, page.next_token(len(runs), has_more))
 
     def _run_condition(self, clause: Comparison) -> Condition:
         if clause.entity is Entity.ATTRIBUTE:
-            return self._compare(getattr(RunRow, clause.key), clause)
-        if clause.entity is Entity.METRIC:
-            compared = self._compare(LatestMetricRow.value, clause)
-            # NaN is unequal to everything and comparable to nothing (stored value 0 is a stand-in).
-            value_test = (
-                sa.or_(LatestMetricRow.is_nan, compared)
-                if clause.op == "!="
-                else sa.and_(sa.not_(LatestMetricRow.is_nan), compared)
-            )
-            # IN over an uncorrelated subquery, not a correlated EXISTS: the planner can then start
-            # from the (key, value) index and fetch only matching runs instead of probing every run.
-            return RunRow.run_id.in_(
-                sa.select(LatestMetricRow.run_id).where(LatestMetricRow.key == clause.key, value_test)
-            )
-        table = ParamRow if clause.entity is Entity.PARAM else RunTagRow
-        return RunRow.run_id.in_(
-            sa.select(table.run_id).where(table.key == clause.key, self._compare(table.value, clause))
+            return self._compare(_RUNS.c[clause.key], clause)
+        data = _DATA_TABLES[clause.entity]
+        # IN over an uncorrelated subquery, not a correlated EXISTS: the planner can then start from
+        # the key's index and fetch only matching runs instead of probing every run.
+        return _RUNS.c.run_id.in_(
+            sa.select(data.c.run_id).where(data.c.key == clause.key, self._value_test(data, clause))
         )
 
+    def _value_test(self, data: sa.FromClause, clause: Comparison) -> Condition:
+        """The clause applied to the value of one params/tags/latest_metrics row."""
+        compared = self._compare(data.c.value, clause)
+        if clause.entity is not Entity.METRIC:
+            return compared
+        # NaN is unequal to everything and comparable to nothing (stored value 0 is a stand-in).
+        if clause.op == "!=":
+            return sa.or_(data.c.is_nan, compared)
+        return sa.and_(sa.not_(data.c.is_nan), compared)
+
     def _run_ordering(
-        self, statement: sa.Select[RunRow], orders: list[OrderBy]
-    ) -> tuple[sa.Select[RunRow], list[Column]]:
-        """ORDER BY terms; runs lacking the key sort last, NaN metrics after numbers."""
+        self, statement: AnySelect, orders: list[OrderBy], clauses: list[Comparison]
+    ) -> tuple[AnySelect, list[Column], list[Comparison]]:
+        """ORDER BY terms (runs lacking the key sort last, NaN metrics after numbers) and the
+        clauses left for WHERE.
+
+        A filter on the key being ordered by means every result has it (and, for a metric compared
+        by anything but !=, a number): the key's row is then inner-joined, the filter applied to it
+        and the rank terms dropped, so the planner can walk the (key, value) index in order and stop
+        at the page's end instead of sorting every matching run.
+        """
         if not orders:
-            return statement, [RunRow.start_time.desc()]
+            return statement, [_RUNS.c.start_time.desc()], clauses
         ordering: list[Column] = []
+        remaining = list(clauses)
         for order in orders:
             if order.entity is Entity.ATTRIBUTE:
-                column: Column = getattr(RunRow, order.key)
+                column: Column = _RUNS.c[order.key]
                 ordering.append(sa.case((column.is_(None), 1), else_=0))
-            elif order.entity is Entity.METRIC:
-                metric = aliased(LatestMetricRow)
-                statement = statement.outerjoin(
-                    metric, sa.and_(metric.run_id == RunRow.run_id, metric.key == order.key)
-                )
-                column = metric.value
-                ordering.append(sa.case((metric.run_id.is_(None), 2), (metric.is_nan, 1), else_=0))
+                ordering.append(column.asc() if order.ascending else column.desc())
+                continue
+            data = _DATA_TABLES[order.entity].alias()
+            on = sa.and_(data.c.run_id == _RUNS.c.run_id, data.c.key == order.key)
+            own = [c for c in remaining if c.entity is order.entity and c.key == order.key]
+            if own:
+                remaining = [c for c in remaining if c not in own]
+                statement = statement.join(data, on).where(*(self._value_test(data, c) for c in own))
+                if order.entity is Entity.METRIC and all(c.op == "!=" for c in own):
+                    ordering.append(sa.case((data.c.is_nan, 1), else_=0))
             else:
-                data = aliased(ParamRow) if order.entity is Entity.PARAM else aliased(RunTagRow)
-                statement = statement.outerjoin(
-                    data, sa.and_(data.run_id == RunRow.run_id, data.key == order.key)
-                )
-                column = data.value
-                ordering.append(sa.case((data.run_id.is_(None), 1), else_=0))
-            ordering.append(column.asc() if order.ascending else column.desc())
-        return statement, ordering
+                statement = statement.outerjoin(data, on)
+                if order.entity is Entity.METRIC:
+                    ordering.append(sa.case((data.c.run_id.is_(None), 2), (data.c.is_nan, 1), else_=0))
+                else:
+                    ordering.append(sa.case((data.c.run_id.is_(None), 1), else_=0))
+            ordering.append(data.c.value.asc() if order.ascending else data.c.value.desc())
+        return statement, ordering, remaining
 
     def _compare(self, column: Column, clause: Comparison) -> Condition:
         value = clause.value
@@ -565,39 +721,43 @@ class SqlTrackingStore:
         # LIKE is case-sensitive in MLflow; SQLite's LIKE is not, its GLOB is.
         return column.op("GLOB")(_like_to_glob(str(value))) if self._sqlite else column.like(value)
 
-    def _run_row(self, session: Session, run_id: str, *, lock: bool = False, live: bool = False) -> RunRow:
-        rules.run_id(run_id)
-        row = session.get(RunRow, run_id, with_for_update=lock)
-        if row is None:
-            raise RunNotFound(run_id)
-        if live and row.lifecycle_stage == _DELETED:
-            raise RunDeleted(run_id)
-        return row
+    def _check_run(self, session: Session, run_id: str, *, lock: bool = False, live: bool = False) -> str:
+        """The run's lifecycle stage; with ``lock``, its row stays locked until the transaction ends.
 
-    def _load_runs(self, session: Session, rows: Sequence[RunRow]) -> list[Run]:
+        The lock is what serialises concurrent writers to one run's params and latest metrics.
+        """
+        rules.run_id(run_id)
+        stage = session.execute(_RUN_STAGE_FOR_UPDATE if lock else _RUN_STAGE, {"run_id": run_id}).scalar()
+        if stage is None:
+            raise RunNotFound(run_id)
+        if live and stage == _DELETED:
+            raise RunDeleted(run_id)
+        return str(stage)
+
+    def _load_runs(self, session: Session, rows: Sequence[AnyRow]) -> list[Run]:
         ids = [r.run_id for r in rows]
         params: dict[str, list[Param]] = {i: [] for i in ids}
         metrics: dict[str, list[Metric]] = {i: [] for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         for chunk in _chunks(ids):
-            for run_id, key, value in session.execute(
-                sa.select(ParamRow.run_id, ParamRow.key, ParamRow.value).where(ParamRow.run_id.in_(chunk))
-            ):
+            # .all(): iterating a result fetches row by row from the cursor, all() in one call.
+            for run_id, key, value in session.execute(_PARAMS_OF_RUNS, {"run_ids": chunk}).all():
                 params[run_id].append(Param(key, value))
-            for row in session.execute(
-                sa.select(LatestMetricRow).where(LatestMetricRow.run_id.in_(chunk))
-            ).scalars():
-                metrics[row.run_id].append(_metric_from_row(row))
-            for run_id, key, value in session.execute(
-                sa.select(RunTagRow.run_id, RunTagRow.key, RunTagRow.value).where(RunTagRow.run_id.in_(chunk))
-            ):
+            for run_id, key, value, is_nan, is_inf, timestamp, step in session.execute(
+                _LATEST_OF_RUNS, {"run_ids": chunk}
+            ).all():
+                if is_nan or is_inf:
+                    value = decode_metric_value(value, is_nan, is_inf)
+                metrics[run_id].append(Metric(key, value, timestamp, step))
+            for run_id, key, value in session.execute(_TAGS_OF_RUNS, {"run_ids": chunk}).all():
                 tags[run_id][key] = value
+        by_key = operator.attrgetter("key")
         return [
             Run(
                 _run_info(r),
                 RunData(
-                    metrics=tuple(sorted(metrics[r.run_id], key=lambda m: m.key)),
-                    params=tuple(sorted(params[r.run_id], key=lambda p: p.key)),
+                    metrics=tuple(sorted(metrics[r.run_id], key=by_key)),
+                    params=tuple(sorted(params[r.run_id], key=by_key)),
                     tags=tags[r.run_id],
                 ),
             )
@@ -609,20 +769,20 @@ class SqlTrackingStore:
     def log_param(self, run_id: str, param: Param) -> None:
         self.log_batch(run_id, params=[param])
 
-    def log_metric(self, run_id: str, metric: Metric) -> None:
+    def log_metric(self, run_id: str, metric: MetricPoint) -> None:
         self.log_batch(run_id, metrics=[metric])
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         rules.tag(key, value)
         with self._sessions.begin() as session:
-            self._run_row(session, run_id, lock=True, live=True)
+            self._check_run(session, run_id, lock=True, live=True)
             self._put_run_tags(session, run_id, {key: value})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._sessions.begin() as session:
-            self._run_row(session, run_id, lock=True)
+            self._check_run(session, run_id, lock=True)
             deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                sa.delete(RunTagRow).where(RunTagRow.run_id == run_id, RunTagRow.key == key)
+                sa.delete(_RUN_TAGS).where(_RUN_TAGS.c.run_id == run_id, _RUN_TAGS.c.key == key)
             )
             if deleted.rowcount == 0:
                 raise TagNotFound(key)
@@ -630,25 +790,25 @@ class SqlTrackingStore:
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[Metric] = (),
+        metrics: Sequence[MetricPoint] = (),
         params: Sequence[Param] = (),
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        checked_metrics = rules.metrics(metrics, rules.MAX_BATCH_METRICS)
+        rules.batch_size(len(metrics), rules.MAX_BATCH_METRICS, "metrics")
         checked_params = rules.params(params)
         checked_tags = rules.tags(tags or {})
         with self._sessions.begin() as session:
-            self._run_row(session, run_id, lock=True, live=True)
+            self._check_run(session, run_id, lock=True, live=True)
             self._insert_params(session, run_id, checked_params)
-            self._insert_metrics(session, run_id, checked_metrics)
+            self._insert_metrics(session, run_id, metrics)
             self._put_run_tags(session, run_id, checked_tags)
 
-    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> int:
-        checked = rules.metrics(metrics, rules.MAX_STREAM_BATCH_METRICS)
+    def log_metrics(self, run_id: str, metrics: Sequence[MetricPoint]) -> int:
+        rules.batch_size(len(metrics), rules.MAX_STREAM_BATCH_METRICS, "metrics")
         with self._sessions.begin() as session:
-            self._run_row(session, run_id, lock=True, live=True)
-            self._insert_metrics(session, run_id, checked)
-        return len(checked)
+            self._check_run(session, run_id, lock=True, live=True)
+            self._insert_metrics(session, run_id, metrics)
+        return len(metrics)
 
     def get_metric_history(
         self, run_id: str, key: str, page_size: int = 0, page_token: str = ""
@@ -661,89 +821,86 @@ class SqlTrackingStore:
             query=fingerprint("history", run_id, key),
         )
         with self._sessions.begin() as session:
-            self._run_row(session, run_id)
+            self._check_run(session, run_id)
             rows = session.execute(
-                sa.select(
-                    MetricRow.key,
-                    MetricRow.value,
-                    MetricRow.is_nan,
-                    MetricRow.is_inf,
-                    MetricRow.timestamp,
-                    MetricRow.step,
-                )
-                .where(MetricRow.run_id == run_id, MetricRow.key == key)
-                .order_by(MetricRow.step, MetricRow.timestamp, MetricRow.id)
-                .offset(page.offset)
-                .limit(page.size + 1)
+                _METRIC_HISTORY,
+                {"run_id": run_id, "key": key, "offset": page.offset, "limit": page.size + 1},
             ).all()
-        points = tuple(_metric_from_row(r) for r in rows[: page.size])
+        points = tuple(
+            Metric(key, decode_metric_value(value, is_nan, is_inf) if is_nan or is_inf else value, ts, step)
+            for value, is_nan, is_inf, ts, step in rows[: page.size]
+        )
         return Page(points, page.next_token(len(points), len(rows) > page.size))
 
     def _insert_params(self, session: Session, run_id: str, params: Mapping[str, str]) -> None:
         if not params:
             return
-        statement = sa.select(ParamRow.key, ParamRow.value).where(
-            ParamRow.run_id == run_id, ParamRow.key.in_(list(params))
-        )
-        existing: dict[str, str] = {key: value for key, value in session.execute(statement)}
+        existing: dict[str, str] = {
+            key: value
+            for key, value in session.execute(_PARAMS_OF_KEYS, {"run_id": run_id, "keys": list(params)})
+        }
         for key, value in params.items():
             if key in existing and existing[key] != value:
                 raise ParamValueConflict(key, existing[key], value)
         new = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
         if new:
-            session.execute(sa.insert(ParamRow), new)
+            session.execute(_INSERT_PARAM, new)
 
-    def _insert_metrics(self, session: Session, run_id: str, metrics: Sequence[Metric]) -> None:
+    def _insert_metrics(self, session: Session, run_id: str, metrics: Sequence[MetricPoint]) -> None:
         """Appends the history, then moves latest_metrics forward where a point is newer."""
         if not metrics:
             return
-        session.execute(sa.insert(MetricRow), [_metric_row(run_id, m) for m in metrics])
-        newest: dict[str, Metric] = {}
-        for metric in metrics:
-            current = newest.get(metric.key)
-            if current is None or rules.is_newer(metric, current):
-                newest[metric.key] = metric
+        rows, newest = _metric_rows(run_id, metrics)
+        if self._sqlite:
+            # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing
+            # costs more than SQLite's own insert. The SQL is the Core insert, compiled once.
+            session.connection().exec_driver_sql(self._metric_insert_sql, rows)
+        else:
+            session.execute(_INSERT_METRIC, [dict(zip(_METRIC_COLUMNS, row, strict=True)) for row in rows])
         stored = {
-            row.key: _metric_from_row(row)
-            for row in session.execute(
-                sa.select(LatestMetricRow).where(
-                    LatestMetricRow.run_id == run_id, LatestMetricRow.key.in_(list(newest))
-                )
-            ).scalars()
+            key: rules.rank(step, timestamp, decode_metric_value(value, is_nan, is_inf))
+            for key, value, is_nan, is_inf, timestamp, step in session.execute(
+                _LATEST_OF_KEYS, {"run_id": run_id, "keys": list(newest)}
+            )
         }
-        inserts = [_metric_row(run_id, m) for k, m in newest.items() if k not in stored]
-        updates = [
-            _metric_row(run_id, m) for k, m in newest.items() if k in stored and rules.is_newer(m, stored[k])
-        ]
+        inserts = [row for key, (_, row) in newest.items() if key not in stored]
+        updates = [row for key, (rank, row) in newest.items() if key in stored and rank > stored[key]]
         if inserts:
-            session.execute(sa.insert(LatestMetricRow), inserts)
+            session.execute(_INSERT_LATEST, [dict(zip(_METRIC_COLUMNS, row, strict=True)) for row in inserts])
         if updates:
-            session.execute(sa.update(LatestMetricRow), updates)  # bulk UPDATE by primary key
+            session.execute(
+                _UPDATE_LATEST, [dict(zip(_LATEST_UPDATE_PARAMS, row, strict=True)) for row in updates]
+            )
 
     def _put_run_tags(self, session: Session, run_id: str, tags: Mapping[str, str]) -> None:
         if not tags:
             return
-        session.execute(sa.delete(RunTagRow).where(RunTagRow.run_id == run_id, RunTagRow.key.in_(list(tags))))
-        session.execute(
-            sa.insert(RunTagRow), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
-        )
+        session.execute(_DELETE_RUN_TAGS, {"run_id": run_id, "keys": list(tags)})
+        session.execute(_INSERT_RUN_TAG, [_tag_row(run_id, k, v) for k, v in tags.items()])
 
     # ---------------------------------------------------------------- artifact manifest
 
     def artifact_root_for_upload(self, run_id: str, path: str) -> str:
         with self._sessions.begin() as session:
-            row = self._run_row(session, run_id, live=True)
+            self._check_run(session, run_id, live=True)
             self._check_no_collision(session, run_id, path)
-            return row.artifact_uri
+            return self._artifact_uri(session, run_id)
 
     def artifact_root(self, run_id: str) -> str:
+        rules.run_id(run_id)
         with self._sessions.begin() as session:
-            return self._run_row(session, run_id).artifact_uri
+            return self._artifact_uri(session, run_id)
+
+    def _artifact_uri(self, session: Session, run_id: str) -> str:
+        uri = session.execute(_RUN_ARTIFACT_URI, {"run_id": run_id}).scalar()
+        if uri is None:
+            raise RunNotFound(run_id)
+        return str(uri)
 
     def record_artifact(self, run_id: str, path: str, size: int, sha256: str) -> ArtifactFile:
         digest = _path_digest(path)
         with self._sessions.begin() as session:
-            self._run_row(session, run_id, lock=True, live=True)
+            self._check_run(session, run_id, lock=True, live=True)
             self._check_no_collision(session, run_id, path)
             session.execute(
                 sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.path_digest == digest)
@@ -762,20 +919,20 @@ class SqlTrackingStore:
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactFile | None:
         with self._sessions.begin() as session:
-            self._run_row(session, run_id)
-            row = session.get(ArtifactRow, (run_id, _path_digest(path)))
+            self._check_run(session, run_id)
+            row = session.execute(_ARTIFACT, {"run_id": run_id, "path_digest": _path_digest(path)}).first()
         return None if row is None else ArtifactFile(row.path, is_dir=False, size=row.size, sha256=row.sha256)
 
     def list_artifact_files(self, run_id: str, prefix: str) -> list[ArtifactFile]:
-        statement = sa.select(ArtifactRow.path, ArtifactRow.size, ArtifactRow.sha256).where(
-            ArtifactRow.run_id == run_id
+        statement = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
+            _ARTIFACTS.c.run_id == run_id
         )
         if prefix:
             statement = statement.where(
-                sa.or_(ArtifactRow.path == prefix, _is_prefix(ArtifactRow.path, f"{prefix}/"))
+                sa.or_(_ARTIFACTS.c.path == prefix, _is_prefix(_ARTIFACTS.c.path, f"{prefix}/"))
             )
         with self._sessions.begin() as session:
-            self._run_row(session, run_id)
+            self._check_run(session, run_id)
             rows = session.execute(statement).all()
         # Sorted in Python: SQL collations order '/' and other characters differently per backend.
         return sorted(

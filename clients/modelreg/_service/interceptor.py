@@ -15,6 +15,7 @@ from modelreg._service.errors import ServiceError
 from modelreg._service.grpc_errors import internal_status, status_from_error
 
 log = logging.getLogger("modelreg.calls")
+_CALL_LINE = "service=%s method=%s code=%s duration_ms=%s request_id=%s actor=%s"
 
 CallObserver = Callable[[str, str, float], None]
 """Called after each call with (method, status code name, seconds): the metrics hook."""
@@ -41,18 +42,27 @@ class ServiceInterceptor(_ServerInterceptor):
         self._service = service
         self._domain = domain
         self._observer = observer
+        # grpc asks the interceptor for a handler on every call; a service's handlers never change
+        # once the server runs, so each method is wrapped once.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
         method = handler_call_details.method
-        if method.startswith("/grpc."):  # health and reflection: not ours to log or map
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = continuation(handler_call_details)
+        if handler is None or method.startswith("/grpc."):  # health and reflection: not ours
             return handler
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
@@ -79,10 +89,15 @@ class ServiceInterceptor(_ServerInterceptor):
         )
 
     def _begin(self, context: grpc.ServicerContext) -> str:
-        headers = dict(context.invocation_metadata())
-        request_id = str(headers.get(callcontext.REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        request_id = actor = None
+        for key, value in context.invocation_metadata():  # a few pairs: a scan beats a dict copy
+            if key == callcontext.REQUEST_ID_HEADER:
+                request_id = value
+            elif key == callcontext.ACTOR_HEADER:
+                actor = value
+        request_id = str(request_id or uuid.uuid4().hex)
         callcontext.request_id.set(request_id)
-        callcontext.actor.set(str(headers.get(callcontext.ACTOR_HEADER) or callcontext.ANONYMOUS_ACTOR))
+        callcontext.actor.set(str(actor or callcontext.ANONYMOUS_ACTOR))
         return request_id
 
     def _fail(self, exc: Exception, context: grpc.ServicerContext, method: str, request_id: str) -> None:
@@ -104,13 +119,14 @@ class ServiceInterceptor(_ServerInterceptor):
             return
         fields = {
             "service": self._service,
-            "method": method.rsplit("/", 1)[-1],
+            "method": method[method.rfind("/") + 1 :],
             "code": code_name,
             "duration_ms": round(seconds * 1000, 3),
             "request_id": request_id,
             "actor": callcontext.actor.get(),
         }
-        log.info(" ".join(f"{key}={value}" for key, value in fields.items()), extra={"call": fields})
+        # %-style: the text is only built if a handler formats the record.
+        log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
 
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:

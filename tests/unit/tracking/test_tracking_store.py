@@ -293,6 +293,23 @@ def test_search_runs_order(store: SqlTrackingStore, runs: dict[str, str]) -> Non
         assert _names(store, order_by=order_by) == expected, order_by
 
 
+# A filter on the key ordered by takes the inner-join path (the key's index gives the order).
+FILTERED_ORDER_CASES: list[tuple[str, tuple[str, ...], list[str]]] = [
+    ("metrics.rmse < 1", ("metrics.rmse ASC",), ["r3", "r1", "r0"]),
+    ("metrics.rmse < 1", ("metrics.rmse DESC",), ["r0", "r1", "r3"]),
+    ("metrics.rmse != 0.5", ("metrics.rmse ASC",), ["r3", "r0", "r2"]),  # NaN still after numbers
+    ("metrics.rmse != 0.5 AND metrics.rmse > 0", ("metrics.rmse DESC",), ["r0", "r3"]),
+    ("metrics.rmse < 1", ("params.alpha DESC",), ["r3", "r1", "r0"]),
+    ("params.alpha != '0.2'", ("params.alpha DESC", "metrics.rmse"), ["r3", "r2", "r0"]),
+    ("tags.team LIKE 'v%'", ("tags.team", "start_time DESC"), ["r1", "r0"]),
+]
+
+
+def test_search_runs_filtered_order(store: SqlTrackingStore, runs: dict[str, str]) -> None:
+    for filter_string, order_by, expected in FILTERED_ORDER_CASES:
+        assert _names(store, filter_string, order_by) == expected, (filter_string, order_by)
+
+
 def test_search_runs_pagination_is_complete_and_deterministic(store: SqlTrackingStore) -> None:
     created = {store.create_run("0", start_time=1000).info.run_id for _ in range(7)}  # all tie on start_time
     seen: list[str] = []
