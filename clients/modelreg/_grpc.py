@@ -12,13 +12,17 @@
   instead of hanging until the deadline.
 - Metadata on every call: ``x-request-id`` (the request id of the server call we are serving, when
   a service calls another one, else a fresh one) and ``x-modelreg-actor``.
+
+Per-call overhead matters (a loopback round trip is ~0.5 ms): the service config is built once per
+service, the actor header once per client, and a request id is 16 random bytes in hex.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import grpc
@@ -55,6 +59,7 @@ def parse_target(uri: str) -> tuple[str, bool]:
     return uri, False
 
 
+@cache
 def service_config(service: ServiceDescriptor) -> str:
     """The gRPC service config (JSON) that retries the idempotent methods of ``service``."""
     names = [
@@ -82,9 +87,9 @@ def open_channel(uri: str, service: ServiceDescriptor) -> grpc.Channel:
     return grpc.insecure_channel(target, options=options)
 
 
-def call_metadata(actor: str) -> tuple[tuple[str, str], ...]:
-    request_id = callcontext.request_id.get() or uuid.uuid4().hex
-    return ((callcontext.REQUEST_ID_HEADER, request_id), (callcontext.ACTOR_HEADER, actor))
+def new_request_id() -> str:
+    """32 random hex digits, the shape of ``uuid4().hex`` at a fifth of its cost."""
+    return os.urandom(16).hex()
 
 
 class Rpc:
@@ -98,12 +103,17 @@ class Rpc:
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self.channel = open_channel(uri, service)
+        self._actor_header = (callcontext.ACTOR_HEADER, actor)
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            (callcontext.REQUEST_ID_HEADER, callcontext.request_id.get() or new_request_id()),
+            self._actor_header,
+        )
 
     def unary(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         try:
-            return method(
-                request, timeout=self.timeout, metadata=call_metadata(self.actor), wait_for_ready=False
-            )
+            return method(request, timeout=self.timeout, metadata=self.metadata(), wait_for_ready=False)
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -112,7 +122,7 @@ class Rpc:
             return method(
                 requests,
                 timeout=self.transfer_timeout,
-                metadata=call_metadata(self.actor),
+                metadata=self.metadata(),
                 wait_for_ready=False,
             )
         except grpc.RpcError as err:
@@ -120,7 +130,7 @@ class Rpc:
 
     def unary_stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:
         responses = method(
-            request, timeout=self.transfer_timeout, metadata=call_metadata(self.actor), wait_for_ready=False
+            request, timeout=self.transfer_timeout, metadata=self.metadata(), wait_for_ready=False
         )
         try:
             yield from responses

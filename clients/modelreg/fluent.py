@@ -8,10 +8,10 @@ State:
 
 Metrics are buffered: ``log_metric`` appends to a per-process :class:`MetricBuffer` and returns
 at once; a background thread sends the points through the ``LogMetrics`` client stream in
-batches (up to 5,000 points per message) every 100 ms or as soon as a batch fills. Points keep
-the order they were logged in, and their timestamp is taken when they are logged. The buffer is
-flushed by ``end_run``, ``flush_metrics``, ``get_run``, ``search_runs``, ``modelreg.Client``
-reads and registrations, and at interpreter exit. A failed send is raised by the next
+batches (up to 10,000 points per message, the protocol's maximum) every 100 ms or as soon as a
+batch fills. Points keep the order they were logged in, and their timestamp is taken when they
+are logged. The buffer is flushed by ``end_run``, ``flush_metrics``, ``get_run``, ``search_runs``,
+``modelreg.Client`` reads and registrations, and at interpreter exit. A failed send is raised by the next
 ``log_metric``, ``flush_metrics`` or ``end_run`` of this process: never dropped silently.
 ``log_param`` and ``set_tag`` are direct calls, so a conflicting param fails at once.
 """
@@ -60,7 +60,7 @@ class MetricBuffer:
         self,
         sink: MetricSink,
         *,
-        batch_size: int = 5_000,
+        batch_size: int = 10_000,
         interval: float = 0.1,
         max_pending: int = 100_000,
     ) -> None:
@@ -227,6 +227,9 @@ def registry_client() -> RegistryClient:
 
 
 def _buffer() -> MetricBuffer:
+    buffer = _state.buffer
+    if buffer is not None:  # every log_metric comes here: skip the lock once the buffer exists
+        return buffer
     with _state.lock:
         if _state.buffer is None:
             _state.buffer = MetricBuffer(lambda batches: tracking_client().log_metrics_stream(batches))

@@ -8,7 +8,9 @@ turns these into MLflow-style ``PagedList`` objects.
 Artifacts move in 1 MiB chunks. Uploads are streamed once and the sha256 the server computed is
 compared with the one computed while reading; downloads are written to a temporary file, checked
 against the size and sha256 in the stream's first message, then renamed into place, so a damaged
-download never appears under its final name.
+download never appears under its final name. Chunks bypass the generated message classes, and a
+download's file writes run on a helper thread, overlapping receiving and hashing (see
+``modelreg._transfer``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import grpc
+
 from modelreg import _convert as conv
+from modelreg import _transfer as transfer
 from modelreg import entities as e
 from modelreg._grpc import Pager, Rpc
 from modelreg.config import ClientSettings
@@ -30,7 +35,7 @@ from modelreg.exceptions import DataLoss
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = transfer.CHUNK_BYTES
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(bytes_done, total_bytes)`` while artifacts move."""
@@ -69,14 +74,31 @@ class TrackingClient:
     def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.tracking_uri
+        service = pb.DESCRIPTOR.services_by_name["TrackingService"]
         self._rpc = Rpc(
             self.target,
-            pb.DESCRIPTOR.services_by_name["TrackingService"],
+            service,
             actor=settings.actor,
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
         )
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
+        # The artifact streams carry encoded bytes, not generated messages: see modelreg._transfer.
+        channel = self._rpc.channel
+        self._upload_artifact: grpc.StreamUnaryMultiCallable[bytes, pb.UploadArtifactResponse] = (
+            channel.stream_unary(
+                f"/{service.full_name}/UploadArtifact",
+                request_serializer=None,
+                response_deserializer=pb.UploadArtifactResponse.FromString,
+            )
+        )
+        self._download_artifact: grpc.UnaryStreamMultiCallable[
+            pb.DownloadArtifactRequest, pb.FileInfo | memoryview
+        ] = channel.unary_stream(
+            f"/{service.full_name}/DownloadArtifact",
+            request_serializer=pb.DownloadArtifactRequest.SerializeToString,
+            response_deserializer=transfer.decode_download,
+        )
 
     def close(self) -> None:
         self._rpc.close()
@@ -252,10 +274,12 @@ class TrackingClient:
         """Stores up to 1,000 metrics, 100 params and 100 tags atomically (all or none)."""
         request = pb.LogBatchRequest(
             run_id=run_id,
-            metrics=[conv.metric_to_proto(m) for m in metrics],
             params=[pb.Param(key=p.key, value=str(p.value)) for p in params],
             tags={t.key: str(t.value) for t in tags},
         )
+        add = request.metrics.add
+        for m in metrics:
+            add(key=m.key, value=m.value, timestamp=m.timestamp, step=m.step)
         self._rpc.unary(self._stub.LogBatch, request)
 
     def log_metrics_stream(self, batches: Iterable[tuple[str, Sequence[e.Metric]]]) -> int:
@@ -264,11 +288,7 @@ class TrackingClient:
         Each batch is stored atomically; returns the number of points stored. On failure the
         batches sent before the failing one stay stored.
         """
-        requests = (
-            pb.LogMetricsRequest(run_id=run_id, metrics=[conv.metric_to_proto(m) for m in points])
-            for run_id, points in batches
-            if points
-        )
+        requests = (conv.metrics_request(run_id, points) for run_id, points in batches if points)
         return self._rpc.stream_unary(self._stub.LogMetrics, requests).stored_count
 
     def get_metric_history(self, run_id: str, key: str, max_results: int | None = None) -> Pager[e.Metric]:
@@ -341,18 +361,17 @@ class TrackingClient:
     ) -> e.FileInfo:
         digest = hashlib.sha256()
 
-        def requests() -> Iterator[pb.UploadArtifactRequest]:
+        def requests() -> Iterator[bytes]:
             metadata = pb.UploadArtifactMetadata(
                 run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
             )
-            yield pb.UploadArtifactRequest(metadata=metadata)
+            yield transfer.encode_metadata(metadata)
             with local.open("rb") as f:
-                while chunk := f.read(CHUNK_BYTES):
-                    digest.update(chunk)
-                    yield pb.UploadArtifactRequest(chunk=chunk)
-                    counter.add(len(chunk))
+                for message, length in transfer.chunk_messages(f, digest):
+                    yield message
+                    counter.add(length)
 
-        stored = conv.file_info(self._rpc.stream_unary(self._stub.UploadArtifact, requests()).file)
+        stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests()).file)
         if stored.sha256 != digest.hexdigest():
             raise DataLoss(
                 f"{dest}: the server stored sha256 {stored.sha256}, the file read was {digest.hexdigest()}",
@@ -403,15 +422,15 @@ class TrackingClient:
         request = pb.DownloadArtifactRequest(run_id=run_id, path=path)
         fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
-                for message in self._rpc.unary_stream(self._stub.DownloadArtifact, request):
-                    if message.HasField("metadata"):
-                        expected = conv.file_info(message.metadata)
+            with os.fdopen(fd, "wb") as out, transfer.ChunkWriter(out) as writer:
+                for message in self._rpc.unary_stream(self._download_artifact, request):
+                    if not isinstance(message, memoryview):
+                        expected = conv.file_info(message)
                         continue
-                    out.write(message.chunk)
-                    digest.update(message.chunk)
-                    size += len(message.chunk)
-                    counter.add(len(message.chunk))
+                    writer.write(message)  # on the writer thread, while this one hashes
+                    digest.update(message)
+                    size += len(message)
+                    counter.add(len(message))
             if expected is None or expected.sha256 != digest.hexdigest() or expected.file_size != size:
                 raise DataLoss(
                     f"{path}: received {size} bytes with sha256 {digest.hexdigest()}, expected {expected}",

@@ -4,6 +4,7 @@ metrics, artifacts, errors and retries."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 import modelreg
 from modelreg import Client, TrackingClient
 from modelreg.entities import Metric, Param, RunTag
-from modelreg.exceptions import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from modelreg.exceptions import AlreadyExists, DataLoss, InvalidArgument, NotFound, Unavailable
+from modelreg.tracking_client import CHUNK_BYTES
 from tests.servers import Services
 
 from .conftest import free_port
@@ -182,3 +184,42 @@ def test_dead_target_raises_unavailable_within_the_deadline() -> None:
 def test_client_follows_set_tracking_uri(fluent_targets: Services) -> None:
     assert modelreg.get_tracking_uri() == fluent_targets.tracking
     assert Client().tracking_uri == fluent_targets.tracking
+
+
+def test_multi_chunk_artifacts_round_trip_and_damage_is_caught(
+    client: Client, services: Services, tmp_path: Path
+) -> None:
+    # Several chunks plus a partial one: exercises the read-ahead and writer threads.
+    data = os.urandom(5 * CHUNK_BYTES + 12_345)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    run_id = client.create_run("0").info.run_id
+    uploaded: list[tuple[int, int]] = []
+    stored = client.tracking.log_artifact(
+        run_id, source, "blobs", progress=lambda done, total: uploaded.append((done, total))
+    )
+    assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.file_size == len(data)
+    assert uploaded[-1] == (len(data), len(data))
+
+    downloaded: list[tuple[int, int]] = []
+    local = Path(
+        client.download_artifacts(
+            run_id,
+            "blobs/big.bin",
+            str(tmp_path / "dl"),
+            progress=lambda done, total: downloaded.append((done, total)),
+        )
+    )
+    assert local.read_bytes() == data
+    assert downloaded[-1] == (len(data), len(data))
+
+    # Damage the stored copy behind the server's back: the download must refuse it.
+    (stored_file,) = [p for p in services.artifact_root.rglob("big.bin") if run_id in p.as_posix()]
+    damaged = bytearray(stored_file.read_bytes())
+    damaged[3 * CHUNK_BYTES] ^= 0xFF
+    stored_file.write_bytes(bytes(damaged))
+    target = tmp_path / "dl2"
+    with pytest.raises(DataLoss) as caught:
+        client.download_artifacts(run_id, "blobs/big.bin", str(target))
+    assert caught.value.reason == "DIGEST_MISMATCH"
+    assert [p for p in target.rglob("*") if p.is_file()] == []  # no file, not even a partial one

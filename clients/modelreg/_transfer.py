@@ -1,0 +1,125 @@
+"""Artifact bytes on the wire and on disk, kept off the critical path of the stream.
+
+Profiling a 64 MiB download showed the client's time split between gRPC receiving (its own
+thread), sha256 and the file write, with the generated message classes adding two copies of every
+1 MiB chunk. So:
+
+- Chunks skip the generated classes. ``UploadArtifactRequest`` and ``DownloadArtifactResponse``
+  are ``oneof {metadata = 1; chunk = 2}``: a chunk message is the tag byte 0x12, the varint length
+  and the bytes. :func:`encode_chunk` writes that with one copy; :func:`decode_download` returns a
+  zero-copy view of a chunk and hands anything else (the metadata message, or a chunk encoded in
+  an unexpected but valid way) to the generated parser, so every valid encoding decodes.
+- Downloads write on a helper thread at most ``DEPTH`` chunks behind (memory stays flat):
+  :class:`ChunkWriter`. File writes and sha256 release the GIL, so the write of one chunk, the hash
+  of the next and gRPC receiving the one after run in parallel, and a write that blocks on the disk
+  no longer stalls the stream. Files of one chunk (most model files) never start a thread.
+- Uploads read, hash and encode in the iterator gRPC pulls from (:func:`chunk_messages`). A
+  read-ahead thread was measured too: it cost ~0.2 ms/MiB more CPU (handing 1 MiB buffers between
+  cores) and gained nothing, because the server, not the client, bounds upload speed; page-cache
+  reads take ~0.06 ms/MiB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import BinaryIO
+
+from modelreg.tracking.v1 import tracking_pb2 as pb
+
+CHUNK_BYTES = 1024 * 1024
+# Chunks queued for the writer thread: enough to ride out a slow write, few enough that a
+# download holds a handful of MiB whatever the file size.
+DEPTH = 4
+_CHUNK_TAG = b"\x12"  # field 2 (chunk), wire type 2 (length-delimited)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_chunk(chunk: bytes) -> bytes:
+    """The serialized ``UploadArtifactRequest(chunk=chunk)``."""
+    return b"".join((_CHUNK_TAG, _varint(len(chunk)), chunk))
+
+
+def encode_metadata(metadata: pb.UploadArtifactMetadata) -> bytes:
+    """The serialized ``UploadArtifactRequest(metadata=metadata)``."""
+    return pb.UploadArtifactRequest(metadata=metadata).SerializeToString()
+
+
+def _chunk_start(data: bytes) -> int | None:
+    """Where the content starts when ``data`` is exactly one chunk field, else None."""
+    if data[:1] != _CHUNK_TAG:
+        return None
+    length = shift = 0
+    for pos in range(1, min(len(data), 11)):  # a length takes at most 10 varint bytes
+        byte = data[pos]
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return pos + 1 if pos + 1 + length == len(data) else None
+        shift += 7
+    return None
+
+
+def decode_download(data: bytes) -> pb.FileInfo | memoryview:
+    """A serialized ``DownloadArtifactResponse`` → its metadata, or a view of its chunk."""
+    start = _chunk_start(data)
+    if start is not None:
+        return memoryview(data)[start:]
+    message = pb.DownloadArtifactResponse.FromString(data)
+    if message.WhichOneof("payload") == "metadata":
+        return message.metadata
+    return memoryview(message.chunk)
+
+
+class ChunkWriter:
+    """Writes chunks to ``out`` in order; from the second chunk on, on a helper thread at most
+    ``DEPTH`` chunks behind the caller. Use as a context manager: a normal exit waits for every
+    write and raises the first write error; an exit by exception drops the writes not started."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[int]] = deque()
+
+    def write(self, chunk: memoryview) -> None:
+        if self._pool is None:
+            # The first chunk is written inline: a one-chunk file is not worth a thread.
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="modelreg-download")
+            self._out.write(chunk)
+            return
+        if len(self._pending) >= DEPTH:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._out.write, chunk))
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._pool is None:
+            return
+        try:
+            if exc_type is None:
+                while self._pending:
+                    self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def chunk_messages(source: BinaryIO, digest: hashlib._Hash) -> Iterator[tuple[bytes, int]]:
+    """(encoded chunk message, content length) for each chunk of ``source``, each hashed into
+    ``digest`` in file order."""
+    while chunk := source.read(CHUNK_BYTES):
+        digest.update(chunk)
+        yield encode_chunk(chunk), len(chunk)
