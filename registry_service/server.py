@@ -36,7 +36,9 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     if lineage is None:
-        lineage = TrackingLineage(settings.tracking_target, settings.tracking_timeout_seconds)
+        lineage = TrackingLineage.connect(
+            settings.tracking_target, settings.tracking_timeout_seconds, max_checks=settings.workers
+        )
     metrics = ServiceMetrics("registry")
     metrics.watch_pool(engine)
     server = new_server(

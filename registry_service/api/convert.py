@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
 from modelreg.registry.v1 import registry_pb2 as pb
 from registry_service.domain.entities import (
     EventAction,
-    LineageRecord,
     ModelEvent,
     ModelVersion,
     RegisteredModel,
@@ -25,38 +28,44 @@ _STATUSES = {
 _ACTIONS = {action: pb.EventAction.Value(f"EVENT_ACTION_{action.value}") for action in EventAction}
 
 
-def lineage(record: LineageRecord) -> pb.Lineage:
-    return pb.Lineage(
-        run_id=record.run_id,
-        experiment_id=record.experiment_id,
-        run_name=record.run_name,
-        params=record.params,
-        metrics=record.metrics,
-        run_tags=record.run_tags,
-        artifact_path=record.artifact_path,
-        files=[pb.FileDigest(path=f.path, size=f.size, sha256=f.sha256) for f in record.files],
-    )
+def _version_fields(version: ModelVersion) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "name": version.name,
+        "version": version.version,
+        "creation_time": version.creation_time,
+        "last_updated_time": version.last_updated_time,
+        "current_stage": _STAGES[version.current_stage],
+        "description": version.description,
+        "source": version.source,
+        "run_id": version.run_id,
+        "status": _STATUSES[version.status],
+        "status_message": version.status_message,
+        "user_id": version.user_id,
+    }
+    # Passing empty maps and lists still costs a conversion each: hundreds per search page.
+    if version.tags:
+        fields["tags"] = version.tags
+    if version.aliases:
+        fields["aliases"] = version.aliases
+    return fields
+
+
+def _with_lineage(message: pb.ModelVersion, version: ModelVersion) -> pb.ModelVersion:
+    if version.lineage is not None:
+        # The stored bytes are the Lineage message itself (registry_service.lineage_codec).
+        message.lineage.MergeFromString(version.lineage)
+    return message
+
+
+def add_model_version(
+    versions: RepeatedCompositeFieldContainer[pb.ModelVersion], version: ModelVersion
+) -> None:
+    """Appends ``version`` to a repeated field: building in place saves a copy per message."""
+    _with_lineage(versions.add(**_version_fields(version)), version)
 
 
 def model_version(version: ModelVersion) -> pb.ModelVersion:
-    message = pb.ModelVersion(
-        name=version.name,
-        version=version.version,
-        creation_time=version.creation_time,
-        last_updated_time=version.last_updated_time,
-        current_stage=_STAGES[version.current_stage],
-        description=version.description,
-        source=version.source,
-        run_id=version.run_id,
-        status=_STATUSES[version.status],
-        status_message=version.status_message,
-        tags=version.tags,
-        aliases=version.aliases,
-        user_id=version.user_id,
-    )
-    if version.lineage is not None:
-        message.lineage.CopyFrom(lineage(version.lineage))
-    return message
+    return _with_lineage(pb.ModelVersion(**_version_fields(version)), version)
 
 
 def registered_model(model: RegisteredModel) -> pb.RegisteredModel:

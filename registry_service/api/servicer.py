@@ -109,10 +109,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         page = self._service.search_model_versions(
             request.filter, list(request.order_by), request.page_size, request.page_token
         )
-        return pb.SearchModelVersionsResponse(
-            model_versions=[convert.model_version(v) for v in page.items],
-            next_page_token=page.next_page_token,
-        )
+        response = pb.SearchModelVersionsResponse(next_page_token=page.next_page_token)
+        for version in page.items:
+            convert.add_model_version(response.model_versions, version)
+        return response
 
     def SetModelVersionTag(
         self, request: pb.SetModelVersionTagRequest, context: grpc.ServicerContext
@@ -139,8 +139,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def GetLatestVersions(
         self, request: pb.GetLatestVersionsRequest, context: grpc.ServicerContext
     ) -> pb.GetLatestVersionsResponse:
-        versions = self._service.get_latest_versions(request.name, list(request.stages))
-        return pb.GetLatestVersionsResponse(model_versions=[convert.model_version(v) for v in versions])
+        response = pb.GetLatestVersionsResponse()
+        for version in self._service.get_latest_versions(request.name, list(request.stages)):
+            convert.add_model_version(response.model_versions, version)
+        return response
 
     def RollbackStage(
         self, request: pb.RollbackStageRequest, context: grpc.ServicerContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NewType, TypeVar
 
 T = TypeVar("T")
 
@@ -63,6 +63,11 @@ class LineageRecord:
     files: tuple[FileDigest, ...] = ()
 
 
+EncodedLineage = NewType("EncodedLineage", bytes)
+"""A LineageRecord in its stored form (see registry_service.lineage_codec). Domain and store only
+carry it: reads hand it to the response as it is instead of rebuilding it for every version."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     name: str
@@ -78,7 +83,7 @@ class ModelVersion:
     user_id: str
     tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    lineage: LineageRecord | None = None
+    lineage: EncodedLineage | None = None
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from registry_service.domain.entities import LineageRecord
+from registry_service.domain.entities import EncodedLineage
 
 
 class LineagePort(Protocol):
     """Asks the tracking service about the run behind a version.
 
     ``fetch`` validates that the run exists and is not deleted and that ``source`` names an
-    artifact under it, and returns what the registry stores as lineage. It raises the domain
+    artifact under it, and returns what the registry stores as lineage, already encoded (the
+    domain never looks inside; see registry_service.lineage_codec). It raises the domain
     errors: FailedPrecondition (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND), InvalidArgument
     (INVALID_SOURCE) and Unavailable (TRACKING_UNAVAILABLE). It never touches the registry's
     database, so the service calls it before opening a transaction.
     """
 
-    def fetch(self, run_id: str, source: str) -> LineageRecord: ...
+    def fetch(self, run_id: str, source: str) -> EncodedLineage: ...

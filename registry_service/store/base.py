@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from registry_service.domain.entities import (
-    LineageRecord,
+    EncodedLineage,
     ModelEvent,
     ModelVersion,
     RegisteredModel,
@@ -48,7 +48,7 @@ class RegistryStore(Protocol):
         run_id: str,
         description: str,
         tags: Mapping[str, str],
-        lineage: LineageRecord | None,
+        lineage: EncodedLineage | None,
         actor: str,
     ) -> ModelVersion: ...
     def get_version(self, name: str, version: int) -> ModelVersion: ...

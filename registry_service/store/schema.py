@@ -6,8 +6,6 @@ LIKE are case-sensitive there as on PostgreSQL; long texts use MEDIUMTEXT (TEXT 
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -22,6 +20,8 @@ def _name(length: int = 250) -> sa.types.TypeEngine[str]:
 
 
 LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+# MySQL's BLOB stops at 64 KiB, too small for the lineage of a run with many long params.
+LongBlob = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -99,23 +99,18 @@ class AliasRow(Base):
 
 
 class LineageRow(Base):
-    """One row per version registered from a run; the JSON columns are a copy, not a reference."""
+    """One row per version registered from a run: a copy of the run's lineage, not a reference.
+
+    Stored as the serialized Lineage message (see registry_service.lineage_codec) in a table of
+    its own, so that scans of model_versions stay narrow.
+    """
 
     __tablename__ = "model_version_lineage"
 
     version_id: Mapped[int] = mapped_column(
         sa.ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
-    run_id: Mapped[str] = mapped_column(sa.String(64))
-    experiment_id: Mapped[str] = mapped_column(sa.String(64))
-    run_name: Mapped[str] = mapped_column(sa.String(250))
-    artifact_path: Mapped[str] = mapped_column(sa.Text)
-    params: Mapped[dict[str, str]] = mapped_column(sa.JSON)
-    # metric key -> repr(float): JSON has no NaN/Infinity, repr round-trips every double exactly.
-    metrics: Mapped[dict[str, str]] = mapped_column(sa.JSON)
-    run_tags: Mapped[dict[str, str]] = mapped_column(sa.JSON)
-    # [[path, size, sha256], ...]
-    files: Mapped[list[Any]] = mapped_column(sa.JSON)
+    data: Mapped[bytes] = mapped_column(LongBlob)
 
 
 class EventRow(Base):

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from modelreg._service.errors import ServiceError
+from registry_service import lineage_codec
 from registry_service.domain import errors
-from registry_service.domain.entities import FileDigest, LineageRecord
+from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord
 
 
 class Backend(Protocol):
@@ -50,10 +51,10 @@ class FakeLineage:
         self.runs[run_id] = record
         return record
 
-    def fetch(self, run_id: str, source: str) -> LineageRecord:
+    def fetch(self, run_id: str, source: str) -> EncodedLineage:
         self.calls.append((run_id, source))
         if self.failure is not None:
             raise self.failure
         if run_id not in self.runs:
             raise errors.run_not_found(run_id)
-        return self.runs[run_id]
+        return lineage_codec.encode(self.runs[run_id])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from modelreg._service.errors import ErrorKind, ServiceError
+from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EventAction, ModelVersion, Page, RegisteredModel, Stage
 from registry_service.domain.service import RegistryService
@@ -45,6 +46,7 @@ def test_registered_model_lifecycle(service: RegistryService, actor: str) -> Non
         "INVALID_TAG",
     )
     service.set_registered_model_tag("Fraud", "tier", "1")
+    service.set_registered_model_tag("Fraud", "tier", "1")  # an unchanged value is no conflict either
     service.delete_registered_model_tag("Fraud", "team")
     assert fails(lambda: service.delete_registered_model_tag("Fraud", "team")) == (
         ErrorKind.NOT_FOUND,
@@ -104,12 +106,16 @@ def test_version_from_a_run_stores_lineage(
     created = service.create_model_version("M", f"runs:/{RUN}/model", RUN, "first", {"k": "v"})
     assert lineage.calls == [(RUN, f"runs:/{RUN}/model")]
     stored = service.get_model_version("M", created.version)
-    assert stored.lineage is not None
-    assert stored.lineage.params == record.params and stored.lineage.files == record.files
-    assert (
-        stored.lineage.metrics["rmse"] == 0.25
-        and stored.lineage.metrics["nan"] != stored.lineage.metrics["nan"]
+    assert stored.lineage is not None and created.lineage == stored.lineage
+    kept = lineage_codec.decode(stored.lineage)
+    assert (kept.run_id, kept.experiment_id, kept.run_name, kept.artifact_path) == (
+        record.run_id,
+        record.experiment_id,
+        record.run_name,
+        record.artifact_path,
     )
+    assert (kept.params, kept.run_tags, kept.files) == (record.params, record.run_tags, record.files)
+    assert kept.metrics["rmse"] == 0.25 and kept.metrics["nan"] != kept.metrics["nan"]
     assert (stored.run_id, stored.description, dict(stored.tags)) == (RUN, "first", {"k": "v"})
     # A runs:/ source names its run even when run_id is left empty: it is checked too.
     implied = service.create_model_version("M", f"runs:/{RUN}/model")
@@ -396,6 +402,7 @@ def test_search_versions(service: RegistryService, lineage: FakeLineage, actor: 
     service.transition_model_version_stage("A", 2, "Staging", False)
     service.set_model_version_tag("A", 3, "flavor", "torch")
     service.set_model_version_tag("A", 3, "flavor", "onnx")  # replaces
+    service.set_model_version_tag("A", 3, "flavor", "onnx")
 
     def keys(page: Page[ModelVersion]) -> list[tuple[str, int]]:
         return [(v.name, v.version) for v in page.items]

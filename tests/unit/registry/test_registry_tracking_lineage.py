@@ -1,0 +1,192 @@
+"""TrackingLineage against a scripted tracking client: concurrency, error precedence, deadline.
+
+The integration suite checks the same answers against the real tracking service; here each
+call's answer and timing are controlled, so the order in which answers arrive can be forced.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from modelreg import exceptions
+from modelreg._service import callcontext
+from modelreg._service.errors import ErrorKind, ServiceError
+from modelreg.entities import FileInfo, Run, RunData, RunInfo
+from registry_service import lineage_codec
+from registry_service.domain.entities import FileDigest
+from registry_service.lineage import TrackingLineage
+
+RUN = "d" * 32
+ROOT = f"file:///artifacts/1/{RUN}/artifacts"
+WAIT = 5.0  # far above any real wait: only a broken implementation reaches it
+
+
+def _run(stage: str = "active") -> Run:
+    info = RunInfo(RUN, "1", "train", "FINISHED", 1, 2, ROOT, stage)
+    return Run(info, RunData(metrics={"rmse": 0.5}, params={"alpha": "1"}, tags={"git": "abc"}))
+
+
+Answer = Callable[[], object]
+
+
+def _raise(error: Exception) -> Answer:
+    def answer() -> object:
+        raise error
+
+    return answer
+
+
+@dataclass
+class ScriptedTracking:
+    """Answers each call from a script; records the calls and the request id each one carried."""
+
+    run: Answer = _run
+    stat: Answer = lambda: FileInfo("model", True, 0, "")
+    listing: Answer = lambda: [
+        FileInfo("model/MLmodel", False, 3, "aa"),
+        FileInfo("model/sub/w.bin", False, 9, "bb"),
+    ]
+    calls: list[tuple[str, str | None]] = field(default_factory=list)
+    stat_started: threading.Event = field(default_factory=threading.Event)
+
+    def _called(self, name: str) -> None:
+        self.calls.append((name, callcontext.request_id.get()))
+
+    def get_run(self, run_id: str) -> Run:
+        self._called("GetRun")
+        answer = self.run()
+        assert isinstance(answer, Run)
+        return answer
+
+    def stat_artifact(self, run_id: str, path: str) -> FileInfo:
+        self._called("StatArtifact")
+        self.stat_started.set()
+        answer = self.stat()
+        assert isinstance(answer, FileInfo)
+        return answer
+
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]:
+        self._called("ListArtifacts")
+        answer = self.listing()
+        assert isinstance(answer, list)
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def tracking() -> ScriptedTracking:
+    return ScriptedTracking()
+
+
+@pytest.fixture
+def lineage(tracking: ScriptedTracking) -> Iterator[TrackingLineage]:
+    checker = TrackingLineage(tracking, timeout=WAIT, max_checks=2)
+    yield checker
+    checker.close()
+
+
+def fails(call: Callable[[], object]) -> tuple[ErrorKind, str]:
+    with pytest.raises(ServiceError) as info:
+        call()
+    return info.value.kind, info.value.reason
+
+
+def test_a_runs_source_asks_for_run_and_artifact_at_once(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    # GetRun answers only once StatArtifact has started: a sequential check would wait for ever.
+    tracking.run = lambda: _run() if tracking.stat_started.wait(WAIT) else None
+    token = callcontext.request_id.set("req-1")
+    try:
+        record = lineage_codec.decode(lineage.fetch(RUN, f"runs:/{RUN}/model"))
+    finally:
+        callcontext.request_id.reset(token)
+    assert (record.artifact_path, record.params, record.metrics) == ("model", {"alpha": "1"}, {"rmse": 0.5})
+    assert record.files == (FileDigest("MLmodel", 3, "aa"), FileDigest("sub/w.bin", 9, "bb"))
+    # Every call, on whichever thread, carries the registry call's request id.
+    assert sorted(tracking.calls) == [
+        ("GetRun", "req-1"),
+        ("ListArtifacts", "req-1"),
+        ("StatArtifact", "req-1"),
+    ]
+
+
+def test_a_file_source_ignores_the_listing(tracking: ScriptedTracking, lineage: TrackingLineage) -> None:
+    tracking.stat = lambda: FileInfo("model.pkl", False, 10, "cc")
+    tracking.listing = lambda: []
+    record = lineage_codec.decode(lineage.fetch(RUN, f"{ROOT}/model.pkl"))
+    assert (record.artifact_path, record.files) == ("model.pkl", (FileDigest("model.pkl", 10, "cc"),))
+
+
+def test_run_answers_come_first_whatever_arrives_first(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    tracking.stat = _raise(exceptions.NotFound("no artifact"))
+
+    def late(answer: Answer) -> Answer:
+        def wait_then_answer() -> object:
+            time.sleep(0.05)  # the artifact's NotFound is in before the run's answer
+            return answer()
+
+        return wait_then_answer
+
+    tracking.run = late(_raise(exceptions.NotFound("no run")))
+    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+        ErrorKind.FAILED_PRECONDITION,
+        "RUN_NOT_FOUND",
+    )
+    tracking.run = late(lambda: _run("deleted"))
+    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+        ErrorKind.FAILED_PRECONDITION,
+        "RUN_DELETED",
+    )
+    tracking.run = late(_run)
+    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+        ErrorKind.FAILED_PRECONDITION,
+        "ARTIFACT_NOT_FOUND",
+    )
+
+
+def test_an_invalid_source_is_reported_after_the_run_checks(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    escaping = f"runs:/{RUN}/../other/model"
+    tracking.run = _raise(exceptions.NotFound("no run"))
+    assert fails(lambda: lineage.fetch(RUN, escaping)) == (ErrorKind.FAILED_PRECONDITION, "RUN_NOT_FOUND")
+    tracking.run = _run
+    tracking.calls.clear()
+    assert fails(lambda: lineage.fetch(RUN, escaping)) == (ErrorKind.INVALID_ARGUMENT, "INVALID_SOURCE")
+    assert [name for name, _ in tracking.calls] == ["GetRun"]  # no artifact call for a bad path
+    tracking.stat = _raise(exceptions.InvalidArgument("bad path"))
+    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+        ErrorKind.INVALID_ARGUMENT,
+        "INVALID_SOURCE",
+    )
+
+
+def test_tracking_failures_and_the_deadline_are_unavailable(tracking: ScriptedTracking) -> None:
+    tracking.stat = _raise(exceptions.Unavailable("down"))
+    checker = TrackingLineage(tracking, timeout=0.2, max_checks=1)
+    try:
+        assert fails(lambda: checker.fetch(RUN, f"runs:/{RUN}/model")) == (
+            ErrorKind.UNAVAILABLE,
+            "TRACKING_UNAVAILABLE",
+        )
+        release = threading.Event()
+        tracking.stat = lambda: release.wait(WAIT)  # an artifact call that outlives the check
+        started = time.monotonic()
+        assert fails(lambda: checker.fetch(RUN, f"runs:/{RUN}/model")) == (
+            ErrorKind.UNAVAILABLE,
+            "TRACKING_UNAVAILABLE",
+        )
+        assert time.monotonic() - started < WAIT
+        release.set()
+    finally:
+        checker.close()
