@@ -10,6 +10,8 @@ Conventions used throughout this file:
 - Every failure carries exactly one google.rpc.ErrorInfo (domain "tracking.modelreg") whose
   reason is an UPPER_SNAKE constant (RUN_NOT_FOUND, INVALID_FILTER, ...). Clients branch on the
   status code and the reason, never on the message text.
+- An experiment_id or run_id that is not well formed (not decimal, not 32 lowercase hex) is
+  INVALID_ARGUMENT with reason INVALID_EXPERIMENT_ID / INVALID_RUN_ID, on every call that takes one.
 - List/search calls take page_size (0 means the server default, negative is INVALID_ARGUMENT,
   values above the maximum are clamped) and an opaque page_token; an empty next_page_token is
   the only end-of-list signal.

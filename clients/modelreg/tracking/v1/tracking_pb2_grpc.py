@@ -172,7 +172,8 @@ class TrackingServiceServicer:
     """
 
     def CreateExperiment(self, request, context):
-        """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+        """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
+        INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
         ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
         or not (MLflow rule: a deleted experiment still holds its name until it is purged).
         """
@@ -196,7 +197,8 @@ class TrackingServiceServicer:
 
     def SearchExperiments(self, request, context):
         """Searches experiments with a filter, an order and pagination.
-        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        INVALID_VIEW_TYPE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -281,7 +283,8 @@ class TrackingServiceServicer:
     def SearchRuns(self, request, context):
         """Searches runs across experiments with MLflow's filter grammar, e.g.
         `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
-        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        INVALID_VIEW_TYPE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -349,7 +352,8 @@ class TrackingServiceServicer:
         content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
         an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
         FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-        MISSING_METADATA, DIGEST_MISMATCH when expected_sha256 is set and does not match).
+        MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
+        expected_sha256 is set and does not match).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

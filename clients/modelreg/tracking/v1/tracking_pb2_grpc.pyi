@@ -10,6 +10,8 @@ Conventions used throughout this file:
 - Every failure carries exactly one google.rpc.ErrorInfo (domain "tracking.modelreg") whose
   reason is an UPPER_SNAKE constant (RUN_NOT_FOUND, INVALID_FILTER, ...). Clients branch on the
   status code and the reason, never on the message text.
+- An experiment_id or run_id that is not well formed (not decimal, not 32 lowercase hex) is
+  INVALID_ARGUMENT with reason INVALID_EXPERIMENT_ID / INVALID_RUN_ID, on every call that takes one.
 - List/search calls take page_size (0 means the server default, negative is INVALID_ARGUMENT,
   values above the maximum are clamped) and an opaque page_token; an empty next_page_token is
   the only end-of-list signal.
@@ -46,7 +48,8 @@ class TrackingServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TrackingServiceAsyncStub: ...
     CreateExperiment: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.CreateExperimentRequest, _tracking_pb2.CreateExperimentResponse]
-    """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+    """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
+    INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
     ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
     or not (MLflow rule: a deleted experiment still holds its name until it is purged).
     """
@@ -56,7 +59,8 @@ class TrackingServiceStub:
     """Reads one experiment by its exact name. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     SearchExperiments: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SearchExperimentsRequest, _tracking_pb2.SearchExperimentsResponse]
     """Searches experiments with a filter, an order and pagination.
-    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    INVALID_VIEW_TYPE).
     """
     RenameExperiment: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.RenameExperimentRequest, _tracking_pb2.RenameExperimentResponse]
     """Renames an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND), ALREADY_EXISTS
@@ -93,7 +97,8 @@ class TrackingServiceStub:
     SearchRuns: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SearchRunsRequest, _tracking_pb2.SearchRunsResponse]
     """Searches runs across experiments with MLflow's filter grammar, e.g.
     `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
-    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    INVALID_VIEW_TYPE).
     """
     LogParam: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.LogParamRequest, _tracking_pb2.LogParamResponse]
     """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
@@ -127,7 +132,8 @@ class TrackingServiceStub:
     content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
     an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
     FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-    MISSING_METADATA, DIGEST_MISMATCH when expected_sha256 is set and does not match).
+    MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
+    expected_sha256 is set and does not match).
     """
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -148,7 +154,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateExperiment: _aio.UnaryUnaryMultiCallable[_tracking_pb2.CreateExperimentRequest, _tracking_pb2.CreateExperimentResponse]  # type: ignore[assignment]
-    """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+    """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
+    INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
     ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
     or not (MLflow rule: a deleted experiment still holds its name until it is purged).
     """
@@ -158,7 +165,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """Reads one experiment by its exact name. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     SearchExperiments: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SearchExperimentsRequest, _tracking_pb2.SearchExperimentsResponse]  # type: ignore[assignment]
     """Searches experiments with a filter, an order and pagination.
-    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    INVALID_VIEW_TYPE).
     """
     RenameExperiment: _aio.UnaryUnaryMultiCallable[_tracking_pb2.RenameExperimentRequest, _tracking_pb2.RenameExperimentResponse]  # type: ignore[assignment]
     """Renames an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND), ALREADY_EXISTS
@@ -195,7 +203,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     SearchRuns: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SearchRunsRequest, _tracking_pb2.SearchRunsResponse]  # type: ignore[assignment]
     """Searches runs across experiments with MLflow's filter grammar, e.g.
     `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
-    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    INVALID_VIEW_TYPE).
     """
     LogParam: _aio.UnaryUnaryMultiCallable[_tracking_pb2.LogParamRequest, _tracking_pb2.LogParamResponse]  # type: ignore[assignment]
     """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
@@ -229,7 +238,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
     an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
     FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-    MISSING_METADATA, DIGEST_MISMATCH when expected_sha256 is set and does not match).
+    MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
+    expected_sha256 is set and does not match).
     """
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -253,7 +263,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tracking_pb2.CreateExperimentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.CreateExperimentResponse, _abc.Awaitable[_tracking_pb2.CreateExperimentResponse]]:
-        """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+        """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
+        INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
         ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
         or not (MLflow rule: a deleted experiment still holds its name until it is purged).
         """
@@ -281,7 +292,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.SearchExperimentsResponse, _abc.Awaitable[_tracking_pb2.SearchExperimentsResponse]]:
         """Searches experiments with a filter, an order and pagination.
-        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        INVALID_VIEW_TYPE).
         """
 
     @_abc_1.abstractmethod
@@ -384,7 +396,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tracking_pb2.SearchRunsResponse, _abc.Awaitable[_tracking_pb2.SearchRunsResponse]]:
         """Searches runs across experiments with MLflow's filter grammar, e.g.
         `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
-        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        INVALID_VIEW_TYPE).
         """
 
     @_abc_1.abstractmethod
@@ -466,7 +479,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
         an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
         FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-        MISSING_METADATA, DIGEST_MISMATCH when expected_sha256 is set and does not match).
+        MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
+        expected_sha256 is set and does not match).
         """
 
     @_abc_1.abstractmethod
