@@ -11,6 +11,8 @@ Conventions (same as modelreg.tracking.v1):
   reason is an UPPER_SNAKE constant (REGISTERED_MODEL_NOT_FOUND, INVALID_STAGE, ...).
 - List/search calls take page_size (0 = server default, negative is INVALID_ARGUMENT) and an
   opaque page_token; an empty next_page_token is the only end-of-list signal.
+- A version number below 1 is INVALID_ARGUMENT (INVALID_VERSION) and a description longer than
+  65,536 characters INVALID_ARGUMENT (INVALID_DESCRIPTION), on every call that takes one.
 - Stage names on input are case-insensitive ("production", "Production"); outputs use the
   Stage enum.
 - The caller's identity for the audit history is read from the `x-modelreg-actor` call
