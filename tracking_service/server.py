@@ -12,8 +12,7 @@ from grpc_health.v1.health import HealthServicer
 from modelreg._service import bootstrap
 from modelreg._service.db import create_db_engine, ensure_schema
 from modelreg._service.observability import ServiceMetrics
-from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
-from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer
+from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer, add_to_server
 from tracking_service.artifacts import open_artifact_store
 from tracking_service.config import Settings
 from tracking_service.domain.artifacts import ArtifactService
@@ -54,7 +53,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         observer=metrics.observe_call,
     )
     servicer = TrackingServicer(store, ArtifactService(store, objects), count_bytes=metrics.artifact_bytes)
-    pb_grpc.add_TrackingServiceServicer_to_server(servicer, server)
+    add_to_server(servicer, server)
     health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME])
     port = bootstrap.bind(server, settings.host, settings.port)
     if settings.metrics_port:

@@ -6,9 +6,12 @@ thread), sha256 and the file write, with the generated message classes adding tw
 
 - Chunks skip the generated classes. ``UploadArtifactRequest`` and ``DownloadArtifactResponse``
   are ``oneof {metadata = 1; chunk = 2}``: a chunk message is the tag byte 0x12, the varint length
-  and the bytes. :func:`encode_chunk` writes that with one copy; :func:`decode_download` returns a
-  zero-copy view of a chunk and hands anything else (the metadata message, or a chunk encoded in
-  an unexpected but valid way) to the generated parser, so every valid encoding decodes.
+  and the bytes. :func:`encode_chunk` writes that with one copy; :func:`decode_download` and
+  :func:`decode_upload` return a zero-copy view of a chunk and hand anything else (the metadata
+  message, or a chunk encoded in an unexpected but valid way) to the generated parser, so every
+  valid encoding decodes. The tracking server frames its side of both streams with the same
+  functions (``tracking_service.api.servicer.add_to_server``): the generated classes cost it two
+  extra copies of every chunk, each into freshly allocated memory.
 - Downloads write on a helper thread at most ``DEPTH`` chunks behind (memory stays flat):
   :class:`ChunkWriter`. File writes and sha256 release the GIL, so the write of one chunk, the hash
   of the next and gRPC receiving the one after run in parallel, and a write that blocks on the disk
@@ -47,13 +50,19 @@ def _varint(value: int) -> bytes:
 
 
 def encode_chunk(chunk: bytes) -> bytes:
-    """The serialized ``UploadArtifactRequest(chunk=chunk)``."""
+    """The serialized ``UploadArtifactRequest(chunk=chunk)``, which is also the serialized
+    ``DownloadArtifactResponse(chunk=chunk)``."""
     return b"".join((_CHUNK_TAG, _varint(len(chunk)), chunk))
 
 
 def encode_metadata(metadata: pb.UploadArtifactMetadata) -> bytes:
     """The serialized ``UploadArtifactRequest(metadata=metadata)``."""
     return pb.UploadArtifactRequest(metadata=metadata).SerializeToString()
+
+
+def encode_download_metadata(info: pb.FileInfo) -> bytes:
+    """The serialized ``DownloadArtifactResponse(metadata=info)``."""
+    return pb.DownloadArtifactResponse(metadata=info).SerializeToString()
 
 
 def _chunk_start(data: bytes) -> int | None:
@@ -79,6 +88,15 @@ def decode_download(data: bytes) -> pb.FileInfo | memoryview:
     if message.WhichOneof("payload") == "metadata":
         return message.metadata
     return memoryview(message.chunk)
+
+
+def decode_upload(data: bytes) -> pb.UploadArtifactRequest | memoryview:
+    """A serialized ``UploadArtifactRequest`` → a view of its chunk, or else the parsed message
+    (the metadata, or a chunk encoded another valid way): the caller checks which payload it has."""
+    start = _chunk_start(data)
+    if start is not None:
+        return memoryview(data)[start:]
+    return pb.UploadArtifactRequest.FromString(data)
 
 
 class ChunkWriter:

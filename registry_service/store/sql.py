@@ -7,6 +7,8 @@ Concurrency rules, the same on every backend:
   events follow commit order, which is what replaying the history relies on.
 - SQLite takes its write lock at BEGIN (``BEGIN IMMEDIATE``, see modelreg._service.db); MySQL runs
   at READ COMMITTED like PostgreSQL, so no gap locks surprise concurrent inserts.
+- Pure reads run in read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and
+  read their snapshot while a writer holds the lock, instead of queueing behind it.
 
 Speed: the hot paths (version reads, registration, transitions, aliases) are Core statements on
 the tables, selecting plain columns: building ORM objects cost more than the queries. Related
@@ -29,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelreg._service import callcontext
+from modelreg._service.db import read_only
 from registry_service.domain import errors
 from registry_service.domain.entities import (
     EncodedLineage,
@@ -356,6 +359,8 @@ class SqlRegistryStore:
         if engine.dialect.name in ("mysql", "mariadb"):
             engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Pure reads (get, search, list, resolve): on SQLite they then never wait for a writer's lock.
+        self._reads = sessionmaker(read_only(engine), expire_on_commit=False)
         self._dialect = engine.dialect.name
         # PostgreSQL and SQLite >= 3.35 have UPDATE ... RETURNING; MySQL/MariaDB do not.
         self._update_returning = engine.dialect.update_returning
@@ -538,11 +543,11 @@ class SqlRegistryStore:
             return RegisteredModel(name, now, now, description, dict(tags))
 
     def get_model(self, name: str) -> RegisteredModel:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._model(session, name)
 
     def require_model(self, name: str) -> None:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             self._model_id(session, name)
 
     def rename_model(self, name: str, new_name: str, actor: str) -> RegisteredModel:
@@ -589,7 +594,7 @@ class SqlRegistryStore:
             .limit(limit)
             .offset(offset)
         )
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._models(session, session.execute(statement).all())
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
@@ -681,7 +686,7 @@ class SqlRegistryStore:
         )
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._version(session, name, version)
 
     def update_version(self, name: str, version: int, description: str) -> ModelVersion:
@@ -728,7 +733,7 @@ class SqlRegistryStore:
             .limit(limit)
             .offset(offset)
         )
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._versions(session, session.execute(statement).all())
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
@@ -803,7 +808,7 @@ class SqlRegistryStore:
         statement, params = _LATEST_BY_NAME, dict[str, Any](name=name)
         if stages:
             statement, params["stages"] = _LATEST_BY_NAME_IN_STAGES, [stage.value for stage in stages]
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             versions = self._newest_per_stage(session, statement, params)
             if not versions:  # no version in those stages, or no such model
                 self._model_id(session, name)
@@ -962,7 +967,7 @@ class SqlRegistryStore:
         return self._versions(session, [row])[0]
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._by_alias(session, name, alias)
 
     # -- history -------------------------------------------------------------------------------
@@ -980,7 +985,7 @@ class SqlRegistryStore:
         return [model_id for model_id in deleted if model_id is not None]
 
     def list_events(self, name: str, version: int, limit: int, offset: int) -> list[ModelEvent]:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             model_ids = self._history_model_ids(session, name)
             if not model_ids:
                 return []
@@ -993,7 +998,7 @@ class SqlRegistryStore:
     def stage_holders_at(self, name: str, stage: Stage, time: int) -> list[int]:
         """Replays the model's history up to ``time`` (inclusive): who was in ``stage`` then."""
         replayed = (EventAction.VERSION_CREATED, EventAction.STAGE_TRANSITIONED, EventAction.VERSION_DELETED)
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             model_id = self._model_id(session, name)
             rows = session.execute(
                 sa.select(EVENTS.c.version, EVENTS.c.action, EVENTS.c.to_value)
@@ -1013,7 +1018,7 @@ class SqlRegistryStore:
         return sorted((v for v, held in stages.items() if held == stage.value), reverse=True)
 
     def resolve(self, uri: ModelUri) -> ModelVersion:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             if uri.version is not None:
                 return self._version(session, uri.name, uri.version)
             if uri.alias is not None:

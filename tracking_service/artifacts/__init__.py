@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from modelreg._service.errors import InvalidArgument
 
-from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, StoredObject
+from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject
 from .file import FileArtifactStore, file_path
 from .s3 import S3ArtifactStore, S3Options, new_minio_client, s3_location
 
@@ -16,6 +16,7 @@ __all__ = [
     "ArtifactConfigError",
     "ArtifactMissing",
     "ArtifactStore",
+    "Chunk",
     "FileArtifactStore",
     "S3ArtifactStore",
     "S3Options",

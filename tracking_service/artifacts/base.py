@@ -9,6 +9,8 @@ from typing import Protocol
 from modelreg._service.errors import InvalidArgument, NotFound
 
 DEFAULT_READ_CHUNK = 1024 * 1024
+Chunk = bytes | memoryview
+"""Content as written: views let the gRPC layer hand over received bytes without copying them."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class StoredObject:
 class ArtifactStore(Protocol):
     """Byte storage for artifacts, addressed by full object URIs (``file:///a/b``, ``s3://bucket/k``)."""
 
-    def write(self, uri: str, chunks: Iterable[bytes], expected_sha256: str | None = None) -> StoredObject:
+    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
         """Consumes ``chunks`` aside (temp file, S3 staging key, or memory up to one part), hashing
         them, and publishes the object at ``uri`` atomically.
 

@@ -40,6 +40,7 @@ from .base import (
     DEFAULT_READ_CHUNK,
     ArtifactConfigError,
     ArtifactMissing,
+    Chunk,
     StoredObject,
     check_digest,
     check_segments,
@@ -100,7 +101,7 @@ class S3ArtifactStore:
         self._bucket = bucket  # the root's bucket, which check() verifies
         self._endpoint = endpoint
 
-    def write(self, uri: str, chunks: Iterable[bytes], expected_sha256: str | None = None) -> StoredObject:
+    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
         bucket, key = s3_location(uri)
         hashed = HashedChunks(chunks)
         reader = ChunkReader(hashed)
@@ -181,12 +182,12 @@ class S3ArtifactStore:
 class HashedChunks:
     """Passes chunks through, keeping the sha256 and size of everything that went by."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
         self._chunks = chunks
         self._digest = hashlib.sha256()
         self.size = 0
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Chunk]:
         for chunk in self._chunks:
             self._digest.update(chunk)
             self.size += len(chunk)
@@ -203,7 +204,7 @@ class ChunkReader:
     one by one, which is quadratic for small chunks. read() with no size drains the iterator.
     """
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
         self._chunks = iter(chunks)
         self._pending: deque[memoryview] = deque()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from tracking_service.artifacts import ArtifactStore
+from tracking_service.artifacts import ArtifactStore, Chunk
 from tracking_service.domain import rules
 from tracking_service.domain.entities import ArtifactFile
 from tracking_service.domain.errors import ArtifactNotFound, InvalidArtifactPath
@@ -43,7 +43,7 @@ class ArtifactService:
         self._objects = objects
 
     def upload(
-        self, run_id: str, path: str, chunks: Iterable[bytes], expected_sha256: str | None = None
+        self, run_id: str, path: str, chunks: Iterable[Chunk], expected_sha256: str | None = None
     ) -> ArtifactFile:
         rules.run_id(run_id)
         check_path(path)

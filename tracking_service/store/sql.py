@@ -3,7 +3,9 @@
 Every public method is one transaction with a handful of statements. Writes to a run's data first
 lock the run row (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises writers
 anyway), so the read-merge-write of params (immutability) and latest_metrics (MLflow's newest-point
-rule) is race-free without dialect-specific upserts. Batches go out as one executemany per table.
+rule) is race-free without dialect-specific upserts. Pure reads (get, search, list) run in
+read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and never queue behind a
+writer. Batches go out as one executemany per table.
 Searches are filtered, ordered and paginated in SQL; the page's params, metrics and tags are then
 loaded with one IN query per table.
 
@@ -13,12 +15,15 @@ identity map): these are the per-call hot paths. Experiments, rarely touched, us
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import math
 import operator
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from modelreg._service.db import read_only
 from modelreg._service.errors import InvalidArgument
 from modelreg._service.pagination import fingerprint, parse_page
 from tracking_service.domain import rules
@@ -83,7 +89,7 @@ SEARCH_PAGE_DEFAULT = 1000
 SEARCH_PAGE_MAX = 50_000
 HISTORY_PAGE_DEFAULT = 25_000
 HISTORY_PAGE_MAX = 100_000
-# Bound on the ids of one IN (...) list: SQLite caps bound parameters per statement.
+# Bound on the ids of one expanding IN (...) list: one bound parameter per id.
 _IN_CHUNK = 500
 
 _STATUSES = {status.value: status for status in RunStatus}
@@ -115,11 +121,11 @@ _LATEST = _TABLES[LatestMetricRow.__tablename__]
 _ARTIFACTS = _TABLES[ArtifactRow.__tablename__]
 _EXPERIMENTS = _TABLES[ExperimentRow.__tablename__]
 _DATA_TABLES = {Entity.METRIC: _LATEST, Entity.PARAM: _PARAMS, Entity.TAG: _RUN_TAGS}
+_IN_VIEW = {view: _RUNS.c.lifecycle_stage.in_([stage.value for stage in view.stages]) for view in ViewType}
 
 # The hot paths run Core statements built once here: building a statement and its cache key on
 # every call costs more than SQLite takes to run it, and ORM entities cost more again per row.
 _RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
-_RUN_IDS: sa.BindParameter[list[str]] = sa.bindparam("run_ids", expanding=True)
 _KEYS: sa.BindParameter[list[str]] = sa.bindparam("keys", expanding=True)
 _RUN_INFO_COLUMNS = (
     _RUNS.c.run_id,
@@ -141,27 +147,14 @@ _EXPERIMENT_STATE = sa.select(_EXPERIMENTS.c.lifecycle_stage, _EXPERIMENTS.c.art
     _EXPERIMENTS.c.experiment_id == sa.bindparam("experiment_id")
 )
 _INSERT_RUN = sa.insert(_RUNS)
-_PARAMS_OF_RUNS = sa.select(_PARAMS.c.run_id, _PARAMS.c.key, _PARAMS.c.value).where(
-    _PARAMS.c.run_id.in_(_RUN_IDS)
-)
-_TAGS_OF_RUNS = sa.select(_RUN_TAGS.c.run_id, _RUN_TAGS.c.key, _RUN_TAGS.c.value).where(
-    _RUN_TAGS.c.run_id.in_(_RUN_IDS)
-)
-_LATEST_OF_RUNS = sa.select(
-    _LATEST.c.run_id,
-    _LATEST.c.key,
-    _LATEST.c.value,
-    _LATEST.c.is_nan,
-    _LATEST.c.is_inf,
-    _LATEST.c.timestamp,
-    _LATEST.c.step,
-).where(_LATEST.c.run_id.in_(_RUN_IDS))
 _PARAMS_OF_KEYS = sa.select(_PARAMS.c.key, _PARAMS.c.value).where(
     _PARAMS.c.run_id == _RUN_ID, _PARAMS.c.key.in_(_KEYS)
 )
 _INSERT_PARAM = sa.insert(_PARAMS)
 _DELETE_RUN_TAGS = sa.delete(_RUN_TAGS).where(_RUN_TAGS.c.run_id == _RUN_ID, _RUN_TAGS.c.key.in_(_KEYS))
 _INSERT_RUN_TAG = sa.insert(_RUN_TAGS)
+# Sort key of (run_id, key, ...) rows.
+_KEY = operator.itemgetter(1)
 # Column order of the metric rows built by _metric_rows (the metrics and latest_metrics columns).
 _METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "is_inf", "timestamp", "step")
 _INSERT_METRIC = sa.insert(_METRICS).values({name: sa.bindparam(name) for name in _METRIC_COLUMNS})
@@ -242,9 +235,52 @@ def _path_digest(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class _RunDataQueries:
+    """The statements loading the params, latest metrics and tags of a list of runs, and how the
+    backend takes that list: ``bind(ids)`` is the ``run_ids`` parameter, for ``chunk`` ids at most.
+
+    SQLite reads the ids from one JSON array parameter (json_each) and PostgreSQL from one array
+    (= ANY): SQLAlchemy renders an expanding IN anew on every execution, about 1 µs per id and
+    statement, which cost more than SQLite then took to find the rows. MySQL gets the expanding IN.
+    """
+
+    params: AnySelect
+    latest: AnySelect
+    tags: AnySelect
+    bind: Callable[[Sequence[str]], object]
+    chunk: int
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> _RunDataQueries:
+        return cls(
+            params=sa.select(_PARAMS.c.run_id, _PARAMS.c.key, _PARAMS.c.value).where(
+                _in_run_ids(_PARAMS.c.run_id, dialect)
+            ),
+            latest=sa.select(*(_LATEST.c[name] for name in _METRIC_COLUMNS)).where(
+                _in_run_ids(_LATEST.c.run_id, dialect)
+            ),
+            tags=sa.select(_RUN_TAGS.c.run_id, _RUN_TAGS.c.key, _RUN_TAGS.c.value).where(
+                _in_run_ids(_RUN_TAGS.c.run_id, dialect)
+            ),
+            bind=json.dumps if dialect == "sqlite" else list,
+            chunk=SEARCH_PAGE_MAX if dialect in ("sqlite", "postgresql") else _IN_CHUNK,
+        )
+
+
+def _in_run_ids(column: Column, dialect: str) -> Condition:
+    """``column`` IN the ``run_ids`` parameter, in the parameter's form on ``dialect``."""
+    if dialect == "sqlite":
+        ids = sa.func.json_each(sa.bindparam("run_ids", type_=sa.String)).table_valued("value")
+        return column.in_(sa.select(ids))
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam("run_ids", type_=sa.ARRAY(sa.String)))
+    return column.in_(sa.bindparam("run_ids", expanding=True))
 
 
 def _run_info(row: AnyRow) -> RunInfo:
@@ -262,6 +298,14 @@ def _run_info(row: AnyRow) -> RunInfo:
         _STAGES[stage],
         parent,
     )
+
+
+@functools.cache
+def _order_alias(entity: Entity, position: int) -> sa.FromClause:
+    """The data table of ``entity`` aliased for the ORDER BY term at ``position``: made once, as
+    an alias builds its column collection anew, which costs more than running a small search."""
+    table = _DATA_TABLES[entity]
+    return table.alias(f"{table.name}_order_{position}")
 
 
 def _experiment(row: ExperimentRow, tags: Mapping[str, str]) -> Experiment:
@@ -287,8 +331,14 @@ class SqlTrackingStore:
     def __init__(self, engine: Engine, artifact_root: str) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Pure reads (get, search, list): on SQLite they then never wait for a writer's lock.
+        self._reads = sessionmaker(read_only(engine), expire_on_commit=False)
         self._artifact_root = artifact_root.rstrip("/")
         self._sqlite = engine.dialect.name == "sqlite"
+        self._run_data = _RunDataQueries.for_dialect(engine.dialect.name)
+        # Searches repeat (a dashboard, a pager): reuse their statements. Invalid filters raise
+        # and are not cached.
+        self._search_statement = functools.lru_cache(maxsize=256)(self._build_search_statement)
         compiled = _INSERT_METRIC.compile(dialect=engine.dialect)
         if self._sqlite and compiled.positiontup != list(_METRIC_COLUMNS):
             raise RuntimeError(f"metric insert binds {compiled.positiontup}, rows hold {_METRIC_COLUMNS}")
@@ -352,12 +402,12 @@ class SqlTrackingStore:
         return _experiment(row, checked_tags)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             row = self._experiment_row(session, experiment_id)
             return _experiment(row, self._experiment_tags(session, [row.experiment_id])[row.experiment_id])
 
     def get_experiment_by_name(self, name: str) -> Experiment:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             row = session.scalars(sa.select(ExperimentRow).where(ExperimentRow.name == name)).first()
             if row is None:
                 raise ExperimentNotFound(f"named '{name[:250]}'")
@@ -408,7 +458,7 @@ class SqlTrackingStore:
             .offset(page.offset)
             .limit(page.size + 1)
         )
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             rows = list(session.scalars(statement))
             has_more = len(rows) > page.size
             rows = rows[: page.size]
@@ -572,7 +622,7 @@ class SqlTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         rules.run_id(run_id)
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             row = session.execute(_RUN_INFO, {"run_id": run_id}).first()
             if row is None:
                 raise RunNotFound(run_id)
@@ -628,9 +678,8 @@ class SqlTrackingStore:
         page_size: int = 0,
         page_token: str = "",
     ) -> Page[Run]:
-        numeric_ids = [rules.experiment_id(e, "experiment_ids") for e in experiment_ids]
-        clauses = parse_filter(filter_string, RUN_SEARCH)
-        orders = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
+        numeric_ids = tuple(rules.experiment_id(e, "experiment_ids") for e in experiment_ids)
+        statement = self._search_statement(numeric_ids, filter_string, view, tuple(order_by))
         page = parse_page(
             page_size,
             page_token,
@@ -638,19 +687,31 @@ class SqlTrackingStore:
             maximum=SEARCH_PAGE_MAX,
             query=fingerprint("runs", sorted(numeric_ids), filter_string, tuple(order_by), view.value),
         )
-        statement = _SELECT_RUN_INFO.where(_RUNS.c.lifecycle_stage.in_([s.value for s in view.stages]))
-        if numeric_ids:
-            statement = statement.where(_RUNS.c.experiment_id.in_(numeric_ids))
-        statement, ordering, clauses = self._run_ordering(statement, orders, clauses)
-        statement = statement.where(*(self._run_condition(c) for c in clauses))
-        statement = (
-            statement.order_by(*ordering, _RUNS.c.run_id.asc()).offset(page.offset).limit(page.size + 1)
-        )
-        with self._sessions.begin() as session:
-            rows = session.execute(statement).all()
+        with self._reads.begin() as session:
+            rows = (
+                session.connection().execute(statement, {"offset": page.offset, "limit": page.size + 1}).all()
+            )
             has_more = len(rows) > page.size
             runs = tuple(self._load_runs(session, rows[: page.size]))
         return Page(runs, page.next_token(len(runs), has_more))
+
+    def _build_search_statement(
+        self, experiment_ids: tuple[int, ...], filter_string: str, view: ViewType, order_by: tuple[str, ...]
+    ) -> AnySelect:
+        """The search's SELECT of run info rows, the page bounds left as the offset and limit
+        parameters. Memoised per store (see __init__): building it costs more than running it."""
+        clauses = parse_filter(filter_string, RUN_SEARCH)
+        orders = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
+        statement = _SELECT_RUN_INFO.where(_IN_VIEW[view])
+        if experiment_ids:
+            statement = statement.where(_RUNS.c.experiment_id.in_(experiment_ids))
+        statement, ordering, clauses = self._run_ordering(statement, orders, clauses)
+        statement = statement.where(*(self._run_condition(c) for c in clauses))
+        return (
+            statement.order_by(*ordering, _RUNS.c.run_id.asc())
+            .offset(sa.bindparam("offset", type_=sa.Integer))
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+        )
 
     def _run_condition(self, clause: Comparison) -> Condition:
         if clause.entity is Entity.ATTRIBUTE:
@@ -693,7 +754,7 @@ class SqlTrackingStore:
                 ordering.append(sa.case((column.is_(None), 1), else_=0))
                 ordering.append(column.asc() if order.ascending else column.desc())
                 continue
-            data = _DATA_TABLES[order.entity].alias()
+            data = _order_alias(order.entity, len(ordering))
             on = sa.and_(data.c.run_id == _RUNS.c.run_id, data.c.key == order.key)
             own = [c for c in remaining if c.entity is order.entity and c.key == order.key]
             if own:
@@ -735,33 +796,34 @@ class SqlTrackingStore:
         return str(stage)
 
     def _load_runs(self, session: Session, rows: Sequence[AnyRow]) -> list[Run]:
-        ids = [r.run_id for r in rows]
-        params: dict[str, list[Param]] = {i: [] for i in ids}
-        metrics: dict[str, list[Metric]] = {i: [] for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
+        """The runs of ``rows`` (_RUN_INFO_COLUMNS) with their params, latest metrics and tags: one
+        IN query per table and chunk of ids, plain rows grouped in one pass.
+
+        Each table's rows are sorted by key once, before grouping, so every run's list comes out in
+        key order without a sort per run (Python's order: collations differ between backends).
+        """
+        connection = session.connection()  # Core straight away: no ORM bookkeeping per statement
+        ids = [row[0] for row in rows]
+        params: dict[str, list[Param]] = {run_id: [] for run_id in ids}
+        metrics: dict[str, list[Metric]] = {run_id: [] for run_id in ids}
+        tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
+        queries = self._run_data
+        for chunk in _chunks(ids, queries.chunk):
+            binds = {"run_ids": queries.bind(chunk)}
             # .all(): iterating a result fetches row by row from the cursor, all() in one call.
-            for run_id, key, value in session.execute(_PARAMS_OF_RUNS, {"run_ids": chunk}).all():
+            for run_id, key, value in sorted(connection.execute(queries.params, binds).all(), key=_KEY):
                 params[run_id].append(Param(key, value))
-            for run_id, key, value, is_nan, is_inf, timestamp, step in session.execute(
-                _LATEST_OF_RUNS, {"run_ids": chunk}
-            ).all():
+            for run_id, key, value, is_nan, is_inf, timestamp, step in sorted(
+                connection.execute(queries.latest, binds).all(), key=_KEY
+            ):
                 if is_nan or is_inf:
                     value = decode_metric_value(value, is_nan, is_inf)
                 metrics[run_id].append(Metric(key, value, timestamp, step))
-            for run_id, key, value in session.execute(_TAGS_OF_RUNS, {"run_ids": chunk}).all():
+            for run_id, key, value in connection.execute(queries.tags, binds).all():
                 tags[run_id][key] = value
-        by_key = operator.attrgetter("key")
         return [
-            Run(
-                _run_info(r),
-                RunData(
-                    metrics=tuple(sorted(metrics[r.run_id], key=by_key)),
-                    params=tuple(sorted(params[r.run_id], key=by_key)),
-                    tags=tags[r.run_id],
-                ),
-            )
-            for r in rows
+            Run(_run_info(row), RunData(tuple(metrics[row[0]]), tuple(params[row[0]]), tags[row[0]]))
+            for row in rows
         ]
 
     # ---------------------------------------------------------------- run data
@@ -820,7 +882,7 @@ class SqlTrackingStore:
             maximum=HISTORY_PAGE_MAX,
             query=fingerprint("history", run_id, key),
         )
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             self._check_run(session, run_id)
             rows = session.execute(
                 _METRIC_HISTORY,
@@ -881,14 +943,14 @@ class SqlTrackingStore:
     # ---------------------------------------------------------------- artifact manifest
 
     def artifact_root_for_upload(self, run_id: str, path: str) -> str:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             self._check_run(session, run_id, live=True)
             self._check_no_collision(session, run_id, path)
             return self._artifact_uri(session, run_id)
 
     def artifact_root(self, run_id: str) -> str:
         rules.run_id(run_id)
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return self._artifact_uri(session, run_id)
 
     def _artifact_uri(self, session: Session, run_id: str) -> str:
@@ -918,7 +980,7 @@ class SqlTrackingStore:
         return ArtifactFile(path, is_dir=False, size=size, sha256=sha256)
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactFile | None:
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             self._check_run(session, run_id)
             row = session.execute(_ARTIFACT, {"run_id": run_id, "path_digest": _path_digest(path)}).first()
         return None if row is None else ArtifactFile(row.path, is_dir=False, size=row.size, sha256=row.sha256)
@@ -931,7 +993,7 @@ class SqlTrackingStore:
             statement = statement.where(
                 sa.or_(_ARTIFACTS.c.path == prefix, _is_prefix(_ARTIFACTS.c.path, f"{prefix}/"))
             )
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             self._check_run(session, run_id)
             rows = session.execute(statement).all()
         # Sorted in Python: SQL collations order '/' and other characters differently per backend.

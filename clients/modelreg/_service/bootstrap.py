@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -100,6 +101,15 @@ def serve_until_signal(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    # What start-up loaded (modules, SQLAlchemy tables, message classes: ~90,000 objects) lives as
+    # long as the process. Frozen, the cyclic GC stops walking it on every full collection: unfrozen,
+    # each one took 30-40 ms and landed on whichever call allocated past the threshold (a search's
+    # p99 was 4x its p50); frozen, about 1 ms. A young generation of 10,000 instead of 700: a
+    # search holds a few thousand short-lived objects at once, which otherwise set off several
+    # collections per call that find nothing to free (refcounting frees them).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000)
     server.start()
     stop_requested.wait()
     health_servicer.enter_graceful_shutdown()

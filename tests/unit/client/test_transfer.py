@@ -53,6 +53,36 @@ def test_unusual_but_valid_encodings_decode_as_the_generated_parser_does(data: b
 def test_truncated_chunk_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         transfer.decode_download(transfer.encode_chunk(b"abcdef")[:-1])
+    with pytest.raises(DecodeError):
+        transfer.decode_upload(transfer.encode_chunk(b"abcdef")[:-1])
+
+
+@pytest.mark.parametrize("size", [0, 1, 128, MIB])
+def test_upload_chunks_decode_to_views(size: int) -> None:
+    chunk = os.urandom(size)
+    decoded = transfer.decode_upload(pb.UploadArtifactRequest(chunk=chunk).SerializeToString())
+    assert isinstance(decoded, memoryview) and decoded == chunk
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pb.UploadArtifactRequest(
+            metadata=pb.UploadArtifactMetadata(run_id="r", path="p")
+        ).SerializeToString(),
+        b"",
+        # A chunk followed by an unknown field 15 (varint 1): left to the generated parser.
+        transfer.encode_chunk(b"x") + b"\x78\x01",
+    ],
+)
+def test_other_upload_messages_decode_as_the_generated_parser_does(data: bytes) -> None:
+    assert transfer.decode_upload(data) == pb.UploadArtifactRequest.FromString(data)
+
+
+def test_download_metadata_is_the_generated_encoding() -> None:
+    info = pb.FileInfo(path="m/w.bin", file_size=7, sha256="cd" * 32)
+    encoded = transfer.encode_download_metadata(info)
+    assert pb.DownloadArtifactResponse.FromString(encoded).metadata == info
 
 
 def test_writer_keeps_order_across_many_chunks(tmp_path: Path) -> None:
