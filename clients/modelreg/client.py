@@ -287,10 +287,14 @@ class Client:
         max_results: int | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        include_lineage: bool = False,
     ) -> e.PagedList[e.ModelVersion]:
         """Versions matching ``filter_string`` (e.g. ``"name='HousePricePredictor'"``), ordered by
-        name ASC then version DESC (newest first) unless ``order_by`` says otherwise."""
-        pager = self.registry.search_model_versions(filter_string or "", max_results, order_by, page_token)
+        name ASC then version DESC (newest first) unless ``order_by`` says otherwise. ``lineage`` is
+        None on each unless ``include_lineage`` is set (``get_model_version`` always has it)."""
+        pager = self.registry.search_model_versions(
+            filter_string or "", max_results, order_by, page_token, include_lineage
+        )
         return _paged(pager)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[e.ModelVersion]:

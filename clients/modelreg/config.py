@@ -47,6 +47,15 @@ def set_default_uri(service: str, uri: str | None) -> None:
         _overrides[service] = uri
 
 
+_ENV_NAMES = {"tracking": "MODELREG_TRACKING_URI", "registry": "MODELREG_REGISTRY_URI"}
+_DEFAULTS = {"tracking": DEFAULT_TRACKING_URI, "registry": DEFAULT_REGISTRY_URI}
+
+
+def default_uri(service: str) -> str:
+    """The target of ``service`` now: set_*_uri, else the environment, else the default."""
+    return _overrides.get(service) or os.environ.get(_ENV_NAMES[service]) or _DEFAULTS[service]
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     tracking_uri: str
@@ -60,12 +69,8 @@ class ClientSettings:
     def from_env(cls) -> ClientSettings:
         env = os.environ
         return cls(
-            tracking_uri=_overrides.get("tracking")
-            or env.get("MODELREG_TRACKING_URI")
-            or DEFAULT_TRACKING_URI,
-            registry_uri=_overrides.get("registry")
-            or env.get("MODELREG_REGISTRY_URI")
-            or DEFAULT_REGISTRY_URI,
+            tracking_uri=default_uri("tracking"),
+            registry_uri=default_uri("registry"),
             actor=env.get("MODELREG_USER") or _os_user(),
             timeout=float(env.get("MODELREG_TIMEOUT") or DEFAULT_TIMEOUT),
             transfer_timeout=float(env.get("MODELREG_TRANSFER_TIMEOUT") or DEFAULT_TRANSFER_TIMEOUT),

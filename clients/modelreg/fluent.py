@@ -211,18 +211,29 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def tracking_client() -> TrackingClient:
-    """The process-wide tracking client, for the target ``set_tracking_uri`` chose."""
+    """The process-wide tracking client, for the target configured now (``set_tracking_uri``,
+    else MODELREG_TRACKING_URI): a cached client whose target is no longer the configured one is
+    replaced, so a changed configuration is never answered by the old server."""
+    target = config.default_uri("tracking")
     with _state.lock:
-        if _state.client is None:
-            _state.client = TrackingClient()
+        if _state.client is None or _state.client.target != target:
+            if _state.client is not None:
+                _state.client.close()
+                # Experiment ids are issued by one server; the new one would not know (or would
+                # misread) the old one's, so the next run goes to the experiment set from now on.
+                _state.experiment_id = None
+            _state.client = TrackingClient(target)
         return _state.client
 
 
 def registry_client() -> RegistryClient:
-    """The process-wide registry client, for the target ``set_registry_uri`` chose."""
+    """The process-wide registry client, for the target configured now (see tracking_client)."""
+    target = config.default_uri("registry")
     with _state.lock:
-        if _state.registry is None:
-            _state.registry = _FluentRegistryClient()
+        if _state.registry is None or _state.registry.target != target:
+            if _state.registry is not None:
+                _state.registry.close()
+            _state.registry = _FluentRegistryClient(target)
         return _state.registry
 
 
@@ -255,12 +266,6 @@ def set_tracking_uri(uri: str) -> None:
     flush_metrics()  # points logged so far belong to the old target
     with _state.lock:
         config.set_default_uri("tracking", uri)
-        if _state.client is not None:
-            _state.client.close()
-            _state.client = None
-        # Experiment ids are issued by one server; the new one would not know (or would
-        # misread) the old one's, so the next run goes to the experiment set from now on.
-        _state.experiment_id = None
 
 
 def get_tracking_uri() -> str:
@@ -269,11 +274,7 @@ def get_tracking_uri() -> str:
 
 def set_registry_uri(uri: str) -> None:
     """Points this process at a registry service (``host:port``, ``grpc://`` or ``grpcs://``)."""
-    with _state.lock:
-        config.set_default_uri("registry", uri)
-        if _state.registry is not None:
-            _state.registry.close()
-            _state.registry = None
+    config.set_default_uri("registry", uri)
 
 
 def get_registry_uri() -> str:

@@ -170,12 +170,20 @@ class RegistryClient:
         max_results: int | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        include_lineage: bool = False,
     ) -> Pager[e.ModelVersion]:
-        """Default order: name ASC, then version DESC (newest first)."""
+        """Default order: name ASC, then version DESC (newest first). Each version's ``lineage`` is
+        None unless ``include_lineage`` is set: it is most of a version's size and a listing rarely
+        needs it (get_model_version always returns it)."""
+        view = pb.MODEL_VERSION_VIEW_FULL if include_lineage else pb.MODEL_VERSION_VIEW_BASIC
 
         def fetch(token: str, size: int) -> tuple[list[e.ModelVersion], str]:
             request = pb.SearchModelVersionsRequest(
-                filter=filter_string, order_by=list(order_by or ()), page_size=size, page_token=token
+                filter=filter_string,
+                order_by=list(order_by or ()),
+                page_size=size,
+                page_token=token,
+                view=view,
             )
             response = self._rpc.unary(self._stub.SearchModelVersions, request)
             return [conv.model_version(v) for v in response.model_versions], response.next_page_token

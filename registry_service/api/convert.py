@@ -58,10 +58,12 @@ def _with_lineage(message: pb.ModelVersion, version: ModelVersion) -> pb.ModelVe
 
 
 def add_model_version(
-    versions: RepeatedCompositeFieldContainer[pb.ModelVersion], version: ModelVersion
+    versions: RepeatedCompositeFieldContainer[pb.ModelVersion], version: ModelVersion, *, with_lineage: bool
 ) -> None:
     """Appends ``version`` to a repeated field: building in place saves a copy per message."""
-    _with_lineage(versions.add(**_version_fields(version)), version)
+    added = versions.add(**_version_fields(version))
+    if with_lineage:
+        _with_lineage(added, version)
 
 
 def model_version(version: ModelVersion) -> pb.ModelVersion:

@@ -110,8 +110,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.filter, list(request.order_by), request.page_size, request.page_token
         )
         response = pb.SearchModelVersionsResponse(next_page_token=page.next_page_token)
+        with_lineage = request.view == pb.MODEL_VERSION_VIEW_FULL
         for version in page.items:
-            convert.add_model_version(response.model_versions, version)
+            convert.add_model_version(response.model_versions, version, with_lineage=with_lineage)
         return response
 
     def SetModelVersionTag(
@@ -141,7 +142,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.GetLatestVersionsResponse:
         response = pb.GetLatestVersionsResponse()
         for version in self._service.get_latest_versions(request.name, list(request.stages)):
-            convert.add_model_version(response.model_versions, version)
+            convert.add_model_version(response.model_versions, version, with_lineage=True)
         return response
 
     def RollbackStage(

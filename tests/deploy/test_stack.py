@@ -152,7 +152,8 @@ def stack(
 
 def _snapshot(client: Any) -> dict[str, Any]:
     versions = sorted(
-        client.search_model_versions(filter_string=f"name='{MODEL_NAME}'"), key=lambda v: v.version
+        client.search_model_versions(filter_string=f"name='{MODEL_NAME}'", include_lineage=True),
+        key=lambda v: v.version,
     )
     history = list(client.get_model_history(MODEL_NAME))
     return {

@@ -36,9 +36,12 @@ def test_promotion_workflow(client: Client, model_dir: Path, unique: str) -> Non
     assert versions[0].run_id == run_ids[1] and versions[0].source == f"runs:/{run_ids[1]}/model"
     assert versions[0].current_stage == "None" and versions[0].status == "READY"
     assert versions[0].user_id == ACTOR
-    lineage = versions[1].lineage
+    assert [v.lineage for v in versions] == [None, None]  # a listing leaves the lineage out
+    full = client.search_model_versions(filter_string=f"name='{name}'", include_lineage=True)
+    lineage = full[1].lineage
     assert lineage is not None and lineage.metrics == {"rmse": 0.3} and lineage.params == {"alpha": "0.5"}
     assert sorted(f.path for f in lineage.files) == ["MLmodel", "sub/weights.bin"]
+    assert client.get_model_version(name, 1).lineage == lineage
 
     for version in (1, "2"):  # MLflow users pass strings too
         client.transition_model_version_stage(name=name, version=version, stage="Staging")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg import Client, TrackingClient
+from modelreg import Client, TrackingClient, fluent
 from modelreg.entities import Metric, Param, RunTag
 from modelreg.exceptions import AlreadyExists, DataLoss, InvalidArgument, NotFound, Unavailable
 from modelreg.tracking_client import CHUNK_BYTES
-from tests.servers import Services
+from tests.servers import Services, running_services
 
 from .conftest import free_port
 
@@ -184,6 +184,23 @@ def test_dead_target_raises_unavailable_within_the_deadline() -> None:
 def test_client_follows_set_tracking_uri(fluent_targets: Services) -> None:
     assert modelreg.get_tracking_uri() == fluent_targets.tracking
     assert Client().tracking_uri == fluent_targets.tracking
+
+
+def test_fluent_calls_follow_a_changed_environment(
+    services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The fluent API's cached clients never answer for a target that is no longer configured."""
+    monkeypatch.setenv("MODELREG_TRACKING_URI", services.tracking)
+    monkeypatch.setenv("MODELREG_REGISTRY_URI", services.registry)
+    assert fluent.tracking_client().target == services.tracking
+    assert fluent.registry_client().target == services.registry
+    with running_services(tmp_path) as other:
+        monkeypatch.setenv("MODELREG_TRACKING_URI", other.tracking)
+        monkeypatch.setenv("MODELREG_REGISTRY_URI", other.registry)
+        with modelreg.start_run() as run:
+            pass
+        assert Client(other.tracking, other.registry).get_run(run.info.run_id).info.status == "FINISHED"
+        assert fluent.registry_client().target == other.registry
 
 
 def test_multi_chunk_artifacts_round_trip_and_damage_is_caught(

@@ -83,9 +83,10 @@ def test_walkthrough() -> None:
         (1, "None", run_v1),
     ]
     assert versions[1].source == f"runs:/{run_v1}/linear_regression_model"
-    assert versions[1].lineage is not None
-    assert versions[1].lineage.params == {"alpha": "0.5"}
-    assert versions[1].lineage.metrics == {"rmse": pytest.approx(rmse), "r2": pytest.approx(r2)}
+    lineage = client.get_model_version("HousePricePredictor", 1).lineage
+    assert lineage is not None
+    assert lineage.params == {"alpha": "0.5"}
+    assert lineage.metrics == {"rmse": pytest.approx(rmse), "r2": pytest.approx(r2)}
 
     for version in (1, 2):
         assert client.transition_model_version_stage(

@@ -123,6 +123,32 @@ EVENT_ACTION_MODEL_DELETED: EventAction.ValueType  # 9
 EVENT_ACTION_MODEL_RENAMED: EventAction.ValueType  # 10
 Global___EventAction: _TypeAlias = EventAction  # noqa: Y015
 
+class _ModelVersionView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ModelVersionViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelVersionView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MODEL_VERSION_VIEW_UNSPECIFIED: _ModelVersionView.ValueType  # 0
+    """Treated as MODEL_VERSION_VIEW_BASIC."""
+    MODEL_VERSION_VIEW_BASIC: _ModelVersionView.ValueType  # 1
+    """Every field but the lineage, which is absent."""
+    MODEL_VERSION_VIEW_FULL: _ModelVersionView.ValueType  # 2
+    """Every field, the lineage included."""
+
+class ModelVersionView(_ModelVersionView, metaclass=_ModelVersionViewEnumTypeWrapper):
+    """How much of each version a search returns (AIP-157 partial responses): the lineage is most of a
+    version's size, and listing versions rarely needs it.
+    """
+
+MODEL_VERSION_VIEW_UNSPECIFIED: ModelVersionView.ValueType  # 0
+"""Treated as MODEL_VERSION_VIEW_BASIC."""
+MODEL_VERSION_VIEW_BASIC: ModelVersionView.ValueType  # 1
+"""Every field but the lineage, which is absent."""
+MODEL_VERSION_VIEW_FULL: ModelVersionView.ValueType  # 2
+"""Every field, the lineage included."""
+Global___ModelVersionView: _TypeAlias = ModelVersionView  # noqa: Y015
+
 @_typing.final
 class RegisteredModel(_message.Message):
     """A named model: the container of versions."""
@@ -1070,6 +1096,7 @@ class SearchModelVersionsRequest(_message.Message):
     ORDER_BY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     filter: _builtins.str
     """Filter over `name` (=, !=, LIKE, ILIKE), `run_id` (=, !=, IN), `version` / `version_number`
     (=, !=, <, <=, >, >=, IN), `source` (=, LIKE), `current_stage` (=, !=, IN) and `tags.<key>`,
@@ -1078,6 +1105,10 @@ class SearchModelVersionsRequest(_message.Message):
     page_size: _builtins.int
     """0 = default (1,000), max 10,000."""
     page_token: _builtins.str
+    view: Global___ModelVersionView.ValueType
+    """BASIC (the default) leaves each version's lineage out; FULL includes it. GetModelVersion,
+    GetModelVersionByAlias and ResolveModelUri always return the lineage.
+    """
     @_builtins.property
     def order_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Default: name ASC, version DESC (newest first). Also "version ASC", "creation_timestamp DESC",
@@ -1091,10 +1122,11 @@ class SearchModelVersionsRequest(_message.Message):
         order_by: _abc.Iterable[_builtins.str] | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        view: Global___ModelVersionView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
