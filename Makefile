@@ -73,4 +73,4 @@ down:
 	docker compose down
 
 clean:
-	rm -rf $(VENV) .modelreg .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench-mlflow .modelreg .pytest_cache .mypy_cache .ruff_cache bench/results
