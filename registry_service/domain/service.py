@@ -74,9 +74,10 @@ class RegistryService:
             maximum=MODELS_PAGE_MAX,
             query=fingerprint("models", filter_text, tuple(order_by)),
         )
-        found = self._store.search_models(comparisons, order, page.size + 1, page.offset)
-        items = tuple(found[: page.size])
-        return Page(items, page.next_token(len(items), len(found) > page.size))
+        items, token = page.split(
+            self._store.search_models(comparisons, order, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         self._store.set_model_tag(rules.model_name(name), *rules.tag(key, value))
@@ -140,9 +141,10 @@ class RegistryService:
             maximum=VERSIONS_PAGE_MAX,
             query=fingerprint("versions", filter_text, tuple(order_by)),
         )
-        found = self._store.search_versions(comparisons, order, page.size + 1, page.offset)
-        items = tuple(found[: page.size])
-        return Page(items, page.next_token(len(items), len(found) > page.size))
+        items, token = page.split(
+            self._store.search_versions(comparisons, order, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         self._store.set_version_tag(
@@ -200,9 +202,10 @@ class RegistryService:
             maximum=EVENTS_PAGE_MAX,
             query=fingerprint("events", name, version),
         )
-        found = self._store.list_events(rules.model_name(name), version, page.size + 1, page.offset)
-        items = tuple(found[: page.size])
-        return Page(items, page.next_token(len(items), len(found) > page.size))
+        items, token = page.split(
+            self._store.list_events(rules.model_name(name), version, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
 
     def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
         return self._store.stage_holders_at(rules.model_name(name), rules.stage(stage), time)

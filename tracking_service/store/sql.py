@@ -456,15 +456,12 @@ class SqlTrackingStore:
             .where(*conditions)
             .order_by(*ordering, ExperimentRow.experiment_id.asc())
             .offset(page.offset)
-            .limit(page.size + 1)
+            .limit(page.fetch_limit)
         )
         with self._reads.begin() as session:
-            rows = list(session.scalars(statement))
-            has_more = len(rows) > page.size
-            rows = rows[: page.size]
+            rows, token = page.split(list(session.scalars(statement)))
             tags = self._experiment_tags(session, [r.experiment_id for r in rows])
-        items = tuple(_experiment(r, tags[r.experiment_id]) for r in rows)
-        return Page(items, page.next_token(len(items), has_more))
+        return Page(tuple(_experiment(r, tags[r.experiment_id]) for r in rows), token)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         rules.name(new_name, "new_name")
@@ -688,12 +685,13 @@ class SqlTrackingStore:
             query=fingerprint("runs", sorted(numeric_ids), filter_string, tuple(order_by), view.value),
         )
         with self._reads.begin() as session:
-            rows = (
-                session.connection().execute(statement, {"offset": page.offset, "limit": page.size + 1}).all()
+            rows, token = page.split(
+                session.connection()
+                .execute(statement, {"offset": page.offset, "limit": page.fetch_limit})
+                .all()
             )
-            has_more = len(rows) > page.size
-            runs = tuple(self._load_runs(session, rows[: page.size]))
-        return Page(runs, page.next_token(len(runs), has_more))
+            runs = tuple(self._load_runs(session, rows))
+        return Page(runs, token)
 
     def _build_search_statement(
         self, experiment_ids: tuple[int, ...], filter_string: str, view: ViewType, order_by: tuple[str, ...]
@@ -886,13 +884,14 @@ class SqlTrackingStore:
             self._check_run(session, run_id)
             rows = session.execute(
                 _METRIC_HISTORY,
-                {"run_id": run_id, "key": key, "offset": page.offset, "limit": page.size + 1},
+                {"run_id": run_id, "key": key, "offset": page.offset, "limit": page.fetch_limit},
             ).all()
+        rows, token = page.split(rows)
         points = tuple(
             Metric(key, decode_metric_value(value, is_nan, is_inf) if is_nan or is_inf else value, ts, step)
-            for value, is_nan, is_inf, ts, step in rows[: page.size]
+            for value, is_nan, is_inf, ts, step in rows
         )
-        return Page(points, page.next_token(len(points), len(rows) > page.size))
+        return Page(points, token)
 
     def _insert_params(self, session: Session, run_id: str, params: Mapping[str, str]) -> None:
         if not params:

@@ -11,9 +11,13 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from modelreg._service.errors import InvalidArgument
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,16 @@ class PageRequest:
     size: int
     offset: int
     query_fingerprint: str
+
+    @property
+    def fetch_limit(self) -> int:
+        """Rows to ask the database for: one past the page, whose presence says another follows."""
+        return self.size + 1
+
+    def split(self, rows: Sequence[T]) -> tuple[Sequence[T], str]:
+        """The page's rows and the next page's token, from rows fetched with ``fetch_limit``."""
+        items = rows[: self.size]
+        return items, self.next_token(len(items), len(rows) > self.size)
 
     def next_token(self, returned: int, has_more: bool) -> str:
         """The token of the following page, or "" when this page was the last."""

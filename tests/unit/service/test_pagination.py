@@ -40,3 +40,12 @@ def test_token_of_another_query_is_refused() -> None:
     with pytest.raises(InvalidArgument) as info:
         parse_page(10, token, default=100, maximum=1000, query=fingerprint("b"))
     assert info.value.reason == "INVALID_PAGE_TOKEN"
+
+
+def test_split_uses_the_extra_row_only_to_tell_whether_a_page_follows() -> None:
+    page = parse_page(3, "", default=100, maximum=1000, query="q")
+    assert page.fetch_limit == 4
+    items, token = page.split(["a", "b", "c", "d"])
+    assert list(items) == ["a", "b", "c"]
+    assert parse_page(3, token, default=100, maximum=1000, query="q").offset == 3
+    assert page.split(["a", "b", "c"]) == (["a", "b", "c"], "")
