@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from modelreg.server_launcher import LaunchConfig, LaunchError, Services, free_port
+from modelreg_server.launcher import LaunchConfig, LaunchError, Services, free_port
 
 EXAMPLE = Path(__file__).with_name("house_prices.py")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from modelreg._service.db import create_db_engine, upgrade
-from modelreg._service.startup import run_service_command
+from modelreg_server.db import create_db_engine, upgrade
+from modelreg_server.startup import run_service_command
 from registry_service.config import ConfigError, Settings
 from registry_service.store import MIGRATIONS_DIR
 

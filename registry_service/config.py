@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelreg._service.settings import ConfigError, EnvReader
+from modelreg_server.settings import ConfigError, EnvReader
 
 __all__ = ["ConfigError", "Settings"]
 

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-from modelreg import exceptions
-from modelreg._service.errors import InvalidArgument
+from modelreg import exceptions, wire
 from modelreg.entities import FileInfo, Run
 from modelreg.tracking_client import TrackingClient
+from modelreg_server import callcontext
+from modelreg_server.errors import InvalidArgument
 from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord
@@ -125,7 +126,8 @@ class TrackingLineage:
 
     def fetch(self, run_id: str, source: str) -> EncodedLineage:
         try:
-            return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
+            with wire.forwarding_request_id(callcontext.request_id.get() or ""):
+                return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
         except _UNAVAILABLE as exc:
             raise errors.tracking_unavailable(f"{exc.code} {exc.message}") from exc
         except TimeoutError as exc:  # a background call still running at the check's deadline

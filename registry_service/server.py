@@ -7,16 +7,16 @@ import logging
 import grpc
 from grpc_health.v1 import health
 
-from modelreg._service.bootstrap import (
+from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.bootstrap import (
     add_health_and_reflection,
     bind,
     configure_logging,
     new_server,
     serve_until_signal,
 )
-from modelreg._service.db import create_db_engine, ensure_schema
-from modelreg._service.observability import ServiceMetrics
-from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.db import create_db_engine, ensure_schema
+from modelreg_server.observability import ServiceMetrics
 from registry_service.api.servicer import RegistryServicer
 from registry_service.config import Settings
 from registry_service.domain.errors import ERROR_DOMAIN

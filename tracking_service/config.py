@@ -9,7 +9,7 @@ from pathlib import Path
 
 from minio.helpers import check_bucket_name
 
-from modelreg._service.settings import ConfigError, EnvReader
+from modelreg_server.settings import ConfigError, EnvReader
 from tracking_service.artifacts import S3Options
 
 __all__ = ["ConfigError", "Settings"]

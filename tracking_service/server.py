@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import grpc
 from grpc_health.v1.health import HealthServicer
 
-from modelreg._service import bootstrap
-from modelreg._service.db import create_db_engine, ensure_schema
-from modelreg._service.observability import ServiceMetrics
+from modelreg_server import bootstrap
+from modelreg_server.db import create_db_engine, ensure_schema
+from modelreg_server.observability import ServiceMetrics
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer, add_to_server
 from tracking_service.artifacts import open_artifact_store
 from tracking_service.config import Settings

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
-from modelreg._service import callcontext
+from modelreg import wire
 from modelreg.exceptions import from_rpc_error
 
 Req = TypeVar("Req")
@@ -103,11 +103,11 @@ class Rpc:
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self.channel = open_channel(uri, service)
-        self._actor_header = (callcontext.ACTOR_HEADER, actor)
+        self._actor_header = (wire.ACTOR_HEADER, actor)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (
-            (callcontext.REQUEST_ID_HEADER, callcontext.request_id.get() or new_request_id()),
+            (wire.REQUEST_ID_HEADER, wire.forwarded_request_id() or new_request_id()),
             self._actor_header,
         )
 

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from modelreg import entities as e
 from modelreg.client import Client
 from modelreg.exceptions import DeadlineExceeded, ModelregError, Unavailable
-from modelreg.server_launcher import (
+from modelreg_server.launcher import (
     DEFAULT_DATA_DIR,
     DEFAULT_REGISTRY_PORT,
     DEFAULT_TRACKING_PORT,

@@ -10,7 +10,7 @@ compared with the one computed while reading; downloads are written to a tempora
 against the size and sha256 in the stream's first message, then renamed into place, so a damaged
 download never appears under its final name. Chunks bypass the generated message classes, and a
 download's file writes run on a helper thread, overlapping receiving and hashing (see
-``modelreg._transfer``).
+``modelreg.wire``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from types import TracebackType
 import grpc
 
 from modelreg import _convert as conv
-from modelreg import _transfer as transfer
 from modelreg import entities as e
+from modelreg import wire as transfer
 from modelreg._grpc import Pager, Rpc
 from modelreg.config import ClientSettings
 from modelreg.exceptions import DataLoss
@@ -83,7 +83,7 @@ class TrackingClient:
             transfer_timeout=settings.transfer_timeout,
         )
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
-        # The artifact streams carry encoded bytes, not generated messages: see modelreg._transfer.
+        # The artifact streams carry encoded bytes, not generated messages: see modelreg.wire.
         channel = self._rpc.channel
         self._upload_artifact: grpc.StreamUnaryMultiCallable[bytes, pb.UploadArtifactResponse] = (
             channel.stream_unary(

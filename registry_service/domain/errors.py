@@ -1,12 +1,12 @@
 """The registry's error reasons and constructors for the errors the rules raise.
 
-Every error is a ``modelreg._service.errors.ServiceError``: the interceptor maps its kind to a
+Every error is a ``modelreg_server.errors.ServiceError``: the interceptor maps its kind to a
 gRPC status and its reason to the one google.rpc.ErrorInfo of the response.
 """
 
 from __future__ import annotations
 
-from modelreg._service.errors import (
+from modelreg_server.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from modelreg._service.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgument
 from registry_service.domain import errors, rules
 
 Scalar = str | int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelreg._service.validation import (
+from modelreg_server.validation import (
     MAX_DESCRIPTION_LENGTH,
     check_tags,
     require_name,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from modelreg._service import callcontext
-from modelreg._service.pagination import fingerprint, parse_page
+from modelreg_server import callcontext
+from modelreg_server.pagination import fingerprint, parse_page
 from registry_service.domain import filters, rules
 from registry_service.domain.entities import (
     ModelEvent,

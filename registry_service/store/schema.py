@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from modelreg._service.db import NAMING_CONVENTION
+from modelreg_server.db import NAMING_CONVENTION
 
 
 def _name(length: int = 250) -> sa.types.TypeEngine[str]:

@@ -5,7 +5,7 @@ Concurrency rules, the same on every backend:
   (``_lock_model``). Writers of one model are therefore serialised, always in the same order
   (model row, then version rows), so they cannot deadlock one another, and the ids of one model's
   events follow commit order, which is what replaying the history relies on.
-- SQLite takes its write lock at BEGIN (``BEGIN IMMEDIATE``, see modelreg._service.db); MySQL runs
+- SQLite takes its write lock at BEGIN (``BEGIN IMMEDIATE``, see modelreg_server.db); MySQL runs
   at READ COMMITTED like PostgreSQL, so no gap locks surprise concurrent inserts.
 - Pure reads run in read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and
   read their snapshot while a writer holds the lock, instead of queueing behind it.
@@ -30,8 +30,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelreg._service import callcontext
-from modelreg._service.db import read_only
+from modelreg_server import callcontext
+from modelreg_server.db import read_only
 from registry_service.domain import errors
 from registry_service.domain.entities import (
     EncodedLineage,

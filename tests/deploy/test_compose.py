@@ -73,7 +73,7 @@ def test_healthchecks_ask_the_grpc_health_service(
     compose: dict[str, Any], service: str, target: str, grpc_service: str
 ) -> None:
     test = compose["services"][service]["healthcheck"]["test"]
-    assert test == ["CMD", "python", "-m", "modelreg._service.healthcheck", target, grpc_service]
+    assert test == ["CMD", "python", "-m", "modelreg_server.healthcheck", target, grpc_service]
 
 
 def test_dependency_order(compose: dict[str, Any]) -> None:

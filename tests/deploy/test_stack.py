@@ -27,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from examples.house_prices import MODEL_NAME, make_houses
-from modelreg._service.healthcheck import is_serving
+from modelreg_server.healthcheck import is_serving
 from tests.conftest import S3Server
 from tests.deploy.compose import ROOT, load_compose, service_environment
 

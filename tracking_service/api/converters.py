@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from modelreg._service.errors import InvalidArgument
 from modelreg.tracking.v1 import tracking_pb2 as pb
+from modelreg_server.errors import InvalidArgument
 from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
-from modelreg import _transfer as transfer
-from modelreg._service.errors import InvalidArgument
+from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from modelreg_server.errors import InvalidArgument
 from tracking_service.api import converters as conv
 from tracking_service.domain.artifacts import ArtifactService
 from tracking_service.store import TrackingStore
@@ -252,7 +252,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
 
 
 def add_to_server(servicer: TrackingServicer, server: grpc.Server) -> None:
-    """Registers the service, its artifact streams with chunks framed by modelreg._transfer.
+    """Registers the service, its artifact streams with chunks framed by modelreg.wire.
 
     Parsing an upload chunk into the generated message and reading ``.chunk`` back copied every
     1 MiB twice, each time into fresh memory, and a download chunk was copied into a message and

@@ -6,7 +6,7 @@ A store accepts object URIs under any root of its scheme; both publish writes at
 
 from __future__ import annotations
 
-from modelreg._service.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgument
 
 from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject
 from .file import FileArtifactStore, file_path

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelreg._service.errors import InvalidArgument, NotFound
+from modelreg_server.errors import InvalidArgument, NotFound
 
 DEFAULT_READ_CHUNK = 1024 * 1024
 Chunk = bytes | memoryview

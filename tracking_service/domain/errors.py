@@ -1,12 +1,12 @@
 """Typed errors of the tracking service; each names the offending id, key or field.
 
-They subclass modelreg._service.errors so the shared interceptor maps them to a status code plus one
+They subclass modelreg_server.errors so the shared interceptor maps them to a status code plus one
 ErrorInfo whose reason is the UPPER_SNAKE constant given here.
 """
 
 from __future__ import annotations
 
-from modelreg._service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg_server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 
 class RunNotFound(NotFound):

@@ -1,6 +1,6 @@
 """Validation of names, ids, params, metrics and tags, and run-name generation.
 
-Limits are MLflow's (see modelreg._service.validation). Every check raises InvalidArgument with the
+Limits are MLflow's (see modelreg_server.validation). Every check raises InvalidArgument with the
 reason the contract names and ``{"field": ...}`` metadata.
 """
 
@@ -12,8 +12,8 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 
-from modelreg._service.errors import InvalidArgument
-from modelreg._service.validation import (
+from modelreg_server.errors import InvalidArgument
+from modelreg_server.validation import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
     check_tags,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from modelreg._service.db import NAMING_CONVENTION
+from modelreg_server.db import NAMING_CONVENTION
 
 
 def _text(length: int) -> sa.types.TypeEngine[str]:

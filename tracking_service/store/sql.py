@@ -31,9 +31,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
-from modelreg._service.db import read_only
-from modelreg._service.errors import InvalidArgument
-from modelreg._service.pagination import fingerprint, parse_page
+from modelreg_server.db import read_only
+from modelreg_server.errors import InvalidArgument
+from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.cli import ProgressBar, main
-from modelreg.server_launcher import free_port
+from modelreg_server.launcher import free_port
 
 from .conftest import Seeded
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import modelreg
-from modelreg._service.healthcheck import is_serving
-from modelreg.server_launcher import REGISTRY_SERVICE, TRACKING_SERVICE, free_port
+from modelreg_server.healthcheck import is_serving
+from modelreg_server.launcher import REGISTRY_SERVICE, TRACKING_SERVICE, free_port
 
 
 def launch(data_dir: Path, tracking_port: int, registry_port: int, log: Path) -> subprocess.Popen[str]:

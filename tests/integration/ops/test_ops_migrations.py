@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from modelreg._service.db import SchemaOutOfDate, alembic_config, create_db_engine, current_revision, upgrade
+from modelreg_server.db import SchemaOutOfDate, alembic_config, create_db_engine, current_revision, upgrade
 from registry_service import config as registry_config
 from registry_service import server as registry_server
 from registry_service.store import MIGRATIONS_DIR as REGISTRY_MIGRATIONS

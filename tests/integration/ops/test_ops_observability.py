@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from modelreg import RegistryClient, TrackingClient, exceptions
-from modelreg._service.observability import JsonFormatter
 from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.registry.v1 import registry_pb2_grpc as rpb_grpc
+from modelreg_server.observability import JsonFormatter
 from tests.integration.ops.conftest import OpsStack, scrape
 
 MODEL_FILES = {"model.bin": b"\x00weights" * 1000, "MLmodel": b"flavor: test\n"}

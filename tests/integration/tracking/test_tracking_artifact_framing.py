@@ -12,10 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from modelreg import _transfer as transfer
-from modelreg._service.db import create_db_engine, ensure_schema
+from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from modelreg_server.db import create_db_engine, ensure_schema
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer
 from tracking_service.artifacts import FileArtifactStore
 from tracking_service.config import Settings

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelreg._service.db import SchemaOutOfDate
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1.tracking_pb2_grpc import TrackingServiceStub
+from modelreg_server.db import SchemaOutOfDate
 from tests.conftest import Backend, S3Server
 from tracking_service.artifacts import S3Options
 from tracking_service.config import Settings

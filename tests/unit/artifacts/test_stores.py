@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg._service.errors import ErrorKind, InvalidArgument, ServiceError
+from modelreg_server.errors import ErrorKind, InvalidArgument, ServiceError
 from tracking_service.artifacts import (
     ArtifactConfigError,
     ArtifactMissing,

@@ -10,8 +10,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from modelreg import TrackingClient
-from modelreg._service import callcontext
+from modelreg import TrackingClient, wire
 from modelreg.exceptions import DeadlineExceeded, Unavailable
 from modelreg.tracking.v1 import tracking_pb2 as pb
 
@@ -104,11 +103,8 @@ def test_metadata_carries_request_id_and_actor(
     with TrackingClient(target) as client:
         client.get_run("a")
         client.get_run("b")
-        token = callcontext.request_id.set("from-the-registry-call")
-        try:
+        with wire.forwarding_request_id("from-the-registry-call"):
             client.get_run("c")
-        finally:
-            callcontext.request_id.reset(token)
     first, second, propagated = fake.metadata
     assert first["x-modelreg-actor"] == "ana"
     assert len(first["x-request-id"]) == 32 and first["x-request-id"] != second["x-request-id"]

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import code_pb2
 
 from modelreg import exceptions
-from modelreg._service.grpc_errors import status_for
+from modelreg_server.grpc_errors import status_for
 
 _METHOD = "/test.Failing/Fail"
 

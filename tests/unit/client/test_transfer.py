@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import DecodeError
 
-from modelreg import _transfer as transfer
+from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 
 MIB = transfer.CHUNK_BYTES

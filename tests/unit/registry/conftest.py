@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelreg._service import callcontext
-from modelreg._service.db import create_db_engine, upgrade
+from modelreg_server import callcontext
+from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.service import RegistryService
 from registry_service.store import MIGRATIONS_DIR
 from registry_service.store.sql import SqlRegistryStore

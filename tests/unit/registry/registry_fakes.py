@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from modelreg._service.errors import ServiceError
+from modelreg_server.errors import ServiceError
 from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from modelreg._service.db import create_db_engine, current_revision, upgrade
+from modelreg_server.db import create_db_engine, current_revision, upgrade
 from registry_service.config import ConfigError, Settings
 from registry_service.store import MIGRATIONS_DIR
 from registry_service.store.schema import Base

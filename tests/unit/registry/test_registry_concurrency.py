@@ -23,9 +23,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelreg._service.db import create_db_engine, upgrade
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.service import RegistryService
 from registry_service.store import MIGRATIONS_DIR
 from tests.conftest import Backend

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
-from modelreg._service.db import alembic_config, create_db_engine, upgrade
+from modelreg_server.db import alembic_config, create_db_engine, upgrade
 from registry_service import lineage_codec
 from registry_service.store import MIGRATIONS_DIR
 from registry_service.store.sql import SqlRegistryStore

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelreg._service.db import create_db_engine, upgrade
+from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.entities import Stage
 from registry_service.domain.rules import ModelUri
 from registry_service.store import MIGRATIONS_DIR

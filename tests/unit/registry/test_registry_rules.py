@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg._service.errors import ErrorKind, ServiceError
+from modelreg_server.errors import ErrorKind, ServiceError
 from registry_service.domain import filters, rules
 from registry_service.domain.entities import Stage
 from registry_service.domain.filters import Comparison, OrderKey

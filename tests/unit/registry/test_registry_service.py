@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from modelreg._service.errors import ErrorKind, ServiceError
+from modelreg_server.errors import ErrorKind, ServiceError
 from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EventAction, ModelVersion, Page, RegisteredModel, Stage

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from modelreg import exceptions
-from modelreg._service import callcontext
-from modelreg._service.errors import ErrorKind, ServiceError
+from modelreg import exceptions, wire
 from modelreg.entities import FileInfo, Run, RunData, RunInfo
+from modelreg_server import callcontext
+from modelreg_server.errors import ErrorKind, ServiceError
 from registry_service import lineage_codec
 from registry_service.domain.entities import FileDigest
 from registry_service.lineage import TrackingLineage
@@ -55,7 +55,7 @@ class ScriptedTracking:
     stat_started: threading.Event = field(default_factory=threading.Event)
 
     def _called(self, name: str) -> None:
-        self.calls.append((name, callcontext.request_id.get()))
+        self.calls.append((name, wire.forwarded_request_id()))
 
     def get_run(self, run_id: str) -> Run:
         self._called("GetRun")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from modelreg._service.db import SQLITE_WAL_AUTOCHECKPOINT_PAGES, create_db_engine
+from modelreg_server.db import SQLITE_WAL_AUTOCHECKPOINT_PAGES, create_db_engine
 
 PAGE = 4096
 

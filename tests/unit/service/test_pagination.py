@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg._service.errors import InvalidArgument
-from modelreg._service.pagination import fingerprint, parse_page
+from modelreg_server.errors import InvalidArgument
+from modelreg_server.pagination import fingerprint, parse_page
 
 
 def test_zero_page_size_takes_the_default_and_large_sizes_are_clamped() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg._service.settings import ConfigError, EnvReader
+from modelreg_server.settings import ConfigError, EnvReader
 
 
 def test_blank_counts_as_unset() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from modelreg._service.db import create_db_engine, upgrade
+from modelreg_server.db import create_db_engine, upgrade
 from tests.conftest import Backend
 from tracking_service.store import MIGRATIONS
 from tracking_service.store.sql import SqlTrackingStore

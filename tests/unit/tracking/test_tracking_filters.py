@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg._service.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgument
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
     RUN_ORDERABLE,

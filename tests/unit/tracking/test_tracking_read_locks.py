@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelreg._service.db import create_db_engine, upgrade
+from modelreg_server.db import create_db_engine, upgrade
 from tracking_service.domain.entities import Metric, Param
 from tracking_service.store import MIGRATIONS
 from tracking_service.store.sql import SqlTrackingStore

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from modelreg._service.errors import ServiceError
+from modelreg_server.errors import ServiceError
 from tracking_service.domain.entities import LifecycleStage, Metric, Param, RunStatus, ViewType
 from tracking_service.store.sql import SqlTrackingStore
 

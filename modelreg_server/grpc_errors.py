@@ -7,7 +7,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from modelreg._service.errors import ErrorKind, ServiceError
+from modelreg_server.errors import ErrorKind, ServiceError
 
 _CODES: dict[ErrorKind, int] = {
     ErrorKind.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from modelreg._service.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgument
 
 T = TypeVar("T")
 

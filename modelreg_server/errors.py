@@ -1,7 +1,7 @@
 """Typed errors raised by the domain and store layers of both services.
 
 Domain code never imports grpc: it raises a subclass of :class:`ServiceError` carrying an
-:class:`ErrorKind` and an UPPER_SNAKE reason. ``modelreg._service.grpc_errors`` turns it into a
+:class:`ErrorKind` and an UPPER_SNAKE reason. ``modelreg_server.grpc_errors`` turns it into a
 gRPC status with exactly one google.rpc.ErrorInfo.
 """
 

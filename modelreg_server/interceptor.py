@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from modelreg._service import callcontext
-from modelreg._service.errors import ServiceError
-from modelreg._service.grpc_errors import internal_status, status_from_error
+from modelreg import wire
+from modelreg_server import callcontext
+from modelreg_server.errors import ServiceError
+from modelreg_server.grpc_errors import internal_status, status_from_error
 
 log = logging.getLogger("modelreg.calls")
 _CALL_LINE = "service=%s method=%s code=%s duration_ms=%s request_id=%s actor=%s"
@@ -91,9 +92,9 @@ class ServiceInterceptor(_ServerInterceptor):
     def _begin(self, context: grpc.ServicerContext) -> str:
         request_id = actor = None
         for key, value in context.invocation_metadata():  # a few pairs: a scan beats a dict copy
-            if key == callcontext.REQUEST_ID_HEADER:
+            if key == wire.REQUEST_ID_HEADER:
                 request_id = value
-            elif key == callcontext.ACTOR_HEADER:
+            elif key == wire.ACTOR_HEADER:
                 actor = value
         request_id = str(request_id or uuid.uuid4().hex)
         callcontext.request_id.set(request_id)

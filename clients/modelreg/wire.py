@@ -1,4 +1,11 @@
-"""Artifact bytes on the wire and on disk, kept off the critical path of the stream.
+"""What client and servers agree on below the generated messages: call metadata headers, the
+request id a service forwards when it calls another, and artifact bytes on the wire and on disk.
+
+Call metadata: every call carries ``x-request-id`` and ``x-modelreg-actor``. A service that calls
+another one while serving a call wraps the outgoing calls in :func:`forwarding_request_id`, so both
+services log one id.
+
+Artifact bytes are kept off the critical path of the stream.
 
 Profiling a 64 MiB download showed the client's time split between gRPC receiving (its own
 thread), sha256 and the file write, with the generated message classes adding two copies of every
@@ -28,10 +35,33 @@ import hashlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import BinaryIO
 
 from modelreg.tracking.v1 import tracking_pb2 as pb
+
+REQUEST_ID_HEADER = "x-request-id"
+ACTOR_HEADER = "x-modelreg-actor"
+
+_forwarded_request_id: ContextVar[str | None] = ContextVar("modelreg_forwarded_request_id", default=None)
+
+
+@contextmanager
+def forwarding_request_id(request_id: str) -> Iterator[None]:
+    """Calls made inside the block (and in contexts copied from it) carry ``request_id``."""
+    token = _forwarded_request_id.set(request_id or None)
+    try:
+        yield
+    finally:
+        _forwarded_request_id.reset(token)
+
+
+def forwarded_request_id() -> str | None:
+    """The request id set by :func:`forwarding_request_id`, if any."""
+    return _forwarded_request_id.get()
+
 
 CHUNK_BYTES = 1024 * 1024
 # Chunks queued for the writer thread: enough to ride out a slow write, few enough that a

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-REQUEST_ID_HEADER = "x-request-id"
-ACTOR_HEADER = "x-modelreg-actor"
 ANONYMOUS_ACTOR = "anonymous"
 
 request_id: ContextVar[str | None] = ContextVar("modelreg_request_id", default=None)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from alembic.util.exc import CommandError
 
-from modelreg._service.db import SchemaOutOfDate
+from modelreg_server.db import SchemaOutOfDate
 
 EXIT_STARTUP = 1
 EXIT_SETTINGS = 2

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from modelreg._service.healthcheck import is_serving
+from modelreg_server.healthcheck import is_serving
 
 DEFAULT_DATA_DIR = Path(".modelreg")
 DEFAULT_TRACKING_PORT = 50051

@@ -1,4 +1,4 @@
-"""A gRPC health probe: ``python -m modelreg._service.healthcheck HOST:PORT [SERVICE]``.
+"""A gRPC health probe: ``python -m modelreg_server.healthcheck HOST:PORT [SERVICE]``.
 
 Exits 0 when the server reports SERVING for SERVICE (default: the whole server), 1 otherwise.
 Container healthchecks use it so "healthy" means the gRPC service answers, not just an open port.
@@ -25,7 +25,7 @@ def is_serving(target: str, service: str = "", timeout: float = 3.0) -> bool:
 
 def main(argv: list[str]) -> int:
     if not 1 <= len(argv) <= 2:
-        print("usage: python -m modelreg._service.healthcheck HOST:PORT [SERVICE]", file=sys.stderr)
+        print("usage: python -m modelreg_server.healthcheck HOST:PORT [SERVICE]", file=sys.stderr)
         return 2
     serving = is_serving(argv[0], argv[1] if len(argv) == 2 else "")
     print("SERVING" if serving else "NOT_SERVING")

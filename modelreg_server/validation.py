@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelreg._service.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgument
 
 MAX_NAME_LENGTH = 250
 MAX_KEY_LENGTH = 250

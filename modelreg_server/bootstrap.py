@@ -14,8 +14,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from modelreg._service.interceptor import CallObserver, ServiceInterceptor
-from modelreg._service.observability import JsonFormatter
+from modelreg_server.interceptor import CallObserver, ServiceInterceptor
+from modelreg_server.observability import JsonFormatter
 
 # Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
