@@ -42,25 +42,25 @@ class ServiceError(Exception):
         self.metadata: dict[str, str] = dict(metadata or {})
 
 
-class InvalidArgument(ServiceError):
+class InvalidArgumentError(ServiceError):
     kind = ErrorKind.INVALID_ARGUMENT
 
 
-class NotFound(ServiceError):
+class NotFoundError(ServiceError):
     kind = ErrorKind.NOT_FOUND
 
 
-class AlreadyExists(ServiceError):
+class AlreadyExistsError(ServiceError):
     kind = ErrorKind.ALREADY_EXISTS
 
 
-class FailedPrecondition(ServiceError):
+class FailedPreconditionError(ServiceError):
     kind = ErrorKind.FAILED_PRECONDITION
 
 
-class Unavailable(ServiceError):
+class UnavailableError(ServiceError):
     kind = ErrorKind.UNAVAILABLE
 
 
-class Aborted(ServiceError):
+class AbortedError(ServiceError):
     kind = ErrorKind.ABORTED

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from modelreg import wire
-from modelreg_server import callcontext
+from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call
 from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
 
@@ -33,7 +33,8 @@ class ServiceInterceptor(_ServerInterceptor):
 
     - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →
       INTERNAL, the traceback logged with the request id, nothing leaked to the caller.
-    - Reads ``x-request-id`` (generated when absent) and ``x-modelreg-actor`` into callcontext.
+    - Reads ``x-request-id`` (generated when absent) and ``x-modelreg-actor`` into the call's CallContext
+      (modelreg_server.context), which the servicers pass on explicitly.
     - Logs one line per call on ``modelreg.calls``: service, method, code, duration, request id,
       actor. The message is ``key=value`` text; the same fields ride on the record as ``call`` so
       the JSON formatter (MODELREG_LOG_FORMAT=json) emits them as top-level keys.
@@ -89,19 +90,21 @@ class ServiceInterceptor(_ServerInterceptor):
             handler.response_serializer,
         )
 
-    def _begin(self, context: grpc.ServicerContext) -> str:
+    def _begin(self, context: grpc.ServicerContext) -> CallContext:
         request_id = actor = None
         for key, value in context.invocation_metadata():  # a few pairs: a scan beats a dict copy
             if key == wire.REQUEST_ID_HEADER:
                 request_id = value
             elif key == wire.ACTOR_HEADER:
                 actor = value
-        request_id = str(request_id or uuid.uuid4().hex)
-        callcontext.request_id.set(request_id)
-        callcontext.actor.set(str(actor or callcontext.ANONYMOUS_ACTOR))
-        return request_id
+        call = CallContext(
+            actor=str(actor or ANONYMOUS_ACTOR), request_id=str(request_id or uuid.uuid4().hex)
+        )
+        begin_call(call)
+        return call
 
-    def _fail(self, exc: Exception, context: grpc.ServicerContext, method: str, request_id: str) -> None:
+    def _fail(self, exc: Exception, context: grpc.ServicerContext, method: str, call: CallContext) -> None:
+        request_id = call.request_id
         if isinstance(exc, ServiceError):
             context.abort_with_status(status_from_error(exc, self._domain))
         # context.abort() raised by a handler has already set the status: let it through.
@@ -110,7 +113,7 @@ class ServiceInterceptor(_ServerInterceptor):
         log.exception("unhandled error in %s (request id %s)", method, request_id)
         context.abort_with_status(internal_status(self._domain, request_id))
 
-    def _finish(self, method: str, context: grpc.ServicerContext, started: float, request_id: str) -> None:
+    def _finish(self, method: str, context: grpc.ServicerContext, started: float, call: CallContext) -> None:
         seconds = time.perf_counter() - started
         code = _status_code(context) or grpc.StatusCode.OK
         code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
@@ -123,8 +126,8 @@ class ServiceInterceptor(_ServerInterceptor):
             "method": method[method.rfind("/") + 1 :],
             "code": code_name,
             "duration_ms": round(seconds * 1000, 3),
-            "request_id": request_id,
-            "actor": callcontext.actor.get(),
+            "request_id": call.request_id,
+            "actor": call.actor,
         }
         # %-style: the text is only built if a handler formats the record.
         log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
@@ -132,13 +135,13 @@ class ServiceInterceptor(_ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            request_id = self._begin(context)
+            call = self._begin(context)
             try:
                 return behavior(request, context)
             except Exception as exc:
-                self._fail(exc, context, method, request_id)
+                self._fail(exc, context, method, call)
             finally:
-                self._finish(method, context, started, request_id)
+                self._finish(method, context, started, call)
 
         return wrapped
 
@@ -147,13 +150,13 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
-            request_id = self._begin(context)
+            call = self._begin(context)
             try:
                 yield from behavior(request, context)
             except Exception as exc:
-                self._fail(exc, context, method, request_id)
+                self._fail(exc, context, method, call)
             finally:
-                self._finish(method, context, started, request_id)
+                self._finish(method, context, started, call)
 
         return wrapped
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ def fingerprint(*parts: object) -> str:
 def parse_page(page_size: int, page_token: str, *, default: int, maximum: int, query: str) -> PageRequest:
     """Validates page_size (0 = default, negative = error, clamped to maximum) and the token."""
     if page_size < 0:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_PAGE_SIZE", f"page_size must not be negative, got {page_size}", {"field": "page_size"}
         )
     size = min(page_size or default, maximum)
@@ -65,11 +65,11 @@ def parse_page(page_size: int, page_token: str, *, default: int, maximum: int, q
         offset = int(payload["o"])
         token_query = str(payload["q"])
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_PAGE_TOKEN", "page_token is malformed", {"field": "page_token"}
         ) from exc
     if offset < 0 or token_query != query:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_PAGE_TOKEN",
             "page_token does not belong to this query (filter or order changed)",
             {"field": "page_token"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 
 MAX_NAME_LENGTH = 250
 MAX_KEY_LENGTH = 250
@@ -19,9 +19,9 @@ def require_name(
 ) -> str:
     """Returns ``value`` stripped of nothing; raises when empty, blank or too long."""
     if not value or not value.strip():
-        raise InvalidArgument(reason, f"{field} must not be empty", {"field": field})
+        raise InvalidArgumentError(reason, f"{field} must not be empty", {"field": field})
     if len(value) > max_length:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
         )
     return value
@@ -29,9 +29,9 @@ def require_name(
 
 def require_key(key: str, field: str, reason: str) -> str:
     if not key or not key.strip():
-        raise InvalidArgument(reason, f"{field} must not be empty", {"field": field})
+        raise InvalidArgumentError(reason, f"{field} must not be empty", {"field": field})
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             reason, f"{field} '{key[:40]}...' exceeds {MAX_KEY_LENGTH} characters", {"field": field}
         )
     return key
@@ -39,7 +39,7 @@ def require_key(key: str, field: str, reason: str) -> str:
 
 def require_value(value: str, field: str, reason: str, max_length: int) -> str:
     if len(value) > max_length:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
         )
     return value

@@ -27,8 +27,8 @@ from typing import Protocol, TypeVar
 from modelreg import exceptions, wire
 from modelreg.entities import FileInfo, Run
 from modelreg.tracking_client import TrackingClient
-from modelreg_server import callcontext
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.context import CallContext
+from modelreg_server.errors import InvalidArgumentError
 from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord
@@ -82,7 +82,7 @@ def _early_path(source: str, run_id: str) -> str | None:
         return None
     try:
         return artifact_path(source, run_id, "")
-    except InvalidArgument:
+    except InvalidArgumentError:
         return None
 
 
@@ -124,9 +124,9 @@ class TrackingLineage:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
-    def fetch(self, run_id: str, source: str) -> EncodedLineage:
+    def fetch(self, ctx: CallContext, run_id: str, source: str) -> EncodedLineage:
         try:
-            with wire.forwarding_request_id(callcontext.request_id.get() or ""):
+            with wire.forwarding_request_id(ctx.request_id):
                 return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
         except _UNAVAILABLE as exc:
             raise errors.tracking_unavailable(f"{exc.code} {exc.message}") from exc

@@ -10,6 +10,7 @@ import grpc
 
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.context import call_context
 from registry_service.api import convert
 from registry_service.domain.service import RegistryService
 
@@ -23,39 +24,41 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def CreateRegisteredModel(
         self, request: pb.CreateRegisteredModelRequest, context: grpc.ServicerContext
     ) -> pb.CreateRegisteredModelResponse:
-        model = self._service.create_registered_model(request.name, request.description, request.tags)
+        model = self._service.create_registered_model(
+            call_context(), request.name, request.description, request.tags
+        )
         return pb.CreateRegisteredModelResponse(registered_model=convert.registered_model(model))
 
     def GetRegisteredModel(
         self, request: pb.GetRegisteredModelRequest, context: grpc.ServicerContext
     ) -> pb.GetRegisteredModelResponse:
-        model = self._service.get_registered_model(request.name)
+        model = self._service.get_registered_model(call_context(), request.name)
         return pb.GetRegisteredModelResponse(registered_model=convert.registered_model(model))
 
     def RenameRegisteredModel(
         self, request: pb.RenameRegisteredModelRequest, context: grpc.ServicerContext
     ) -> pb.RenameRegisteredModelResponse:
-        model = self._service.rename_registered_model(request.name, request.new_name)
+        model = self._service.rename_registered_model(call_context(), request.name, request.new_name)
         return pb.RenameRegisteredModelResponse(registered_model=convert.registered_model(model))
 
     def UpdateRegisteredModel(
         self, request: pb.UpdateRegisteredModelRequest, context: grpc.ServicerContext
     ) -> pb.UpdateRegisteredModelResponse:
         description = request.description if request.HasField("description") else None
-        model = self._service.update_registered_model(request.name, description)
+        model = self._service.update_registered_model(call_context(), request.name, description)
         return pb.UpdateRegisteredModelResponse(registered_model=convert.registered_model(model))
 
     def DeleteRegisteredModel(
         self, request: pb.DeleteRegisteredModelRequest, context: grpc.ServicerContext
     ) -> pb.DeleteRegisteredModelResponse:
-        self._service.delete_registered_model(request.name)
+        self._service.delete_registered_model(call_context(), request.name)
         return pb.DeleteRegisteredModelResponse()
 
     def SearchRegisteredModels(
         self, request: pb.SearchRegisteredModelsRequest, context: grpc.ServicerContext
     ) -> pb.SearchRegisteredModelsResponse:
         page = self._service.search_registered_models(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            call_context(), request.filter, list(request.order_by), request.page_size, request.page_token
         )
         return pb.SearchRegisteredModelsResponse(
             registered_models=[convert.registered_model(m) for m in page.items],
@@ -65,13 +68,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def SetRegisteredModelTag(
         self, request: pb.SetRegisteredModelTagRequest, context: grpc.ServicerContext
     ) -> pb.SetRegisteredModelTagResponse:
-        self._service.set_registered_model_tag(request.name, request.key, request.value)
+        self._service.set_registered_model_tag(call_context(), request.name, request.key, request.value)
         return pb.SetRegisteredModelTagResponse()
 
     def DeleteRegisteredModelTag(
         self, request: pb.DeleteRegisteredModelTagRequest, context: grpc.ServicerContext
     ) -> pb.DeleteRegisteredModelTagResponse:
-        self._service.delete_registered_model_tag(request.name, request.key)
+        self._service.delete_registered_model_tag(call_context(), request.name, request.key)
         return pb.DeleteRegisteredModelTagResponse()
 
     # -- model versions ------------------------------------------------------------------------
@@ -80,34 +83,36 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.CreateModelVersionRequest, context: grpc.ServicerContext
     ) -> pb.CreateModelVersionResponse:
         version = self._service.create_model_version(
-            request.name, request.source, request.run_id, request.description, request.tags
+            call_context(), request.name, request.source, request.run_id, request.description, request.tags
         )
         return pb.CreateModelVersionResponse(model_version=convert.model_version(version))
 
     def GetModelVersion(
         self, request: pb.GetModelVersionRequest, context: grpc.ServicerContext
     ) -> pb.GetModelVersionResponse:
-        version = self._service.get_model_version(request.name, request.version)
+        version = self._service.get_model_version(call_context(), request.name, request.version)
         return pb.GetModelVersionResponse(model_version=convert.model_version(version))
 
     def UpdateModelVersion(
         self, request: pb.UpdateModelVersionRequest, context: grpc.ServicerContext
     ) -> pb.UpdateModelVersionResponse:
         description = request.description if request.HasField("description") else None
-        version = self._service.update_model_version(request.name, request.version, description)
+        version = self._service.update_model_version(
+            call_context(), request.name, request.version, description
+        )
         return pb.UpdateModelVersionResponse(model_version=convert.model_version(version))
 
     def DeleteModelVersion(
         self, request: pb.DeleteModelVersionRequest, context: grpc.ServicerContext
     ) -> pb.DeleteModelVersionResponse:
-        self._service.delete_model_version(request.name, request.version)
+        self._service.delete_model_version(call_context(), request.name, request.version)
         return pb.DeleteModelVersionResponse()
 
     def SearchModelVersions(
         self, request: pb.SearchModelVersionsRequest, context: grpc.ServicerContext
     ) -> pb.SearchModelVersionsResponse:
         page = self._service.search_model_versions(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            call_context(), request.filter, list(request.order_by), request.page_size, request.page_token
         )
         response = pb.SearchModelVersionsResponse(next_page_token=page.next_page_token)
         with_lineage = request.view == pb.MODEL_VERSION_VIEW_FULL
@@ -118,13 +123,15 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def SetModelVersionTag(
         self, request: pb.SetModelVersionTagRequest, context: grpc.ServicerContext
     ) -> pb.SetModelVersionTagResponse:
-        self._service.set_model_version_tag(request.name, request.version, request.key, request.value)
+        self._service.set_model_version_tag(
+            call_context(), request.name, request.version, request.key, request.value
+        )
         return pb.SetModelVersionTagResponse()
 
     def DeleteModelVersionTag(
         self, request: pb.DeleteModelVersionTagRequest, context: grpc.ServicerContext
     ) -> pb.DeleteModelVersionTagResponse:
-        self._service.delete_model_version_tag(request.name, request.version, request.key)
+        self._service.delete_model_version_tag(call_context(), request.name, request.version, request.key)
         return pb.DeleteModelVersionTagResponse()
 
     # -- stages --------------------------------------------------------------------------------
@@ -133,7 +140,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.TransitionModelVersionStageRequest, context: grpc.ServicerContext
     ) -> pb.TransitionModelVersionStageResponse:
         version = self._service.transition_model_version_stage(
-            request.name, request.version, request.stage, request.archive_existing_versions, request.comment
+            call_context(),
+            request.name,
+            request.version,
+            request.stage,
+            request.archive_existing_versions,
+            request.comment,
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.model_version(version))
 
@@ -141,14 +153,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.GetLatestVersionsRequest, context: grpc.ServicerContext
     ) -> pb.GetLatestVersionsResponse:
         response = pb.GetLatestVersionsResponse()
-        for version in self._service.get_latest_versions(request.name, list(request.stages)):
+        for version in self._service.get_latest_versions(call_context(), request.name, list(request.stages)):
             convert.add_model_version(response.model_versions, version, with_lineage=True)
         return response
 
     def RollbackStage(
         self, request: pb.RollbackStageRequest, context: grpc.ServicerContext
     ) -> pb.RollbackStageResponse:
-        result = self._service.rollback_stage(request.name, request.stage, request.comment)
+        result = self._service.rollback_stage(call_context(), request.name, request.stage, request.comment)
         response = pb.RollbackStageResponse(restored=convert.model_version(result.restored))
         if result.archived is not None:
             response.archived.CopyFrom(convert.model_version(result.archived))
@@ -159,19 +171,19 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def SetRegisteredModelAlias(
         self, request: pb.SetRegisteredModelAliasRequest, context: grpc.ServicerContext
     ) -> pb.SetRegisteredModelAliasResponse:
-        self._service.set_registered_model_alias(request.name, request.alias, request.version)
+        self._service.set_registered_model_alias(call_context(), request.name, request.alias, request.version)
         return pb.SetRegisteredModelAliasResponse()
 
     def DeleteRegisteredModelAlias(
         self, request: pb.DeleteRegisteredModelAliasRequest, context: grpc.ServicerContext
     ) -> pb.DeleteRegisteredModelAliasResponse:
-        self._service.delete_registered_model_alias(request.name, request.alias)
+        self._service.delete_registered_model_alias(call_context(), request.name, request.alias)
         return pb.DeleteRegisteredModelAliasResponse()
 
     def GetModelVersionByAlias(
         self, request: pb.GetModelVersionByAliasRequest, context: grpc.ServicerContext
     ) -> pb.GetModelVersionByAliasResponse:
-        version = self._service.get_model_version_by_alias(request.name, request.alias)
+        version = self._service.get_model_version_by_alias(call_context(), request.name, request.alias)
         return pb.GetModelVersionByAliasResponse(model_version=convert.model_version(version))
 
     # -- history and resolution ----------------------------------------------------------------
@@ -180,7 +192,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.ListModelEventsRequest, context: grpc.ServicerContext
     ) -> pb.ListModelEventsResponse:
         page = self._service.list_model_events(
-            request.name, request.version, request.page_size, request.page_token
+            call_context(), request.name, request.version, request.page_size, request.page_token
         )
         return pb.ListModelEventsResponse(
             events=[convert.model_event(e) for e in page.items], next_page_token=page.next_page_token
@@ -189,11 +201,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def GetStageHolderAt(
         self, request: pb.GetStageHolderAtRequest, context: grpc.ServicerContext
     ) -> pb.GetStageHolderAtResponse:
-        versions = self._service.get_stage_holder_at(request.name, request.stage, request.time)
+        versions = self._service.get_stage_holder_at(
+            call_context(), request.name, request.stage, request.time
+        )
         return pb.GetStageHolderAtResponse(versions=versions)
 
     def ResolveModelUri(
         self, request: pb.ResolveModelUriRequest, context: grpc.ServicerContext
     ) -> pb.ResolveModelUriResponse:
-        version = self._service.resolve_model_uri(request.uri)
+        version = self._service.resolve_model_uri(call_context(), request.uri)
         return pb.ResolveModelUriResponse(model_version=convert.model_version(version))

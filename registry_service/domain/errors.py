@@ -7,11 +7,11 @@ gRPC status and its reason to the one google.rpc.ErrorInfo of the response.
 from __future__ import annotations
 
 from modelreg_server.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    Unavailable,
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
 )
 from registry_service.domain.entities import Stage
 
@@ -39,68 +39,70 @@ NO_ROLLBACK_TARGET = "NO_ROLLBACK_TARGET"
 TRACKING_UNAVAILABLE = "TRACKING_UNAVAILABLE"
 
 
-def model_not_found(name: str) -> NotFound:
-    return NotFound(REGISTERED_MODEL_NOT_FOUND, f"registered model '{name}' does not exist", {"name": name})
+def model_not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        REGISTERED_MODEL_NOT_FOUND, f"registered model '{name}' does not exist", {"name": name}
+    )
 
 
-def model_exists(name: str) -> AlreadyExists:
-    return AlreadyExists(
+def model_exists(name: str) -> AlreadyExistsError:
+    return AlreadyExistsError(
         REGISTERED_MODEL_ALREADY_EXISTS, f"registered model '{name}' already exists", {"name": name}
     )
 
 
-def version_not_found(name: str, version: int) -> NotFound:
-    return NotFound(
+def version_not_found(name: str, version: int) -> NotFoundError:
+    return NotFoundError(
         MODEL_VERSION_NOT_FOUND,
         f"version {version} of registered model '{name}' does not exist",
         {"name": name, "version": str(version)},
     )
 
 
-def no_version(name: str, stage: Stage | None) -> NotFound:
+def no_version(name: str, stage: Stage | None) -> NotFoundError:
     where = f" in stage {stage.value}" if stage is not None else ""
-    return NotFound(
+    return NotFoundError(
         MODEL_VERSION_NOT_FOUND, f"registered model '{name}' has no version{where}", {"name": name}
     )
 
 
-def alias_not_found(name: str, alias: str) -> NotFound:
-    return NotFound(
+def alias_not_found(name: str, alias: str) -> NotFoundError:
+    return NotFoundError(
         ALIAS_NOT_FOUND, f"registered model '{name}' has no alias '{alias}'", {"name": name, "alias": alias}
     )
 
 
-def tag_not_found(key: str) -> NotFound:
-    return NotFound(TAG_NOT_FOUND, f"tag '{key}' does not exist", {"key": key})
+def tag_not_found(key: str) -> NotFoundError:
+    return NotFoundError(TAG_NOT_FOUND, f"tag '{key}' does not exist", {"key": key})
 
 
-def invalid(reason: str, message: str, field: str) -> InvalidArgument:
-    return InvalidArgument(reason, message, {"field": field})
+def invalid(reason: str, message: str, field: str) -> InvalidArgumentError:
+    return InvalidArgumentError(reason, message, {"field": field})
 
 
-def run_not_found(run_id: str) -> FailedPrecondition:
-    return FailedPrecondition(RUN_NOT_FOUND, f"run '{run_id}' does not exist", {"run_id": run_id})
+def run_not_found(run_id: str) -> FailedPreconditionError:
+    return FailedPreconditionError(RUN_NOT_FOUND, f"run '{run_id}' does not exist", {"run_id": run_id})
 
 
-def run_deleted(run_id: str) -> FailedPrecondition:
-    return FailedPrecondition(RUN_DELETED, f"run '{run_id}' is deleted", {"run_id": run_id})
+def run_deleted(run_id: str) -> FailedPreconditionError:
+    return FailedPreconditionError(RUN_DELETED, f"run '{run_id}' is deleted", {"run_id": run_id})
 
 
-def artifact_not_found(run_id: str, path: str) -> FailedPrecondition:
-    return FailedPrecondition(
+def artifact_not_found(run_id: str, path: str) -> FailedPreconditionError:
+    return FailedPreconditionError(
         ARTIFACT_NOT_FOUND,
         f"run '{run_id}' has no artifact at '{path}'",
         {"run_id": run_id, "path": path},
     )
 
 
-def no_rollback_target(name: str, stage: str) -> FailedPrecondition:
-    return FailedPrecondition(
+def no_rollback_target(name: str, stage: str) -> FailedPreconditionError:
+    return FailedPreconditionError(
         NO_ROLLBACK_TARGET,
         f"no earlier live version of '{name}' held stage {stage}",
         {"name": name, "stage": stage},
     )
 
 
-def tracking_unavailable(detail: str) -> Unavailable:
-    return Unavailable(TRACKING_UNAVAILABLE, f"the tracking service did not answer: {detail}")
+def tracking_unavailable(detail: str) -> UnavailableError:
+    return UnavailableError(TRACKING_UNAVAILABLE, f"the tracking service did not answer: {detail}")

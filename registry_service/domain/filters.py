@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from registry_service.domain import errors, rules
 
 Scalar = str | int
@@ -200,7 +200,7 @@ class _Parser:
         if spec.kind is ValueKind.STAGE:
             try:
                 return rules.stage(raw).value
-            except InvalidArgument as exc:
+            except InvalidArgumentError as exc:
                 raise _bad(f"'{raw}' is not a stage") from exc
         return raw
 

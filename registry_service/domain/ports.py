@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from modelreg_server.context import CallContext
 from registry_service.domain.entities import EncodedLineage
 
 
@@ -15,7 +16,8 @@ class LineagePort(Protocol):
     domain never looks inside; see registry_service.lineage_codec). It raises the domain
     errors: FailedPrecondition (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND), InvalidArgument
     (INVALID_SOURCE) and Unavailable (TRACKING_UNAVAILABLE). It never touches the registry's
-    database, so the service calls it before opening a transaction.
+    database, so the service calls it before opening a transaction. The tracking calls carry
+    ``ctx.request_id``, so both services log one id.
     """
 
-    def fetch(self, run_id: str, source: str) -> EncodedLineage: ...
+    def fetch(self, ctx: CallContext, run_id: str, source: str) -> EncodedLineage: ...

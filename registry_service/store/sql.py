@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelreg_server import callcontext
+from modelreg_server.context import CallContext
 from modelreg_server.db import read_only
 from registry_service.domain import errors
 from registry_service.domain.entities import (
@@ -489,10 +489,9 @@ class SqlRegistryStore:
     # -- events --------------------------------------------------------------------------------
 
     def _append(
-        self, session: Session, model_id: int, name: str, actor: str, now: int, *events: NewEvent
+        self, session: Session, model_id: int, name: str, ctx: CallContext, now: int, *events: NewEvent
     ) -> None:
-        # Read here rather than passed down: every write of the registry appends its events here.
-        request_id = (callcontext.request_id.get() or "")[:_REQUEST_ID_LENGTH]
+        request_id = ctx.request_id[:_REQUEST_ID_LENGTH]
         session.execute(
             sa.insert(EVENTS),
             [
@@ -503,7 +502,7 @@ class SqlRegistryStore:
                     "action": event.action.value,
                     "from_value": event.from_value,
                     "to_value": event.to_value,
-                    "actor": actor,
+                    "actor": ctx.actor,
                     "time": now,
                     "comment": event.comment,
                     "request_id": request_id,
@@ -515,7 +514,7 @@ class SqlRegistryStore:
     # -- registered models ---------------------------------------------------------------------
 
     def create_model(
-        self, name: str, description: str, tags: Mapping[str, str], actor: str
+        self, name: str, description: str, tags: Mapping[str, str], ctx: CallContext
     ) -> RegisteredModel:
         now = self._clock()
         with self._sessions.begin() as session:
@@ -539,7 +538,7 @@ class SqlRegistryStore:
                     sa.insert(MODEL_TAGS),
                     [{"model_id": model_id, "key": key, "value": value} for key, value in tags.items()],
                 )
-            self._append(session, model_id, name, actor, now, NewEvent(EventAction.MODEL_CREATED))
+            self._append(session, model_id, name, ctx, now, NewEvent(EventAction.MODEL_CREATED))
             return RegisteredModel(name, now, now, description, dict(tags))
 
     def get_model(self, name: str) -> RegisteredModel:
@@ -550,7 +549,7 @@ class SqlRegistryStore:
         with self._reads.begin() as session:
             self._model_id(session, name)
 
-    def rename_model(self, name: str, new_name: str, actor: str) -> RegisteredModel:
+    def rename_model(self, name: str, new_name: str, ctx: CallContext) -> RegisteredModel:
         now = self._clock()
         with self._sessions.begin() as session:
             model_id, _ = self._lock_model(session, name, now)
@@ -565,7 +564,7 @@ class SqlRegistryStore:
                     session,
                     model_id,
                     new_name,
-                    actor,
+                    ctx,
                     now,
                     NewEvent(EventAction.MODEL_RENAMED, from_value=name, to_value=new_name),
                 )
@@ -576,13 +575,13 @@ class SqlRegistryStore:
             self._lock_model(session, name, self._clock(), _DESCRIBE, new_description=description)
             return self._model(session, name)
 
-    def delete_model(self, name: str, actor: str) -> None:
+    def delete_model(self, name: str, ctx: CallContext) -> None:
         now = self._clock()
         with self._sessions.begin() as session:
             model_id, _ = self._lock_model(session, name, now)
             # Versions, aliases, tags and lineage go by ON DELETE CASCADE; events have no FK.
             session.execute(sa.delete(M).where(M.c.id == model_id))
-            self._append(session, model_id, name, actor, now, NewEvent(EventAction.MODEL_DELETED))
+            self._append(session, model_id, name, ctx, now, NewEvent(EventAction.MODEL_DELETED))
 
     def search_models(
         self, filters: Sequence[Comparison], order: Sequence[OrderKey], limit: int, offset: int
@@ -632,7 +631,7 @@ class SqlRegistryStore:
         description: str,
         tags: Mapping[str, str],
         lineage: EncodedLineage | None,
-        actor: str,
+        ctx: CallContext,
     ) -> ModelVersion:
         now = self._clock()
         with self._sessions.begin() as session:
@@ -651,7 +650,7 @@ class SqlRegistryStore:
                     "run_id": run_id,
                     "status": VersionStatus.READY.value,
                     "status_message": "",
-                    "user_id": actor,
+                    "user_id": ctx.actor,
                 },
             )
             if tags:
@@ -665,7 +664,7 @@ class SqlRegistryStore:
                 session,
                 model_id,
                 name,
-                actor,
+                ctx,
                 now,
                 NewEvent(EventAction.VERSION_CREATED, version=version, to_value=Stage.NONE.value),
             )
@@ -680,7 +679,7 @@ class SqlRegistryStore:
             run_id=run_id,
             status=VersionStatus.READY,
             status_message="",
-            user_id=actor,
+            user_id=ctx.actor,
             tags=dict(tags),
             lineage=lineage,
         )
@@ -701,7 +700,7 @@ class SqlRegistryStore:
             )
             return self._version(session, name, version)  # raises when nothing was updated
 
-    def delete_version(self, name: str, version: int, actor: str) -> None:
+    def delete_version(self, name: str, version: int, ctx: CallContext) -> None:
         now = self._clock()
         with self._sessions.begin() as session:
             model_id, _ = self._lock_model(session, name, now)
@@ -715,7 +714,7 @@ class SqlRegistryStore:
                 session,
                 model_id,
                 name,
-                actor,
+                ctx,
                 now,
                 *[
                     NewEvent(EventAction.ALIAS_DELETED, version=version, from_value=alias)
@@ -764,7 +763,7 @@ class SqlRegistryStore:
         )
 
     def transition_stage(
-        self, name: str, version: int, stage: Stage, *, archive_existing: bool, comment: str, actor: str
+        self, name: str, version: int, stage: Stage, *, archive_existing: bool, comment: str, ctx: CallContext
     ) -> ModelVersion:
         now = self._clock()
         archive = archive_existing and stage in (Stage.STAGING, Stage.PRODUCTION)
@@ -800,7 +799,7 @@ class SqlRegistryStore:
                     for other in others
                 ],
             ]
-            self._append(session, model_id, name, actor, now, *events)
+            self._append(session, model_id, name, ctx, now, *events)
             entity = _version_entity(row, *self._tags_and_aliases(session, [row.id]).of(row.id))
             return replace(entity, current_stage=stage, last_updated_time=now)
 
@@ -814,7 +813,7 @@ class SqlRegistryStore:
                 self._model_id(session, name)
             return versions
 
-    def rollback_stage(self, name: str, stage: Stage, comment: str, actor: str) -> RollbackResult:
+    def rollback_stage(self, name: str, stage: Stage, comment: str, ctx: CallContext) -> RollbackResult:
         """Restores the most recent other holder of ``stage`` and archives the current holder.
 
         From the history, newest first, of versions entering ``stage``: the current holder is the
@@ -885,7 +884,7 @@ class SqlRegistryStore:
                 )
             )
             self._set_stages(session, moves, now)
-            self._append(session, model_id, name, actor, now, *events)
+            self._append(session, model_id, name, ctx, now, *events)
             return RollbackResult(
                 restored=self._version(session, name, target.version),
                 archived=self._version(session, name, holder.version) if holder is not None else None,
@@ -893,7 +892,7 @@ class SqlRegistryStore:
 
     # -- aliases -------------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int, actor: str) -> None:
+    def set_alias(self, name: str, alias: str, version: int, ctx: CallContext) -> None:
         now = self._clock()
         with self._sessions.begin() as session:
             model_id, _ = self._lock_model(session, name, now)
@@ -919,9 +918,9 @@ class SqlRegistryStore:
                     to_value=str(version),
                     comment=alias,
                 )
-            self._append(session, model_id, name, actor, now, event)
+            self._append(session, model_id, name, ctx, now, event)
 
-    def delete_alias(self, name: str, alias: str, actor: str) -> None:
+    def delete_alias(self, name: str, alias: str, ctx: CallContext) -> None:
         now = self._clock()
         with self._sessions.begin() as session:
             model_id, _ = self._lock_model(session, name, now)
@@ -939,7 +938,7 @@ class SqlRegistryStore:
                 session,
                 model_id,
                 name,
-                actor,
+                ctx,
                 now,
                 NewEvent(EventAction.ALIAS_DELETED, version=version, from_value=alias),
             )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelreg.tracking.v1 import tracking_pb2 as pb
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,
@@ -43,7 +43,7 @@ def view_type(number: int, field: str) -> ViewType:
     try:
         return _VIEWS[number]
     except KeyError:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_VIEW_TYPE", f"{field} {number} is not a ViewType", {"field": field}
         ) from None
 
@@ -52,7 +52,7 @@ def run_status(number: int) -> RunStatus:
     try:
         return _STATUSES_FROM_PROTO[number]
     except KeyError:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_STATUS", f"status {number} is not a settable RunStatus", {"field": "status"}
         ) from None
 

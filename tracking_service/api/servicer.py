@@ -10,7 +10,7 @@ import grpc
 from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from tracking_service.api import converters as conv
 from tracking_service.domain.artifacts import ArtifactService
 from tracking_service.store import TrackingStore
@@ -207,7 +207,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         """Chunks arrive as views (see add_to_server), or as messages when registered alone."""
         first = next(request_iterator, None)
         if not isinstance(first, pb.UploadArtifactRequest) or first.WhichOneof("payload") != "metadata":
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "MISSING_METADATA",
                 "the first message of an upload must carry metadata",
                 {"field": "metadata"},
@@ -286,13 +286,13 @@ def _upload_chunks(
         elif request.WhichOneof("payload") == "chunk":
             chunk = request.chunk
         else:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "DUPLICATE_METADATA",
                 "only the first message of an upload may carry metadata",
                 {"field": "metadata"},
             )
         if len(chunk) > MAX_UPLOAD_CHUNK:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "CHUNK_TOO_LARGE",
                 f"chunk of {len(chunk)} bytes exceeds {MAX_UPLOAD_CHUNK}",
                 {"field": "chunk"},

@@ -6,7 +6,7 @@ A store accepts object URIs under any root of its scheme; both publish writes at
 
 from __future__ import annotations
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 
 from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject
 from .file import FileArtifactStore, file_path
@@ -36,6 +36,6 @@ def open_artifact_store(root_uri: str, s3: S3Options | None) -> ArtifactStore:
                 raise ArtifactConfigError(f"artifact root {root_uri} needs S3 endpoint and credentials")
             bucket, _ = s3_location(root, key_required=False)
             return S3ArtifactStore(new_minio_client(s3), bucket, s3.endpoint)
-    except InvalidArgument as exc:
+    except InvalidArgumentError as exc:
         raise ArtifactConfigError(f"artifact root {root_uri!r} is malformed: {exc.message}") from exc
     raise ArtifactConfigError(f"artifact root {root_uri!r}: only file:// and s3:// are supported")

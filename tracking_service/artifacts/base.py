@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelreg_server.errors import InvalidArgument, NotFound
+from modelreg_server.errors import InvalidArgumentError, NotFoundError
 
 DEFAULT_READ_CHUNK = 1024 * 1024
 Chunk = bytes | memoryview
@@ -27,7 +27,7 @@ class ArtifactStore(Protocol):
         them, and publishes the object at ``uri`` atomically.
 
         Publishes only when the iterator ends normally and, if ``expected_sha256`` is given, the digest
-        matches (else InvalidArgument DIGEST_MISMATCH). If the iterator raises, nothing is published, the
+        matches (else InvalidArgumentError DIGEST_MISMATCH). If the iterator raises, nothing is published, the
         staging copy is removed and the exception propagates unchanged.
         """
         ...
@@ -52,18 +52,18 @@ class ArtifactConfigError(Exception):
     """The artifact store cannot be used as configured; the message is one line, shown at start."""
 
 
-class ArtifactMissing(NotFound):
+class ArtifactMissing(NotFoundError):
     def __init__(self, uri: str) -> None:
         super().__init__("ARTIFACT_NOT_FOUND", f"artifact {uri} does not exist", {"uri": uri})
 
 
-def invalid_path(uri: str, why: str) -> InvalidArgument:
-    return InvalidArgument("INVALID_ARTIFACT_PATH", f"artifact URI {uri!r} {why}", {"uri": uri})
+def invalid_path(uri: str, why: str) -> InvalidArgumentError:
+    return InvalidArgumentError("INVALID_ARTIFACT_PATH", f"artifact URI {uri!r} {why}", {"uri": uri})
 
 
 def check_digest(actual: str, expected: str | None) -> None:
     if expected is not None and actual != expected.lower():
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "DIGEST_MISMATCH",
             f"content sha256 is {actual}, expected_sha256 says {expected}",
             {"field": "expected_sha256"},

@@ -6,32 +6,37 @@ ErrorInfo whose reason is the UPPER_SNAKE constant given here.
 
 from __future__ import annotations
 
-from modelreg_server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg_server.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 
 
-class RunNotFound(NotFound):
+class RunNotFound(NotFoundError):
     def __init__(self, run_id: str, reason: str = "RUN_NOT_FOUND") -> None:
         super().__init__(reason, f"run '{run_id}' does not exist", {"run_id": run_id})
 
 
-class ExperimentNotFound(NotFound):
+class ExperimentNotFound(NotFoundError):
     def __init__(self, what: str) -> None:
         super().__init__("EXPERIMENT_NOT_FOUND", f"experiment {what} does not exist", {"experiment": what})
 
 
-class ExperimentAlreadyExists(AlreadyExists):
+class ExperimentAlreadyExists(AlreadyExistsError):
     def __init__(self, name: str) -> None:
         super().__init__(
             "EXPERIMENT_ALREADY_EXISTS", f"an experiment named '{name}' already exists", {"name": name}
         )
 
 
-class RunDeleted(FailedPrecondition):
+class RunDeleted(FailedPreconditionError):
     def __init__(self, run_id: str) -> None:
         super().__init__("RUN_DELETED", f"run '{run_id}' is deleted; restore it first", {"run_id": run_id})
 
 
-class ExperimentDeleted(FailedPrecondition):
+class ExperimentDeleted(FailedPreconditionError):
     def __init__(self, experiment_id: str) -> None:
         super().__init__(
             "EXPERIMENT_DELETED",
@@ -40,19 +45,19 @@ class ExperimentDeleted(FailedPrecondition):
         )
 
 
-class DefaultExperimentProtected(FailedPrecondition):
+class DefaultExperimentProtected(FailedPreconditionError):
     def __init__(self) -> None:
         super().__init__(
             "DEFAULT_EXPERIMENT_PROTECTED", "the Default experiment (id 0) cannot be deleted", {}
         )
 
 
-class TagNotFound(NotFound):
+class TagNotFound(NotFoundError):
     def __init__(self, key: str) -> None:
         super().__init__("TAG_NOT_FOUND", f"tag '{key}' is not set", {"key": key})
 
 
-class ParamValueConflict(InvalidArgument):
+class ParamValueConflict(InvalidArgumentError):
     def __init__(self, key: str, old: str, new: str) -> None:
         super().__init__(
             "PARAM_VALUE_CONFLICT",
@@ -62,22 +67,22 @@ class ParamValueConflict(InvalidArgument):
         )
 
 
-class InvalidFilter(InvalidArgument):
+class InvalidFilter(InvalidArgumentError):
     def __init__(self, message: str) -> None:
         super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
 
 
-class InvalidOrderBy(InvalidArgument):
+class InvalidOrderBy(InvalidArgumentError):
     def __init__(self, message: str) -> None:
         super().__init__("INVALID_ORDER_BY", f"invalid order_by: {message}", {"field": "order_by"})
 
 
-class InvalidArtifactPath(InvalidArgument):
+class InvalidArtifactPath(InvalidArgumentError):
     def __init__(self, path: str, why: str) -> None:
         super().__init__("INVALID_ARTIFACT_PATH", f"artifact path '{path[:200]}' {why}", {"field": "path"})
 
 
-class ArtifactNotFound(NotFound):
+class ArtifactNotFound(NotFoundError):
     def __init__(self, run_id: str, path: str) -> None:
         super().__init__(
             "ARTIFACT_NOT_FOUND",
@@ -86,7 +91,7 @@ class ArtifactNotFound(NotFound):
         )
 
 
-class BatchTooLarge(InvalidArgument):
+class BatchTooLarge(InvalidArgumentError):
     def __init__(self, field: str, count: int, limit: int) -> None:
         super().__init__(
             "BATCH_TOO_LARGE", f"{field} holds {count} entries, the limit is {limit}", {"field": field}

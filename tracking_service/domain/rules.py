@@ -1,6 +1,6 @@
 """Validation of names, ids, params, metrics and tags, and run-name generation.
 
-Limits are MLflow's (see modelreg_server.validation). Every check raises InvalidArgument with the
+Limits are MLflow's (see modelreg_server.validation). Every check raises InvalidArgumentError with the
 reason the contract names and ``{"field": ...}`` metadata.
 """
 
@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -41,7 +41,7 @@ def now_ms() -> int:
 
 def run_id(value: str, field: str = "run_id") -> str:
     if not _RUN_ID.fullmatch(value):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_RUN_ID",
             f"{field} must be 32 lowercase hex characters, got '{value[:64]}'",
             {"field": field},
@@ -51,7 +51,7 @@ def run_id(value: str, field: str = "run_id") -> str:
 
 def experiment_id(value: str, field: str = "experiment_id") -> int:
     if not _EXPERIMENT_ID.fullmatch(value):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_EXPERIMENT_ID", f"{field} must be a decimal id, got '{value[:64]}'", {"field": field}
         )
     return int(value)
@@ -80,15 +80,15 @@ def param(p: Param) -> None:
 def metric_key(key: str) -> None:
     require_key(key, "metric key", "INVALID_METRIC")
     if not _METRIC_KEY.fullmatch(key):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "INVALID_METRIC",
             f"metric key '{key[:100]}' may hold only letters, digits and _ - . space /",
             {"field": "metric key", "key": key},
         )
 
 
-def negative_timestamp(key: str) -> InvalidArgument:
-    return InvalidArgument(
+def negative_timestamp(key: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
         "INVALID_METRIC", f"timestamp of metric '{key}' is negative", {"field": "timestamp", "key": key}
     )
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from modelreg_server.db import read_only
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
@@ -377,7 +377,7 @@ class SqlTrackingStore:
         rules.name(name)
         checked_tags = rules.tags(tags or {})
         if artifact_location and not artifact_location.startswith(("file:///", "s3://")):
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "INVALID_ARTIFACT_LOCATION",
                 f"artifact_location must be a file:/// or s3:// URI, got '{artifact_location[:200]}'",
                 {"field": "artifact_location"},

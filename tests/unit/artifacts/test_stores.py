@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg_server.errors import ErrorKind, InvalidArgument, ServiceError
+from modelreg_server.errors import ErrorKind, InvalidArgumentError, ServiceError
 from tracking_service.artifacts import (
     ArtifactConfigError,
     ArtifactMissing,
@@ -90,7 +90,7 @@ def test_expected_digest_accepted(target: Target) -> None:
 
 @pytest.mark.parametrize("size", [7, PART_SIZE + 1], ids=["one-put", "staged"])
 def test_digest_mismatch_publishes_nothing(target: Target, size: int) -> None:
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         target.store.write(target.uri("w"), odd_chunks(os.urandom(size)), expected_sha256="0" * 64)
     assert_error(caught.value, ErrorKind.INVALID_ARGUMENT, "DIGEST_MISMATCH")
     assert caught.value.metadata["field"] == "expected_sha256"
@@ -115,7 +115,7 @@ def test_overwrite_replaces_and_failed_overwrite_keeps_old(target: Target) -> No
     assert read_all(target, "w") == b"newer"
     with pytest.raises(RuntimeError):
         target.store.write(target.uri("w"), failing_after(b"partial"))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         target.store.write(target.uri("w"), [b"bad"], expected_sha256="0" * 64)
     assert read_all(target, "w") == b"newer"
     assert target.inventory() == {"w"}
@@ -144,7 +144,7 @@ def test_rejects_unsafe_object_paths(target: Target, name: str) -> None:
         lambda: target.store.read(target.uri(name)),
         lambda: target.store.delete(target.uri(name)),
     ):
-        with pytest.raises(InvalidArgument) as caught:
+        with pytest.raises(InvalidArgumentError) as caught:
             attempt()
         assert_error(caught.value, ErrorKind.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
 
@@ -152,7 +152,7 @@ def test_rejects_unsafe_object_paths(target: Target, name: str) -> None:
 @pytest.mark.parametrize("uri", ["file://relative/x", "file:///abs/../etc/passwd", "s3://bucket/x"])
 def test_file_store_rejects_non_absolute_or_foreign_uris(tmp_path: Path, uri: str) -> None:
     store = open_artifact_store(tmp_path.as_uri(), None)
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         store.read(uri)
     assert_error(caught.value, ErrorKind.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelreg_server import callcontext
+from modelreg_server.context import CallContext
 from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.service import RegistryService
 from registry_service.store import MIGRATIONS_DIR
@@ -38,7 +38,6 @@ def service(store: SqlRegistryStore, lineage: FakeLineage) -> RegistryService:
 
 
 @pytest.fixture
-def actor() -> Iterator[str]:
-    token = callcontext.actor.set("alice")
-    yield "alice"
-    callcontext.actor.reset(token)
+def ctx() -> CallContext:
+    """The call every service method of a test runs in: alice, with a fixed request id."""
+    return CallContext(actor="alice", request_id="req-test")

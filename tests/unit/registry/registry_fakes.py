@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from modelreg_server.context import CallContext
 from modelreg_server.errors import ServiceError
 from registry_service import lineage_codec
 from registry_service.domain import errors
@@ -51,7 +52,7 @@ class FakeLineage:
         self.runs[run_id] = record
         return record
 
-    def fetch(self, run_id: str, source: str) -> EncodedLineage:
+    def fetch(self, ctx: CallContext, run_id: str, source: str) -> EncodedLineage:
         self.calls.append((run_id, source))
         if self.failure is not None:
             raise self.failure

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.context import CallContext
 from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.service import RegistryService
 from registry_service.store import MIGRATIONS_DIR
@@ -78,16 +79,18 @@ def report(
 
 
 def test_sixteen_threads_allocate_one_to_n(
-    service: RegistryService, backend: Backend, capsys: pytest.CaptureFixture[str]
+    service: RegistryService, backend: Backend, capsys: pytest.CaptureFixture[str], ctx: CallContext
 ) -> None:
-    service.create_registered_model("Contended")
+    service.create_registered_model(ctx, "Contended")
     versions, failures = hammer(
-        lambda i: service.create_model_version("Contended", f"s3://bucket/t{i}").version, THREADS, PER_THREAD
+        lambda i: service.create_model_version(ctx, "Contended", f"s3://bucket/t{i}").version,
+        THREADS,
+        PER_THREAD,
     )
     report(capsys, f"{backend.name}, one store", 1, versions, failures)
     assert failures == []
     assert sorted(versions) == list(range(1, THREADS * PER_THREAD + 1))
-    stored = service.search_model_versions("name = 'Contended'", ["version ASC"], 0, "").items
+    stored = service.search_model_versions(ctx, "name = 'Contended'", ["version ASC"], 0, "").items
     assert [v.version for v in stored] == list(range(1, THREADS * PER_THREAD + 1))
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from modelreg_server.context import CallContext
 from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.entities import Stage
 from registry_service.domain.rules import ModelUri
@@ -35,9 +36,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def test_reads_proceed_while_a_writer_holds_the_lock(engine: Engine) -> None:
     store = SqlRegistryStore(engine)
-    store.create_model("M", "before", {}, "alice")
+    store.create_model("M", "before", {}, CallContext("alice", "req-test"))
     store.create_version(
-        "M", source="runs:/r/model", run_id="r", description="", tags={}, lineage=None, actor="alice"
+        "M",
+        source="runs:/r/model",
+        run_id="r",
+        description="",
+        tags={},
+        lineage=None,
+        ctx=CallContext("alice", "req-test"),
     )
 
     with engine.connect() as writer:

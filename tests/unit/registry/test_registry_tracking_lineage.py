@@ -15,12 +15,13 @@ import pytest
 
 from modelreg import exceptions, wire
 from modelreg.entities import FileInfo, Run, RunData, RunInfo
-from modelreg_server import callcontext
+from modelreg_server.context import CallContext
 from modelreg_server.errors import ErrorKind, ServiceError
 from registry_service import lineage_codec
 from registry_service.domain.entities import FileDigest
 from registry_service.lineage import TrackingLineage
 
+CTX = CallContext("alice", "req-2")
 RUN = "d" * 32
 ROOT = f"file:///artifacts/1/{RUN}/artifacts"
 WAIT = 5.0  # far above any real wait: only a broken implementation reaches it
@@ -103,11 +104,7 @@ def test_a_runs_source_asks_for_run_and_artifact_at_once(
 ) -> None:
     # GetRun answers only once StatArtifact has started: a sequential check would wait for ever.
     tracking.run = lambda: _run() if tracking.stat_started.wait(WAIT) else None
-    token = callcontext.request_id.set("req-1")
-    try:
-        record = lineage_codec.decode(lineage.fetch(RUN, f"runs:/{RUN}/model"))
-    finally:
-        callcontext.request_id.reset(token)
+    record = lineage_codec.decode(lineage.fetch(CallContext("alice", "req-1"), RUN, f"runs:/{RUN}/model"))
     assert (record.artifact_path, record.params, record.metrics) == ("model", {"alpha": "1"}, {"rmse": 0.5})
     assert record.files == (FileDigest("MLmodel", 3, "aa"), FileDigest("sub/w.bin", 9, "bb"))
     # Every call, on whichever thread, carries the registry call's request id.
@@ -121,7 +118,7 @@ def test_a_runs_source_asks_for_run_and_artifact_at_once(
 def test_a_file_source_ignores_the_listing(tracking: ScriptedTracking, lineage: TrackingLineage) -> None:
     tracking.stat = lambda: FileInfo("model.pkl", False, 10, "cc")
     tracking.listing = lambda: []
-    record = lineage_codec.decode(lineage.fetch(RUN, f"{ROOT}/model.pkl"))
+    record = lineage_codec.decode(lineage.fetch(CTX, RUN, f"{ROOT}/model.pkl"))
     assert (record.artifact_path, record.files) == ("model.pkl", (FileDigest("model.pkl", 10, "cc"),))
 
 
@@ -132,23 +129,23 @@ def test_run_answers_come_first_whatever_arrives_first(
 
     def late(answer: Answer) -> Answer:
         def wait_then_answer() -> object:
-            time.sleep(0.05)  # the artifact's NotFound is in before the run's answer
+            time.sleep(0.05)  # the artifact's NotFoundError is in before the run's answer
             return answer()
 
         return wait_then_answer
 
     tracking.run = late(_raise(exceptions.NotFound("no run")))
-    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+    assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
         ErrorKind.FAILED_PRECONDITION,
         "RUN_NOT_FOUND",
     )
     tracking.run = late(lambda: _run("deleted"))
-    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+    assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
         ErrorKind.FAILED_PRECONDITION,
         "RUN_DELETED",
     )
     tracking.run = late(_run)
-    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+    assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
         ErrorKind.FAILED_PRECONDITION,
         "ARTIFACT_NOT_FOUND",
     )
@@ -159,13 +156,16 @@ def test_an_invalid_source_is_reported_after_the_run_checks(
 ) -> None:
     escaping = f"runs:/{RUN}/../other/model"
     tracking.run = _raise(exceptions.NotFound("no run"))
-    assert fails(lambda: lineage.fetch(RUN, escaping)) == (ErrorKind.FAILED_PRECONDITION, "RUN_NOT_FOUND")
+    assert fails(lambda: lineage.fetch(CTX, RUN, escaping)) == (
+        ErrorKind.FAILED_PRECONDITION,
+        "RUN_NOT_FOUND",
+    )
     tracking.run = _run
     tracking.calls.clear()
-    assert fails(lambda: lineage.fetch(RUN, escaping)) == (ErrorKind.INVALID_ARGUMENT, "INVALID_SOURCE")
+    assert fails(lambda: lineage.fetch(CTX, RUN, escaping)) == (ErrorKind.INVALID_ARGUMENT, "INVALID_SOURCE")
     assert [name for name, _ in tracking.calls] == ["GetRun"]  # no artifact call for a bad path
     tracking.stat = _raise(exceptions.InvalidArgument("bad path"))
-    assert fails(lambda: lineage.fetch(RUN, f"runs:/{RUN}/model")) == (
+    assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
         ErrorKind.INVALID_ARGUMENT,
         "INVALID_SOURCE",
     )
@@ -175,14 +175,14 @@ def test_tracking_failures_and_the_deadline_are_unavailable(tracking: ScriptedTr
     tracking.stat = _raise(exceptions.Unavailable("down"))
     checker = TrackingLineage(tracking, timeout=0.2, max_checks=1)
     try:
-        assert fails(lambda: checker.fetch(RUN, f"runs:/{RUN}/model")) == (
+        assert fails(lambda: checker.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
             ErrorKind.UNAVAILABLE,
             "TRACKING_UNAVAILABLE",
         )
         release = threading.Event()
         tracking.stat = lambda: release.wait(WAIT)  # an artifact call that outlives the check
         started = time.monotonic()
-        assert fails(lambda: checker.fetch(RUN, f"runs:/{RUN}/model")) == (
+        assert fails(lambda: checker.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
             ErrorKind.UNAVAILABLE,
             "TRACKING_UNAVAILABLE",
         )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
 
 
@@ -13,7 +13,7 @@ def test_zero_page_size_takes_the_default_and_large_sizes_are_clamped() -> None:
 
 
 def test_negative_page_size_is_invalid() -> None:
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(InvalidArgumentError) as info:
         parse_page(-1, "", default=100, maximum=1000, query="q")
     assert info.value.reason == "INVALID_PAGE_SIZE"
     assert info.value.metadata["field"] == "page_size"
@@ -30,14 +30,14 @@ def test_token_walks_forward_and_ends_with_empty_token() -> None:
 
 @pytest.mark.parametrize("token", ["not-base64!!", "eyJ4IjogMX0=", "bnVsbA=="])
 def test_malformed_token_is_invalid(token: str) -> None:
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(InvalidArgumentError) as info:
         parse_page(10, token, default=100, maximum=1000, query="q")
     assert info.value.reason == "INVALID_PAGE_TOKEN"
 
 
 def test_token_of_another_query_is_refused() -> None:
     token = parse_page(10, "", default=100, maximum=1000, query=fingerprint("a")).next_token(10, True)
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(InvalidArgumentError) as info:
         parse_page(10, token, default=100, maximum=1000, query=fingerprint("b"))
     assert info.value.reason == "INVALID_PAGE_TOKEN"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg_server.errors import InvalidArgument
+from modelreg_server.errors import InvalidArgumentError
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
     RUN_ORDERABLE,
@@ -99,7 +99,7 @@ def test_run_filters_parse(text: str, expected: list[Comparison]) -> None:
     ],
 )
 def test_malformed_run_filters_are_invalid_filter(text: str) -> None:
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         parse_filter(text, RUN_SEARCH)
     assert caught.value.reason == "INVALID_FILTER"
 
@@ -111,7 +111,7 @@ def test_experiment_filter_accepts_name_and_tags_only() -> None:
         Comparison(Entity.ATTRIBUTE, "creation_time", ">", 5.0),
     ]
     for bad in ("metrics.a < 1", "params.a = 'x'", "name IN ('a')", "status = 'x'"):
-        with pytest.raises(InvalidArgument) as caught:
+        with pytest.raises(InvalidArgumentError) as caught:
             parse_filter(bad, EXPERIMENT_SEARCH)
         assert caught.value.reason == "INVALID_FILTER"
 
@@ -139,6 +139,6 @@ def test_order_by_parses_direction_and_quoted_keys() -> None:
     ],
 )
 def test_malformed_order_by_is_invalid_order_by(clauses: list[str]) -> None:
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         parse_order_by(clauses, RUN_SEARCH, RUN_ORDERABLE)
     assert caught.value.reason == "INVALID_ORDER_BY"
