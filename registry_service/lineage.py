@@ -56,22 +56,17 @@ def artifact_path(source: str, run_id: str, artifact_uri: str) -> str:
     if source.startswith("runs:/"):
         source_run, _, path = source.removeprefix("runs:/").partition("/")
         if source_run != run_id:
-            raise errors.invalid(
-                errors.INVALID_SOURCE, f"source names run '{source_run}', not run '{run_id}'", "source"
-            )
+            raise errors.InvalidSource(f"source names run '{source_run}', not run '{run_id}'", "source")
     elif artifact_uri and source.startswith(root):
         path = source.removeprefix(root)
     else:
-        raise errors.invalid(
-            errors.INVALID_SOURCE,
+        raise errors.InvalidSource(
             f"source must be runs:/{run_id}/<path> or lie under the run's artifact root {artifact_uri}",
             "source",
         )
     segments = path.strip("/").split("/")
     if any(segment in ("", ".", "..") for segment in segments):
-        raise errors.invalid(
-            errors.INVALID_SOURCE, f"source path '{path}' must be a relative path inside the run", "source"
-        )
+        raise errors.InvalidSource(f"source path '{path}' must be a relative path inside the run", "source")
     return "/".join(segments)
 
 
@@ -129,9 +124,9 @@ class TrackingLineage:
             with wire.forwarding_request_id(ctx.request_id):
                 return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
         except _UNAVAILABLE as exc:
-            raise errors.tracking_unavailable(f"{exc.code} {exc.message}") from exc
+            raise errors.TrackingUnavailable(f"{exc.code} {exc.message}") from exc
         except TimeoutError as exc:  # a background call still running at the check's deadline
-            raise errors.tracking_unavailable(f"no answer within {self._timeout}s") from exc
+            raise errors.TrackingUnavailable(f"no answer within {self._timeout}s") from exc
 
     def _submit(self, call: Callable[[], T]) -> Future[T]:
         return self._pool.submit(contextvars.copy_context().run, call)
@@ -146,9 +141,9 @@ class TrackingLineage:
         try:
             run = self._client.get_run(run_id)
         except (exceptions.NotFound, exceptions.InvalidArgument) as exc:  # a malformed id names no run
-            raise errors.run_not_found(run_id) from exc
+            raise errors.RunNotFound(run_id) from exc
         if run.info.lifecycle_stage == "deleted":
-            raise errors.run_deleted(run_id)
+            raise errors.RunDeleted(run_id)
         return run
 
     def _fetch(self, run_id: str, source: str, deadline: float) -> LineageRecord:
@@ -160,11 +155,9 @@ class TrackingLineage:
         try:
             stat = stat_call.result(timeout=max(0.0, deadline - time.monotonic()))
         except exceptions.NotFound as exc:
-            raise errors.artifact_not_found(run_id, path) from exc
+            raise errors.SourceArtifactNotFound(run_id, path) from exc
         except exceptions.InvalidArgument as exc:
-            raise errors.invalid(
-                errors.INVALID_SOURCE, f"'{path}' is not a valid artifact path", "source"
-            ) from exc
+            raise errors.InvalidSource(f"'{path}' is not a valid artifact path", "source") from exc
         listing = listing_call.result(timeout=max(0.0, deadline - time.monotonic())) if stat.is_dir else []
         return LineageRecord(
             run_id=run_id,

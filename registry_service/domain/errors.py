@@ -1,10 +1,14 @@
-"""The registry's error reasons and constructors for the errors the rules raise.
+"""Typed errors of the registry service; each names the offending model, version, alias or field.
 
-Every error is a ``modelreg_server.errors.ServiceError``: the interceptor maps its kind to a
-gRPC status and its reason to the one google.rpc.ErrorInfo of the response.
+They subclass modelreg_server.errors so the shared interceptor maps them to a status code plus one
+ErrorInfo whose reason is the UPPER_SNAKE constant of the class. Errors about the run behind a
+version are FAILED_PRECONDITION here (the registry's request is well-formed; the run it names is
+not in a state that allows it), unlike tracking's own RUN_NOT_FOUND, which is NOT_FOUND.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from modelreg_server.errors import (
     AlreadyExistsError,
@@ -17,92 +21,132 @@ from registry_service.domain.entities import Stage
 
 ERROR_DOMAIN = "registry.modelreg"
 
-REGISTERED_MODEL_NOT_FOUND = "REGISTERED_MODEL_NOT_FOUND"
-REGISTERED_MODEL_ALREADY_EXISTS = "REGISTERED_MODEL_ALREADY_EXISTS"
-MODEL_VERSION_NOT_FOUND = "MODEL_VERSION_NOT_FOUND"
-TAG_NOT_FOUND = "TAG_NOT_FOUND"
-ALIAS_NOT_FOUND = "ALIAS_NOT_FOUND"
-INVALID_NAME = "INVALID_NAME"
-INVALID_TAG = "INVALID_TAG"
-INVALID_STAGE = "INVALID_STAGE"
-INVALID_ALIAS = "INVALID_ALIAS"
-INVALID_SOURCE = "INVALID_SOURCE"
-INVALID_VERSION = "INVALID_VERSION"
-INVALID_DESCRIPTION = "INVALID_DESCRIPTION"
-INVALID_FILTER = "INVALID_FILTER"
-INVALID_ORDER_BY = "INVALID_ORDER_BY"
-INVALID_MODEL_URI = "INVALID_MODEL_URI"
-RUN_NOT_FOUND = "RUN_NOT_FOUND"
-RUN_DELETED = "RUN_DELETED"
-ARTIFACT_NOT_FOUND = "ARTIFACT_NOT_FOUND"
-NO_ROLLBACK_TARGET = "NO_ROLLBACK_TARGET"
-TRACKING_UNAVAILABLE = "TRACKING_UNAVAILABLE"
+
+class RegisteredModelNotFound(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "REGISTERED_MODEL_NOT_FOUND", f"registered model '{name}' does not exist", {"name": name}
+        )
 
 
-def model_not_found(name: str) -> NotFoundError:
-    return NotFoundError(
-        REGISTERED_MODEL_NOT_FOUND, f"registered model '{name}' does not exist", {"name": name}
-    )
+class RegisteredModelAlreadyExists(AlreadyExistsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "REGISTERED_MODEL_ALREADY_EXISTS", f"registered model '{name}' already exists", {"name": name}
+        )
 
 
-def model_exists(name: str) -> AlreadyExistsError:
-    return AlreadyExistsError(
-        REGISTERED_MODEL_ALREADY_EXISTS, f"registered model '{name}' already exists", {"name": name}
-    )
+class ModelVersionNotFound(NotFoundError):
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(
+            "MODEL_VERSION_NOT_FOUND",
+            f"version {version} of registered model '{name}' does not exist",
+            {"name": name, "version": str(version)},
+        )
 
 
-def version_not_found(name: str, version: int) -> NotFoundError:
-    return NotFoundError(
-        MODEL_VERSION_NOT_FOUND,
-        f"version {version} of registered model '{name}' does not exist",
-        {"name": name, "version": str(version)},
-    )
+class NoVersionInStage(NotFoundError):
+    """A URI or lookup by stage (or "latest") that no version satisfies."""
+
+    def __init__(self, name: str, stage: Stage | None) -> None:
+        where = f" in stage {stage.value}" if stage is not None else ""
+        super().__init__(
+            "MODEL_VERSION_NOT_FOUND", f"registered model '{name}' has no version{where}", {"name": name}
+        )
 
 
-def no_version(name: str, stage: Stage | None) -> NotFoundError:
-    where = f" in stage {stage.value}" if stage is not None else ""
-    return NotFoundError(
-        MODEL_VERSION_NOT_FOUND, f"registered model '{name}' has no version{where}", {"name": name}
-    )
+class AliasNotFound(NotFoundError):
+    def __init__(self, name: str, alias: str) -> None:
+        super().__init__(
+            "ALIAS_NOT_FOUND",
+            f"registered model '{name}' has no alias '{alias}'",
+            {"name": name, "alias": alias},
+        )
 
 
-def alias_not_found(name: str, alias: str) -> NotFoundError:
-    return NotFoundError(
-        ALIAS_NOT_FOUND, f"registered model '{name}' has no alias '{alias}'", {"name": name, "alias": alias}
-    )
+class TagNotFound(NotFoundError):
+    def __init__(self, key: str) -> None:
+        super().__init__("TAG_NOT_FOUND", f"tag '{key}' does not exist", {"key": key})
 
 
-def tag_not_found(key: str) -> NotFoundError:
-    return NotFoundError(TAG_NOT_FOUND, f"tag '{key}' does not exist", {"key": key})
+class InvalidField(InvalidArgumentError):
+    """Bad input in one request field; the subclass names the reason, ``field`` travels in the
+    ErrorInfo metadata."""
+
+    reason_code: ClassVar[str]
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(self.reason_code, message, {"field": field})
 
 
-def invalid(reason: str, message: str, field: str) -> InvalidArgumentError:
-    return InvalidArgumentError(reason, message, {"field": field})
+class InvalidName(InvalidField):
+    reason_code = "INVALID_NAME"
 
 
-def run_not_found(run_id: str) -> FailedPreconditionError:
-    return FailedPreconditionError(RUN_NOT_FOUND, f"run '{run_id}' does not exist", {"run_id": run_id})
+class InvalidTag(InvalidField):
+    reason_code = "INVALID_TAG"
 
 
-def run_deleted(run_id: str) -> FailedPreconditionError:
-    return FailedPreconditionError(RUN_DELETED, f"run '{run_id}' is deleted", {"run_id": run_id})
+class InvalidStage(InvalidField):
+    reason_code = "INVALID_STAGE"
 
 
-def artifact_not_found(run_id: str, path: str) -> FailedPreconditionError:
-    return FailedPreconditionError(
-        ARTIFACT_NOT_FOUND,
-        f"run '{run_id}' has no artifact at '{path}'",
-        {"run_id": run_id, "path": path},
-    )
+class InvalidAlias(InvalidField):
+    reason_code = "INVALID_ALIAS"
 
 
-def no_rollback_target(name: str, stage: str) -> FailedPreconditionError:
-    return FailedPreconditionError(
-        NO_ROLLBACK_TARGET,
-        f"no earlier live version of '{name}' held stage {stage}",
-        {"name": name, "stage": stage},
-    )
+class InvalidSource(InvalidField):
+    reason_code = "INVALID_SOURCE"
 
 
-def tracking_unavailable(detail: str) -> UnavailableError:
-    return UnavailableError(TRACKING_UNAVAILABLE, f"the tracking service did not answer: {detail}")
+class InvalidVersion(InvalidField):
+    reason_code = "INVALID_VERSION"
+
+
+class InvalidDescription(InvalidField):
+    reason_code = "INVALID_DESCRIPTION"
+
+
+class InvalidModelUri(InvalidField):
+    reason_code = "INVALID_MODEL_URI"
+
+
+class InvalidFilter(InvalidField):
+    reason_code = "INVALID_FILTER"
+
+
+class InvalidOrderBy(InvalidField):
+    reason_code = "INVALID_ORDER_BY"
+
+
+class RunNotFound(FailedPreconditionError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__("RUN_NOT_FOUND", f"run '{run_id}' does not exist", {"run_id": run_id})
+
+
+class RunDeleted(FailedPreconditionError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__("RUN_DELETED", f"run '{run_id}' is deleted", {"run_id": run_id})
+
+
+class SourceArtifactNotFound(FailedPreconditionError):
+    def __init__(self, run_id: str, path: str) -> None:
+        super().__init__(
+            "ARTIFACT_NOT_FOUND",
+            f"run '{run_id}' has no artifact at '{path}'",
+            {"run_id": run_id, "path": path},
+        )
+
+
+class NoRollbackTarget(FailedPreconditionError):
+    def __init__(self, name: str, stage: str) -> None:
+        super().__init__(
+            "NO_ROLLBACK_TARGET",
+            f"no earlier live version of '{name}' held stage {stage}",
+            {"name": name, "stage": stage},
+        )
+
+
+class TrackingUnavailable(UnavailableError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("TRACKING_UNAVAILABLE", f"the tracking service did not answer: {detail}")

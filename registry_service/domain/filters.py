@@ -107,7 +107,7 @@ class _Token:
 
 
 def _bad(message: str) -> Exception:
-    return errors.invalid(errors.INVALID_FILTER, message, "filter")
+    return errors.InvalidFilter(message, "filter")
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -232,17 +232,14 @@ def parse_filter(text: str, fields: Mapping[str, FieldSpec]) -> tuple[Comparison
 def parse_order_by(clauses: Sequence[str], fields: Mapping[str, str]) -> tuple[OrderKey, ...]:
     """Parses up to three "field [ASC|DESC]" clauses into logical columns."""
     if len(clauses) > MAX_ORDER_BY_CLAUSES:
-        raise errors.invalid(
-            errors.INVALID_ORDER_BY, f"at most {MAX_ORDER_BY_CLAUSES} order_by clauses", "order_by"
-        )
+        raise errors.InvalidOrderBy(f"at most {MAX_ORDER_BY_CLAUSES} order_by clauses", "order_by")
     keys: list[OrderKey] = []
     for clause in clauses:
         parts = clause.split()
         column = fields.get(parts[0].lower()) if parts else None
         direction = parts[1].upper() if len(parts) == 2 else "ASC"
         if column is None or len(parts) > 2 or direction not in ("ASC", "DESC"):
-            raise errors.invalid(
-                errors.INVALID_ORDER_BY,
+            raise errors.InvalidOrderBy(
                 f"order_by '{clause}' is not '<field> [ASC|DESC]' with field in {', '.join(sorted(fields))}",
                 "order_by",
             )

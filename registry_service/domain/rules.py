@@ -27,51 +27,48 @@ ROLLBACK_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 def model_name(name: str, field: str = "name") -> str:
     """A registered model name: 1..250 characters, no '/' or '@' (they delimit model URIs)."""
-    require_name(name, field, errors.INVALID_NAME)
+    require_name(name, field, errors.InvalidName.reason_code)
     if "/" in name or "@" in name:
-        raise errors.invalid(errors.INVALID_NAME, f"{field} must not contain '/' or '@'", field)
+        raise errors.InvalidName(f"{field} must not contain '/' or '@'", field)
     return name
 
 
 def version_number(version: int) -> int:
     if version < 1:
-        raise errors.invalid(errors.INVALID_VERSION, f"version must be >= 1, got {version}", "version")
+        raise errors.InvalidVersion(f"version must be >= 1, got {version}", "version")
     return version
 
 
 def description(text: str) -> str:
-    return require_value(text, "description", errors.INVALID_DESCRIPTION, MAX_DESCRIPTION_LENGTH)
+    return require_value(text, "description", errors.InvalidDescription.reason_code, MAX_DESCRIPTION_LENGTH)
 
 
 def tags(values: dict[str, str]) -> dict[str, str]:
-    return check_tags(values, "tags", errors.INVALID_TAG)
+    return check_tags(values, "tags", errors.InvalidTag.reason_code)
 
 
 def tag(key: str, value: str) -> tuple[str, str]:
-    checked = check_tags({key: value}, "tag", errors.INVALID_TAG)
+    checked = check_tags({key: value}, "tag", errors.InvalidTag.reason_code)
     return key, checked[key]
 
 
 def source(text: str) -> str:
     if not text.strip():
-        raise errors.invalid(errors.INVALID_SOURCE, "source must not be empty", "source")
+        raise errors.InvalidSource("source must not be empty", "source")
     if len(text) > MAX_SOURCE_LENGTH:
-        raise errors.invalid(
-            errors.INVALID_SOURCE, f"source exceeds {MAX_SOURCE_LENGTH} characters", "source"
-        )
+        raise errors.InvalidSource(f"source exceeds {MAX_SOURCE_LENGTH} characters", "source")
     return text
 
 
 def alias(name: str) -> str:
     """An alias to set: letters, digits, '_' and '-'; not `latest`, not version-like."""
     if not name or len(name) > MAX_ALIAS_LENGTH or not _ALIAS_RE.fullmatch(name):
-        raise errors.invalid(
-            errors.INVALID_ALIAS,
+        raise errors.InvalidAlias(
             f"alias must be 1..{MAX_ALIAS_LENGTH} letters, digits, '_' or '-'",
             "alias",
         )
     if name.lower() == RESERVED_ALIAS or _VERSION_LIKE_RE.fullmatch(name):
-        raise errors.invalid(errors.INVALID_ALIAS, f"alias '{name}' is reserved", "alias")
+        raise errors.InvalidAlias(f"alias '{name}' is reserved", "alias")
     return name
 
 
@@ -79,8 +76,7 @@ def stage(name: str, field: str = "stage") -> Stage:
     """Parses a stage name case-insensitively ("production", "Production", "PRODUCTION")."""
     found = _STAGES.get(name.strip().lower())
     if found is None:
-        raise errors.invalid(
-            errors.INVALID_STAGE,
+        raise errors.InvalidStage(
             f"{field} '{name}' is not one of None, Staging, Production, Archived",
             field,
         )
@@ -90,7 +86,7 @@ def stage(name: str, field: str = "stage") -> Stage:
 def rollback_stage(name: str) -> Stage:
     parsed = stage(name)
     if parsed not in ROLLBACK_STAGES:
-        raise errors.invalid(errors.INVALID_STAGE, "only Staging and Production can be rolled back", "stage")
+        raise errors.InvalidStage("only Staging and Production can be rolled back", "stage")
     return parsed
 
 
@@ -117,7 +113,7 @@ def model_uri(uri: str) -> ModelUri:
     """Parses models:/Name/<version>, models:/Name/<stage>, models:/Name@<alias>, models:/Name/latest."""
 
     def bad(why: str) -> Exception:
-        return errors.invalid(errors.INVALID_MODEL_URI, f"model URI '{uri}': {why}", "uri")
+        return errors.InvalidModelUri(f"model URI '{uri}': {why}", "uri")
 
     if not uri.startswith("models:/"):
         raise bad("must start with models:/")

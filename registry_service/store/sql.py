@@ -384,7 +384,7 @@ class SqlRegistryStore:
             session.execute(lock.plain, values)
             row = session.execute(_LOCKED_MODEL, {"name": name}).one_or_none()
         if row is None:
-            raise errors.model_not_found(name)
+            raise errors.RegisteredModelNotFound(name)
         return int(row[0]), int(row[1])
 
     def _allocate_version(self, session: Session, name: str, now: int) -> tuple[int, int]:
@@ -407,7 +407,7 @@ class SqlRegistryStore:
     def _model_id(self, session: Session, name: str) -> int:
         model_id = session.scalar(_MODEL_ID_BY_NAME, {"name": name})
         if model_id is None:
-            raise errors.model_not_found(name)
+            raise errors.RegisteredModelNotFound(name)
         return int(model_id)
 
     def _tags_and_aliases(self, session: Session, ids: Sequence[int]) -> _TagsAndAliases:
@@ -434,14 +434,14 @@ class SqlRegistryStore:
         row = session.execute(_VERSION_BY_NUMBER, {"name": name, "version": version}).one_or_none()
         if row is None:
             self._model_id(session, name)
-            raise errors.version_not_found(name, version)
+            raise errors.ModelVersionNotFound(name, version)
         return self._versions(session, [row])[0]
 
     def _version_key(self, session: Session, model_id: int, name: str, version: int) -> tuple[int, str]:
         """(id, current_stage) of a version of a locked model."""
         row = session.execute(_VERSION_KEY, {"model_id": model_id, "version": version}).one_or_none()
         if row is None:
-            raise errors.version_not_found(name, version)
+            raise errors.ModelVersionNotFound(name, version)
         return int(row.id), row.current_stage
 
     def _newest_per_stage(
@@ -483,7 +483,7 @@ class SqlRegistryStore:
     def _model(self, session: Session, name: str) -> RegisteredModel:
         row = session.execute(_MODEL_BY_NAME, {"name": name}).one_or_none()
         if row is None:
-            raise errors.model_not_found(name)
+            raise errors.RegisteredModelNotFound(name)
         return self._models(session, [row])[0]
 
     # -- events --------------------------------------------------------------------------------
@@ -519,7 +519,7 @@ class SqlRegistryStore:
         now = self._clock()
         with self._sessions.begin() as session:
             if session.scalar(_MODEL_ID_BY_NAME, {"name": name}) is not None:
-                raise errors.model_exists(name)
+                raise errors.RegisteredModelAlreadyExists(name)
             try:
                 model_id = _insert_id(
                     session,
@@ -532,7 +532,7 @@ class SqlRegistryStore:
                     },
                 )
             except IntegrityError as exc:  # a concurrent create of the same name won the race
-                raise errors.model_exists(name) from exc
+                raise errors.RegisteredModelAlreadyExists(name) from exc
             if tags:
                 session.execute(
                     sa.insert(MODEL_TAGS),
@@ -555,11 +555,11 @@ class SqlRegistryStore:
             model_id, _ = self._lock_model(session, name, now)
             if new_name != name:
                 if session.scalar(sa.select(M.c.id).where(M.c.name == new_name)) is not None:
-                    raise errors.model_exists(new_name)
+                    raise errors.RegisteredModelAlreadyExists(new_name)
                 try:
                     session.execute(sa.update(M).where(M.c.id == model_id).values(name=new_name))
                 except IntegrityError as exc:
-                    raise errors.model_exists(new_name) from exc
+                    raise errors.RegisteredModelAlreadyExists(new_name) from exc
                 self._append(
                     session,
                     model_id,
@@ -608,7 +608,7 @@ class SqlRegistryStore:
                 sa.delete(MODEL_TAGS).where(MODEL_TAGS.c.model_id == model_id, MODEL_TAGS.c.key == key)
             )
             if deleted.rowcount == 0:  # type: ignore[attr-defined]
-                raise errors.tag_not_found(key)
+                raise errors.TagNotFound(key)
 
     def _upsert_tag(
         self, session: Session, table: sa.Table, owner: sa.Column[int], owner_id: int, key: str, value: str
@@ -751,7 +751,7 @@ class SqlRegistryStore:
                 )
             )
             if deleted.rowcount == 0:  # type: ignore[attr-defined]
-                raise errors.tag_not_found(key)
+                raise errors.TagNotFound(key)
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -775,7 +775,7 @@ class SqlRegistryStore:
             ).all()
             row = next((row for row in rows if row.version == version), None)
             if row is None:
-                raise errors.version_not_found(name, version)
+                raise errors.ModelVersionNotFound(name, version)
             others = sorted((other for other in rows if other.id != row.id), key=lambda other: other.version)
             self._set_stages(
                 session, {row.id: stage.value, **{other.id: Stage.ARCHIVED.value for other in others}}, now
@@ -852,7 +852,7 @@ class SqlRegistryStore:
                 None,
             )
             if target is None:
-                raise errors.no_rollback_target(name, stage.value)
+                raise errors.NoRollbackTarget(name, stage.value)
             events = [
                 NewEvent(
                     EventAction.STAGE_TRANSITIONED,
@@ -900,7 +900,7 @@ class SqlRegistryStore:
                 _ALIAS_TARGET, {"model_id": model_id, "alias": alias, "version": version}
             ).one_or_none()
             if row is None:
-                raise errors.version_not_found(name, version)
+                raise errors.ModelVersionNotFound(name, version)
             if row.previous is None:
                 session.execute(
                     sa.insert(ALIASES), {"model_id": model_id, "alias": alias, "version_id": row.id}
@@ -930,7 +930,7 @@ class SqlRegistryStore:
                 .where(ALIASES.c.model_id == model_id, ALIASES.c.alias == alias)
             )
             if version is None:
-                raise errors.alias_not_found(name, alias)
+                raise errors.AliasNotFound(name, alias)
             session.execute(
                 sa.delete(ALIASES).where(ALIASES.c.model_id == model_id, ALIASES.c.alias == alias)
             )
@@ -947,12 +947,12 @@ class SqlRegistryStore:
         if alias.lower() == RESERVED_ALIAS:
             newest = self._newest(session, name)
             if newest is None:
-                raise errors.alias_not_found(name, alias)
+                raise errors.AliasNotFound(name, alias)
             return newest
         row = session.execute(_VERSION_BY_ALIAS, {"name": name, "alias": alias}).one_or_none()
         if row is None:
             self._model_id(session, name)
-            raise errors.alias_not_found(name, alias)
+            raise errors.AliasNotFound(name, alias)
         return self._versions(session, [row])[0]
 
     def _newest(self, session: Session, name: str, stage: Stage | None = None) -> ModelVersion | None:
@@ -1024,5 +1024,5 @@ class SqlRegistryStore:
                 return self._by_alias(session, uri.name, uri.alias)
             newest = self._newest(session, uri.name, uri.stage)
             if newest is None:
-                raise errors.no_version(uri.name, uri.stage)
+                raise errors.NoVersionInStage(uri.name, uri.stage)
             return newest

@@ -57,5 +57,5 @@ class FakeLineage:
         if self.failure is not None:
             raise self.failure
         if run_id not in self.runs:
-            raise errors.run_not_found(run_id)
+            raise errors.RunNotFound(run_id)
         return lineage_codec.encode(self.runs[run_id])

@@ -127,10 +127,10 @@ def test_version_from_a_run_stores_lineage(
 @pytest.mark.parametrize(
     "failure",
     [
-        errors.run_not_found(RUN),
-        errors.run_deleted(RUN),
-        errors.artifact_not_found(RUN, "m"),
-        errors.tracking_unavailable("down"),
+        errors.RunNotFound(RUN),
+        errors.RunDeleted(RUN),
+        errors.SourceArtifactNotFound(RUN, "m"),
+        errors.TrackingUnavailable("down"),
     ],
 )
 def test_refused_lineage_writes_nothing(
