@@ -1,7 +1,9 @@
-"""Server-side plumbing shared by the tracking and registry services.
+"""Server-side plumbing shared by the tracking and registry services (the ``modelreg-server``
+distribution, beside ``tracking_service`` and ``registry_service``).
 
-It lives in the installed ``modelreg`` distribution so both services import one copy of it:
-typed service errors and their mapping to gRPC status + ErrorInfo, the call interceptor
-(logging, request ids, actor), opaque page tokens, database engines and Alembic schema checks,
-and the server bootstrap (health, reflection, graceful stop).
+Typed service errors and their mapping to gRPC status + ErrorInfo, the call interceptor (logging,
+request ids, the explicit per-call :class:`~modelreg_server.context.CallContext`), opaque page
+tokens, database engines and Alembic schema checks, settings, metrics, and the server bootstrap
+(health, reflection, graceful stop). It depends on the client distribution (``modelreg``) for the
+generated contracts and the wire conventions; the client never imports it.
 """
