@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import time
 from collections.abc import Iterable, Mapping
 
 from modelreg_server.errors import InvalidArgumentError
@@ -33,10 +32,6 @@ _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _EXPERIMENT_ID = re.compile(r"[0-9]{1,18}")
 # MLflow's metric-key alphabet: letters, digits, and _ - . space /.
 _METRIC_KEY = re.compile(r"[\w\-. /]+")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def run_id(value: str, field: str = "run_id") -> str:

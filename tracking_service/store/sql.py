@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from modelreg.wire import now_ms
 from modelreg_server.db import read_only
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
@@ -205,7 +206,7 @@ def _metric_rows(
 ) -> tuple[list[MetricValues], dict[str, tuple[tuple[int, int, float], MetricValues]]]:
     """Validates a batch and builds its rows (timestamp 0 means now) and, per key, the newest point
     with its rank. One pass, keys checked once each: this loop runs for every point logged."""
-    now = rules.now_ms()
+    now = now_ms()
     rows: list[MetricValues] = []
     newest: dict[str, tuple[tuple[int, int, float], MetricValues]] = {}
     for metric in metrics:
@@ -355,7 +356,7 @@ class SqlTrackingStore:
                     session.execute(
                         sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
                     )
-                now = rules.now_ms()
+                now = now_ms()
                 session.add(
                     ExperimentRow(
                         experiment_id=0,
@@ -382,7 +383,7 @@ class SqlTrackingStore:
                 f"artifact_location must be a file:/// or s3:// URI, got '{artifact_location[:200]}'",
                 {"field": "artifact_location"},
             )
-        now = rules.now_ms()
+        now = now_ms()
         try:
             with self._sessions.begin() as session:
                 row = ExperimentRow(
@@ -469,7 +470,7 @@ class SqlTrackingStore:
             with self._sessions.begin() as session:
                 row = self._experiment_row(session, experiment_id)
                 row.name = new_name
-                row.last_update_time = rules.now_ms()
+                row.last_update_time = now_ms()
                 session.flush()
                 tags = self._experiment_tags(session, [row.experiment_id])[row.experiment_id]
         except sa.exc.IntegrityError:
@@ -483,7 +484,7 @@ class SqlTrackingStore:
             if row.lifecycle_stage == _DELETED:
                 raise ExperimentDeleted(experiment_id)
             self._put_experiment_tags(session, row.experiment_id, {key: value})
-            row.last_update_time = rules.now_ms()
+            row.last_update_time = now_ms()
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         with self._sessions.begin() as session:
@@ -495,7 +496,7 @@ class SqlTrackingStore:
             )
             if deleted.rowcount == 0:
                 raise TagNotFound(key)
-            row.last_update_time = rules.now_ms()
+            row.last_update_time = now_ms()
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs (stamped with the same time)."""
@@ -505,7 +506,7 @@ class SqlTrackingStore:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _DELETED:
                 return
-            now = rules.now_ms()
+            now = now_ms()
             row.lifecycle_stage, row.last_update_time = _DELETED, now
             session.execute(
                 sa.update(RunRow)
@@ -528,7 +529,7 @@ class SqlTrackingStore:
                 )
                 .values(lifecycle_stage=_ACTIVE, deleted_time=None)
             )
-            row.lifecycle_stage, row.last_update_time = _ACTIVE, rules.now_ms()
+            row.lifecycle_stage, row.last_update_time = _ACTIVE, now_ms()
 
     def _experiment_row(self, session: Session, experiment_id: str, lock: bool = False) -> ExperimentRow:
         numeric_id = rules.experiment_id(experiment_id)
@@ -592,7 +593,7 @@ class SqlTrackingStore:
                 experiment_id=experiment_id,
                 run_name=name,
                 status=RunStatus.RUNNING,
-                start_time=start_time or rules.now_ms(),
+                start_time=start_time or now_ms(),
                 end_time=None,
                 artifact_uri=f"{experiment.artifact_location}/{run_id}/artifacts",
                 lifecycle_stage=LifecycleStage.ACTIVE,
@@ -654,7 +655,7 @@ class SqlTrackingStore:
                 session.execute(
                     sa.update(_RUNS)
                     .where(_RUNS.c.run_id == run_id)
-                    .values(lifecycle_stage=_DELETED, deleted_time=rules.now_ms())
+                    .values(lifecycle_stage=_DELETED, deleted_time=now_ms())
                 )
 
     def restore_run(self, run_id: str) -> None:
@@ -973,7 +974,7 @@ class SqlTrackingStore:
                     path=path,
                     size=size,
                     sha256=sha256,
-                    created_at=rules.now_ms(),
+                    created_at=now_ms(),
                 )
             )
         return ArtifactFile(path, is_dir=False, size=size, sha256=sha256)
