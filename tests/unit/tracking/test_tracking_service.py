@@ -136,7 +136,11 @@ REFUSED: dict[str, Case] = {
         lambda s: s.search_runs(CTX, [], "", [], ViewType.ACTIVE_ONLY, -1, ""),
         "INVALID_PAGE_SIZE",
     ),
-    "run page token": (
+    "run page token malformed": (
+        lambda s: s.search_runs(CTX, [], "", [], ViewType.ACTIVE_ONLY, 0, "garbage!"),
+        "INVALID_PAGE_TOKEN",
+    ),
+    "run page token without offset": (
         lambda s: s.search_runs(CTX, [], "", [], ViewType.ACTIVE_ONLY, 0, "eyJ4IjoxfQ=="),
         "INVALID_PAGE_TOKEN",
     ),
