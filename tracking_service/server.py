@@ -15,7 +15,7 @@ from modelreg_server.observability import ServiceMetrics
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer, add_to_server
 from tracking_service.artifacts import open_artifact_store
 from tracking_service.config import Settings
-from tracking_service.domain.artifacts import ArtifactService
+from tracking_service.domain.service import TrackingService
 from tracking_service.store import MIGRATIONS, UPGRADE_COMMAND
 from tracking_service.store.sql import SqlTrackingStore
 
@@ -52,7 +52,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         max_workers=settings.workers,
         observer=metrics.observe_call,
     )
-    servicer = TrackingServicer(store, ArtifactService(store, objects), count_bytes=metrics.artifact_bytes)
+    servicer = TrackingServicer(TrackingService(store, objects), count_bytes=metrics.artifact_bytes)
     add_to_server(servicer, server)
     health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME])
     port = bootstrap.bind(server, settings.host, settings.port)

@@ -32,7 +32,8 @@ from modelreg import entities as e
 from modelreg.config import ClientSettings
 from modelreg.exceptions import FailedPrecondition, ModelregError, NotFound
 from modelreg.registry_client import RegistryClient
-from modelreg.tracking_client import TrackingClient, now_ms
+from modelreg.tracking_client import TrackingClient
+from modelreg.wire import now_ms
 
 if TYPE_CHECKING:
     import pandas as pd

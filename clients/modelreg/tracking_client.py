@@ -19,7 +19,6 @@ import hashlib
 import os
 import posixpath
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -34,15 +33,12 @@ from modelreg.config import ClientSettings
 from modelreg.exceptions import DataLoss
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from modelreg.wire import now_ms
 
 CHUNK_BYTES = transfer.CHUNK_BYTES
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(bytes_done, total_bytes)`` while artifacts move."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _str_map(tags: Mapping[str, object] | None) -> dict[str, str]:

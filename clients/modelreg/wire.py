@@ -1,5 +1,9 @@
-"""What client and servers agree on below the generated messages: call metadata headers, the
-request id a service forwards when it calls another, and artifact bytes on the wire and on disk.
+"""What client and servers agree on below the generated messages: timestamps, call metadata
+headers, the request id a service forwards when it calls another, and artifact bytes on the wire
+and on disk.
+
+Timestamps on the wire are int64 milliseconds since the epoch; :func:`now_ms` reads the clock in
+that unit for the client and both servers.
 
 Call metadata: every call carries ``x-request-id`` and ``x-modelreg-actor``. A service that calls
 another one while serving a call wraps the outgoing calls in :func:`forwarding_request_id`, so both
@@ -32,6 +36,7 @@ thread), sha256 and the file write, with the generated message classes adding tw
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +46,12 @@ from types import TracebackType
 from typing import BinaryIO
 
 from modelreg.tracking.v1 import tracking_pb2 as pb
+
+
+def now_ms() -> int:
+    """Now, as timestamps travel: milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
 
 REQUEST_ID_HEADER = "x-request-id"
 ACTOR_HEADER = "x-modelreg-actor"

@@ -18,7 +18,6 @@ never one query per row, and lineage is carried as the stored bytes, never decod
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelreg.wire import now_ms
 from modelreg_server.context import CallContext
 from modelreg_server.db import read_only
 from registry_service.domain import errors
@@ -71,10 +71,6 @@ _STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
 _REQUEST_ID_LENGTH = 128  # model_events.request_id; a caller may send any x-request-id
 # Shared by every version without tags: read-only, and no allocation per version of a search.
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def like_to_glob(pattern: str) -> str:

@@ -1,5 +1,9 @@
-"""TrackingService over gRPC: protos in, protos out; the work is done by the store and the
-ArtifactService. Errors are domain exceptions, mapped to status + ErrorInfo by the interceptor."""
+"""TrackingService over gRPC: protos in, TrackingService (the domain) calls, protos out.
+
+The artifact streams' framing lives here too (add_to_server, download_frames). Errors are not
+handled here: the domain raises ServiceError and the server interceptor maps it to a status with
+one ErrorInfo.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import grpc
 from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from modelreg_server.context import call_context
 from modelreg_server.errors import InvalidArgumentError
 from tracking_service.api import converters as conv
-from tracking_service.domain.artifacts import ArtifactService
-from tracking_service.store import TrackingStore
+from tracking_service.domain.service import TrackingService
 
 SERVICE_NAME = "modelreg.tracking.v1.TrackingService"
 MAX_UPLOAD_CHUNK = 1024 * 1024
@@ -27,11 +31,8 @@ def _uncounted(_direction: str, _count: int) -> None:
 
 
 class TrackingServicer(pb_grpc.TrackingServiceServicer):
-    def __init__(
-        self, store: TrackingStore, artifacts: ArtifactService, count_bytes: ByteCounter = _uncounted
-    ) -> None:
-        self._store = store
-        self._artifacts = artifacts
+    def __init__(self, service: TrackingService, count_bytes: ByteCounter = _uncounted) -> None:
+        self._service = service
         self._count_bytes = count_bytes
 
     # ---------------------------------------------------------------- experiments
@@ -39,32 +40,33 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     def CreateExperiment(
         self, request: pb.CreateExperimentRequest, context: grpc.ServicerContext
     ) -> pb.CreateExperimentResponse:
-        experiment = self._store.create_experiment(
-            request.name, request.artifact_location or None, dict(request.tags)
+        experiment = self._service.create_experiment(
+            call_context(), request.name, request.artifact_location, request.tags
         )
         return pb.CreateExperimentResponse(experiment=conv.experiment_to_proto(experiment))
 
     def GetExperiment(
         self, request: pb.GetExperimentRequest, context: grpc.ServicerContext
     ) -> pb.GetExperimentResponse:
-        experiment = self._store.get_experiment(request.experiment_id)
+        experiment = self._service.get_experiment(call_context(), request.experiment_id)
         return pb.GetExperimentResponse(experiment=conv.experiment_to_proto(experiment))
 
     def GetExperimentByName(
         self, request: pb.GetExperimentByNameRequest, context: grpc.ServicerContext
     ) -> pb.GetExperimentByNameResponse:
-        experiment = self._store.get_experiment_by_name(request.name)
+        experiment = self._service.get_experiment_by_name(call_context(), request.name)
         return pb.GetExperimentByNameResponse(experiment=conv.experiment_to_proto(experiment))
 
     def SearchExperiments(
         self, request: pb.SearchExperimentsRequest, context: grpc.ServicerContext
     ) -> pb.SearchExperimentsResponse:
-        page = self._store.search_experiments(
-            filter_string=request.filter,
-            order_by=list(request.order_by),
-            view=conv.view_type(request.view_type, "view_type"),
-            page_size=request.page_size,
-            page_token=request.page_token,
+        page = self._service.search_experiments(
+            call_context(),
+            request.filter,
+            list(request.order_by),
+            conv.view_type(request.view_type, "view_type"),
+            request.page_size,
+            request.page_token,
         )
         return pb.SearchExperimentsResponse(
             experiments=[conv.experiment_to_proto(e) for e in page.items],
@@ -74,50 +76,52 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     def RenameExperiment(
         self, request: pb.RenameExperimentRequest, context: grpc.ServicerContext
     ) -> pb.RenameExperimentResponse:
-        experiment = self._store.rename_experiment(request.experiment_id, request.new_name)
+        experiment = self._service.rename_experiment(call_context(), request.experiment_id, request.new_name)
         return pb.RenameExperimentResponse(experiment=conv.experiment_to_proto(experiment))
 
     def SetExperimentTag(
         self, request: pb.SetExperimentTagRequest, context: grpc.ServicerContext
     ) -> pb.SetExperimentTagResponse:
-        self._store.set_experiment_tag(request.experiment_id, request.key, request.value)
+        self._service.set_experiment_tag(call_context(), request.experiment_id, request.key, request.value)
         return pb.SetExperimentTagResponse()
 
     def DeleteExperimentTag(
         self, request: pb.DeleteExperimentTagRequest, context: grpc.ServicerContext
     ) -> pb.DeleteExperimentTagResponse:
-        self._store.delete_experiment_tag(request.experiment_id, request.key)
+        self._service.delete_experiment_tag(call_context(), request.experiment_id, request.key)
         return pb.DeleteExperimentTagResponse()
 
     def DeleteExperiment(
         self, request: pb.DeleteExperimentRequest, context: grpc.ServicerContext
     ) -> pb.DeleteExperimentResponse:
-        self._store.delete_experiment(request.experiment_id)
+        self._service.delete_experiment(call_context(), request.experiment_id)
         return pb.DeleteExperimentResponse()
 
     def RestoreExperiment(
         self, request: pb.RestoreExperimentRequest, context: grpc.ServicerContext
     ) -> pb.RestoreExperimentResponse:
-        self._store.restore_experiment(request.experiment_id)
+        self._service.restore_experiment(call_context(), request.experiment_id)
         return pb.RestoreExperimentResponse()
 
     # ---------------------------------------------------------------- runs
 
     def CreateRun(self, request: pb.CreateRunRequest, context: grpc.ServicerContext) -> pb.CreateRunResponse:
-        run = self._store.create_run(
-            experiment_id=request.experiment_id,
-            run_name=request.run_name,
-            start_time=request.start_time,
-            tags=dict(request.tags),
-            parent_run_id=request.parent_run_id,
+        run = self._service.create_run(
+            call_context(),
+            request.experiment_id,
+            request.run_name,
+            request.start_time,
+            request.tags,
+            request.parent_run_id,
         )
         return pb.CreateRunResponse(run=conv.run_to_proto(run))
 
     def GetRun(self, request: pb.GetRunRequest, context: grpc.ServicerContext) -> pb.GetRunResponse:
-        return pb.GetRunResponse(run=conv.run_to_proto(self._store.get_run(request.run_id)))
+        return pb.GetRunResponse(run=conv.run_to_proto(self._service.get_run(call_context(), request.run_id)))
 
     def UpdateRun(self, request: pb.UpdateRunRequest, context: grpc.ServicerContext) -> pb.UpdateRunResponse:
-        info = self._store.update_run(
+        info = self._service.update_run(
+            call_context(),
             request.run_id,
             status=conv.run_status(request.status) if request.HasField("status") else None,
             end_time=request.end_time if request.HasField("end_time") else None,
@@ -126,25 +130,26 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         return pb.UpdateRunResponse(run_info=conv.run_info_to_proto(info))
 
     def DeleteRun(self, request: pb.DeleteRunRequest, context: grpc.ServicerContext) -> pb.DeleteRunResponse:
-        self._store.delete_run(request.run_id)
+        self._service.delete_run(call_context(), request.run_id)
         return pb.DeleteRunResponse()
 
     def RestoreRun(
         self, request: pb.RestoreRunRequest, context: grpc.ServicerContext
     ) -> pb.RestoreRunResponse:
-        self._store.restore_run(request.run_id)
+        self._service.restore_run(call_context(), request.run_id)
         return pb.RestoreRunResponse()
 
     def SearchRuns(
         self, request: pb.SearchRunsRequest, context: grpc.ServicerContext
     ) -> pb.SearchRunsResponse:
-        page = self._store.search_runs(
-            experiment_ids=list(request.experiment_ids),
-            filter_string=request.filter,
-            view=conv.view_type(request.run_view_type, "run_view_type"),
-            order_by=list(request.order_by),
-            page_size=request.page_size,
-            page_token=request.page_token,
+        page = self._service.search_runs(
+            call_context(),
+            list(request.experiment_ids),
+            request.filter,
+            list(request.order_by),
+            conv.view_type(request.run_view_type, "run_view_type"),
+            request.page_size,
+            request.page_token,
         )
         return pb.SearchRunsResponse(
             runs=conv.runs_to_proto(page.items), next_page_token=page.next_page_token
@@ -153,27 +158,28 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     # ---------------------------------------------------------------- run data
 
     def LogParam(self, request: pb.LogParamRequest, context: grpc.ServicerContext) -> pb.LogParamResponse:
-        self._store.log_param(request.run_id, conv.param_from_proto(request.param))
+        self._service.log_param(call_context(), request.run_id, conv.param_from_proto(request.param))
         return pb.LogParamResponse()
 
     def LogMetric(self, request: pb.LogMetricRequest, context: grpc.ServicerContext) -> pb.LogMetricResponse:
-        self._store.log_metric(request.run_id, request.metric)
+        self._service.log_metric(call_context(), request.run_id, request.metric)
         return pb.LogMetricResponse()
 
     def SetTag(self, request: pb.SetTagRequest, context: grpc.ServicerContext) -> pb.SetTagResponse:
-        self._store.set_tag(request.run_id, request.key, request.value)
+        self._service.set_tag(call_context(), request.run_id, request.key, request.value)
         return pb.SetTagResponse()
 
     def DeleteTag(self, request: pb.DeleteTagRequest, context: grpc.ServicerContext) -> pb.DeleteTagResponse:
-        self._store.delete_tag(request.run_id, request.key)
+        self._service.delete_tag(call_context(), request.run_id, request.key)
         return pb.DeleteTagResponse()
 
     def LogBatch(self, request: pb.LogBatchRequest, context: grpc.ServicerContext) -> pb.LogBatchResponse:
-        self._store.log_batch(
+        self._service.log_batch(
+            call_context(),
             request.run_id,
-            metrics=request.metrics,
-            params=[conv.param_from_proto(p) for p in request.params],
-            tags=dict(request.tags),
+            request.metrics,
+            [conv.param_from_proto(p) for p in request.params],
+            request.tags,
         )
         return pb.LogBatchResponse()
 
@@ -181,17 +187,18 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         self, request_iterator: Iterator[pb.LogMetricsRequest], context: grpc.ServicerContext
     ) -> pb.LogMetricsResponse:
         # Each message is its own transaction: a broken stream keeps what arrived before the break.
-        # The store reads the decoded protos as they are (MetricPoint): no copy per point.
+        # The domain and the store read the decoded protos as they are (MetricPoint): no copy per point.
+        ctx = call_context()
         stored = 0
         for request in request_iterator:
-            stored += self._store.log_metrics(request.run_id, request.metrics)
+            stored += self._service.log_metrics(ctx, request.run_id, request.metrics)
         return pb.LogMetricsResponse(stored_count=stored)
 
     def GetMetricHistory(
         self, request: pb.GetMetricHistoryRequest, context: grpc.ServicerContext
     ) -> pb.GetMetricHistoryResponse:
-        page = self._store.get_metric_history(
-            request.run_id, request.metric_key, page_size=request.page_size, page_token=request.page_token
+        page = self._service.get_metric_history(
+            call_context(), request.run_id, request.metric_key, request.page_size, request.page_token
         )
         return pb.GetMetricHistoryResponse(
             metrics=[conv.metric_to_proto(m) for m in page.items], next_page_token=page.next_page_token
@@ -213,7 +220,8 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
                 {"field": "metadata"},
             )
         metadata = first.metadata
-        file = self._artifacts.upload(
+        file = self._service.upload_artifact(
+            call_context(),
             metadata.run_id,
             metadata.path,
             _upload_chunks(request_iterator, self._count_bytes),
@@ -231,7 +239,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
         self, request: pb.DownloadArtifactRequest, context: grpc.ServicerContext
     ) -> Iterator[bytes]:
         """DownloadArtifact's responses, serialized: the metadata, then one frame per chunk."""
-        file, chunks = self._artifacts.download(request.run_id, request.path)
+        file, chunks = self._service.download_artifact(call_context(), request.run_id, request.path)
         yield transfer.encode_download_metadata(conv.file_to_proto(file))
         for chunk in chunks:
             self._count_bytes("out", len(chunk))
@@ -240,14 +248,16 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     def ListArtifacts(
         self, request: pb.ListArtifactsRequest, context: grpc.ServicerContext
     ) -> pb.ListArtifactsResponse:
-        files = self._artifacts.list(request.run_id, request.path, recursive=request.recursive)
+        files = self._service.list_artifacts(
+            call_context(), request.run_id, request.path, recursive=request.recursive
+        )
         return pb.ListArtifactsResponse(files=[conv.file_to_proto(f) for f in files])
 
     def StatArtifact(
         self, request: pb.StatArtifactRequest, context: grpc.ServicerContext
     ) -> pb.StatArtifactResponse:
         return pb.StatArtifactResponse(
-            file=conv.file_to_proto(self._artifacts.stat(request.run_id, request.path))
+            file=conv.file_to_proto(self._service.stat_artifact(call_context(), request.run_id, request.path))
         )
 
 

@@ -1,2 +1,2 @@
 """The rules of the tracking service, free of gRPC and SQL: entities, validation, typed errors,
-the MLflow filter grammar, and artifact path rules plus the upload/download orchestration."""
+the MLflow filter grammar, and TrackingService, the use cases that apply them and call the stores."""

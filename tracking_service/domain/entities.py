@@ -61,10 +61,12 @@ class Metric:
 
 
 class MetricPoint(Protocol):
-    """What the store reads from a metric it logs: a Metric, or anything with the same fields.
+    """What the domain validates and the store reads from a metric it logs: a Metric, or anything
+    with the same fields, such as the generated Metric message.
 
-    The api layer hands the decoded protos over as they are: on the LogMetrics path (10,000 points
-    a message) a copy into a Metric per point would cost more than the database insert.
+    The api layer hands the decoded protos over as they are, and nothing below it needs to know
+    they are protos: on the LogMetrics path (10,000 points a message) a copy into a Metric per
+    point would cost more than the database insert.
     """
 
     @property

@@ -1,7 +1,8 @@
-"""Validation of names, ids, params, metrics and tags, and run-name generation.
+"""Validation of names, ids, params, metrics, tags and artifact paths, and run-name generation.
 
 Limits are MLflow's (see modelreg_server.validation). Every check raises InvalidArgumentError with the
-reason the contract names and ``{"field": ...}`` metadata.
+reason the contract names and ``{"field": ...}`` metadata. TrackingService runs them before it calls
+the store, so the store only ever sees valid input.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
@@ -22,21 +22,20 @@ from modelreg_server.validation import (
     require_value,
 )
 from tracking_service.domain.entities import MetricPoint, Param
-from tracking_service.domain.errors import BatchTooLarge, ParamValueConflict
+from tracking_service.domain.errors import BatchTooLarge, InvalidArtifactPath, ParamValueConflict
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_STREAM_BATCH_METRICS = 10_000
+MAX_ARTIFACT_PATH_LENGTH = 1024
+SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX = 1000, 50_000
+HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 25_000, 100_000
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _EXPERIMENT_ID = re.compile(r"[0-9]{1,18}")
 # MLflow's metric-key alphabet: letters, digits, and _ - . space /.
 _METRIC_KEY = re.compile(r"[\w\-. /]+")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def run_id(value: str, field: str = "run_id") -> str:
@@ -93,10 +92,18 @@ def negative_timestamp(key: str) -> InvalidArgumentError:
     )
 
 
-def metric(m: MetricPoint) -> None:
-    metric_key(m.key)
-    if m.timestamp < 0:
-        raise negative_timestamp(m.key)
+def metrics(points: Sequence[MetricPoint], limit: int) -> None:
+    """Validates a batch of at most ``limit`` points. One pass that checks each key once: it runs
+    for every point logged, so it reads each point's key and timestamp and nothing else."""
+    batch_size(len(points), limit, "metrics")
+    checked: set[str] = set()
+    for point in points:
+        key = point.key
+        if key not in checked:
+            metric_key(key)
+            checked.add(key)
+        if point.timestamp < 0:
+            raise negative_timestamp(key)
 
 
 def batch_size(count: int, limit: int, field: str) -> None:
@@ -115,6 +122,35 @@ def params(values: Iterable[Param]) -> dict[str, str]:
             raise ParamValueConflict(p.key, merged[p.key], p.value)
         merged[p.key] = p.value
     return merged
+
+
+def artifact_location(value: str) -> str:
+    """An experiment's artifact location without trailing '/'; "" (the default) stays ""."""
+    if value and not value.startswith(("file:///", "s3://")):
+        raise InvalidArgumentError(
+            "INVALID_ARTIFACT_LOCATION",
+            f"artifact_location must be a file:/// or s3:// URI, got '{value[:200]}'",
+            {"field": "artifact_location"},
+        )
+    return value.rstrip("/")
+
+
+def artifact_path(path: str, *, allow_root: bool = False) -> str:
+    """A relative '/'-separated path: no leading '/', backslash, NUL, '.', '..' or empty segment.
+    The root ("") is a path only where ``allow_root`` (listing and stat)."""
+    if not path:
+        if allow_root:
+            return path
+        raise InvalidArtifactPath(path, "must not be empty")
+    if len(path) > MAX_ARTIFACT_PATH_LENGTH:
+        raise InvalidArtifactPath(path, f"is {len(path)} characters, the limit is {MAX_ARTIFACT_PATH_LENGTH}")
+    if path.startswith("/"):
+        raise InvalidArtifactPath(path, "must be relative (no leading '/')")
+    if "\\" in path or "\0" in path:
+        raise InvalidArtifactPath(path, "must not contain backslashes or NUL characters")
+    if any(segment in ("", ".", "..") for segment in path.split("/")):
+        raise InvalidArtifactPath(path, "must not contain '.', '..' or empty segments")
+    return path
 
 
 def rank(step: int, timestamp: int, value: float) -> tuple[int, int, float]:

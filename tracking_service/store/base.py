@@ -1,7 +1,9 @@
 """The storage port of the tracking service.
 
-Every method validates its input with the domain rules, runs in one transaction and raises the
-typed errors of tracking_service.domain.errors. Ids are strings, as on the wire.
+Every method runs in one transaction. Its input is valid already (TrackingService validated it and
+parsed any filter, order_by and page token), so the store raises only the errors that depend on the
+data: RunNotFound, ExperimentAlreadyExists, RunDeleted, ParamValueConflict and the others of
+tracking_service.domain.errors. Run ids are strings, experiment ids the integers they stand for.
 """
 
 from __future__ import annotations
@@ -14,84 +16,88 @@ from tracking_service.domain.entities import (
     Experiment,
     Metric,
     MetricPoint,
-    Page,
-    Param,
     Run,
     RunInfo,
     RunStatus,
     ViewType,
 )
+from tracking_service.domain.filters import Comparison, OrderBy
 
 
 class TrackingStore(Protocol):
+    """Searches return up to ``limit`` rows from ``offset`` on, in the order asked for (ties broken
+    by id): the caller asks for one row past its page to learn whether another page follows."""
+
     # Experiments
-    def create_experiment(
-        self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> Experiment: ...
-    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def create_experiment(self, name: str, artifact_location: str, tags: Mapping[str, str]) -> Experiment:
+        """``artifact_location`` "" places the experiment's artifacts under the store's root."""
+        ...
+
+    def get_experiment(self, experiment_id: int) -> Experiment: ...
     def get_experiment_by_name(self, name: str) -> Experiment: ...
     def search_experiments(
         self,
-        filter_string: str = "",
-        order_by: Sequence[str] = (),
-        view: ViewType = ViewType.ACTIVE_ONLY,
-        page_size: int = 0,
-        page_token: str = "",
-    ) -> Page[Experiment]: ...
-    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment: ...
-    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
-    def delete_experiment_tag(self, experiment_id: str, key: str) -> None: ...
-    def delete_experiment(self, experiment_id: str) -> None: ...
-    def restore_experiment(self, experiment_id: str) -> None: ...
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        view: ViewType,
+        limit: int,
+        offset: int,
+    ) -> list[Experiment]: ...
+    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment: ...
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None: ...
+    def delete_experiment_tag(self, experiment_id: int, key: str) -> None: ...
+    def delete_experiment(self, experiment_id: int) -> None: ...
+    def restore_experiment(self, experiment_id: int) -> None: ...
 
     # Runs
     def create_run(
         self,
-        experiment_id: str = "",
-        run_name: str = "",
-        start_time: int = 0,
-        tags: Mapping[str, str] | None = None,
-        parent_run_id: str = "",
-    ) -> Run: ...
+        experiment_id: int,
+        run_name: str,
+        start_time: int,
+        tags: Mapping[str, str],
+        parent_run_id: str | None,
+    ) -> Run:
+        """``start_time`` 0 means now."""
+        ...
+
     def get_run(self, run_id: str) -> Run: ...
     def update_run(
-        self,
-        run_id: str,
-        status: RunStatus | None = None,
-        end_time: int | None = None,
-        run_name: str | None = None,
-    ) -> RunInfo: ...
+        self, run_id: str, status: RunStatus | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        """Sets the fields that are not None on a live run."""
+        ...
+
     def delete_run(self, run_id: str) -> None: ...
     def restore_run(self, run_id: str) -> None: ...
     def search_runs(
         self,
-        experiment_ids: Sequence[str] = (),
-        filter_string: str = "",
-        view: ViewType = ViewType.ACTIVE_ONLY,
-        order_by: Sequence[str] = (),
-        page_size: int = 0,
-        page_token: str = "",
-    ) -> Page[Run]: ...
+        experiment_ids: Sequence[int],
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        view: ViewType,
+        limit: int,
+        offset: int,
+    ) -> list[Run]:
+        """Runs of ``experiment_ids`` (every experiment when empty) that match every filter."""
+        ...
 
     # Run data
-    def log_param(self, run_id: str, param: Param) -> None: ...
-    def log_metric(self, run_id: str, metric: MetricPoint) -> None: ...
-    def set_tag(self, run_id: str, key: str, value: str) -> None: ...
-    def delete_tag(self, run_id: str, key: str) -> None: ...
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint] = (),
-        params: Sequence[Param] = (),
-        tags: Mapping[str, str] | None = None,
-    ) -> None: ...
-    def log_metrics(self, run_id: str, metrics: Sequence[MetricPoint]) -> int:
-        """Stores up to 10,000 points atomically; returns how many were stored."""
+        metrics: Sequence[MetricPoint],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Logs all of it to a live run, or nothing. A point's timestamp 0 means now; a param
+        already logged with another value is ParamValueConflict."""
         ...
 
-    def get_metric_history(
-        self, run_id: str, key: str, page_size: int = 0, page_token: str = ""
-    ) -> Page[Metric]: ...
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+    def get_metric_history(self, run_id: str, key: str, limit: int, offset: int) -> list[Metric]:
+        """The key's points by step, then timestamp."""
+        ...
 
     # Artifact manifest (the bytes live in the ArtifactStore)
     def artifact_root_for_upload(self, run_id: str, path: str) -> str:

@@ -1,13 +1,14 @@
 """SQLAlchemy implementation of TrackingStore (SQLite, PostgreSQL, MySQL/MariaDB).
 
-Every public method is one transaction with a handful of statements. Writes to a run's data first
-lock the run row (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises writers
-anyway), so the read-merge-write of params (immutability) and latest_metrics (MLflow's newest-point
-rule) is race-free without dialect-specific upserts. Pure reads (get, search, list) run in
-read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and never queue behind a
-writer. Batches go out as one executemany per table.
-Searches are filtered, ordered and paginated in SQL; the page's params, metrics and tags are then
-loaded with one IN query per table.
+Every public method is one transaction with a handful of statements, over input TrackingService
+has validated and parsed: the store raises only the errors that depend on the data. Writes to a
+run's data first lock the run row (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
+serialises writers anyway), so the read-merge-write of params (immutability) and latest_metrics
+(MLflow's newest-point rule) is race-free without dialect-specific upserts. Pure reads (get,
+search, list) run in read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and
+never queue behind a writer. Batches go out as one executemany per table.
+Searches are filtered, ordered and limited in SQL; the params, metrics and tags of the runs found
+are then loaded with one IN query per table.
 
 Runs and their data are read and written with Core statements over the tables (plain rows, no ORM
 identity map): these are the per-call hot paths. Experiments, rarely touched, use the ORM.
@@ -31,9 +32,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from modelreg.wire import now_ms
 from modelreg_server.db import read_only
-from modelreg_server.errors import InvalidArgumentError
-from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -43,7 +43,6 @@ from tracking_service.domain.entities import (
     LifecycleStage,
     Metric,
     MetricPoint,
-    Page,
     Param,
     Run,
     RunData,
@@ -52,7 +51,6 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
-    DefaultExperimentProtected,
     ExperimentAlreadyExists,
     ExperimentDeleted,
     ExperimentNotFound,
@@ -62,17 +60,7 @@ from tracking_service.domain.errors import (
     RunNotFound,
     TagNotFound,
 )
-from tracking_service.domain.filters import (
-    EXPERIMENT_ORDERABLE,
-    EXPERIMENT_SEARCH,
-    RUN_ORDERABLE,
-    RUN_SEARCH,
-    Comparison,
-    Entity,
-    OrderBy,
-    parse_filter,
-    parse_order_by,
-)
+from tracking_service.domain.filters import Comparison, Entity, OrderBy
 from tracking_service.store.models import (
     ArtifactRow,
     Base,
@@ -85,12 +73,9 @@ from tracking_service.store.models import (
     RunTagRow,
 )
 
-SEARCH_PAGE_DEFAULT = 1000
-SEARCH_PAGE_MAX = 50_000
-HISTORY_PAGE_DEFAULT = 25_000
-HISTORY_PAGE_MAX = 100_000
-# Bound on the ids of one expanding IN (...) list: one bound parameter per id.
-_IN_CHUNK = 500
+# Bound on the ids of one expanding IN (...) list, one bound parameter per id: a default page of
+# 1,000 plus the row fetched past it, which says whether another page follows.
+_IN_CHUNK = rules.SEARCH_PAGE_DEFAULT + 1
 
 _STATUSES = {status.value: status for status in RunStatus}
 _STAGES = {stage.value: stage for stage in LifecycleStage}
@@ -203,18 +188,13 @@ def decode_metric_value(value: float, is_nan: bool, is_inf: bool) -> float:
 def _metric_rows(
     run_id: str, metrics: Iterable[MetricPoint]
 ) -> tuple[list[MetricValues], dict[str, tuple[tuple[int, int, float], MetricValues]]]:
-    """Validates a batch and builds its rows (timestamp 0 means now) and, per key, the newest point
-    with its rank. One pass, keys checked once each: this loop runs for every point logged."""
-    now = rules.now_ms()
+    """The rows of a batch (timestamp 0 means now) and, per key, the newest point with its rank.
+    One pass: this loop runs for every point logged."""
+    now = now_ms()
     rows: list[MetricValues] = []
     newest: dict[str, tuple[tuple[int, int, float], MetricValues]] = {}
     for metric in metrics:
         key, value, timestamp, step = metric.key, metric.value, metric.timestamp or now, metric.step
-        best = newest.get(key)
-        if best is None:
-            rules.metric_key(key)
-        if timestamp < 0:
-            raise rules.negative_timestamp(key)
         if math.isfinite(value):
             row: MetricValues = (run_id, key, value, False, False, timestamp, step)
             rank = (step, timestamp, value)
@@ -222,6 +202,7 @@ def _metric_rows(
             row = (run_id, key, *encode_metric_value(value), timestamp, step)
             rank = rules.rank(step, timestamp, value)
         rows.append(row)
+        best = newest.get(key)
         if best is None or rank > best[0]:
             newest[key] = (rank, row)
     return rows, newest
@@ -246,8 +227,9 @@ class _RunDataQueries:
     backend takes that list: ``bind(ids)`` is the ``run_ids`` parameter, for ``chunk`` ids at most.
 
     SQLite reads the ids from one JSON array parameter (json_each) and PostgreSQL from one array
-    (= ANY): SQLAlchemy renders an expanding IN anew on every execution, about 1 µs per id and
-    statement, which cost more than SQLite then took to find the rows. MySQL gets the expanding IN.
+    (= ANY), however many there are: SQLAlchemy renders an expanding IN anew on every execution,
+    about 1 µs per id and statement, which cost more than SQLite then took to find the rows. MySQL
+    gets the expanding IN.
     """
 
     params: AnySelect
@@ -269,7 +251,7 @@ class _RunDataQueries:
                 _in_run_ids(_RUN_TAGS.c.run_id, dialect)
             ),
             bind=json.dumps if dialect == "sqlite" else list,
-            chunk=SEARCH_PAGE_MAX if dialect in ("sqlite", "postgresql") else _IN_CHUNK,
+            chunk=sys.maxsize if dialect in ("sqlite", "postgresql") else _IN_CHUNK,
         )
 
 
@@ -336,8 +318,7 @@ class SqlTrackingStore:
         self._artifact_root = artifact_root.rstrip("/")
         self._sqlite = engine.dialect.name == "sqlite"
         self._run_data = _RunDataQueries.for_dialect(engine.dialect.name)
-        # Searches repeat (a dashboard, a pager): reuse their statements. Invalid filters raise
-        # and are not cached.
+        # Searches repeat (a dashboard, a pager): reuse their statements.
         self._search_statement = functools.lru_cache(maxsize=256)(self._build_search_statement)
         compiled = _INSERT_METRIC.compile(dialect=engine.dialect)
         if self._sqlite and compiled.positiontup != list(_METRIC_COLUMNS):
@@ -355,7 +336,7 @@ class SqlTrackingStore:
                     session.execute(
                         sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
                     )
-                now = rules.now_ms()
+                now = now_ms()
                 session.add(
                     ExperimentRow(
                         experiment_id=0,
@@ -371,23 +352,13 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- experiments
 
-    def create_experiment(
-        self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> Experiment:
-        rules.name(name)
-        checked_tags = rules.tags(tags or {})
-        if artifact_location and not artifact_location.startswith(("file:///", "s3://")):
-            raise InvalidArgumentError(
-                "INVALID_ARTIFACT_LOCATION",
-                f"artifact_location must be a file:/// or s3:// URI, got '{artifact_location[:200]}'",
-                {"field": "artifact_location"},
-            )
-        now = rules.now_ms()
+    def create_experiment(self, name: str, artifact_location: str, tags: Mapping[str, str]) -> Experiment:
+        now = now_ms()
         try:
             with self._sessions.begin() as session:
                 row = ExperimentRow(
                     name=name,
-                    artifact_location=(artifact_location or "").rstrip("/"),
+                    artifact_location=artifact_location,
                     lifecycle_stage=_ACTIVE,
                     creation_time=now,
                     last_update_time=now,
@@ -396,12 +367,12 @@ class SqlTrackingStore:
                 session.flush()
                 if not artifact_location:
                     row.artifact_location = f"{self._artifact_root}/{row.experiment_id}"
-                self._put_experiment_tags(session, row.experiment_id, checked_tags)
+                self._put_experiment_tags(session, row.experiment_id, tags)
         except sa.exc.IntegrityError:
             raise ExperimentAlreadyExists(name) from None
-        return _experiment(row, checked_tags)
+        return _experiment(row, tags)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
+    def get_experiment(self, experiment_id: int) -> Experiment:
         with self._reads.begin() as session:
             row = self._experiment_row(session, experiment_id)
             return _experiment(row, self._experiment_tags(session, [row.experiment_id])[row.experiment_id])
@@ -415,21 +386,13 @@ class SqlTrackingStore:
 
     def search_experiments(
         self,
-        filter_string: str = "",
-        order_by: Sequence[str] = (),
-        view: ViewType = ViewType.ACTIVE_ONLY,
-        page_size: int = 0,
-        page_token: str = "",
-    ) -> Page[Experiment]:
-        clauses = parse_filter(filter_string, EXPERIMENT_SEARCH)
-        orders = parse_order_by(list(order_by), EXPERIMENT_SEARCH, EXPERIMENT_ORDERABLE)
-        page = parse_page(
-            page_size,
-            page_token,
-            default=SEARCH_PAGE_DEFAULT,
-            maximum=SEARCH_PAGE_MAX,
-            query=fingerprint("experiments", filter_string, tuple(order_by), view.value),
-        )
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        view: ViewType,
+        limit: int,
+        offset: int,
+    ) -> list[Experiment]:
+        clauses, orders = filters, order
         columns: dict[str, Column] = {
             "name": ExperimentRow.name,
             "experiment_id": ExperimentRow.experiment_id,
@@ -455,37 +418,35 @@ class SqlTrackingStore:
             sa.select(ExperimentRow)
             .where(*conditions)
             .order_by(*ordering, ExperimentRow.experiment_id.asc())
-            .offset(page.offset)
-            .limit(page.fetch_limit)
+            .offset(offset)
+            .limit(limit)
         )
         with self._reads.begin() as session:
-            rows, token = page.split(list(session.scalars(statement)))
+            rows = list(session.scalars(statement))
             tags = self._experiment_tags(session, [r.experiment_id for r in rows])
-        return Page(tuple(_experiment(r, tags[r.experiment_id]) for r in rows), token)
+        return [_experiment(r, tags[r.experiment_id]) for r in rows]
 
-    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
-        rules.name(new_name, "new_name")
+    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
         try:
             with self._sessions.begin() as session:
                 row = self._experiment_row(session, experiment_id)
                 row.name = new_name
-                row.last_update_time = rules.now_ms()
+                row.last_update_time = now_ms()
                 session.flush()
                 tags = self._experiment_tags(session, [row.experiment_id])[row.experiment_id]
         except sa.exc.IntegrityError:
             raise ExperimentAlreadyExists(new_name) from None
         return _experiment(row, tags)
 
-    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
-        rules.tag(key, value)
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
         with self._sessions.begin() as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _DELETED:
-                raise ExperimentDeleted(experiment_id)
+                raise ExperimentDeleted(str(experiment_id))
             self._put_experiment_tags(session, row.experiment_id, {key: value})
-            row.last_update_time = rules.now_ms()
+            row.last_update_time = now_ms()
 
-    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+    def delete_experiment_tag(self, experiment_id: int, key: str) -> None:
         with self._sessions.begin() as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -495,17 +456,15 @@ class SqlTrackingStore:
             )
             if deleted.rowcount == 0:
                 raise TagNotFound(key)
-            row.last_update_time = rules.now_ms()
+            row.last_update_time = now_ms()
 
-    def delete_experiment(self, experiment_id: str) -> None:
+    def delete_experiment(self, experiment_id: int) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs (stamped with the same time)."""
-        if experiment_id == DEFAULT_EXPERIMENT_ID:
-            raise DefaultExperimentProtected()
         with self._sessions.begin() as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _DELETED:
                 return
-            now = rules.now_ms()
+            now = now_ms()
             row.lifecycle_stage, row.last_update_time = _DELETED, now
             session.execute(
                 sa.update(RunRow)
@@ -513,7 +472,7 @@ class SqlTrackingStore:
                 .values(lifecycle_stage=_DELETED, deleted_time=now)
             )
 
-    def restore_experiment(self, experiment_id: str) -> None:
+    def restore_experiment(self, experiment_id: int) -> None:
         """Restores the experiment and the runs deleted together with it (not those deleted before)."""
         with self._sessions.begin() as session:
             row = self._experiment_row(session, experiment_id, lock=True)
@@ -528,11 +487,10 @@ class SqlTrackingStore:
                 )
                 .values(lifecycle_stage=_ACTIVE, deleted_time=None)
             )
-            row.lifecycle_stage, row.last_update_time = _ACTIVE, rules.now_ms()
+            row.lifecycle_stage, row.last_update_time = _ACTIVE, now_ms()
 
-    def _experiment_row(self, session: Session, experiment_id: str, lock: bool = False) -> ExperimentRow:
-        numeric_id = rules.experiment_id(experiment_id)
-        row = session.get(ExperimentRow, numeric_id, with_for_update=lock)
+    def _experiment_row(self, session: Session, experiment_id: int, lock: bool = False) -> ExperimentRow:
+        row = session.get(ExperimentRow, experiment_id, with_for_update=lock)
         if row is None:
             raise ExperimentNotFound(f"'{experiment_id}'")
         return row
@@ -566,44 +524,38 @@ class SqlTrackingStore:
 
     def create_run(
         self,
-        experiment_id: str = "",
-        run_name: str = "",
-        start_time: int = 0,
-        tags: Mapping[str, str] | None = None,
-        parent_run_id: str = "",
+        experiment_id: int,
+        run_name: str,
+        start_time: int,
+        tags: Mapping[str, str],
+        parent_run_id: str | None,
     ) -> Run:
-        experiment_id = experiment_id or DEFAULT_EXPERIMENT_ID
-        numeric_id = rules.experiment_id(experiment_id)
-        name = rules.name(run_name, "run_name") if run_name else rules.generate_run_name()
-        checked_tags = rules.tags(tags or {})
-        if parent_run_id:
-            rules.run_id(parent_run_id, "parent_run_id")
         run_id = uuid.uuid4().hex
         with self._sessions.begin() as session:
-            experiment = session.execute(_EXPERIMENT_STATE, {"experiment_id": numeric_id}).first()
+            experiment = session.execute(_EXPERIMENT_STATE, {"experiment_id": experiment_id}).first()
             if experiment is None:
                 raise ExperimentNotFound(f"'{experiment_id}'")
             if experiment.lifecycle_stage == _DELETED:
-                raise ExperimentDeleted(experiment_id)
+                raise ExperimentDeleted(str(experiment_id))
             if parent_run_id and session.execute(_RUN_STAGE, {"run_id": parent_run_id}).first() is None:
                 raise RunNotFound(parent_run_id, "PARENT_RUN_NOT_FOUND")
             info = RunInfo(
                 run_id=run_id,
-                experiment_id=experiment_id,
-                run_name=name,
+                experiment_id=str(experiment_id),
+                run_name=run_name,
                 status=RunStatus.RUNNING,
-                start_time=start_time or rules.now_ms(),
+                start_time=start_time or now_ms(),
                 end_time=None,
                 artifact_uri=f"{experiment.artifact_location}/{run_id}/artifacts",
                 lifecycle_stage=LifecycleStage.ACTIVE,
-                parent_run_id=parent_run_id or None,
+                parent_run_id=parent_run_id,
             )
             session.execute(
                 _INSERT_RUN,
                 {
                     "run_id": run_id,
-                    "experiment_id": numeric_id,
-                    "run_name": name,
+                    "experiment_id": experiment_id,
+                    "run_name": run_name,
                     "status": info.status.value,
                     "start_time": info.start_time,
                     "end_time": None,
@@ -613,12 +565,11 @@ class SqlTrackingStore:
                     "parent_run_id": info.parent_run_id,
                 },
             )
-            if checked_tags:  # a new run has no tags to replace
-                session.execute(_INSERT_RUN_TAG, [_tag_row(run_id, k, v) for k, v in checked_tags.items()])
-        return Run(info, RunData(tags=checked_tags))
+            if tags:  # a new run has no tags to replace
+                session.execute(_INSERT_RUN_TAG, [_tag_row(run_id, k, v) for k, v in tags.items()])
+        return Run(info, RunData(tags=dict(tags)))
 
     def get_run(self, run_id: str) -> Run:
-        rules.run_id(run_id)
         with self._reads.begin() as session:
             row = session.execute(_RUN_INFO, {"run_id": run_id}).first()
             if row is None:
@@ -626,14 +577,8 @@ class SqlTrackingStore:
             return self._load_runs(session, [row])[0]
 
     def update_run(
-        self,
-        run_id: str,
-        status: RunStatus | None = None,
-        end_time: int | None = None,
-        run_name: str | None = None,
+        self, run_id: str, status: RunStatus | None, end_time: int | None, run_name: str | None
     ) -> RunInfo:
-        if run_name is not None:
-            rules.name(run_name, "run_name")
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = status.value
@@ -654,7 +599,7 @@ class SqlTrackingStore:
                 session.execute(
                     sa.update(_RUNS)
                     .where(_RUNS.c.run_id == run_id)
-                    .values(lifecycle_stage=_DELETED, deleted_time=rules.now_ms())
+                    .values(lifecycle_stage=_DELETED, deleted_time=now_ms())
                 )
 
     def restore_run(self, run_id: str) -> None:
@@ -668,42 +613,31 @@ class SqlTrackingStore:
 
     def search_runs(
         self,
-        experiment_ids: Sequence[str] = (),
-        filter_string: str = "",
-        view: ViewType = ViewType.ACTIVE_ONLY,
-        order_by: Sequence[str] = (),
-        page_size: int = 0,
-        page_token: str = "",
-    ) -> Page[Run]:
-        numeric_ids = tuple(rules.experiment_id(e, "experiment_ids") for e in experiment_ids)
-        statement = self._search_statement(numeric_ids, filter_string, view, tuple(order_by))
-        page = parse_page(
-            page_size,
-            page_token,
-            default=SEARCH_PAGE_DEFAULT,
-            maximum=SEARCH_PAGE_MAX,
-            query=fingerprint("runs", sorted(numeric_ids), filter_string, tuple(order_by), view.value),
-        )
+        experiment_ids: Sequence[int],
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        view: ViewType,
+        limit: int,
+        offset: int,
+    ) -> list[Run]:
+        statement = self._search_statement(tuple(experiment_ids), tuple(filters), view, tuple(order))
         with self._reads.begin() as session:
-            rows, token = page.split(
-                session.connection()
-                .execute(statement, {"offset": page.offset, "limit": page.fetch_limit})
-                .all()
-            )
-            runs = tuple(self._load_runs(session, rows))
-        return Page(runs, token)
+            rows = session.connection().execute(statement, {"offset": offset, "limit": limit}).all()
+            return self._load_runs(session, rows)
 
     def _build_search_statement(
-        self, experiment_ids: tuple[int, ...], filter_string: str, view: ViewType, order_by: tuple[str, ...]
+        self,
+        experiment_ids: tuple[int, ...],
+        filters: tuple[Comparison, ...],
+        view: ViewType,
+        order: tuple[OrderBy, ...],
     ) -> AnySelect:
         """The search's SELECT of run info rows, the page bounds left as the offset and limit
         parameters. Memoised per store (see __init__): building it costs more than running it."""
-        clauses = parse_filter(filter_string, RUN_SEARCH)
-        orders = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
         statement = _SELECT_RUN_INFO.where(_IN_VIEW[view])
         if experiment_ids:
             statement = statement.where(_RUNS.c.experiment_id.in_(experiment_ids))
-        statement, ordering, clauses = self._run_ordering(statement, orders, clauses)
+        statement, ordering, clauses = self._run_ordering(statement, list(order), list(filters))
         statement = statement.where(*(self._run_condition(c) for c in clauses))
         return (
             statement.order_by(*ordering, _RUNS.c.run_id.asc())
@@ -785,7 +719,6 @@ class SqlTrackingStore:
 
         The lock is what serialises concurrent writers to one run's params and latest metrics.
         """
-        rules.run_id(run_id)
         stage = session.execute(_RUN_STAGE_FOR_UPDATE if lock else _RUN_STAGE, {"run_id": run_id}).scalar()
         if stage is None:
             raise RunNotFound(run_id)
@@ -826,18 +759,6 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- run data
 
-    def log_param(self, run_id: str, param: Param) -> None:
-        self.log_batch(run_id, params=[param])
-
-    def log_metric(self, run_id: str, metric: MetricPoint) -> None:
-        self.log_batch(run_id, metrics=[metric])
-
-    def set_tag(self, run_id: str, key: str, value: str) -> None:
-        rules.tag(key, value)
-        with self._sessions.begin() as session:
-            self._check_run(session, run_id, lock=True, live=True)
-            self._put_run_tags(session, run_id, {key: value})
-
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._sessions.begin() as session:
             self._check_run(session, run_id, lock=True)
@@ -850,48 +771,26 @@ class SqlTrackingStore:
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint] = (),
-        params: Sequence[Param] = (),
-        tags: Mapping[str, str] | None = None,
+        metrics: Sequence[MetricPoint],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
     ) -> None:
-        rules.batch_size(len(metrics), rules.MAX_BATCH_METRICS, "metrics")
-        checked_params = rules.params(params)
-        checked_tags = rules.tags(tags or {})
         with self._sessions.begin() as session:
             self._check_run(session, run_id, lock=True, live=True)
-            self._insert_params(session, run_id, checked_params)
+            self._insert_params(session, run_id, params)
             self._insert_metrics(session, run_id, metrics)
-            self._put_run_tags(session, run_id, checked_tags)
+            self._put_run_tags(session, run_id, tags)
 
-    def log_metrics(self, run_id: str, metrics: Sequence[MetricPoint]) -> int:
-        rules.batch_size(len(metrics), rules.MAX_STREAM_BATCH_METRICS, "metrics")
-        with self._sessions.begin() as session:
-            self._check_run(session, run_id, lock=True, live=True)
-            self._insert_metrics(session, run_id, metrics)
-        return len(metrics)
-
-    def get_metric_history(
-        self, run_id: str, key: str, page_size: int = 0, page_token: str = ""
-    ) -> Page[Metric]:
-        page = parse_page(
-            page_size,
-            page_token,
-            default=HISTORY_PAGE_DEFAULT,
-            maximum=HISTORY_PAGE_MAX,
-            query=fingerprint("history", run_id, key),
-        )
+    def get_metric_history(self, run_id: str, key: str, limit: int, offset: int) -> list[Metric]:
         with self._reads.begin() as session:
             self._check_run(session, run_id)
             rows = session.execute(
-                _METRIC_HISTORY,
-                {"run_id": run_id, "key": key, "offset": page.offset, "limit": page.fetch_limit},
+                _METRIC_HISTORY, {"run_id": run_id, "key": key, "offset": offset, "limit": limit}
             ).all()
-        rows, token = page.split(rows)
-        points = tuple(
+        return [
             Metric(key, decode_metric_value(value, is_nan, is_inf) if is_nan or is_inf else value, ts, step)
             for value, is_nan, is_inf, ts, step in rows
-        )
-        return Page(points, token)
+        ]
 
     def _insert_params(self, session: Session, run_id: str, params: Mapping[str, str]) -> None:
         if not params:
@@ -948,7 +847,6 @@ class SqlTrackingStore:
             return self._artifact_uri(session, run_id)
 
     def artifact_root(self, run_id: str) -> str:
-        rules.run_id(run_id)
         with self._reads.begin() as session:
             return self._artifact_uri(session, run_id)
 
@@ -973,7 +871,7 @@ class SqlTrackingStore:
                     path=path,
                     size=size,
                     sha256=sha256,
-                    created_at=rules.now_ms(),
+                    created_at=now_ms(),
                 )
             )
         return ArtifactFile(path, is_dir=False, size=size, sha256=sha256)

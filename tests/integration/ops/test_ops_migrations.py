@@ -27,6 +27,8 @@ from registry_service.store.sql import SqlRegistryStore
 from tests.conftest import Backend
 from tracking_service import config as tracking_config
 from tracking_service import server as tracking_server
+from tracking_service.domain.entities import ViewType
+from tracking_service.domain.filters import RUN_SEARCH, parse_filter
 from tracking_service.store import MIGRATIONS as TRACKING_MIGRATIONS
 from tracking_service.store.sql import SqlTrackingStore
 
@@ -121,7 +123,8 @@ def _tracking_data_survived(engine: Engine) -> None:
     assert (run.info.run_name, run.info.experiment_id) == ("legacy-run", "7")
     assert {(p.key, p.value) for p in run.data.params} == {("alpha", "0.5")}
     assert {(m.key, m.value) for m in run.data.metrics} == {("rmse", 1.25)}
-    found = store.search_runs(["7"], "attributes.run_name = 'legacy-run'").items
+    by_name = parse_filter("attributes.run_name = 'legacy-run'", RUN_SEARCH)
+    found = store.search_runs([7], by_name, [], ViewType.ACTIVE_ONLY, limit=10, offset=0)
     assert [r.info.run_id for r in found] == [RUN_ID]
     indexes = {index["name"] for index in sa.inspect(engine).get_indexes("runs")}
     assert "ix_runs_experiment_id_run_name" in indexes

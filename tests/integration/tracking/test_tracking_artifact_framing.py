@@ -16,10 +16,12 @@ from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from modelreg_server.db import create_db_engine, ensure_schema
+from modelreg_server.interceptor import ServiceInterceptor
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer
 from tracking_service.artifacts import FileArtifactStore
 from tracking_service.config import Settings
-from tracking_service.domain.artifacts import ArtifactService
+from tracking_service.domain.service import TrackingService
+from tracking_service.server import ERROR_DOMAIN
 from tracking_service.store import MIGRATIONS, UPGRADE_COMMAND
 from tracking_service.store.sql import SqlTrackingStore
 
@@ -88,13 +90,14 @@ def test_upload_refuses_metadata_after_the_first_message(tracking: Tracking) -> 
 
 @pytest.fixture
 def generated_only(tracking_settings: Settings, tmp_path: Path) -> Iterator[pb_grpc.TrackingServiceStub]:
-    """The servicer registered through the generated add_TrackingServiceServicer_to_server alone."""
+    """The servicer registered through the generated add_TrackingServiceServicer_to_server alone
+    (behind the interceptor, which gives each call the context the servicer reads)."""
     engine = create_db_engine(tracking_settings.database_url)
     ensure_schema(engine, MIGRATIONS, auto_upgrade=True, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, tracking_settings.artifact_root)
     store.ensure_default_experiment()
-    servicer = TrackingServicer(store, ArtifactService(store, FileArtifactStore(tmp_path / "artifacts")))
-    server = grpc.server(ThreadPoolExecutor(2))
+    servicer = TrackingServicer(TrackingService(store, FileArtifactStore(tmp_path / "artifacts")))
+    server = grpc.server(ThreadPoolExecutor(2), interceptors=[ServiceInterceptor("tracking", ERROR_DOMAIN)])
     pb_grpc.add_TrackingServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -18,6 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tracking_service.domain.entities import ViewType
+from tracking_service.domain.filters import RUN_ORDERABLE, RUN_SEARCH, parse_filter, parse_order_by
 from tracking_service.store.models import LatestMetricRow, RunRow
 from tracking_service.store.sql import SqlTrackingStore
 
@@ -97,11 +99,16 @@ def test_metric_filter_and_order_use_indexes(
 ) -> None:
     _seed(engine)
     captured.clear()
-    page = store.search_runs(
-        experiment_ids=["0"], filter_string="metrics.rmse < 0.001", order_by=["metrics.rmse ASC"], page_size=5
+    found = store.search_runs(
+        experiment_ids=[0],
+        filters=parse_filter("metrics.rmse < 0.001", RUN_SEARCH),
+        order=parse_order_by(["metrics.rmse ASC"], RUN_SEARCH, RUN_ORDERABLE),
+        view=ViewType.ACTIVE_ONLY,
+        limit=5,
+        offset=0,
     )
-    assert len(page.items) == 5  # ten runs match; one page comes back
-    assert [run.data.metrics[0].value for run in page.items] == [i / RUNS for i in range(5)]
+    assert len(found) == 5  # ten runs match; only the rows asked for come back
+    assert [run.data.metrics[0].value for run in found] == [i / RUNS for i in range(5)]
 
     plan = _plan(engine, *captured[0])
     dialect = engine.dialect.name

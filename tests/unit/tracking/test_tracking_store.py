@@ -1,226 +1,288 @@
-"""SqlTrackingStore behaviour on every backend: the rules that must hold whatever the database."""
+"""SqlTrackingStore behaviour on every backend: the rules that must hold whatever the database.
+
+The store is called as TrackingService calls it: with validated values, parsed filters and a row
+limit and offset. What it refuses is what depends on the data (see test_tracking_service for the
+input the domain refuses before the store is reached).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
 from modelreg_server.errors import ServiceError
-from tracking_service.domain.entities import LifecycleStage, Metric, Param, RunStatus, ViewType
+from tracking_service.domain.entities import (
+    LifecycleStage,
+    Metric,
+    MetricPoint,
+    Param,
+    Run,
+    RunStatus,
+    ViewType,
+)
+from tracking_service.domain.filters import (
+    EXPERIMENT_ORDERABLE,
+    EXPERIMENT_SEARCH,
+    RUN_ORDERABLE,
+    RUN_SEARCH,
+    parse_filter,
+    parse_order_by,
+)
 from tracking_service.store.sql import SqlTrackingStore
+
+ACTIVE = ViewType.ACTIVE_ONLY
 
 
 def reason(exc: pytest.ExceptionInfo[ServiceError]) -> str:
     return exc.value.reason
 
 
+def new_run(
+    store: SqlTrackingStore,
+    experiment_id: int = 0,
+    name: str = "run",
+    *,
+    start_time: int = 0,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+) -> Run:
+    return store.create_run(experiment_id, name, start_time, tags or {}, parent_run_id)
+
+
+def log(
+    store: SqlTrackingStore,
+    run_id: str,
+    metrics: Sequence[MetricPoint] = (),
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    store.log_batch(run_id, metrics, params or {}, tags or {})
+
+
+def search(
+    store: SqlTrackingStore,
+    filter_text: str = "",
+    order_by: Sequence[str] = (),
+    *,
+    experiment_ids: Sequence[int] = (0,),
+    view: ViewType = ACTIVE,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Run]:
+    filters = parse_filter(filter_text, RUN_SEARCH)
+    order = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
+    return store.search_runs(experiment_ids, filters, order, view, limit, offset)
+
+
+def experiment_names(
+    store: SqlTrackingStore,
+    filter_text: str = "",
+    order_by: Sequence[str] = (),
+    view: ViewType = ACTIVE,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[str]:
+    filters = parse_filter(filter_text, EXPERIMENT_SEARCH)
+    order = parse_order_by(list(order_by), EXPERIMENT_SEARCH, EXPERIMENT_ORDERABLE)
+    return [e.name for e in store.search_experiments(filters, order, view, limit, offset)]
+
+
+def history(store: SqlTrackingStore, run_id: str, key: str) -> list[Metric]:
+    return store.get_metric_history(run_id, key, limit=100_000, offset=0)
+
+
 def test_default_experiment_exists_once(store: SqlTrackingStore) -> None:
     store.ensure_default_experiment()
-    default = store.get_experiment("0")
-    assert default.name == "Default"
+    default = store.get_experiment(0)
+    assert (default.experiment_id, default.name) == ("0", "Default")
     assert default.artifact_location.endswith("/artifacts/0")
     assert store.get_experiment_by_name("Default").experiment_id == "0"
-    assert [e.experiment_id for e in store.search_experiments().items] == ["0"]
-    with pytest.raises(ServiceError) as caught:
-        store.delete_experiment("0")
-    assert reason(caught) == "DEFAULT_EXPERIMENT_PROTECTED"
+    assert experiment_names(store) == ["Default"]
 
 
 def test_experiment_ids_count_up_and_names_are_unique(store: SqlTrackingStore) -> None:
-    first = store.create_experiment("first", tags={"team": "a"})
-    second = store.create_experiment("second")
+    first = store.create_experiment("first", "", {"team": "a"})
+    second = store.create_experiment("second", "", {})
     assert (first.experiment_id, second.experiment_id) == ("1", "2")
     assert first.artifact_location.endswith("/artifacts/1")
-    assert store.get_experiment("1").tags == {"team": "a"}
+    assert store.get_experiment(1).tags == {"team": "a"}
+    assert store.create_experiment("elsewhere", "s3://bucket/exp", {}).artifact_location == "s3://bucket/exp"
     with pytest.raises(ServiceError) as caught:
-        store.create_experiment("first")
+        store.create_experiment("first", "", {})
     assert reason(caught) == "EXPERIMENT_ALREADY_EXISTS"
     with pytest.raises(ServiceError) as caught:
-        store.rename_experiment("2", "first")
+        store.rename_experiment(2, "first")
     assert reason(caught) == "EXPERIMENT_ALREADY_EXISTS"
     # Names are case-sensitive on every backend (MySQL is not, by default).
-    assert store.create_experiment("FIRST").name == "FIRST"
+    assert store.create_experiment("FIRST", "", {}).name == "FIRST"
 
 
-def test_run_gets_generated_name_artifact_uri_and_parent(store: SqlTrackingStore) -> None:
-    parent = store.create_run("0")
-    child = store.create_run("0", run_name="child", tags={"k": "v"}, parent_run_id=parent.info.run_id)
+def test_run_gets_artifact_uri_and_parent(store: SqlTrackingStore) -> None:
+    parent = new_run(store, name="parent", start_time=1234)
+    child = new_run(store, name="child", tags={"k": "v"}, parent_run_id=parent.info.run_id)
     assert len(parent.info.run_id) == 32
-    assert parent.info.run_name.count("-") == 2
+    assert (parent.info.run_name, parent.info.start_time) == ("parent", 1234)
     assert parent.info.status is RunStatus.RUNNING
+    assert child.info.start_time > 1_600_000_000_000  # 0 means now
     assert child.info.artifact_uri.endswith(f"/0/{child.info.run_id}/artifacts")
     fetched = store.get_run(child.info.run_id)
     assert fetched.info.parent_run_id == parent.info.run_id
     assert fetched.data.tags == {"k": "v"}
     with pytest.raises(ServiceError) as caught:
-        store.create_run("0", parent_run_id="f" * 32)
+        new_run(store, parent_run_id="f" * 32)
     assert reason(caught) == "PARENT_RUN_NOT_FOUND"
     with pytest.raises(ServiceError) as caught:
-        store.create_run("999")
+        new_run(store, 999)
     assert reason(caught) == "EXPERIMENT_NOT_FOUND"
 
 
 def test_params_are_immutable(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    store.log_param(run_id, Param("alpha", "0.5"))
-    store.log_param(run_id, Param("alpha", "0.5"))  # same value: no-op
+    run_id = new_run(store).info.run_id
+    log(store, run_id, params={"alpha": "0.5"})
+    log(store, run_id, params={"alpha": "0.5"})  # same value: no-op
     with pytest.raises(ServiceError) as caught:
-        store.log_param(run_id, Param("alpha", "0.7"))
+        log(store, run_id, params={"alpha": "0.7"})
     assert reason(caught) == "PARAM_VALUE_CONFLICT"
     assert caught.value.metadata["key"] == "alpha"
     # Case matters: "Alpha" is another key, "0.5" vs "0.50" another value.
-    store.log_param(run_id, Param("Alpha", "x"))
+    log(store, run_id, params={"Alpha": "x"})
     assert store.get_run(run_id).data.params == (Param("Alpha", "x"), Param("alpha", "0.5"))
 
 
 def test_log_batch_is_atomic(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    store.log_param(run_id, Param("fixed", "1"))
+    run_id = new_run(store).info.run_id
+    log(store, run_id, params={"fixed": "1"})
     with pytest.raises(ServiceError) as caught:
-        store.log_batch(
-            run_id,
-            metrics=[Metric("loss", 1.0, 10, 0)],
-            params=[Param("new", "x"), Param("fixed", "2")],
-            tags={"t": "v"},
-        )
+        log(store, run_id, [Metric("loss", 1.0, 10, 0)], {"new": "x", "fixed": "2"}, {"t": "v"})
     assert reason(caught) == "PARAM_VALUE_CONFLICT"
-    with pytest.raises(ServiceError) as caught:
-        store.log_batch(run_id, params=[Param("a", "1"), Param("a", "2")])
-    assert reason(caught) == "PARAM_VALUE_CONFLICT"
-    with pytest.raises(ServiceError) as caught:
-        store.log_batch(run_id, metrics=[Metric("ok", 1.0, 1)], params=[Param("p", "x" * 6001)])
-    assert reason(caught) == "INVALID_PARAM"
     run = store.get_run(run_id)
     assert run.data.params == (Param("fixed", "1"),)
     assert run.data.metrics == () and run.data.tags == {}
-    assert store.get_metric_history(run_id, "loss").items == ()
-
-
-def test_batch_limits(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    for kwargs in (
-        {"metrics": [Metric("m", 1.0, 1, i) for i in range(1001)]},
-        {"params": [Param(f"p{i}", "v") for i in range(101)]},
-        {"tags": {f"t{i}": "v" for i in range(101)}},
-    ):
-        with pytest.raises(ServiceError) as caught:
-            store.log_batch(run_id, **kwargs)  # type: ignore[arg-type]
-        assert reason(caught) == "BATCH_TOO_LARGE"
+    assert history(store, run_id, "loss") == []
 
 
 def test_metric_values_round_trip(store: SqlTrackingStore) -> None:
     # One database per backend for all values: creating databases is what makes these tests slow.
     for value in (math.nan, math.inf, -math.inf, 0.0, -1.5, 1e308, -1e-308, 5e-324):
-        run_id = store.create_run().info.run_id
-        store.log_metric(run_id, Metric("m", value, 1000, 3))
+        run_id = new_run(store).info.run_id
+        log(store, run_id, [Metric("m", value, 1000, 3)])
         (latest,) = store.get_run(run_id).data.metrics
-        (point,) = store.get_metric_history(run_id, "m").items
+        (point,) = history(store, run_id, "m")
         for got in (latest.value, point.value):
             assert math.isnan(got) if math.isnan(value) else got == value, (value, got)
         assert (point.timestamp, point.step) == (1000, 3)
 
 
 def test_latest_metric_follows_step_then_timestamp_then_value(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
+    run_id = new_run(store).info.run_id
 
     def latest() -> Metric:
         return next(m for m in store.get_run(run_id).data.metrics if m.key == "m")
 
-    store.log_metric(run_id, Metric("m", 5.0, 100, 2))
-    store.log_metric(run_id, Metric("m", 9.0, 999, 1))  # older step loses despite later timestamp
+    log(store, run_id, [Metric("m", 5.0, 100, 2)])
+    log(store, run_id, [Metric("m", 9.0, 999, 1)])  # older step loses despite later timestamp
     assert latest() == Metric("m", 5.0, 100, 2)
-    store.log_metric(run_id, Metric("m", 1.0, 101, 2))  # same step, later timestamp wins
+    log(store, run_id, [Metric("m", 1.0, 101, 2)])  # same step, later timestamp wins
     assert latest() == Metric("m", 1.0, 101, 2)
-    store.log_metric(run_id, Metric("m", 0.5, 101, 2))  # full tie but smaller value loses
+    log(store, run_id, [Metric("m", 0.5, 101, 2)])  # full tie but smaller value loses
     assert latest() == Metric("m", 1.0, 101, 2)
-    store.log_batch(
-        run_id, metrics=[Metric("m", 7.0, 50, 3), Metric("m", 3.0, 40, 3), Metric("m", 8.0, 50, 3)]
-    )
+    log(store, run_id, [Metric("m", 7.0, 50, 3), Metric("m", 3.0, 40, 3), Metric("m", 8.0, 50, 3)])
     assert latest() == Metric("m", 8.0, 50, 3)
-    assert store.log_metrics(run_id, [Metric("m", 2.0, 1, 4), Metric("x", 2.0, 1, 0)]) == 2
+    log(store, run_id, [Metric("m", 2.0, 1, 4), Metric("x", 2.0, 1, 0)])
     assert latest() == Metric("m", 2.0, 1, 4)
-    history = store.get_metric_history(run_id, "m").items
-    assert [(m.step, m.timestamp) for m in history] == sorted((m.step, m.timestamp) for m in history)
-    assert len(history) == 8
+    points = history(store, run_id, "m")
+    assert [(m.step, m.timestamp) for m in points] == sorted((m.step, m.timestamp) for m in points)
+    assert len(points) == 8
 
 
 def test_metric_timestamp_zero_means_now(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    store.log_metric(run_id, Metric("m", 1.0, 0))
+    run_id = new_run(store).info.run_id
+    log(store, run_id, [Metric("m", 1.0, 0)])
     assert store.get_run(run_id).data.metrics[0].timestamp > 1_600_000_000_000
 
 
-def test_metric_history_pagination(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    store.log_metrics(run_id, [Metric("m", float(i), 1000 + i, i) for i in range(25)])
-    seen: list[float] = []
-    token = ""
-    while True:
-        page = store.get_metric_history(run_id, "m", page_size=10, page_token=token)
-        seen.extend(m.value for m in page.items)
-        token = page.next_page_token
-        if not token:
-            break
-    assert seen == [float(i) for i in range(25)]
+def test_metric_history_limit_and_offset(store: SqlTrackingStore) -> None:
+    run_id = new_run(store).info.run_id
+    log(store, run_id, [Metric("m", float(i), 1000 + i, i) for i in range(25)])
+    window = store.get_metric_history(run_id, "m", limit=11, offset=10)
+    assert [m.value for m in window] == [float(i) for i in range(10, 21)]
+    assert [m.value for m in store.get_metric_history(run_id, "m", limit=11, offset=20)] == [
+        float(i) for i in range(20, 25)
+    ]
+    assert store.get_metric_history(run_id, "absent", limit=10, offset=0) == []
+    with pytest.raises(ServiceError) as caught:
+        store.get_metric_history("0" * 32, "m", limit=10, offset=0)
+    assert reason(caught) == "RUN_NOT_FOUND"
 
 
 def test_deleted_run_rejects_writes_and_restores(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
+    run_id = new_run(store).info.run_id
     store.delete_run(run_id)
     assert store.get_run(run_id).info.lifecycle_stage is LifecycleStage.DELETED
     for write in (
-        lambda: store.log_param(run_id, Param("a", "1")),
-        lambda: store.log_metric(run_id, Metric("a", 1.0, 1)),
-        lambda: store.set_tag(run_id, "a", "1"),
-        lambda: store.update_run(run_id, status=RunStatus.FINISHED),
+        lambda: log(store, run_id, params={"a": "1"}),
+        lambda: log(store, run_id, [Metric("a", 1.0, 1)]),
+        lambda: log(store, run_id, tags={"a": "1"}),
+        lambda: store.update_run(run_id, RunStatus.FINISHED, None, None),
+        lambda: store.artifact_root_for_upload(run_id, "f"),
     ):
         with pytest.raises(ServiceError) as caught:
             write()
         assert reason(caught) == "RUN_DELETED"
-    assert store.search_runs().items == ()
-    assert [r.info.run_id for r in store.search_runs(view=ViewType.DELETED_ONLY).items] == [run_id]
+    assert search(store) == []
+    assert [r.info.run_id for r in search(store, view=ViewType.DELETED_ONLY)] == [run_id]
     store.restore_run(run_id)
-    store.set_tag(run_id, "a", "1")
+    log(store, run_id, tags={"a": "1"})
     assert store.get_run(run_id).info.lifecycle_stage is LifecycleStage.ACTIVE
 
 
+def test_update_run_sets_the_fields_given(store: SqlTrackingStore) -> None:
+    run_id = new_run(store, name="before").info.run_id
+    info = store.update_run(run_id, RunStatus.FINISHED, 9999, None)
+    assert (info.status, info.end_time, info.run_name) == (RunStatus.FINISHED, 9999, "before")
+    info = store.update_run(run_id, None, None, "after")
+    assert (info.status, info.end_time, info.run_name) == (RunStatus.FINISHED, 9999, "after")
+
+
 def test_experiment_delete_hides_its_runs_and_restore_brings_back_only_those(store: SqlTrackingStore) -> None:
-    experiment_id = store.create_experiment("e").experiment_id
-    kept = store.create_run(experiment_id).info.run_id
-    deleted_before = store.create_run(experiment_id).info.run_id
+    experiment_id = int(store.create_experiment("e", "", {}).experiment_id)
+    kept = new_run(store, experiment_id).info.run_id
+    deleted_before = new_run(store, experiment_id).info.run_id
     store.delete_run(deleted_before)
     store.delete_experiment(experiment_id)
     assert store.get_experiment(experiment_id).lifecycle_stage is LifecycleStage.DELETED
-    assert store.search_runs([experiment_id]).items == ()
-    assert [e.name for e in store.search_experiments(view=ViewType.DELETED_ONLY).items] == ["e"]
-    with pytest.raises(ServiceError) as caught:
-        store.create_run(experiment_id)
-    assert reason(caught) == "EXPERIMENT_DELETED"
-    with pytest.raises(ServiceError) as caught:
-        store.create_experiment("e")  # a deleted experiment still holds its name
-    assert reason(caught) == "EXPERIMENT_ALREADY_EXISTS"
+    assert search(store, experiment_ids=[experiment_id]) == []
+    assert experiment_names(store, view=ViewType.DELETED_ONLY) == ["e"]
+    for write, expected in (
+        (lambda: new_run(store, experiment_id), "EXPERIMENT_DELETED"),
+        (lambda: store.set_experiment_tag(experiment_id, "k", "v"), "EXPERIMENT_DELETED"),
+        (lambda: store.create_experiment("e", "", {}), "EXPERIMENT_ALREADY_EXISTS"),  # still holds its name
+    ):
+        with pytest.raises(ServiceError) as caught:
+            write()
+        assert reason(caught) == expected
     store.restore_experiment(experiment_id)
-    assert [r.info.run_id for r in store.search_runs([experiment_id]).items] == [kept]
+    assert [r.info.run_id for r in search(store, experiment_ids=[experiment_id])] == [kept]
     assert store.get_run(deleted_before).info.lifecycle_stage is LifecycleStage.DELETED
 
 
 def test_tags_set_replace_delete(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    store.set_tag(run_id, "k", "1")
-    store.set_tag(run_id, "k", "2")
+    run_id = new_run(store).info.run_id
+    log(store, run_id, tags={"k": "1"})
+    log(store, run_id, tags={"k": "2"})
     assert store.get_run(run_id).data.tags == {"k": "2"}
     store.delete_tag(run_id, "k")
     with pytest.raises(ServiceError) as caught:
         store.delete_tag(run_id, "k")
     assert reason(caught) == "TAG_NOT_FOUND"
-    store.set_experiment_tag("0", "owner", "me")
-    store.set_experiment_tag("0", "owner", "you")
-    assert store.get_experiment("0").tags == {"owner": "you"}
-    store.delete_experiment_tag("0", "owner")
+    store.set_experiment_tag(0, "owner", "me")
+    store.set_experiment_tag(0, "owner", "you")
+    assert store.get_experiment(0).tags == {"owner": "you"}
+    store.delete_experiment_tag(0, "owner")
     with pytest.raises(ServiceError) as caught:
-        store.delete_experiment_tag("0", "owner")
+        store.delete_experiment_tag(0, "owner")
     assert reason(caught) == "TAG_NOT_FOUND"
 
 
@@ -236,20 +298,21 @@ def runs(store: SqlTrackingStore) -> dict[str, str]:
         ("r4", None, None, None, 5000),
     ]
     for name, rmse, alpha, team, start in specs:
-        run_id = store.create_run("0", run_name=name, start_time=start).info.run_id
-        store.log_batch(
+        run_id = new_run(store, name=name, start_time=start).info.run_id
+        log(
+            store,
             run_id,
-            metrics=[Metric("rmse", rmse, 1, 0)] if rmse is not None else [],
-            params=[Param("alpha", alpha)] if alpha is not None else [],
-            tags={"team": team} if team is not None else {},
+            [Metric("rmse", rmse, 1, 0)] if rmse is not None else [],
+            {"alpha": alpha} if alpha is not None else {},
+            {"team": team} if team is not None else {},
         )
         ids[name] = run_id
-    store.update_run(ids["r3"], status=RunStatus.FINISHED, end_time=4500)
+    store.update_run(ids["r3"], RunStatus.FINISHED, 4500, None)
     return ids
 
 
-def _names(store: SqlTrackingStore, filter_string: str = "", order_by: tuple[str, ...] = ()) -> list[str]:
-    return [r.info.run_name for r in store.search_runs(["0"], filter_string, order_by=order_by).items]
+def _names(store: SqlTrackingStore, filter_text: str = "", order_by: tuple[str, ...] = ()) -> list[str]:
+    return [r.info.run_name for r in search(store, filter_text, order_by)]
 
 
 FILTER_CASES: list[tuple[str, list[str]]] = [
@@ -275,8 +338,8 @@ FILTER_CASES: list[tuple[str, list[str]]] = [
 
 
 def test_search_runs_filters(store: SqlTrackingStore, runs: dict[str, str]) -> None:
-    for filter_string, expected in FILTER_CASES:
-        assert _names(store, filter_string) == expected, filter_string
+    for filter_text, expected in FILTER_CASES:
+        assert _names(store, filter_text) == expected, filter_text
 
 
 ORDER_CASES: list[tuple[tuple[str, ...], list[str]]] = [
@@ -306,90 +369,60 @@ FILTERED_ORDER_CASES: list[tuple[str, tuple[str, ...], list[str]]] = [
 
 
 def test_search_runs_filtered_order(store: SqlTrackingStore, runs: dict[str, str]) -> None:
-    for filter_string, order_by, expected in FILTERED_ORDER_CASES:
-        assert _names(store, filter_string, order_by) == expected, (filter_string, order_by)
+    for filter_text, order_by, expected in FILTERED_ORDER_CASES:
+        assert _names(store, filter_text, order_by) == expected, (filter_text, order_by)
 
 
-def test_search_runs_pagination_is_complete_and_deterministic(store: SqlTrackingStore) -> None:
-    created = {store.create_run("0", start_time=1000).info.run_id for _ in range(7)}  # all tie on start_time
-    seen: list[str] = []
-    token = ""
-    while True:
-        page = store.search_runs(["0"], page_size=3, page_token=token)
-        seen.extend(r.info.run_id for r in page.items)
-        token = page.next_page_token
-        if not token:
-            break
-    assert seen == sorted(created)
-    with pytest.raises(ServiceError) as caught:
-        store.search_runs(
-            ["0"],
-            "metrics.a < 1",
-            page_size=3,
-            page_token=store.search_runs(["0"], page_size=3).next_page_token,
-        )
-    assert reason(caught) == "INVALID_PAGE_TOKEN"
-    for bad_token in ("garbage!", "eyJ4IjoxfQ=="):
-        with pytest.raises(ServiceError) as caught:
-            store.search_runs(page_token=bad_token)
-        assert reason(caught) == "INVALID_PAGE_TOKEN"
-    with pytest.raises(ServiceError) as caught:
-        store.search_runs(page_size=-1)
-    assert reason(caught) == "INVALID_PAGE_SIZE"
+def test_search_runs_limit_and_offset_are_deterministic(store: SqlTrackingStore) -> None:
+    created = {new_run(store, start_time=1000).info.run_id for _ in range(7)}  # all tie on start_time
+    windows = [[r.info.run_id for r in search(store, limit=3, offset=offset)] for offset in (0, 3, 6)]
+    assert [len(w) for w in windows] == [3, 3, 1]
+    assert [run_id for window in windows for run_id in window] == sorted(created)  # ties by run id
+    assert search(store, limit=3, offset=7) == []
+    assert search(store, experiment_ids=[1]) == []
+    assert len(search(store, experiment_ids=[])) == 7  # no ids: every experiment
+
+
+def test_search_loads_each_runs_data(store: SqlTrackingStore, runs: dict[str, str]) -> None:
+    found = {r.info.run_name: r.data for r in search(store, "params.alpha IN ('0.1', '0.2')")}
+    assert found["r0"].params == (Param("alpha", "0.1"),) and found["r0"].tags == {"team": "vision"}
+    assert found["r1"].metrics == (Metric("rmse", 0.5, 1, 0),)
 
 
 def test_search_experiments(store: SqlTrackingStore) -> None:
-    store.create_experiment("exp-a", tags={"team": "x"})
-    store.create_experiment("exp-b")
-    store.create_experiment("other")
-    names = [e.name for e in store.search_experiments("name LIKE 'exp-%'", ["name DESC"]).items]
-    assert names == ["exp-b", "exp-a"]
-    assert [e.name for e in store.search_experiments("tags.team = 'x'").items] == ["exp-a"]
-    assert [e.name for e in store.search_experiments("name ILIKE 'EXP-A'").items] == ["exp-a"]
-    assert [e.name for e in store.search_experiments("name LIKE 'EXP-%'").items] == []
-    first = store.search_experiments(order_by=["experiment_id"], page_size=2)
-    second = store.search_experiments(
-        order_by=["experiment_id"], page_size=2, page_token=first.next_page_token
-    )
-    assert [e.experiment_id for e in first.items + second.items] == ["0", "1", "2", "3"]
-    assert second.next_page_token == ""
+    store.create_experiment("exp-a", "", {"team": "x"})
+    store.create_experiment("exp-b", "", {})
+    store.create_experiment("other", "", {})
+    assert experiment_names(store, "name LIKE 'exp-%'", ["name DESC"]) == ["exp-b", "exp-a"]
+    assert experiment_names(store, "tags.team = 'x'") == ["exp-a"]
+    assert experiment_names(store, "name ILIKE 'EXP-A'") == ["exp-a"]
+    assert experiment_names(store, "name LIKE 'EXP-%'") == []
+    assert experiment_names(store, order_by=["experiment_id"], limit=2, offset=2) == ["exp-b", "other"]
+    assert experiment_names(store, order_by=["experiment_id"], limit=2, offset=4) == []
 
 
-BAD_INPUT_CASES: list[tuple[Callable[[SqlTrackingStore], object], str]] = [
+MISSING_CASES: list[tuple[Callable[[SqlTrackingStore], object], str]] = [
     (lambda s: s.get_run("0" * 32), "RUN_NOT_FOUND"),
-    (lambda s: s.get_run("not-an-id"), "INVALID_RUN_ID"),
-    (lambda s: s.get_experiment("42"), "EXPERIMENT_NOT_FOUND"),
-    (lambda s: s.get_experiment("x"), "INVALID_EXPERIMENT_ID"),
-    (lambda s: s.create_experiment(""), "INVALID_NAME"),
-    (lambda s: s.create_experiment("x" * 251), "INVALID_NAME"),
-    (lambda s: s.create_experiment("ok", tags={"": "v"}), "INVALID_TAG"),
-    (lambda s: s.create_run(run_name="n" * 251), "INVALID_NAME"),
-    (lambda s: s.search_runs(filter_string="metrics.a < 1 OR metrics.b < 1"), "INVALID_FILTER"),
-    (lambda s: s.search_runs(order_by=["metrics.a UP"]), "INVALID_ORDER_BY"),
-    (lambda s: s.search_experiments(filter_string="status = 'x'"), "INVALID_FILTER"),
+    (lambda s: s.delete_run("0" * 32), "RUN_NOT_FOUND"),
+    (lambda s: log(s, "0" * 32, params={"a": "1"}), "RUN_NOT_FOUND"),
+    (lambda s: s.artifact_root("0" * 32), "RUN_NOT_FOUND"),
+    (lambda s: s.list_artifact_files("0" * 32, ""), "RUN_NOT_FOUND"),
+    (lambda s: s.get_experiment(42), "EXPERIMENT_NOT_FOUND"),
+    (lambda s: s.get_experiment_by_name("nope"), "EXPERIMENT_NOT_FOUND"),
+    (lambda s: s.rename_experiment(42, "x"), "EXPERIMENT_NOT_FOUND"),
+    (lambda s: s.delete_experiment(42), "EXPERIMENT_NOT_FOUND"),
 ]
 
 
-def test_bad_input_reasons(store: SqlTrackingStore) -> None:
-    for call, expected in BAD_INPUT_CASES:
+def test_missing_things_are_not_found(store: SqlTrackingStore) -> None:
+    for call, expected in MISSING_CASES:
         with pytest.raises(ServiceError) as caught:
             call(store)
         assert reason(caught) == expected
 
 
-def test_invalid_metric_and_tag(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
-    for metric in (Metric("", 1.0, 1), Metric("bad*key", 1.0, 1), Metric("k", 1.0, -5)):
-        with pytest.raises(ServiceError) as caught:
-            store.log_metric(run_id, metric)
-        assert reason(caught) == "INVALID_METRIC"
-    with pytest.raises(ServiceError) as caught:
-        store.set_tag(run_id, "k", "v" * 8001)
-    assert reason(caught) == "INVALID_TAG"
-
-
 def test_artifact_manifest_rejects_file_directory_collisions(store: SqlTrackingStore) -> None:
-    run_id = store.create_run().info.run_id
+    run_id = new_run(store).info.run_id
     store.record_artifact(run_id, "model/weights.bin", 3, "a" * 64)
     store.record_artifact(run_id, "model/weights.bin", 4, "b" * 64)  # overwrite: upsert
     assert store.get_artifact(run_id, "model/weights.bin") is not None

@@ -1,0 +1,312 @@
+"""The tracking service's use cases: validate input, parse searches and page tokens, call the stores.
+
+The service owns the order of effects. Every input is validated (rules) and every filter, order_by
+and page token parsed before the store is called, so a bad request never opens a transaction and
+the store receives only valid values. Each write is then one store call, i.e. one transaction
+(an upload also asks the store where the bytes go before it writes them); searches hand the store
+a row limit and offset and split the page off what comes back.
+
+Artifacts: the bytes live in an ArtifactStore (file:// or s3://) at ``<run artifact_uri>/<path>``;
+the tracking database's manifest holds (path, size, sha256) and is the source of truth for list and
+stat (directories are derived from the paths). An upload publishes the object atomically, then
+records it; an interrupted stream publishes nothing and records nothing.
+
+Every method takes the call's :class:`CallContext` first, as the registry's do; tracking records
+no actor or request id, so none of it reaches the store.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from modelreg_server.context import CallContext
+from modelreg_server.pagination import fingerprint, parse_page
+from tracking_service.artifacts import ArtifactStore, Chunk
+from tracking_service.domain import rules
+from tracking_service.domain.entities import (
+    DEFAULT_EXPERIMENT_ID,
+    ArtifactFile,
+    Experiment,
+    Metric,
+    MetricPoint,
+    Page,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    ViewType,
+)
+from tracking_service.domain.errors import ArtifactNotFound, DefaultExperimentProtected
+from tracking_service.domain.filters import (
+    EXPERIMENT_ORDERABLE,
+    EXPERIMENT_SEARCH,
+    RUN_ORDERABLE,
+    RUN_SEARCH,
+    Comparison,
+    OrderBy,
+    parse_filter,
+    parse_order_by,
+)
+from tracking_service.store import TrackingStore
+
+ARTIFACT_CHUNK_SIZE = 1024 * 1024
+
+SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
+
+
+# Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
+# search. Invalid text raises and is not cached.
+@functools.lru_cache(maxsize=256)
+def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
+    return (
+        tuple(parse_filter(filter_text, RUN_SEARCH)),
+        tuple(parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)),
+    )
+
+
+class TrackingService:
+    def __init__(self, store: TrackingStore, artifacts: ArtifactStore) -> None:
+        self._store = store
+        self._artifacts = artifacts
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        ctx: CallContext,
+        name: str,
+        artifact_location: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> Experiment:
+        name = rules.name(name)
+        checked_tags = rules.tags(tags or {})
+        location = rules.artifact_location(artifact_location)
+        return self._store.create_experiment(name, location, checked_tags)
+
+    def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
+        return self._store.get_experiment(rules.experiment_id(experiment_id))
+
+    def get_experiment_by_name(self, ctx: CallContext, name: str) -> Experiment:
+        return self._store.get_experiment_by_name(name)
+
+    def search_experiments(
+        self,
+        ctx: CallContext,
+        filter_text: str,
+        order_by: Sequence[str],
+        view: ViewType,
+        page_size: int,
+        page_token: str,
+    ) -> Page[Experiment]:
+        filters = parse_filter(filter_text, EXPERIMENT_SEARCH)
+        order = parse_order_by(list(order_by), EXPERIMENT_SEARCH, EXPERIMENT_ORDERABLE)
+        page = parse_page(
+            page_size,
+            page_token,
+            default=rules.SEARCH_PAGE_DEFAULT,
+            maximum=rules.SEARCH_PAGE_MAX,
+            query=fingerprint("experiments", filter_text, tuple(order_by), view.value),
+        )
+        items, token = page.split(
+            self._store.search_experiments(filters, order, view, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
+
+    def rename_experiment(self, ctx: CallContext, experiment_id: str, new_name: str) -> Experiment:
+        new_name = rules.name(new_name, "new_name")
+        return self._store.rename_experiment(rules.experiment_id(experiment_id), new_name)
+
+    def set_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str, value: str) -> None:
+        rules.tag(key, value)
+        self._store.set_experiment_tag(rules.experiment_id(experiment_id), key, value)
+
+    def delete_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str) -> None:
+        self._store.delete_experiment_tag(rules.experiment_id(experiment_id), key)
+
+    def delete_experiment(self, ctx: CallContext, experiment_id: str) -> None:
+        """Soft-deletes the experiment and, as MLflow does, its live runs."""
+        numeric_id = rules.experiment_id(experiment_id)
+        if numeric_id == int(DEFAULT_EXPERIMENT_ID):  # "00" names the Default experiment too
+            raise DefaultExperimentProtected()
+        self._store.delete_experiment(numeric_id)
+
+    def restore_experiment(self, ctx: CallContext, experiment_id: str) -> None:
+        """Restores the experiment and the runs deleted together with it."""
+        self._store.restore_experiment(rules.experiment_id(experiment_id))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        ctx: CallContext,
+        experiment_id: str = "",
+        run_name: str = "",
+        start_time: int = 0,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str = "",
+    ) -> Run:
+        """A run in ``experiment_id`` (the Default experiment when ""), named ``run_name`` or a
+        generated name; ``start_time`` 0 means now."""
+        numeric_id = rules.experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID)
+        name = rules.name(run_name, "run_name") if run_name else rules.generate_run_name()
+        checked_tags = rules.tags(tags or {})
+        parent = rules.run_id(parent_run_id, "parent_run_id") if parent_run_id else None
+        return self._store.create_run(numeric_id, name, start_time, checked_tags, parent)
+
+    def get_run(self, ctx: CallContext, run_id: str) -> Run:
+        return self._store.get_run(rules.run_id(run_id))
+
+    def update_run(
+        self,
+        ctx: CallContext,
+        run_id: str,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Changes the fields given (None = unchanged) of a live run."""
+        if run_name is not None:
+            rules.name(run_name, "run_name")
+        return self._store.update_run(rules.run_id(run_id), status, end_time, run_name)
+
+    def delete_run(self, ctx: CallContext, run_id: str) -> None:
+        self._store.delete_run(rules.run_id(run_id))
+
+    def restore_run(self, ctx: CallContext, run_id: str) -> None:
+        self._store.restore_run(rules.run_id(run_id))
+
+    def search_runs(
+        self,
+        ctx: CallContext,
+        experiment_ids: Sequence[str],
+        filter_text: str,
+        order_by: Sequence[str],
+        view: ViewType,
+        page_size: int,
+        page_token: str,
+    ) -> Page[Run]:
+        numeric_ids = tuple(rules.experiment_id(e, "experiment_ids") for e in experiment_ids)
+        filters, order = _run_query(filter_text, tuple(order_by))
+        page = parse_page(
+            page_size,
+            page_token,
+            default=rules.SEARCH_PAGE_DEFAULT,
+            maximum=rules.SEARCH_PAGE_MAX,
+            query=fingerprint("runs", sorted(numeric_ids), filter_text, tuple(order_by), view.value),
+        )
+        items, token = page.split(
+            self._store.search_runs(numeric_ids, filters, order, view, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
+
+    # -- run data ------------------------------------------------------------------------------
+    # Every write of run data is the store's log_batch: one transaction that locks the run.
+
+    def log_param(self, ctx: CallContext, run_id: str, param: Param) -> None:
+        self.log_batch(ctx, run_id, params=(param,))
+
+    def log_metric(self, ctx: CallContext, run_id: str, metric: MetricPoint) -> None:
+        self.log_batch(ctx, run_id, metrics=(metric,))
+
+    def set_tag(self, ctx: CallContext, run_id: str, key: str, value: str) -> None:
+        rules.tag(key, value)
+        self._store.log_batch(rules.run_id(run_id), metrics=(), params={}, tags={key: value})
+
+    def delete_tag(self, ctx: CallContext, run_id: str, key: str) -> None:
+        self._store.delete_tag(rules.run_id(run_id), key)
+
+    def log_batch(
+        self,
+        ctx: CallContext,
+        run_id: str,
+        metrics: Sequence[MetricPoint] = (),
+        params: Iterable[Param] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Logs it all or nothing. A point's timestamp 0 means now; a param already logged with
+        another value (in the run or in the batch) is PARAM_VALUE_CONFLICT."""
+        rules.metrics(metrics, rules.MAX_BATCH_METRICS)
+        checked_params = rules.params(params)
+        checked_tags = rules.tags(tags or {})
+        self._store.log_batch(rules.run_id(run_id), metrics=metrics, params=checked_params, tags=checked_tags)
+
+    def log_metrics(self, ctx: CallContext, run_id: str, metrics: Sequence[MetricPoint]) -> int:
+        """Stores up to 10,000 points atomically (one LogMetrics message); returns how many."""
+        rules.metrics(metrics, rules.MAX_STREAM_BATCH_METRICS)
+        self._store.log_batch(rules.run_id(run_id), metrics=metrics, params={}, tags={})
+        return len(metrics)
+
+    def get_metric_history(
+        self, ctx: CallContext, run_id: str, key: str, page_size: int = 0, page_token: str = ""
+    ) -> Page[Metric]:
+        page = parse_page(
+            page_size,
+            page_token,
+            default=rules.HISTORY_PAGE_DEFAULT,
+            maximum=rules.HISTORY_PAGE_MAX,
+            query=fingerprint("history", run_id, key),
+        )
+        items, token = page.split(
+            self._store.get_metric_history(rules.run_id(run_id), key, page.fetch_limit, page.offset)
+        )
+        return Page(tuple(items), token)
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def upload_artifact(
+        self,
+        ctx: CallContext,
+        run_id: str,
+        path: str,
+        chunks: Iterable[Chunk],
+        expected_sha256: str | None = None,
+    ) -> ArtifactFile:
+        """Publishes the content at ``path`` of a live run, then records it in the manifest."""
+        run_id = rules.run_id(run_id)
+        path = rules.artifact_path(path)
+        root = self._store.artifact_root_for_upload(run_id, path)
+        stored = self._artifacts.write(f"{root}/{path}", chunks, expected_sha256)
+        return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
+
+    def download_artifact(
+        self, ctx: CallContext, run_id: str, path: str
+    ) -> tuple[ArtifactFile, Iterator[bytes]]:
+        """The file's manifest entry and an iterator over its content in 1 MiB chunks."""
+        path = rules.artifact_path(path)
+        run_id = rules.run_id(run_id)
+        root = self._store.artifact_root(run_id)
+        file = self._store.get_artifact(run_id, path)
+        if file is None:
+            raise ArtifactNotFound(run_id, path)
+        return file, self._artifacts.read(f"{root}/{path}", ARTIFACT_CHUNK_SIZE)
+
+    def list_artifacts(
+        self, ctx: CallContext, run_id: str, path: str = "", recursive: bool = False
+    ) -> list[ArtifactFile]:
+        """Entries directly under directory ``path`` (every file below it when recursive).
+
+        A path that is a file or names nothing lists as empty, as in MLflow.
+        """
+        path = rules.artifact_path(path, allow_root=True)
+        files = [f for f in self._store.list_artifact_files(rules.run_id(run_id), path) if f.path != path]
+        if recursive:
+            return files
+        start = len(path) + 1 if path else 0
+        entries: dict[str, ArtifactFile] = {}
+        for file in files:
+            child, separator, _ = file.path[start:].partition("/")
+            child_path = file.path[: start + len(child)]
+            entries.setdefault(child_path, ArtifactFile(child_path, is_dir=True) if separator else file)
+        return sorted(entries.values(), key=lambda f: f.path)
+
+    def stat_artifact(self, ctx: CallContext, run_id: str, path: str) -> ArtifactFile:
+        """The file at ``path``, or a directory when files lie below it (the root always is one)."""
+        path = rules.artifact_path(path, allow_root=True)
+        files = self._store.list_artifact_files(rules.run_id(run_id), path)
+        exact = next((f for f in files if f.path == path), None)
+        if exact is not None:
+            return exact
+        if files or not path:
+            return ArtifactFile(path, is_dir=True)
+        raise ArtifactNotFound(run_id, path)
