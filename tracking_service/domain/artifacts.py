@@ -14,7 +14,7 @@ from tracking_service.artifacts import ArtifactStore, Chunk
 from tracking_service.domain import rules
 from tracking_service.domain.entities import ArtifactFile
 from tracking_service.domain.errors import ArtifactNotFound, InvalidArtifactPath
-from tracking_service.store import TrackingStore
+from tracking_service.store.base import TrackingStore
 
 MAX_PATH_LENGTH = 1024
 CHUNK_SIZE = 1024 * 1024
