@@ -11,6 +11,10 @@ Errors print one line on stderr, ``error: <REASON>: <message>``; ``--verbose`` a
 Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACKING_URI`` /
 ``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
 after the command.
+
+``modelreg server`` and ``modelreg db upgrade`` run the services, so they belong to the server
+distribution (``modelreg-server``), which adds them through the ``modelreg.commands`` entry point
+group; this module never imports server code. Without it they exit 2 naming what to install.
 """
 
 from __future__ import annotations
@@ -18,34 +22,33 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
-import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, TextIO
 
 from modelreg import entities as e
 from modelreg.client import Client
 from modelreg.exceptions import DeadlineExceeded, ModelregError, Unavailable
-from modelreg_server.launcher import (
-    DEFAULT_DATA_DIR,
-    DEFAULT_REGISTRY_PORT,
-    DEFAULT_TRACKING_PORT,
-    LaunchConfig,
-    LaunchError,
-    Services,
-    service_command,
-)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
-SERVICES = {"tracking": "tracking_service", "registry": "registry_service"}
 
 Handler = Callable[[argparse.Namespace, "Output"], int]
+
+# An entry point in this group names a callable taking a CommandTree, which adds one command.
+COMMANDS_GROUP = "modelreg.commands"
+SERVER_DISTRIBUTION = "modelreg-server"
+# The commands the server distribution adds, known here only to say what to install without it:
+# name -> (help, whether it is a group whose action the message names too, as in `db upgrade`).
+SERVER_COMMANDS = {
+    "server": ("run both services with the embedded defaults (SQLite, local files)", False),
+    "db": ("database maintenance", True),
+}
 
 
 # Output
@@ -411,59 +414,24 @@ def cmd_download(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-# Commands that run the services
+# Commands another distribution adds
 
 
-def cmd_server(args: argparse.Namespace, out: Output) -> int:
-    config = LaunchConfig(
-        data_dir=args.data_dir, tracking_port=args.tracking_port, registry_port=args.registry_port
+def command_entry_points() -> dict[str, EntryPoint]:
+    """The installed ``modelreg.commands`` entry points by command name."""
+    return {point.name: point for point in entry_points(group=COMMANDS_GROUP)}
+
+
+def _server_not_installed(args: argparse.Namespace, out: Output) -> int:
+    words = ["modelreg", args.command]
+    if SERVER_COMMANDS[args.command][1] and args.words and not args.words[0].startswith("-"):
+        words.append(args.words[0])
+    print(
+        f"error: SERVER_NOT_INSTALLED: '{' '.join(words)}' needs the server distribution: "
+        f"pip install {SERVER_DISTRIBUTION}",
+        file=out.stderr,
     )
-    stop = threading.Event()
-
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    services = Services(config)
-    try:
-        services.start()
-    except LaunchError as exc:
-        print(f"error: SERVER_START_FAILED: {exc}", file=out.stderr)
-        return EXIT_FAILED
-    out.line(f"tracking  listening on {config.tracking_target}")
-    out.line(f"registry  listening on {config.registry_target}")
-    out.line(f"data      {config.data_dir.resolve()}")
-    out.line("Ctrl-C stops both.")
-    out.stdout.flush()
-    crashed = None
-    while not stop.wait(0.5):
-        crashed = services.exited()
-        if crashed is not None:
-            break
-    services.stop()
-    if crashed is not None:
-        print(f"error: SERVICE_EXITED: the {crashed} service exited; both are stopped", file=out.stderr)
-        return EXIT_FAILED
-    out.line("stopped")
-    return EXIT_OK
-
-
-def cmd_db_upgrade(args: argparse.Namespace, out: Output) -> int:
-    config = LaunchConfig(data_dir=args.data_dir)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    envs = {"tracking": config.tracking_env(), "registry": config.registry_env()}
-    targets = list(SERVICES) if args.service == "all" else [args.service]
-    for name in targets:
-        done = subprocess.run(service_command(SERVICES[name], "db", "upgrade"), env=envs[name], check=False)
-        if done.returncode != 0:
-            print(
-                f"error: MIGRATION_FAILED: {name} database upgrade exited with {done.returncode}",
-                file=out.stderr,
-            )
-            return EXIT_FAILED
-        out.line(f"{name}: database at head")
-    return EXIT_OK
+    return EXIT_USAGE
 
 
 # Parser
@@ -484,35 +452,50 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+@dataclass(frozen=True)
+class CommandTree:
+    """The ``modelreg`` subcommands, as a ``modelreg.commands`` entry point receives them to add its own."""
+
+    commands: Any  # argparse's subparsers action, whose type argparse keeps private
+    common: argparse.ArgumentParser  # --tracking-uri, --registry-uri, --json, --verbose
+
+    def leaf(self, group: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        """A command that runs ``handler``, under ``group`` (``self.commands`` for a top-level one)."""
+        sub: argparse.ArgumentParser = group.add_parser(
+            name, parents=[self.common], help=help_text, description=help_text
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def group(self, name: str, help_text: str) -> Any:
+        """A top-level command whose actions are added with ``leaf(group, ...)``."""
+        sub = self.commands.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def _add_plugin_commands(tree: CommandTree) -> None:
+    """The commands of the ``modelreg.commands`` entry points; for a server command that has none,
+    a stand-in that says what to install."""
+    installed = command_entry_points()
+    for name in [*SERVER_COMMANDS, *sorted(set(installed) - set(SERVER_COMMANDS))]:
+        if name in installed:
+            installed[name].load()(tree)
+            continue
+        hint = f"{SERVER_COMMANDS[name][0]} (needs {SERVER_DISTRIBUTION}: pip install {SERVER_DISTRIBUTION})"
+        stand_in = tree.commands.add_parser(name, help=hint, description=hint)
+        stand_in.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+        stand_in.set_defaults(handler=_server_not_installed, accepts_anything=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="modelreg", description="modelreg: experiment tracking and model registry", parents=[common]
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def leaf(group: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = group.add_parser(
-            name, parents=[common], help=help_text, description=help_text
-        )
-        sub.set_defaults(handler=handler)
-        return sub
-
-    def group(name: str, help_text: str) -> Any:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        return sub.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
-
-    server = leaf(
-        commands, "server", cmd_server, "run both services with the embedded defaults (SQLite, local files)"
-    )
-    server.add_argument("--tracking-port", type=int, default=DEFAULT_TRACKING_PORT)
-    server.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
-    server.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-
-    db = group("db", "database maintenance")
-    upgrade = leaf(db, "upgrade", cmd_db_upgrade, "apply the schema migrations (idempotent)")
-    upgrade.add_argument("service", nargs="?", choices=["tracking", "registry", "all"], default="all")
-    upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    tree = CommandTree(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
+    leaf, group = tree.leaf, tree.group
+    commands = tree.commands
+    _add_plugin_commands(tree)
 
     experiments = group("experiments", "experiments")
     exp_list = leaf(experiments, "list", cmd_experiments_list, "list experiments")
@@ -577,7 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the exit code (the console script exits with it)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # parse_args, except that a stand-in for a server command takes any arguments.
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not getattr(args, "accepts_anything", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse has printed the usage; --help exits 0
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     out = Output(sys.stdout, sys.stderr, getattr(args, "json", False))

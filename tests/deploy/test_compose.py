@@ -138,11 +138,3 @@ def test_secrets_come_from_env_file_with_local_defaults() -> None:
     assert tracking["MODELREG_S3_SECRET_KEY"] == "minio-secret"
     assert tracking["MODELREG_ARTIFACT_ROOT"] == "s3://b/artifacts"
     assert {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"} <= set(example)
-
-
-def test_dockerfile_is_multi_stage_and_non_root() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
-    assert len(stages) == 2
-    assert "USER modelreg" in dockerfile
-    assert "--no-index" in dockerfile  # the final stage installs only the wheels built before it

@@ -6,12 +6,17 @@ release would have written them (metrics as repr(float), files as [path, size, s
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg_server.db import alembic_config, create_db_engine, upgrade
 from registry_service import lineage_codec
 from registry_service.store import MIGRATIONS_DIR
@@ -109,3 +114,65 @@ def test_upgrade_converts_json_lineage_and_downgrade_restores_it(backend: Backen
     assert row == {key: value for key, value in JSON_LINEAGE.items() if key != "metrics"}
     assert (metrics["rmse"], metrics["inf"], metrics["nan"]) == (repr(0.25), repr(math.inf), repr(math.nan))
     engine.dispose()
+
+
+def _migration_0003() -> ModuleType:
+    """Revision 0003 as Alembic loads it: by file path (its name starts with a digit)."""
+    path = Path(MIGRATIONS_DIR) / "versions" / "0003_lineage_as_message.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LINEAGES: list[dict[str, Any]] = [
+    {},
+    {
+        "run_id": RUN,
+        "experiment_id": "7",
+        "run_name": "train",
+        "artifact_path": "model",
+        "params": {"b": "2", "ab": "3", "a": "1", "é": "ü", "": "", "z" * 200: "long " * 100},
+        "metrics": {
+            "rmse": 0.25,
+            "nan": math.nan,
+            "inf": math.inf,
+            "-inf": -math.inf,
+            "zero": 0.0,
+            "neg": -0.0,
+        },
+        "run_tags": {"git": "abc123", "empty": ""},
+        "files": [("MLmodel", 12, "ab" * 32), ("", 0, ""), ("big.bin", 2**40, "cd" * 32), ("odd", -1, "x")],
+    },
+    {"run_name": "名前", "metrics": {"m": 1e308}, "files": [("only-path", 0, "")]},
+]
+
+
+def _message(lineage: dict[str, Any]) -> pb.Lineage:
+    files = [pb.FileDigest(path=p, size=s, sha256=h) for p, s, h in lineage.get("files", [])]
+    return pb.Lineage(**{k: v for k, v in lineage.items() if k != "files"}, files=files)
+
+
+def _full(lineage: dict[str, Any]) -> dict[str, Any]:
+    empty = dict.fromkeys(("run_id", "experiment_id", "run_name", "artifact_path"), "")
+    return {**empty, "params": {}, "metrics": {}, "run_tags": {}, "files": [], **lineage}
+
+
+@pytest.mark.parametrize("lineage", LINEAGES)
+def test_the_frozen_wire_format_is_the_lineage_message(lineage: dict[str, Any]) -> None:
+    """0003 carries its own copy of the Lineage encoding; it must stay the message's, byte for byte."""
+    migration = _migration_0003()
+    expected = _message(lineage).SerializeToString(deterministic=True)
+    assert migration._encode_lineage(**_full(lineage)) == expected
+
+    # Decoding: the deterministic bytes, the default (unsorted) ones, and a field a later release added.
+    expected_fields = _comparable(_full(lineage))
+    for data in (expected, _message(lineage).SerializeToString(), expected + b"\xf8\x06\x01"):
+        assert _comparable(migration._decode_lineage(data)) == expected_fields
+
+
+def _comparable(lineage: dict[str, Any]) -> dict[str, Any]:
+    # NaN != NaN: metrics compare by repr.
+    metrics = {key: repr(value) for key, value in lineage["metrics"].items()}
+    return {**lineage, "metrics": metrics, "files": list(lineage["files"])}

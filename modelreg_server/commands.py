@@ -1,0 +1,101 @@
+"""``modelreg server`` and ``modelreg db upgrade``: the commands the server distribution adds to the
+client's command line.
+
+The client's CLI (``modelreg.cli``) loads them through the ``modelreg.commands`` entry points
+declared in this distribution's pyproject.toml, so the client never imports server code and, when
+only the client is installed, says what to install instead. Each entry point adds one top-level
+command to the :class:`~modelreg.cli.CommandTree` it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from modelreg.cli import EXIT_FAILED, EXIT_OK, CommandTree, Output
+from modelreg_server.launcher import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_REGISTRY_PORT,
+    DEFAULT_TRACKING_PORT,
+    LaunchConfig,
+    LaunchError,
+    Services,
+    service_command,
+)
+
+# The services' modules, run as `python -m <module>`: modelreg_server never imports them.
+SERVICES = {"tracking": "tracking_service", "registry": "registry_service"}
+
+
+def add_server_command(tree: CommandTree) -> None:
+    server = tree.leaf(
+        tree.commands,
+        "server",
+        cmd_server,
+        "run both services with the embedded defaults (SQLite, local files)",
+    )
+    server.add_argument("--tracking-port", type=int, default=DEFAULT_TRACKING_PORT)
+    server.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
+    server.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+
+def add_db_command(tree: CommandTree) -> None:
+    db = tree.group("db", "database maintenance")
+    upgrade = tree.leaf(db, "upgrade", cmd_db_upgrade, "apply the schema migrations (idempotent)")
+    upgrade.add_argument("service", nargs="?", choices=["tracking", "registry", "all"], default="all")
+    upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+
+def cmd_server(args: argparse.Namespace, out: Output) -> int:
+    config = LaunchConfig(
+        data_dir=args.data_dir, tracking_port=args.tracking_port, registry_port=args.registry_port
+    )
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    services = Services(config)
+    try:
+        services.start()
+    except LaunchError as exc:
+        print(f"error: SERVER_START_FAILED: {exc}", file=out.stderr)
+        return EXIT_FAILED
+    out.line(f"tracking  listening on {config.tracking_target}")
+    out.line(f"registry  listening on {config.registry_target}")
+    out.line(f"data      {config.data_dir.resolve()}")
+    out.line("Ctrl-C stops both.")
+    out.stdout.flush()
+    crashed = None
+    while not stop.wait(0.5):
+        crashed = services.exited()
+        if crashed is not None:
+            break
+    services.stop()
+    if crashed is not None:
+        print(f"error: SERVICE_EXITED: the {crashed} service exited; both are stopped", file=out.stderr)
+        return EXIT_FAILED
+    out.line("stopped")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace, out: Output) -> int:
+    config = LaunchConfig(data_dir=args.data_dir)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    envs = {"tracking": config.tracking_env(), "registry": config.registry_env()}
+    targets = list(SERVICES) if args.service == "all" else [args.service]
+    for name in targets:
+        done = subprocess.run(service_command(SERVICES[name], "db", "upgrade"), env=envs[name], check=False)
+        if done.returncode != 0:
+            print(
+                f"error: MIGRATION_FAILED: {name} database upgrade exited with {done.returncode}",
+                file=out.stderr,
+            )
+            return EXIT_FAILED
+        out.line(f"{name}: database at head")
+    return EXIT_OK
