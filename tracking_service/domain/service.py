@@ -48,7 +48,7 @@ from tracking_service.domain.filters import (
     parse_filter,
     parse_order_by,
 )
-from tracking_service.store import TrackingStore
+from tracking_service.store.base import TrackingStore
 
 ARTIFACT_CHUNK_SIZE = 1024 * 1024
 
