@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelreg_server.context import CallContext
 from modelreg_server.db import read_only
+from modelreg_server.sqlfilter import like
 from registry_service.domain import errors
 from registry_service.domain.entities import (
     EncodedLineage,
@@ -44,7 +45,7 @@ from registry_service.domain.entities import (
     Stage,
     VersionStatus,
 )
-from registry_service.domain.filters import Comparison, OrderKey
+from registry_service.domain.filters import Comparison, Entity, OrderBy
 from registry_service.domain.rules import RESERVED_ALIAS, ModelUri
 from registry_service.store.schema import (
     AliasRow,
@@ -77,16 +78,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def like_to_glob(pattern: str) -> str:
-    """A LIKE pattern as an SQLite GLOB pattern: SQLite's LIKE ignores ASCII case, GLOB does not."""
-    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
-    return "".join(special.get(char, char) for char in pattern)
-
-
 def _compare(column: Any, comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
     value = comparison.value
-    if comparison.op == "LIKE" and dialect == "sqlite":
-        return column.op("GLOB")(like_to_glob(str(value)))  # type: ignore[no-any-return]
     match comparison.op:
         case "=":
             return column == value  # type: ignore[no-any-return]
@@ -100,10 +93,9 @@ def _compare(column: Any, comparison: Comparison, dialect: str) -> sa.ColumnElem
             return column > value  # type: ignore[no-any-return]
         case ">=":
             return column >= value  # type: ignore[no-any-return]
-        case "LIKE":
-            return column.like(value)  # type: ignore[no-any-return]
-        case "ILIKE":
-            return column.ilike(value)  # type: ignore[no-any-return]
+        case "LIKE" | "ILIKE":
+            # Case-sensitive LIKE, case-insensitive ILIKE, one escape rule, on every backend.
+            return like(column, str(value), dialect, case_sensitive=comparison.op == "LIKE")
         case "IN":
             return column.in_(value)  # type: ignore[no-any-return]
     raise AssertionError(f"operator {comparison.op} passed the parser")
@@ -114,11 +106,12 @@ def _tag_condition(
 ) -> sa.ColumnElement[bool]:
     return sa.exists().where(
         owner_column == owner,
-        table.c.key == comparison.tag_key,
+        table.c.key == comparison.key,
         _compare(table.c.value, comparison, dialect),
     )
 
 
+# Canonical attribute names (see registry_service.domain.filters) -> columns.
 _MODEL_COLUMNS: Mapping[str, Any] = {
     "name": M.c.name,
     "creation_time": M.c.creation_time,
@@ -136,19 +129,20 @@ _VERSION_COLUMNS: Mapping[str, Any] = {
 
 
 def _model_condition(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
-    if comparison.column == "tags":
+    if comparison.entity is Entity.TAG:
         return _tag_condition(MODEL_TAGS, MODEL_TAGS.c.model_id, M.c.id, comparison, dialect)
-    return _compare(_MODEL_COLUMNS[comparison.column], comparison, dialect)
+    return _compare(_MODEL_COLUMNS[comparison.key], comparison, dialect)
 
 
 def _version_condition(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
-    if comparison.column == "tags":
+    if comparison.entity is Entity.TAG:
         return _tag_condition(VERSION_TAGS, VERSION_TAGS.c.version_id, V.c.id, comparison, dialect)
-    return _compare(_VERSION_COLUMNS[comparison.column], comparison, dialect)
+    return _compare(_VERSION_COLUMNS[comparison.key], comparison, dialect)
 
 
-def _order(columns: Mapping[str, Any], order: Sequence[OrderKey]) -> list[Any]:
-    return [columns[key.column].asc() if key.ascending else columns[key.column].desc() for key in order]
+def _order(columns: Mapping[str, Any], order: Sequence[OrderBy]) -> list[Any]:
+    # The registry's specs order by attributes only.
+    return [columns[key.key].asc() if key.ascending else columns[key.key].desc() for key in order]
 
 
 def _version_select(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
@@ -584,7 +578,7 @@ class SqlRegistryStore:
             self._append(session, model_id, name, ctx, now, NewEvent(EventAction.MODEL_DELETED))
 
     def search_models(
-        self, filters: Sequence[Comparison], order: Sequence[OrderKey], limit: int, offset: int
+        self, filters: Sequence[Comparison], order: Sequence[OrderBy], limit: int, offset: int
     ) -> list[RegisteredModel]:
         statement = (
             _model_select()
@@ -724,7 +718,7 @@ class SqlRegistryStore:
             )
 
     def search_versions(
-        self, filters: Sequence[Comparison], order: Sequence[OrderKey], limit: int, offset: int
+        self, filters: Sequence[Comparison], order: Sequence[OrderBy], limit: int, offset: int
     ) -> list[ModelVersion]:
         statement = (
             _version_select(*[_version_condition(comparison, self._dialect) for comparison in filters])

@@ -13,6 +13,10 @@ from modelreg_server.errors import (
     NotFoundError,
 )
 
+# The search grammar is shared with the registry (modelreg_server.filters), and so are its errors.
+from modelreg_server.errors import InvalidFilter as InvalidFilter
+from modelreg_server.errors import InvalidOrderBy as InvalidOrderBy
+
 
 class RunNotFound(NotFoundError):
     def __init__(self, run_id: str, reason: str = "RUN_NOT_FOUND") -> None:
@@ -65,16 +69,6 @@ class ParamValueConflict(InvalidArgumentError):
             f"(attempted '{new[:100]}')",
             {"key": key},
         )
-
-
-class InvalidFilter(InvalidArgumentError):
-    def __init__(self, message: str) -> None:
-        super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
-
-
-class InvalidOrderBy(InvalidArgumentError):
-    def __init__(self, message: str) -> None:
-        super().__init__("INVALID_ORDER_BY", f"invalid order_by: {message}", {"field": "order_by"})
 
 
 class InvalidArtifactPath(InvalidArgumentError):
