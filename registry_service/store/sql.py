@@ -101,14 +101,23 @@ def _compare(column: Any, comparison: Comparison, dialect: str) -> sa.ColumnElem
     raise AssertionError(f"operator {comparison.op} passed the parser")
 
 
-def _tag_condition(
-    table: sa.Table, owner_column: sa.Column[int], owner: Any, comparison: Comparison, dialect: str
+def _tags_condition(
+    table: sa.Table, owner_column: sa.Column[int], owner: Any, clauses: Sequence[Comparison], dialect: str
 ) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        owner_column == owner,
-        table.c.key == comparison.key,
-        _compare(table.c.value, comparison, dialect),
-    )
+    """The owners that have, for every tag clause, a tag satisfying it: one uncorrelated subquery
+    for all the clauses. (A correlated EXISTS per clause becomes one semi-join each on
+    PostgreSQL, whose join search then grows exponentially: 20 tag clauses planned for 2 s over
+    10,000 versions, 50 ran the server out of memory.)"""
+    tests = [
+        sa.and_(table.c.key == clause.key, _compare(table.c.value, clause, dialect)) for clause in clauses
+    ]
+    matching = sa.select(owner_column).where(sa.or_(*tests))
+    if len(tests) > 1:
+        # Every clause must be met by some tag row of the owner.
+        matching = matching.group_by(owner_column).having(
+            sa.and_(*(sa.func.max(sa.case((test, 1), else_=0)) == 1 for test in tests))
+        )
+    return owner.in_(matching)  # type: ignore[no-any-return]
 
 
 # Canonical attribute names (see registry_service.domain.filters) -> columns.
@@ -128,16 +137,20 @@ _VERSION_COLUMNS: Mapping[str, Any] = {
 }
 
 
-def _model_condition(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
-    if comparison.entity is Entity.TAG:
-        return _tag_condition(MODEL_TAGS, MODEL_TAGS.c.model_id, M.c.id, comparison, dialect)
-    return _compare(_MODEL_COLUMNS[comparison.key], comparison, dialect)
-
-
-def _version_condition(comparison: Comparison, dialect: str) -> sa.ColumnElement[bool]:
-    if comparison.entity is Entity.TAG:
-        return _tag_condition(VERSION_TAGS, VERSION_TAGS.c.version_id, V.c.id, comparison, dialect)
-    return _compare(_VERSION_COLUMNS[comparison.key], comparison, dialect)
+def _conditions(
+    filters: Sequence[Comparison],
+    columns: Mapping[str, Any],
+    tags: sa.Table,
+    tag_owner: sa.Column[int],
+    owner: Any,
+    dialect: str,
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE terms of a search: one per attribute clause, one for all the tag clauses."""
+    conditions = [_compare(columns[c.key], c, dialect) for c in filters if c.entity is Entity.ATTRIBUTE]
+    tag_clauses = [c for c in filters if c.entity is Entity.TAG]
+    if tag_clauses:
+        conditions.append(_tags_condition(tags, tag_owner, owner, tag_clauses, dialect))
+    return conditions
 
 
 def _order(columns: Mapping[str, Any], order: Sequence[OrderBy]) -> list[Any]:
@@ -582,7 +595,11 @@ class SqlRegistryStore:
     ) -> list[RegisteredModel]:
         statement = (
             _model_select()
-            .where(*[_model_condition(comparison, self._dialect) for comparison in filters])
+            .where(
+                *_conditions(
+                    filters, _MODEL_COLUMNS, MODEL_TAGS, MODEL_TAGS.c.model_id, M.c.id, self._dialect
+                )
+            )
             .order_by(*_order(_MODEL_COLUMNS, order), M.c.name.asc(), M.c.id.asc())
             .limit(limit)
             .offset(offset)
@@ -721,7 +738,11 @@ class SqlRegistryStore:
         self, filters: Sequence[Comparison], order: Sequence[OrderBy], limit: int, offset: int
     ) -> list[ModelVersion]:
         statement = (
-            _version_select(*[_version_condition(comparison, self._dialect) for comparison in filters])
+            _version_select(
+                *_conditions(
+                    filters, _VERSION_COLUMNS, VERSION_TAGS, VERSION_TAGS.c.version_id, V.c.id, self._dialect
+                )
+            )
             .order_by(*_order(_VERSION_COLUMNS, order), M.c.name.asc(), V.c.version.desc())
             .limit(limit)
             .offset(offset)
