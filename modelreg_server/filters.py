@@ -70,7 +70,7 @@ from modelreg_server.errors import InvalidFilter, InvalidOrderBy
 
 MAX_FILTER_LENGTH = 65_536  # characters
 MAX_NUMBER_LENGTH = 64  # characters of one number literal or quoted integer
-MAX_CLAUSES = 20
+MAX_CLAUSES = 20  # AND-ed clauses; few, for PostgreSQL's planner (see above)
 MAX_IN_VALUES = 1_000  # values of one IN / NOT IN list
 MAX_FILTER_VALUES = 5_000  # values of all IN / NOT IN lists of one filter
 MAX_ORDER_BY_CLAUSES = 3
@@ -142,7 +142,7 @@ class Attribute:
             raise ValueError(f"attribute {self.name}: a normaliser goes with Kind.ENUM, and only with it")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it holds mappings
 class SearchSpec:
     """What one search accepts.
 
@@ -374,7 +374,9 @@ class _FilterParser:
         else:
             attribute, kind, allowed = None, ENTITY_KINDS[entity], self._spec.entity_ops[entity]
         if op not in allowed:
-            raise InvalidFilter(f"operator {op} is not allowed on {entity} {key!r}; use {sorted(allowed)}")
+            raise InvalidFilter(
+                f"operator {op} is not allowed on {entity} {_show(key)}; use {sorted(allowed)}"
+            )
         if op not in _LIST_OPS:
             return Comparison(entity, key, op, self._scalar(kind, attribute, key))
         return Comparison(entity, key, op, self._list(kind, attribute, key))
@@ -393,7 +395,7 @@ class _FilterParser:
 
     def _list(self, kind: Kind, attribute: Attribute | None, key: str) -> tuple[Scalar, ...]:
         if self._tokens.next("'('")[:2] != (_PUNCT, "("):
-            raise InvalidFilter(f"IN on {key!r} takes a parenthesised list of values")
+            raise InvalidFilter(f"IN on {_show(key)} takes a parenthesised list of values")
         rest = self._tokens.list_rest()
         if rest is not None:
             start, raws = rest
@@ -429,7 +431,7 @@ class _FilterParser:
     def _value(self, token: _Token, kind: Kind, attribute: Attribute | None, key: str) -> Scalar:
         if kind is Kind.NUMBER:
             if token.kind != _NUMBER:
-                raise InvalidFilter(f"{key!r} compares to a number, got {_show(token.text)}")
+                raise InvalidFilter(f"{_show(key)} compares to a number, got {_show(token.text)}")
             number = float(token.text)
             if not math.isfinite(number):
                 raise InvalidFilter(f"number {token.text} at position {token.position} is out of range")
@@ -437,7 +439,7 @@ class _FilterParser:
         if kind is Kind.INT:
             return _integer(token, key)
         if token.kind not in _STRINGS:
-            raise InvalidFilter(f"{key!r} compares to a quoted string, got {_show(token.text)}")
+            raise InvalidFilter(f"{_show(key)} compares to a quoted string, got {_show(token.text)}")
         if attribute is not None and attribute.normalise is not None:
             normalised = attribute.normalise(token.text)
             if normalised is None:
@@ -470,14 +472,14 @@ def _integer(token: _Token, key: str) -> int:
     clients send ``version_number = '3'``), within int64."""
     text = token.text.strip() if token.kind in _STRINGS else token.text
     if token.kind not in (_NUMBER, *_STRINGS) or not _INTEGER.fullmatch(text):
-        raise InvalidFilter(f"{key!r} compares to an integer, got {_show(token.text)}")
+        raise InvalidFilter(f"{_show(key)} compares to an integer, got {_show(token.text)}")
     if len(text) > MAX_NUMBER_LENGTH:
         raise InvalidFilter(
             f"an integer longer than {MAX_NUMBER_LENGTH} characters at position {token.position}"
         )
     number = int(text)
     if not INT64_MIN <= number <= INT64_MAX:
-        raise InvalidFilter(f"{key!r} compares to a 64-bit integer, got {_show(text)}")
+        raise InvalidFilter(f"{_show(key)} compares to a 64-bit integer, got {_show(text)}")
     return number
 
 

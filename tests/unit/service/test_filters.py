@@ -7,6 +7,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -250,8 +251,23 @@ def test_order_by_clause_limit() -> None:
 
 def test_error_messages_stay_small() -> None:
     huge = "x" * 60_000
-    for text in [f"name = '{huge}' extra", f"{huge} = 'x'", f"name = {huge}", f"name = '{huge}' AND {huge}"]:
-        assert len(refused(lambda text=text: parse_filter(text, MODEL_SEARCH))) < 300  # type: ignore[misc]
+    for text, spec in [
+        (f"name = '{huge}' extra", MODEL_SEARCH),
+        (f"{huge} = 'x'", MODEL_SEARCH),
+        (f"name = {huge}", MODEL_SEARCH),
+        (f"name = '{huge}' AND {huge}", MODEL_SEARCH),
+        (f"tags.`{huge}` < 'x'", MODEL_SEARCH),
+        (f"params.`{huge}` = 1", RUN_SEARCH),
+        (f"params.`{huge}` IN 'x'", RUN_SEARCH),
+        (f"tags.{huge} < 'x'", VERSION_SEARCH),
+        (f"version = '{huge}'", VERSION_SEARCH),
+        (f"current_stage = '{huge}'", VERSION_SEARCH),
+    ]:
+        assert len(refused(lambda text=text, spec=spec: parse_filter(text, spec))) < 300  # type: ignore[misc]
+    assert (
+        len(refused(lambda: parse_order_by([f"tags.`{huge[:1000]}` UP"], RUN_SEARCH), "INVALID_ORDER_BY"))
+        < 300
+    )
 
 
 # --- speed ---------------------------------------------------------------------------------------
@@ -320,6 +336,13 @@ def test_largest_valid_filters_parse_in_milliseconds(text: str, spec: f.SearchSp
 
 # --- properties ----------------------------------------------------------------------------------
 
+# Nothing written to disk (.hypothesis/), no per-example deadline on a busy machine.
+PROPERTY: dict[str, Any] = {
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+
 # Fragments of the grammar, so generated text is often nearly valid and reaches deep into the parser.
 FRAGMENTS = [
     *["metrics.a", "params.b", "tags.c", "tags.", "attributes.", "name", "version", "current_stage"],
@@ -331,7 +354,7 @@ FRAGMENTS = [
 grammar_soup = st.lists(st.sampled_from(FRAGMENTS), max_size=16).map("".join)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, **PROPERTY)
 @given(text=st.one_of(st.text(max_size=200), grammar_soup))
 def test_any_text_parses_or_is_refused_with_the_typed_error(text: str) -> None:
     for spec in SPECS:
@@ -345,7 +368,7 @@ def test_any_text_parses_or_is_refused_with_the_typed_error(text: str) -> None:
             assert (error.reason, error.metadata) == ("INVALID_ORDER_BY", {"field": "order_by"})
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, **PROPERTY)
 @given(value=st.text(), mark=st.sampled_from(["'", '"']))
 def test_quote_round_trips(value: str, mark: str) -> None:
     assert parse_filter(f"params.k = {quote(value, mark)}", RUN_SEARCH) == [Comparison(P, "k", "=", value)]
@@ -354,7 +377,7 @@ def test_quote_round_trips(value: str, mark: str) -> None:
     assert parse_filter(f"params.k = {backslashed}", RUN_SEARCH) == [Comparison(P, "k", "=", value)]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, **PROPERTY)
 @given(key=st.text(min_size=1), mark=st.sampled_from(["`", '"']))
 def test_quoted_keys_round_trip(key: str, mark: str) -> None:
     assert parse_filter(f"tags.{quote(key, mark)} != 'v'", RUN_SEARCH) == [Comparison(T, key, "!=", "v")]
@@ -409,7 +432,7 @@ def run_clause(draw: st.DrawFn) -> tuple[str, Comparison]:
     return draw(_spaced(field, written_op, text_value)), Comparison(entity, key, canonical_op, value)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, **PROPERTY)
 @given(
     clauses=st.lists(run_clause(), min_size=1, max_size=6),
     joiner=st.sampled_from([" AND ", " and ", "\nAnd "]),
@@ -421,7 +444,7 @@ def test_generated_filters_parse_to_their_comparisons(
     assert parse_filter(text, RUN_SEARCH) == [meaning for _, meaning in clauses]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, **PROPERTY)
 @given(
     versions=st.lists(st.integers(min_value=f.INT64_MIN, max_value=f.INT64_MAX), min_size=1, max_size=20),
     quoted=st.booleans(),
