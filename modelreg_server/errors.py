@@ -64,3 +64,17 @@ class UnavailableError(ServiceError):
 
 class AbortedError(ServiceError):
     kind = ErrorKind.ABORTED
+
+
+class InvalidFilter(InvalidArgumentError):
+    """A search filter that does not parse or breaks a limit of modelreg_server.filters."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
+
+
+class InvalidOrderBy(InvalidArgumentError):
+    """An order_by clause that does not parse or names a field the search cannot order by."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_ORDER_BY", f"invalid order_by: {message}", {"field": "order_by"})

@@ -111,14 +111,6 @@ class InvalidModelUri(InvalidField):
     reason_code = "INVALID_MODEL_URI"
 
 
-class InvalidFilter(InvalidField):
-    reason_code = "INVALID_FILTER"
-
-
-class InvalidOrderBy(InvalidField):
-    reason_code = "INVALID_ORDER_BY"
-
-
 class RunNotFound(FailedPreconditionError):
     def __init__(self, run_id: str) -> None:
         super().__init__("RUN_NOT_FOUND", f"run '{run_id}' does not exist", {"run_id": run_id})

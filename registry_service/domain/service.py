@@ -61,8 +61,8 @@ class RegistryService:
     def search_registered_models(
         self, ctx: CallContext, filter_text: str, order_by: Sequence[str], page_size: int, page_token: str
     ) -> Page[RegisteredModel]:
-        comparisons = filters.parse_filter(filter_text, filters.MODEL_FIELDS)
-        order = filters.parse_order_by(order_by, filters.MODEL_ORDER_FIELDS)
+        comparisons = filters.parse_filter(filter_text, filters.MODEL_SEARCH)
+        order = filters.parse_order_by(order_by, filters.MODEL_SEARCH)
         page = parse_page(
             page_size,
             page_token,
@@ -131,8 +131,8 @@ class RegistryService:
     def search_model_versions(
         self, ctx: CallContext, filter_text: str, order_by: Sequence[str], page_size: int, page_token: str
     ) -> Page[ModelVersion]:
-        comparisons = filters.parse_filter(filter_text, filters.VERSION_FIELDS)
-        order = filters.parse_order_by(order_by, filters.VERSION_ORDER_FIELDS)
+        comparisons = filters.parse_filter(filter_text, filters.VERSION_SEARCH)
+        order = filters.parse_order_by(order_by, filters.VERSION_SEARCH)
         page = parse_page(
             page_size,
             page_token,

@@ -67,16 +67,6 @@ class ParamValueConflict(InvalidArgumentError):
         )
 
 
-class InvalidFilter(InvalidArgumentError):
-    def __init__(self, message: str) -> None:
-        super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
-
-
-class InvalidOrderBy(InvalidArgumentError):
-    def __init__(self, message: str) -> None:
-        super().__init__("INVALID_ORDER_BY", f"invalid order_by: {message}", {"field": "order_by"})
-
-
 class InvalidArtifactPath(InvalidArgumentError):
     def __init__(self, path: str, why: str) -> None:
         super().__init__("INVALID_ARTIFACT_PATH", f"artifact path '{path[:200]}' {why}", {"field": "path"})

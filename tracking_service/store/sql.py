@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import SQLCoreOperations
 
 from modelreg.wire import now_ms
 from modelreg_server.db import read_only
+from modelreg_server.sqlfilter import like
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -709,10 +710,8 @@ class SqlTrackingStore:
             return _COMPARE[clause.op](column, value)  # type: ignore[no-any-return]
         if isinstance(value, tuple):
             return column.in_(value) if clause.op == "IN" else column.not_in(value)
-        if clause.op == "ILIKE":
-            return column.ilike(value)
-        # LIKE is case-sensitive in MLflow; SQLite's LIKE is not, its GLOB is.
-        return column.op("GLOB")(_like_to_glob(str(value))) if self._sqlite else column.like(value)
+        # LIKE is case-sensitive (as in MLflow), ILIKE is not, with one escape rule on every backend.
+        return like(column, str(value), self._engine.dialect.name, case_sensitive=clause.op == "LIKE")
 
     def _check_run(self, session: Session, run_id: str, *, lock: bool = False, live: bool = False) -> str:
         """The run's lifecycle stage; with ``lock``, its row stays locked until the transaction ends.
@@ -918,9 +917,3 @@ class SqlTrackingStore:
         ).first()
         if below is not None:
             raise InvalidArtifactPath(path, f"is a directory (it holds '{below}')")
-
-
-def _like_to_glob(pattern: str) -> str:
-    """Translates a LIKE pattern (% and _) to the equivalent, case-sensitive SQLite GLOB."""
-    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
-    return "".join(special.get(char, char) for char in pattern)

@@ -7,7 +7,7 @@ import pytest
 from modelreg_server.errors import ErrorKind, ServiceError
 from registry_service.domain import filters, rules
 from registry_service.domain.entities import Stage
-from registry_service.domain.filters import Comparison, OrderKey
+from registry_service.domain.filters import Comparison, Entity, OrderBy
 from registry_service.lineage import artifact_path
 
 
@@ -90,26 +90,26 @@ def test_filter_parses_into_comparisons() -> None:
     parsed = filters.parse_filter(
         "name ILIKE '%fraud%' and tags.`team name` = \"risk\" AND version_number >= 2 "
         "and run_id IN ('a', 'b') and current_stage = 'production'",
-        filters.VERSION_FIELDS,
+        filters.VERSION_SEARCH,
     )
-    assert parsed == (
-        Comparison("name", "ILIKE", "%fraud%"),
-        Comparison("tags", "=", "risk", tag_key="team name"),
-        Comparison("version", ">=", 2),
-        Comparison("run_id", "IN", ("a", "b")),
-        Comparison("current_stage", "=", "Production"),
-    )
-    assert filters.parse_filter("   ", filters.MODEL_FIELDS) == ()
-    assert filters.parse_filter("tags.team = 'it''s'".replace("''", "\\'"), filters.MODEL_FIELDS) == (
-        Comparison("tags", "=", "it's", tag_key="team"),
-    )
+    assert parsed == [
+        Comparison(Entity.ATTRIBUTE, "name", "ILIKE", "%fraud%"),
+        Comparison(Entity.TAG, "team name", "=", "risk"),
+        Comparison(Entity.ATTRIBUTE, "version", ">=", 2),
+        Comparison(Entity.ATTRIBUTE, "run_id", "IN", ("a", "b")),
+        Comparison(Entity.ATTRIBUTE, "current_stage", "=", "Production"),
+    ]
+    assert filters.parse_filter("   ", filters.MODEL_SEARCH) == []
+    assert filters.parse_filter("tags.team = 'it''s'".replace("''", "\\'"), filters.MODEL_SEARCH) == [
+        Comparison(Entity.TAG, "team", "=", "it's"),
+    ]
 
 
 @pytest.mark.parametrize(
     "text",
     [
         "name = ",
-        "name == 'x'",
+        "name === 'x'",
         "owner = 'x'",
         "name = 'x' OR name = 'y'",
         "version > 'two'",
@@ -124,17 +124,19 @@ def test_filter_parses_into_comparisons() -> None:
     ],
 )
 def test_bad_filters_are_invalid_filter(text: str) -> None:
-    fields = filters.VERSION_FIELDS
-    assert reason_of(filters.parse_filter, text, fields) == (ErrorKind.INVALID_ARGUMENT, "INVALID_FILTER")
+    assert reason_of(filters.parse_filter, text, filters.VERSION_SEARCH) == (
+        ErrorKind.INVALID_ARGUMENT,
+        "INVALID_FILTER",
+    )
 
 
 def test_order_by() -> None:
-    assert filters.parse_order_by(["name DESC", "last_updated_timestamp"], filters.MODEL_ORDER_FIELDS) == (
-        OrderKey("name", False),
-        OrderKey("last_updated_time", True),
-    )
+    assert filters.parse_order_by(["name DESC", "last_updated_timestamp"], filters.MODEL_SEARCH) == [
+        OrderBy(Entity.ATTRIBUTE, "name", False),
+        OrderBy(Entity.ATTRIBUTE, "last_updated_time", True),
+    ]
     for bad in (["rating"], ["name SIDEWAYS"], ["name ASC extra"], ["name"] * 4, [""]):
-        kind_reason = reason_of(filters.parse_order_by, bad, filters.VERSION_ORDER_FIELDS)
+        kind_reason = reason_of(filters.parse_order_by, bad, filters.VERSION_SEARCH)
         assert kind_reason == (ErrorKind.INVALID_ARGUMENT, "INVALID_ORDER_BY")
 
 
