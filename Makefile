@@ -75,4 +75,4 @@ down:
 	docker compose down
 
 clean:
-	rm -rf $(VENV) .venv-bench-mlflow .modelreg .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf $(VENV) .venv-bench-mlflow .modelreg .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
