@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from run import free_port, grpc_serving, services, spawn, wait_until
+from run import services, start_modelreg
 
 import modelreg
 from modelreg.exceptions import ModelregError
@@ -121,27 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MODELREG_TIMEOUT", "300")  # the old code takes seconds on some cases
     with tempfile.TemporaryDirectory(prefix="filter-bench-") as tmp, services() as started:
-        home = Path(tmp)
-        tracking_port, registry_port = free_port(), free_port()
-        tracking_env = {
-            "MODELREG_TRACKING_HOST": "127.0.0.1",
-            "MODELREG_TRACKING_PORT": str(tracking_port),
-            "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{home / 'tracking.db'}",
-            "MODELREG_ARTIFACT_ROOT": f"file://{home / 'artifacts'}",
-        }
-        registry_env = {
-            "MODELREG_REGISTRY_HOST": "127.0.0.1",
-            "MODELREG_REGISTRY_PORT": str(registry_port),
-            "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
-            "MODELREG_TRACKING_TARGET": f"127.0.0.1:{tracking_port}",
-        }
-        py = sys.executable
-        tracking = spawn(started, "tracking", [py, "-m", "tracking_service", "serve"], home, tracking_env)
-        registry = spawn(started, "registry", [py, "-m", "registry_service", "serve"], home, registry_env)
-        wait_until(tracking, lambda: grpc_serving(f"127.0.0.1:{tracking_port}"))
-        wait_until(registry, lambda: grpc_serving(f"127.0.0.1:{registry_port}"))
-
-        with modelreg.Client(f"127.0.0.1:{tracking_port}", f"127.0.0.1:{registry_port}") as client:
+        running = start_modelreg(started, Path(tmp))
+        with modelreg.Client(running.tracking_target, running.registry_target) as client:
             client.create_registered_model("probe")
             probes = {
                 "tracking": lambda: client.get_experiment("0"),

@@ -173,6 +173,38 @@ def grpc_serving(target: str) -> bool:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+@dataclass(frozen=True)
+class ModelregServices:
+    tracking: Service
+    registry: Service
+    tracking_target: str
+    registry_target: str
+
+
+def start_modelreg(started: list[Service], home: Path) -> ModelregServices:
+    """Both services on free loopback ports with fresh SQLite databases and artifacts under
+    ``home`` (they create their schema at start: MODELREG_AUTO_MIGRATE), once both are SERVING."""
+    tracking_target, registry_target = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    tracking_env = {
+        "MODELREG_TRACKING_HOST": "127.0.0.1",
+        "MODELREG_TRACKING_PORT": tracking_target.rsplit(":", 1)[1],
+        "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{home / 'tracking.db'}",
+        "MODELREG_ARTIFACT_ROOT": f"file://{home / 'artifacts'}",
+    }
+    registry_env = {
+        "MODELREG_REGISTRY_HOST": "127.0.0.1",
+        "MODELREG_REGISTRY_PORT": registry_target.rsplit(":", 1)[1],
+        "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
+        "MODELREG_TRACKING_TARGET": tracking_target,
+    }
+    py = sys.executable
+    tracking = spawn(started, "tracking", [py, "-m", "tracking_service", "serve"], home, tracking_env)
+    registry = spawn(started, "registry", [py, "-m", "registry_service", "serve"], home, registry_env)
+    wait_until(tracking, lambda: grpc_serving(tracking_target))
+    wait_until(registry, lambda: grpc_serving(registry_target))
+    return ModelregServices(tracking, registry, tracking_target, registry_target)
+
+
 def run_side(argv: Sequence[str], timeout: float) -> dict[str, Any]:
     """Runs one side; its stderr (progress) goes to the console, its stdout is the JSON result."""
     completed = subprocess.run(argv, stdout=subprocess.PIPE, timeout=timeout, check=False, cwd=BENCH)
@@ -226,29 +258,13 @@ def bench_modelreg(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     home = tmp / "modelreg"
     home.mkdir()
-    tracking_port, registry_port, echo_port = free_port(), free_port(), free_port()
-    tracking_env = {
-        "MODELREG_TRACKING_HOST": "127.0.0.1",
-        "MODELREG_TRACKING_PORT": str(tracking_port),
-        "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{home / 'tracking.db'}",
-        "MODELREG_ARTIFACT_ROOT": f"file://{home / 'artifacts'}",
-    }
-    registry_env = {
-        "MODELREG_REGISTRY_HOST": "127.0.0.1",
-        "MODELREG_REGISTRY_PORT": str(registry_port),
-        "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
-        "MODELREG_TRACKING_TARGET": f"127.0.0.1:{tracking_port}",
-    }
+    echo_port = free_port()
     py = sys.executable
     with services() as started:
-        echo = spawn(started, "echo-server", [py, str(BENCH / "echo_server.py"), str(echo_port)], home)
-        # Fresh databases: the services create their schema at start (MODELREG_AUTO_MIGRATE).
-        tracking = spawn(started, "tracking", [py, "-m", "tracking_service", "serve"], home, tracking_env)
-        registry = spawn(started, "registry", [py, "-m", "registry_service", "serve"], home, registry_env)
         started_at = time.monotonic()
+        echo = spawn(started, "echo-server", [py, str(BENCH / "echo_server.py"), str(echo_port)], home)
+        modelreg_services = start_modelreg(started, home)
         wait_until(echo, lambda: tcp_open(echo_port))
-        wait_until(tracking, lambda: grpc_serving(f"127.0.0.1:{tracking_port}"))
-        wait_until(registry, lambda: grpc_serving(f"127.0.0.1:{registry_port}"))
         print(f"modelreg services ready in {time.monotonic() - started_at:.1f}s", flush=True)
         workdir = home / "client"
         workdir.mkdir()
@@ -256,16 +272,19 @@ def bench_modelreg(
             py,
             str(BENCH / "modelreg_side.py"),
             "--tracking-uri",
-            f"127.0.0.1:{tracking_port}",
+            modelreg_services.tracking_target,
             "--registry-uri",
-            f"127.0.0.1:{registry_port}",
+            modelreg_services.registry_target,
             "--echo-target",
             f"127.0.0.1:{echo_port}",
             "--floor-calls",
             str(FLOOR_CALLS if not args.quick else FLOOR_CALLS // common.QUICK_DIVISOR),
         ]
         result = run_side([*argv, *side_flags(args, workdir, blob, ops)], timeout=1800)
-        rss = {service.name: service.peak_rss_mib() for service in (tracking, registry)}
+        rss = {
+            service.name: service.peak_rss_mib()
+            for service in (modelreg_services.tracking, modelreg_services.registry)
+        }
         return result, rss
 
 
