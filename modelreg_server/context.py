@@ -12,7 +12,14 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from modelreg import wire
+from modelreg_server.errors import InvalidArgumentError
+
 ANONYMOUS_ACTOR = "anonymous"
+# The columns that record them (model_events.actor, model_versions.user_id, model_events.request_id):
+# a longer value is refused up front rather than failing the write on PostgreSQL and MySQL.
+MAX_ACTOR_LENGTH = 250
+MAX_REQUEST_ID_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,21 @@ class CallContext:
 
     actor: str
     request_id: str
+
+
+def require_bounded(call: CallContext) -> None:
+    """INVALID_ARGUMENT (reason INVALID_METADATA, the header named) for an over-long actor or
+    request id: the interceptor checks every call before its handler runs."""
+    for header, value, limit in (
+        (wire.ACTOR_HEADER, call.actor, MAX_ACTOR_LENGTH),
+        (wire.REQUEST_ID_HEADER, call.request_id, MAX_REQUEST_ID_LENGTH),
+    ):
+        if len(value) > limit:
+            raise InvalidArgumentError(
+                "INVALID_METADATA",
+                f"{header} is {len(value)} characters, the limit is {limit}",
+                {"field": header},
+            )
 
 
 _current_call: ContextVar[CallContext] = ContextVar("modelreg_current_call")

@@ -42,6 +42,7 @@ what it parses to must run on every backend without exhausting it. Refused, befo
   MAX_FILTER_VALUES = 5,000 values in all lists: each value is a bound parameter, and backends
   cap those per statement (SQLite at 32,766);
 - an integer field compared to a value outside int64, a number field to a non-finite one;
+- a NUL character anywhere (PostgreSQL cannot hold one in text: it would fail the query);
 - more than MAX_ORDER_BY_CLAUSES = 3 order_by clauses, or one longer than
   MAX_ORDER_BY_LENGTH = 1,024 characters.
 Every malformed or over-limit input raises InvalidFilter (INVALID_ARGUMENT, reason
@@ -339,6 +340,8 @@ def parse_filter(text: str, spec: SearchSpec) -> list[Comparison]:
     """The clauses of a filter, in order; an empty or blank filter has none."""
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidFilter(f"the filter has {len(text)} characters, the limit is {MAX_FILTER_LENGTH}")
+    if "\x00" in text:
+        raise InvalidFilter("the filter contains a NUL character")
     return _FilterParser(text, spec).parse()
 
 
@@ -537,6 +540,8 @@ def parse_order_by(
 def _order_clause(clause: str, spec: SearchSpec, orderable: Collection[str] | None) -> OrderBy:
     if len(clause) > MAX_ORDER_BY_LENGTH:
         raise InvalidOrderBy(f"a clause has {len(clause)} characters, the limit is {MAX_ORDER_BY_LENGTH}")
+    if "\x00" in clause:
+        raise InvalidOrderBy("an order_by clause contains a NUL character")
     tokens = _Cursor(clause, InvalidOrderBy)
     entity, key = _order_field(tokens, spec, orderable)
     ascending = True

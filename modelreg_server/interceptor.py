@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from modelreg import wire
-from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call
+from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call, require_bounded
 from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
 
@@ -137,6 +137,7 @@ class ServiceInterceptor(_ServerInterceptor):
             started = time.perf_counter()
             call = self._begin(context)
             try:
+                require_bounded(call)
                 return behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -152,6 +153,7 @@ class ServiceInterceptor(_ServerInterceptor):
             started = time.perf_counter()
             call = self._begin(context)
             try:
+                require_bounded(call)
                 yield from behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)

@@ -69,7 +69,6 @@ EVENTS = cast(sa.Table, EventRow.__table__)
 _STAGES = {stage.value: stage for stage in Stage}
 _STATUSES = {status.value: status for status in VersionStatus}
 _STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
-_REQUEST_ID_LENGTH = 128  # model_events.request_id; a caller may send any x-request-id
 # Shared by every version without tags: read-only, and no allocation per version of a search.
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
@@ -494,7 +493,6 @@ class SqlRegistryStore:
     def _append(
         self, session: Session, model_id: int, name: str, ctx: CallContext, now: int, *events: NewEvent
     ) -> None:
-        request_id = ctx.request_id[:_REQUEST_ID_LENGTH]
         session.execute(
             sa.insert(EVENTS),
             [
@@ -508,7 +506,7 @@ class SqlRegistryStore:
                     "actor": ctx.actor,
                     "time": now,
                     "comment": event.comment,
-                    "request_id": request_id,
+                    "request_id": ctx.request_id,
                 }
                 for event in events
             ],

@@ -33,7 +33,10 @@ SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX = 1000, 50_000
 HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 25_000, 100_000
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
-_EXPERIMENT_ID = re.compile(r"[0-9]{1,18}")
+_EXPERIMENT_ID = re.compile(r"[0-9]{1,10}")
+# experiments.experiment_id is a 32-bit INTEGER: a larger id names no experiment, and on
+# PostgreSQL and MySQL comparing the column to one fails the query instead of matching nothing.
+MAX_EXPERIMENT_ID = 2**31 - 1
 # MLflow's metric-key alphabet: letters, digits, and _ - . space /.
 _METRIC_KEY = re.compile(r"[\w\-. /]+")
 
@@ -49,9 +52,11 @@ def run_id(value: str, field: str = "run_id") -> str:
 
 
 def experiment_id(value: str, field: str = "experiment_id") -> int:
-    if not _EXPERIMENT_ID.fullmatch(value):
+    if not _EXPERIMENT_ID.fullmatch(value) or int(value) > MAX_EXPERIMENT_ID:
         raise InvalidArgumentError(
-            "INVALID_EXPERIMENT_ID", f"{field} must be a decimal id, got '{value[:64]}'", {"field": field}
+            "INVALID_EXPERIMENT_ID",
+            f"{field} must be a decimal id from 0 to {MAX_EXPERIMENT_ID}, got '{value[:64]}'",
+            {"field": field},
         )
     return int(value)
 

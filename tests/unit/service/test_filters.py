@@ -3,9 +3,7 @@ escape rules, the limits, the time it takes, and properties over generated text.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -270,18 +268,7 @@ def test_error_messages_stay_small() -> None:
     )
 
 
-# --- speed ---------------------------------------------------------------------------------------
-
-
-def best_seconds(call: Callable[[], object], repeat: int = 3) -> float:
-    """The fastest of a few runs of ``call`` (which may raise InvalidArgumentError)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        with contextlib.suppress(InvalidArgumentError):
-            call()
-        best = min(best, time.perf_counter() - started)
-    return best
+# --- hostile and largest inputs (their speed is measured by bench/filter_parse.py, not here) -------
 
 
 MEGABYTE = 1_000_000
@@ -308,9 +295,8 @@ MEGABYTE = 1_000_000
         "16000-values",
     ],
 )
-def test_refusals_are_fast(text: str, spec: f.SearchSpec) -> None:
+def test_hostile_filters_are_refused(text: str, spec: f.SearchSpec) -> None:
     refused(lambda: parse_filter(text, spec))
-    assert best_seconds(lambda: parse_filter(text, spec)) < 0.05
 
 
 @pytest.mark.parametrize(
@@ -325,13 +311,11 @@ def test_refusals_are_fast(text: str, spec: f.SearchSpec) -> None:
         (" AND ".join(f"version IN {in_list(f.MAX_IN_VALUES, '1')}" for _ in range(5)), VERSION_SEARCH),
         (" AND ".join(f"tags.`k{i}` LIKE '{'v' * 600}%'" for i in range(f.MAX_CLAUSES)), VERSION_SEARCH),
     ],
-    ids=["one-string", "escapes", "100x50-values", "5x1000-ints", "100-long-clauses"],
+    ids=["one-string", "escapes", "max-clauses-x50-values", "5x1000-ints", "max-long-clauses"],
 )
-def test_largest_valid_filters_parse_in_milliseconds(text: str, spec: f.SearchSpec) -> None:
+def test_largest_valid_filters_parse(text: str, spec: f.SearchSpec) -> None:
     assert len(text) <= f.MAX_FILTER_LENGTH
-    assert parse_filter(text, spec)
-    # About 4 ms on a 2-core CI machine; the bound leaves room for a busy one.
-    assert best_seconds(lambda: parse_filter(text, spec)) < 0.025
+    assert len(parse_filter(text, spec)) in (1, 5, f.MAX_CLAUSES)
 
 
 # --- properties ----------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ REFUSED: dict[str, Case] = {
     "get experiment id": (lambda s: s.get_experiment(CTX, "x"), "INVALID_EXPERIMENT_ID"),
     "get experiment id negative": (lambda s: s.get_experiment(CTX, "-1"), "INVALID_EXPERIMENT_ID"),
     "get experiment id empty": (lambda s: s.get_experiment(CTX, ""), "INVALID_EXPERIMENT_ID"),
+    "get experiment id past int32": (lambda s: s.get_experiment(CTX, str(2**31)), "INVALID_EXPERIMENT_ID"),
     "rename experiment id": (lambda s: s.rename_experiment(CTX, "x", "new"), "INVALID_EXPERIMENT_ID"),
     "rename experiment name": (lambda s: s.rename_experiment(CTX, "1", ""), "INVALID_NAME"),
     "experiment tag id": (lambda s: s.set_experiment_tag(CTX, "x", "k", "v"), "INVALID_EXPERIMENT_ID"),

@@ -1,0 +1,78 @@
+"""Caller input that the database itself would refuse is refused by the services first, with
+INVALID_ARGUMENT and a reason, on every backend: through real servers on SQLite, PostgreSQL and
+MySQL/MariaDB and the modelreg client. On PostgreSQL each of these used to fail the query and
+come back INTERNAL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import modelreg
+from modelreg.exceptions import InvalidArgument
+from modelreg_server.context import MAX_ACTOR_LENGTH
+from tests.conftest import Backend
+from tests.servers import Services, running_registry, running_tracking
+from tracking_service.domain.rules import MAX_EXPERIMENT_ID
+
+
+@pytest.fixture
+def services(
+    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
+) -> Iterator[Services]:
+    with running_tracking(tmp_path, backend.url) as (tracking, artifact_root):
+        registry_url = database_url_factory(backend.name)
+        with running_registry(tmp_path, tracking, registry_url) as registry:
+            yield Services(tracking, registry, artifact_root)
+
+
+def refused(call: Callable[[], object]) -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as caught:
+        call()
+    return caught.value
+
+
+def test_nul_in_a_filter_or_order_by_is_invalid_filter(services: Services) -> None:
+    with modelreg.Client(services.tracking, services.registry) as client:
+        searches: dict[str, Callable[[str], object]] = {
+            "runs": lambda text: client.search_runs(["0"], filter_string=text),
+            "experiments": lambda text: client.search_experiments(filter_string=text),
+            "models": lambda text: client.search_registered_models(filter_string=text),
+            "versions": lambda text: client.search_model_versions(filter_string=text),
+        }
+        for name, search in searches.items():
+            error = refused(lambda search=search: search("name = 'a\x00b'"))  # type: ignore[misc]
+            assert (error.reason, error.metadata["field"]) == ("INVALID_FILTER", "filter"), name
+        error = refused(lambda: client.search_runs(["0"], order_by=["attributes.run_name\x00"]))
+        assert (error.reason, error.metadata["field"]) == ("INVALID_ORDER_BY", "order_by")
+
+
+def test_experiment_ids_beyond_the_column_are_invalid(services: Services) -> None:
+    too_large = str(MAX_EXPERIMENT_ID + 1)
+    with modelreg.Client(services.tracking, services.registry) as client:
+        for call, field in (
+            (lambda: client.get_experiment(too_large), "experiment_id"),
+            (lambda: client.create_run(too_large), "experiment_id"),
+            (lambda: client.search_runs([too_large]), "experiment_ids"),
+        ):
+            error = refused(call)
+            assert (error.reason, error.metadata["field"]) == ("INVALID_EXPERIMENT_ID", field)
+        with pytest.raises(modelreg.exceptions.NotFound):
+            client.get_experiment(str(MAX_EXPERIMENT_ID))
+
+
+def test_an_over_long_actor_is_refused_and_the_longest_one_recorded(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELREG_USER", "a" * (MAX_ACTOR_LENGTH + 1))
+    with modelreg.Client(services.tracking, services.registry) as client:
+        error = refused(lambda: client.create_registered_model("Refused"))
+        assert (error.reason, error.metadata["field"]) == ("INVALID_METADATA", "x-modelreg-actor")
+    longest = "b" * MAX_ACTOR_LENGTH
+    monkeypatch.setenv("MODELREG_USER", longest)
+    with modelreg.Client(services.tracking, services.registry) as client:
+        client.create_registered_model("Recorded")
+        assert [event.actor for event in client.get_model_history("Recorded")] == [longest]
+        assert client.search_registered_models(filter_string="name = 'Refused'") == []
