@@ -320,6 +320,9 @@ def test_largest_valid_filters_parse(text: str, spec: f.SearchSpec) -> None:
 
 # --- properties ----------------------------------------------------------------------------------
 
+# Any character but NUL, which every filter refuses (test_nul_is_refused).
+NO_NUL = st.characters(exclude_characters="\x00")
+
 # Nothing written to disk (.hypothesis/), no per-example deadline on a busy machine.
 PROPERTY: dict[str, Any] = {
     "database": None,
@@ -353,7 +356,12 @@ def test_any_text_parses_or_is_refused_with_the_typed_error(text: str) -> None:
 
 
 @settings(max_examples=300, **PROPERTY)
-@given(value=st.text(), mark=st.sampled_from(["'", '"']))
+@given(
+    value=st.text(
+        NO_NUL,
+    ),
+    mark=st.sampled_from(["'", '"']),
+)
 def test_quote_round_trips(value: str, mark: str) -> None:
     assert parse_filter(f"params.k = {quote(value, mark)}", RUN_SEARCH) == [Comparison(P, "k", "=", value)]
     # The other spelling of a quote inside: backslash-escaped instead of doubled.
@@ -362,7 +370,7 @@ def test_quote_round_trips(value: str, mark: str) -> None:
 
 
 @settings(max_examples=200, **PROPERTY)
-@given(key=st.text(min_size=1), mark=st.sampled_from(["`", '"']))
+@given(key=st.text(NO_NUL, min_size=1), mark=st.sampled_from(["`", '"']))
 def test_quoted_keys_round_trip(key: str, mark: str) -> None:
     assert parse_filter(f"tags.{quote(key, mark)} != 'v'", RUN_SEARCH) == [Comparison(T, key, "!=", "v")]
 
@@ -390,7 +398,7 @@ def run_clause(draw: st.DrawFn) -> tuple[str, Comparison]:
         field, numeric = prefix + draw(st.sampled_from([name, name.upper()])), "time" in canonical
         key = canonical
     else:
-        key = draw(keys | st.text(min_size=1, max_size=10))
+        key = draw(keys | st.text(NO_NUL, min_size=1, max_size=10))
         spelling = draw(st.sampled_from([k for k, e in f.ENTITY_ALIASES.items() if e is entity]))
         if BARE_KEY.fullmatch(key) and draw(st.booleans()):
             field = f"{spelling}.{key}"
@@ -405,11 +413,11 @@ def run_clause(draw: st.DrawFn) -> tuple[str, Comparison]:
     else:
         op = draw(st.sampled_from(sorted(f.STRING_OPS | {"==", "<>"})))
         if op in ("IN", "NOT IN"):
-            strings = draw(st.lists(st.text(max_size=8), min_size=1, max_size=5))
+            strings = draw(st.lists(st.text(NO_NUL, max_size=8), min_size=1, max_size=5))
             value = tuple(strings)
             text_value = "(" + ", ".join(quote(s, draw(st.sampled_from("'\""))) for s in strings) + ")"
         else:
-            string = draw(st.text(max_size=12))
+            string = draw(st.text(NO_NUL, max_size=12))
             value, text_value = string, quote(string, draw(st.sampled_from("'\"")))
     written_op = draw(st.sampled_from([op, op.lower()]))
     canonical_op = {"==": "=", "<>": "!="}.get(op, op)
@@ -438,3 +446,11 @@ def test_generated_int_lists_parse(versions: list[int], quoted: bool) -> None:
     assert parse_filter(f"version_number IN ({written})", VERSION_SEARCH) == [
         Comparison(A, "version", "IN", tuple(versions))
     ]
+
+
+def test_nul_is_refused() -> None:
+    for text in ["params.k = 'a\x00'", "params.`k\x00` = 'a'", "name\x00 = 'a'"]:
+        assert "NUL" in refused(lambda text=text: parse_filter(text, RUN_SEARCH))
+    assert "NUL" in refused(
+        lambda: parse_order_by(["attributes.run_name\x00"], RUN_SEARCH), "INVALID_ORDER_BY"
+    )
