@@ -5,14 +5,19 @@ services (including ones inside functions and ``TYPE_CHECKING`` blocks) is read 
 checked against the rules below. A failure lists every violation as ``file:line: rule: imports X``.
 
 - The client distribution (clients/modelreg) imports no server code and no server dependency.
+- A service's api reaches storage only through its domain: it imports neither its store nor its
+  artifact stores.
 - A store imports neither its service's api, nor grpc, nor generated code.
-- A domain imports neither grpc, generated code, SQLAlchemy, its service's api, nor its store,
-  except the store's Protocol module (``store/base.py``).
+- A domain imports neither grpc, generated code, SQLAlchemy, its service's api, its store nor its
+  artifact stores, except their Protocol modules (``store/base.py``, ``artifacts/base.py``).
+- The adapters (the tracking artifact stores, the registry's lineage check) import neither their
+  service's api nor its store; the artifact stores import neither grpc nor generated code.
 - Neither service imports the other; modelreg_server imports neither.
 - A migration imports only alembic, sqlalchemy and the standard library; a migrations ``env.py``
   may also import modelreg_server.db and its own store's schema.
 - Only the interceptor and ``*/api/`` may read the current call (``call_context``,
-  ``begin_call``); below the api layer the call arrives as a ``CallContext`` argument.
+  ``begin_call``); below the api layer the call arrives as a ``CallContext`` argument, and no
+  module there imports ``contextvars``.
 """
 
 from __future__ import annotations
@@ -132,6 +137,21 @@ def client_rule(source: Source, imported: Import) -> str | None:
     return None
 
 
+def api_rule(source: Source, imported: Import) -> str | None:
+    if source.layer == "api" and within(imported.module, f"{source.top}.store", f"{source.top}.artifacts"):
+        return "an api imports its store or artifact stores instead of going through its domain"
+    return None
+
+
+def adapter_rule(source: Source, imported: Import) -> str | None:
+    own = (f"{source.top}.api", f"{source.top}.store")
+    if source.layer == "artifacts" and within(imported.module, *own, "grpc", *GENERATED):
+        return "an artifact store imports its service's api or store, grpc or generated code"
+    if source.module == "registry_service.lineage" and within(imported.module, *own):
+        return "the lineage adapter imports its service's api or store"
+    return None
+
+
 def store_rule(source: Source, imported: Import) -> str | None:
     if source.layer == "store" and within(imported.module, f"{source.top}.api", "grpc", *GENERATED):
         return "a store imports its service's api, grpc or generated code"
@@ -139,13 +159,16 @@ def store_rule(source: Source, imported: Import) -> str | None:
 
 
 def domain_rule(source: Source, imported: Import) -> str | None:
-    store = f"{source.top}.store"
     if source.layer != "domain":
         return None
-    if within(imported.module, "grpc", *GENERATED, "sqlalchemy", f"{source.top}.api") or (
-        within(imported.module, store) and imported.module != f"{store}.base"
+    ports = [f"{source.top}.{package}" for package in ("store", "artifacts")]
+    if within(imported.module, "grpc", *GENERATED, "sqlalchemy", f"{source.top}.api") or any(
+        within(imported.module, port) and imported.module != f"{port}.base" for port in ports
     ):
-        return "a domain imports grpc, generated code, sqlalchemy, its api or its store (only store.base)"
+        return (
+            "a domain imports grpc, generated code, sqlalchemy, its api, its store or artifact stores "
+            "(only their base Protocols)"
+        )
     return None
 
 
@@ -176,11 +199,16 @@ def current_call_rule(source: Source, imported: Import) -> str | None:
     may_read = source.module == "modelreg_server.interceptor" or source.layer == "api"
     if reads_call and source.top != "modelreg" and source.module != CURRENT_CALL and not may_read:
         return "below the api layer only CallContext may come from modelreg_server.context"
+    below_api = source.layer in ("domain", "store", "artifacts", "migration", "migration-env")
+    if below_api and imported.module == "contextvars":
+        return "below the api layer nothing reads context variables: the call is an argument"
     return None
 
 
 RULES: tuple[Callable[[Source, Import], str | None], ...] = (
     client_rule,
+    api_rule,
+    adapter_rule,
     store_rule,
     domain_rule,
     service_rule,
@@ -234,6 +262,15 @@ def test_the_source_tree_keeps_its_layers() -> None:
         ("tracking_service/domain/rules.py", "from modelreg.tracking.v1 import tracking_pb2", "domain_rule"),
         ("tracking_service/domain/rules.py", "import sqlalchemy as sa", "domain_rule"),
         ("registry_service/lineage.py", "from tracking_service.domain import rules", "service_rule"),
+        ("tracking_service/api/servicer.py", "from tracking_service.store.sql import Sql", "api_rule"),
+        ("registry_service/api/servicer.py", "import registry_service.store", "api_rule"),
+        ("tracking_service/api/servicer.py", "from tracking_service.artifacts import s3", "api_rule"),
+        ("tracking_service/domain/service.py", "from tracking_service.artifacts import s3", "domain_rule"),
+        ("tracking_service/artifacts/file.py", "import grpc", "adapter_rule"),
+        ("tracking_service/artifacts/s3.py", "from tracking_service.api import converters", "adapter_rule"),
+        ("registry_service/lineage.py", "from registry_service.store import sql", "adapter_rule"),
+        ("registry_service/store/sql.py", "import contextvars", "current_call_rule"),
+        ("tracking_service/domain/service.py", "from contextvars import ContextVar", "current_call_rule"),
         ("modelreg_server/db.py", "import registry_service.store", "service_rule"),
         (
             "registry_service/store/migrations/versions/0001_initial.py",

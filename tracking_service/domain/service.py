@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from modelreg_server.context import CallContext
 from modelreg_server.pagination import fingerprint, parse_page
-from tracking_service.artifacts import ArtifactStore, Chunk
+from tracking_service.artifacts.base import ArtifactStore, Chunk
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
