@@ -62,10 +62,6 @@ class UnavailableError(ServiceError):
     kind = ErrorKind.UNAVAILABLE
 
 
-class AbortedError(ServiceError):
-    kind = ErrorKind.ABORTED
-
-
 class InvalidFilter(InvalidArgumentError):
     """A search filter that does not parse or breaks a limit of modelreg_server.filters."""
 

@@ -14,8 +14,8 @@ class LineagePort(Protocol):
     ``fetch`` validates that the run exists and is not deleted and that ``source`` names an
     artifact under it, and returns what the registry stores as lineage, already encoded (the
     domain never looks inside; see registry_service.lineage_codec). It raises the domain
-    errors: FailedPrecondition (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND), InvalidArgument
-    (INVALID_SOURCE) and Unavailable (TRACKING_UNAVAILABLE). It never touches the registry's
+    errors: RunNotFound, RunDeleted, SourceArtifactNotFound (FAILED_PRECONDITION), InvalidSource
+    (INVALID_ARGUMENT) and TrackingUnavailable (UNAVAILABLE). It never touches the registry's
     database, so the service calls it before opening a transaction. The tracking calls carry
     ``ctx.request_id``, so both services log one id.
     """

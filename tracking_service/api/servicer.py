@@ -20,7 +20,6 @@ from tracking_service.api import converters as conv
 from tracking_service.domain.service import TrackingService
 
 SERVICE_NAME = "modelreg.tracking.v1.TrackingService"
-MAX_UPLOAD_CHUNK = 1024 * 1024
 
 ByteCounter = Callable[[str, int], None]
 """Called with ("in" | "out", byte count) as artifact chunks move: the metrics hook."""
@@ -301,10 +300,10 @@ def _upload_chunks(
                 "only the first message of an upload may carry metadata",
                 {"field": "metadata"},
             )
-        if len(chunk) > MAX_UPLOAD_CHUNK:
+        if len(chunk) > transfer.CHUNK_BYTES:
             raise InvalidArgumentError(
                 "CHUNK_TOO_LARGE",
-                f"chunk of {len(chunk)} bytes exceeds {MAX_UPLOAD_CHUNK}",
+                f"chunk of {len(chunk)} bytes exceeds {transfer.CHUNK_BYTES}",
                 {"field": "chunk"},
             )
         count_bytes("in", len(chunk))

@@ -6,9 +6,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from modelreg.wire import CHUNK_BYTES
 from modelreg_server.errors import InvalidArgumentError, NotFoundError
 
-DEFAULT_READ_CHUNK = 1024 * 1024
+# Reads come in the chunks the download stream sends.
+DEFAULT_READ_CHUNK = CHUNK_BYTES
 Chunk = bytes | memoryview
 """Content as written: views let the gRPC layer hand over received bytes without copying them."""
 

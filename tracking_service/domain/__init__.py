@@ -1,2 +1,4 @@
-"""The rules of the tracking service, free of gRPC and SQL: entities, validation, typed errors,
-the MLflow filter grammar, and TrackingService, the use cases that apply them and call the stores."""
+"""The tracking service's domain, free of gRPC and SQL: entities, validation rules, typed errors,
+the search fields it declares over the shared grammar (modelreg_server.filters), and
+TrackingService, the use cases that apply them and call the store and the artifact store through
+their Protocols."""

@@ -50,8 +50,6 @@ from tracking_service.domain.filters import (
 )
 from tracking_service.store.base import TrackingStore
 
-ARTIFACT_CHUNK_SIZE = 1024 * 1024
-
 SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 
 
@@ -279,7 +277,7 @@ class TrackingService:
         file = self._store.get_artifact(run_id, path)
         if file is None:
             raise ArtifactNotFound(run_id, path)
-        return file, self._artifacts.read(f"{root}/{path}", ARTIFACT_CHUNK_SIZE)
+        return file, self._artifacts.read(f"{root}/{path}")
 
     def list_artifacts(
         self, ctx: CallContext, run_id: str, path: str = "", recursive: bool = False
