@@ -63,7 +63,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -527,23 +527,20 @@ def _field(tokens: _Cursor, spec: SearchSpec) -> tuple[Entity, str]:
 # --- order_by ----------------------------------------------------------------------------------
 
 
-def parse_order_by(
-    clauses: Sequence[str], spec: SearchSpec, orderable: Collection[str] | None = None
-) -> list[OrderBy]:
-    """Parses ``<field> [ASC|DESC]`` clauses. Attributes are looked up in ``spec.orderable``;
-    ``orderable``, when given, further restricts them to those canonical names."""
+def parse_order_by(clauses: Sequence[str], spec: SearchSpec) -> list[OrderBy]:
+    """Parses ``<field> [ASC|DESC]`` clauses; attributes are looked up in ``spec.orderable``."""
     if len(clauses) > MAX_ORDER_BY_CLAUSES:
         raise InvalidOrderBy(f"at most {MAX_ORDER_BY_CLAUSES} clauses, got {len(clauses)}")
-    return [_order_clause(clause, spec, orderable) for clause in clauses]
+    return [_order_clause(clause, spec) for clause in clauses]
 
 
-def _order_clause(clause: str, spec: SearchSpec, orderable: Collection[str] | None) -> OrderBy:
+def _order_clause(clause: str, spec: SearchSpec) -> OrderBy:
     if len(clause) > MAX_ORDER_BY_LENGTH:
         raise InvalidOrderBy(f"a clause has {len(clause)} characters, the limit is {MAX_ORDER_BY_LENGTH}")
     if "\x00" in clause:
         raise InvalidOrderBy("an order_by clause contains a NUL character")
     tokens = _Cursor(clause, InvalidOrderBy)
-    entity, key = _order_field(tokens, spec, orderable)
+    entity, key = _order_field(tokens, spec)
     ascending = True
     if (direction := tokens.peek()) is not None:
         word = tokens.keyword()
@@ -556,14 +553,14 @@ def _order_clause(clause: str, spec: SearchSpec, orderable: Collection[str] | No
     return OrderBy(entity, key, ascending)
 
 
-def _order_field(tokens: _Cursor, spec: SearchSpec, orderable: Collection[str] | None) -> tuple[Entity, str]:
+def _order_field(tokens: _Cursor, spec: SearchSpec) -> tuple[Entity, str]:
     entity, key = _read_field(tokens)
     if entity is not Entity.ATTRIBUTE:
         if entity not in spec.order_entities:
             raise InvalidOrderBy(f"cannot order by {entity}s here")
         return entity, key
     canonical = spec.orderable.get(key.lower())
-    if canonical is None or (orderable is not None and canonical not in orderable):
-        valid = sorted(n for n, c in spec.orderable.items() if orderable is None or c in orderable)
+    if canonical is None:
+        valid = sorted(spec.orderable)
         raise InvalidOrderBy(f"cannot order by {_show(key)}; valid: {', '.join(valid)}")
     return entity, canonical

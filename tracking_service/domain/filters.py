@@ -23,10 +23,8 @@ from modelreg_server.filters import (
 )
 
 __all__ = [
-    "EXPERIMENT_ORDERABLE",
     "EXPERIMENT_SEARCH",
     "NUMERIC_OPS",
-    "RUN_ORDERABLE",
     "RUN_SEARCH",
     "STRING_OPS",
     "Comparison",
@@ -38,9 +36,9 @@ __all__ = [
     "parse_order_by",
 ]
 
-# The canonical attributes each search orders by (parse_order_by's ``orderable``).
-RUN_ORDERABLE = frozenset({"start_time", "end_time", "run_name", "status", "run_id", "artifact_uri"})
-EXPERIMENT_ORDERABLE = frozenset({"name", "experiment_id", "creation_time", "last_update_time"})
+# The attributes each search orders by.
+_RUN_ORDERABLE = ("start_time", "end_time", "run_name", "status", "run_id", "artifact_uri")
+_EXPERIMENT_ORDERABLE = ("name", "experiment_id", "creation_time", "last_update_time")
 
 _EXPERIMENT_TEXT_OPS = frozenset({"=", "!=", "LIKE", "ILIKE"})
 
@@ -54,7 +52,7 @@ RUN_SEARCH = SearchSpec(
         Attribute("start_time", Kind.NUMBER, NUMERIC_OPS, aliases=("created",)),
         Attribute("end_time", Kind.NUMBER, NUMERIC_OPS),
     ),
-    orderable={**{name: name for name in RUN_ORDERABLE}, "created": "start_time"},
+    orderable={**{name: name for name in _RUN_ORDERABLE}, "created": "start_time"},
     order_entities=frozenset({Entity.METRIC, Entity.PARAM, Entity.TAG}),
 )
 EXPERIMENT_SEARCH = SearchSpec(
@@ -65,5 +63,5 @@ EXPERIMENT_SEARCH = SearchSpec(
         Attribute("creation_time", Kind.NUMBER, NUMERIC_OPS),
         Attribute("last_update_time", Kind.NUMBER, NUMERIC_OPS),
     ),
-    orderable={name: name for name in EXPERIMENT_ORDERABLE},
+    orderable={name: name for name in _EXPERIMENT_ORDERABLE},
 )

@@ -39,9 +39,7 @@ from tracking_service.domain.entities import (
 )
 from tracking_service.domain.errors import ArtifactNotFound, DefaultExperimentProtected
 from tracking_service.domain.filters import (
-    EXPERIMENT_ORDERABLE,
     EXPERIMENT_SEARCH,
-    RUN_ORDERABLE,
     RUN_SEARCH,
     Comparison,
     OrderBy,
@@ -59,7 +57,7 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
     return (
         tuple(parse_filter(filter_text, RUN_SEARCH)),
-        tuple(parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)),
+        tuple(parse_order_by(list(order_by), RUN_SEARCH)),
     )
 
 
@@ -98,7 +96,7 @@ class TrackingService:
         page_token: str,
     ) -> Page[Experiment]:
         filters = parse_filter(filter_text, EXPERIMENT_SEARCH)
-        order = parse_order_by(list(order_by), EXPERIMENT_SEARCH, EXPERIMENT_ORDERABLE)
+        order = parse_order_by(list(order_by), EXPERIMENT_SEARCH)
         page = parse_page(
             page_size,
             page_token,

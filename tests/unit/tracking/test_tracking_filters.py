@@ -7,7 +7,6 @@ import pytest
 from modelreg_server.errors import InvalidArgumentError
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
-    RUN_ORDERABLE,
     RUN_SEARCH,
     Comparison,
     Entity,
@@ -117,9 +116,7 @@ def test_experiment_filter_accepts_name_and_tags_only() -> None:
 
 
 def test_order_by_parses_direction_and_quoted_keys() -> None:
-    assert parse_order_by(
-        ["metrics.`val loss` DESC", "params.alpha asc", "start_time"], RUN_SEARCH, RUN_ORDERABLE
-    ) == [
+    assert parse_order_by(["metrics.`val loss` DESC", "params.alpha asc", "start_time"], RUN_SEARCH) == [
         OrderBy(Entity.METRIC, "val loss", ascending=False),
         OrderBy(Entity.PARAM, "alpha", ascending=True),
         OrderBy(Entity.ATTRIBUTE, "start_time", ascending=True),
@@ -140,5 +137,5 @@ def test_order_by_parses_direction_and_quoted_keys() -> None:
 )
 def test_malformed_order_by_is_invalid_order_by(clauses: list[str]) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
-        parse_order_by(clauses, RUN_SEARCH, RUN_ORDERABLE)
+        parse_order_by(clauses, RUN_SEARCH)
     assert caught.value.reason == "INVALID_ORDER_BY"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tracking_service.domain.entities import ViewType
-from tracking_service.domain.filters import RUN_ORDERABLE, RUN_SEARCH, parse_filter, parse_order_by
+from tracking_service.domain.filters import RUN_SEARCH, parse_filter, parse_order_by
 from tracking_service.store.models import LatestMetricRow, RunRow
 from tracking_service.store.sql import SqlTrackingStore
 
@@ -102,7 +102,7 @@ def test_metric_filter_and_order_use_indexes(
     found = store.search_runs(
         experiment_ids=[0],
         filters=parse_filter("metrics.rmse < 0.001", RUN_SEARCH),
-        order=parse_order_by(["metrics.rmse ASC"], RUN_SEARCH, RUN_ORDERABLE),
+        order=parse_order_by(["metrics.rmse ASC"], RUN_SEARCH),
         view=ViewType.ACTIVE_ONLY,
         limit=5,
         offset=0,

@@ -23,9 +23,7 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.filters import (
-    EXPERIMENT_ORDERABLE,
     EXPERIMENT_SEARCH,
-    RUN_ORDERABLE,
     RUN_SEARCH,
     parse_filter,
     parse_order_by,
@@ -72,7 +70,7 @@ def search(
     offset: int = 0,
 ) -> list[Run]:
     filters = parse_filter(filter_text, RUN_SEARCH)
-    order = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
+    order = parse_order_by(list(order_by), RUN_SEARCH)
     return store.search_runs(experiment_ids, filters, order, view, limit, offset)
 
 
@@ -85,7 +83,7 @@ def experiment_names(
     offset: int = 0,
 ) -> list[str]:
     filters = parse_filter(filter_text, EXPERIMENT_SEARCH)
-    order = parse_order_by(list(order_by), EXPERIMENT_SEARCH, EXPERIMENT_ORDERABLE)
+    order = parse_order_by(list(order_by), EXPERIMENT_SEARCH)
     return [e.name for e in store.search_experiments(filters, order, view, limit, offset)]
 
 
