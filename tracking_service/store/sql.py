@@ -346,7 +346,7 @@ def _data_conditions(
             .scalar_subquery()
         )
         # ">=" means "=" here, but PostgreSQL estimates that a third of the owners pass, not 0.5%:
-        # expecting next to none, it nested loops over whole tables (50,000 runs: over 60 s).
+        # expecting next to none, it chose nested loops over whole tables (over 60 s at 50,000 runs).
         conditions.append(count >= len(passing))
     return conditions
 
