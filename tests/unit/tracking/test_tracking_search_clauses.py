@@ -26,7 +26,6 @@ from modelreg_server.filters import MAX_CLAUSES, quote
 from tracking_service.domain.entities import Metric, ViewType
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
-    RUN_ORDERABLE,
     RUN_SEARCH,
     Comparison,
     Entity,
@@ -137,7 +136,7 @@ def filled(store: SqlTrackingStore) -> SqlTrackingStore:
 
 def names(store: SqlTrackingStore, filter_text: str, order_by: Sequence[str] = ()) -> list[str]:
     filters = parse_filter(filter_text, RUN_SEARCH)
-    order = parse_order_by(list(order_by), RUN_SEARCH, RUN_ORDERABLE)
+    order = parse_order_by(list(order_by), RUN_SEARCH)
     return [r.info.run_name for r in store.search_runs([0], filters, order, ViewType.ACTIVE_ONLY, 100, 0)]
 
 
