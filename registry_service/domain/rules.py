@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from modelreg_server.validation import (
     MAX_DESCRIPTION_LENGTH,
     check_tags,
+    require_key,
     require_name,
     require_value,
 )
@@ -50,6 +51,16 @@ def tags(values: dict[str, str]) -> dict[str, str]:
 def tag(key: str, value: str) -> tuple[str, str]:
     checked = check_tags({key: value}, "tag", errors.InvalidTag.reason_code)
     return key, checked[key]
+
+
+def tag_key(key: str) -> str:
+    """A tag key to delete: the same bounds as one being set, so an error naming it stays small."""
+    return require_key(key, "key", errors.InvalidTag.reason_code)
+
+
+def alias_name(name: str) -> str:
+    """An alias to look up or delete: any name an alias may have (and `latest`), bounded."""
+    return require_name(name, "alias", errors.InvalidAlias.reason_code, MAX_ALIAS_LENGTH)
 
 
 def source(text: str) -> str:

@@ -79,7 +79,7 @@ class RegistryService:
         self._store.set_model_tag(rules.model_name(name), *rules.tag(key, value))
 
     def delete_registered_model_tag(self, ctx: CallContext, name: str, key: str) -> None:
-        self._store.delete_model_tag(rules.model_name(name), key)
+        self._store.delete_model_tag(rules.model_name(name), rules.tag_key(key))
 
     # -- model versions ------------------------------------------------------------------------
 
@@ -151,7 +151,9 @@ class RegistryService:
         )
 
     def delete_model_version_tag(self, ctx: CallContext, name: str, version: int, key: str) -> None:
-        self._store.delete_version_tag(rules.model_name(name), rules.version_number(version), key)
+        self._store.delete_version_tag(
+            rules.model_name(name), rules.version_number(version), rules.tag_key(key)
+        )
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -188,10 +190,10 @@ class RegistryService:
         self._store.set_alias(rules.model_name(name), rules.alias(alias), rules.version_number(version), ctx)
 
     def delete_registered_model_alias(self, ctx: CallContext, name: str, alias: str) -> None:
-        self._store.delete_alias(rules.model_name(name), alias, ctx)
+        self._store.delete_alias(rules.model_name(name), rules.alias_name(alias), ctx)
 
     def get_model_version_by_alias(self, ctx: CallContext, name: str, alias: str) -> ModelVersion:
-        return self._store.get_version_by_alias(rules.model_name(name), alias)
+        return self._store.get_version_by_alias(rules.model_name(name), rules.alias_name(alias))
 
     # -- history and resolution ----------------------------------------------------------------
 

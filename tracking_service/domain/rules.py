@@ -71,6 +71,12 @@ def tags(values: Mapping[str, str], field: str = "tags") -> dict[str, str]:
     return check_tags(values, field)
 
 
+def tag_key(key: str) -> str:
+    """A tag key to look up or delete: the same bounds as one being set, so an error naming it
+    stays small."""
+    return require_key(key, "key", "INVALID_TAG")
+
+
 def tag(key: str, value: str) -> None:
     require_key(key, "key", "INVALID_TAG")
     require_value(value, f"value of tag '{key}'", "INVALID_TAG", MAX_TAG_VALUE_LENGTH)
@@ -89,6 +95,12 @@ def metric_key(key: str) -> None:
             f"metric key '{key[:100]}' may hold only letters, digits and _ - . space /",
             {"field": "metric key", "key": key},
         )
+
+
+def metric_history_key(key: str) -> str:
+    """A metric key to read: bounded like one being logged (a key that was never logged simply
+    has no history, whatever its characters)."""
+    return require_key(key, "metric_key", "INVALID_METRIC")
 
 
 def negative_timestamp(key: str) -> InvalidArgumentError:

@@ -84,7 +84,7 @@ class TrackingService:
         return self._store.get_experiment(rules.experiment_id(experiment_id))
 
     def get_experiment_by_name(self, ctx: CallContext, name: str) -> Experiment:
-        return self._store.get_experiment_by_name(name)
+        return self._store.get_experiment_by_name(rules.name(name))
 
     def search_experiments(
         self,
@@ -118,7 +118,7 @@ class TrackingService:
         self._store.set_experiment_tag(rules.experiment_id(experiment_id), key, value)
 
     def delete_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str) -> None:
-        self._store.delete_experiment_tag(rules.experiment_id(experiment_id), key)
+        self._store.delete_experiment_tag(rules.experiment_id(experiment_id), rules.tag_key(key))
 
     def delete_experiment(self, ctx: CallContext, experiment_id: str) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs."""
@@ -210,7 +210,7 @@ class TrackingService:
         self._store.log_batch(rules.run_id(run_id), metrics=(), params={}, tags={key: value})
 
     def delete_tag(self, ctx: CallContext, run_id: str, key: str) -> None:
-        self._store.delete_tag(rules.run_id(run_id), key)
+        self._store.delete_tag(rules.run_id(run_id), rules.tag_key(key))
 
     def log_batch(
         self,
@@ -244,7 +244,9 @@ class TrackingService:
             query=fingerprint("history", run_id, key),
         )
         items, token = page.split(
-            self._store.get_metric_history(rules.run_id(run_id), key, page.fetch_limit, page.offset)
+            self._store.get_metric_history(
+                rules.run_id(run_id), rules.metric_history_key(key), page.fetch_limit, page.offset
+            )
         )
         return Page(tuple(items), token)
 

@@ -76,3 +76,28 @@ def test_an_over_long_actor_is_refused_and_the_longest_one_recorded(
         client.create_registered_model("Recorded")
         assert [event.actor for event in client.get_model_history("Recorded")] == [longest]
         assert client.search_registered_models(filter_string="name = 'Refused'") == []
+
+
+def test_over_long_keys_to_look_up_or_delete_are_invalid_with_their_reason(services: Services) -> None:
+    """The key was echoed into the error's details: 100 kB of it overflowed the 16 kB trailer
+    limit, and the caller got RESOURCE_EXHAUSTED without an ErrorInfo."""
+    huge = "k" * 100_000
+    with modelreg.Client(services.tracking, services.registry) as client:
+        run_id = client.create_run("0").info.run_id
+        client.create_registered_model("Keys")
+        calls: list[tuple[Callable[[], object], str, str]] = [
+            (lambda: client.delete_tag(run_id, huge), "INVALID_TAG", "key"),
+            (lambda: client.delete_experiment_tag("0", huge), "INVALID_TAG", "key"),
+            (lambda: client.get_metric_history(run_id, huge), "INVALID_METRIC", "metric_key"),
+            (lambda: client.get_experiment_by_name(huge), "INVALID_NAME", "name"),
+            (lambda: client.delete_registered_model_tag("Keys", huge), "INVALID_TAG", "key"),
+            (lambda: client.delete_model_version_tag("Keys", 1, huge), "INVALID_TAG", "key"),
+            (lambda: client.delete_registered_model_alias("Keys", huge), "INVALID_ALIAS", "alias"),
+            (lambda: client.get_model_version_by_alias("Keys", huge), "INVALID_ALIAS", "alias"),
+        ]
+        for call, reason, field in calls:
+            error = refused(call)
+            assert (error.reason, error.metadata["field"]) == (reason, field)
+        # Keys within the bounds still reach the store, which says what it found.
+        with pytest.raises(modelreg.exceptions.NotFound):
+            client.get_model_version_by_alias("Keys", "champion")
