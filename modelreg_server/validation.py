@@ -1,4 +1,9 @@
-"""Input limits shared by both services (MLflow's limits are the reference)."""
+"""Input limits shared by both services (MLflow's limits are the reference).
+
+No string may hold a NUL character: PostgreSQL cannot store one in text (the write would fail
+the whole call), and SQLite and MySQL would store what PostgreSQL refuses, so one rule keeps every
+backend the same.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ MAX_DESCRIPTION_LENGTH = 65536
 MAX_PAGE_SIZE_DEFAULT = 1000
 
 
+def _refuse_nul(value: str, field: str, reason: str) -> None:
+    if "\x00" in value:
+        raise InvalidArgumentError(reason, f"{field} contains a NUL character", {"field": field})
+
+
 def require_name(
     value: str, field: str, reason: str = "INVALID_NAME", max_length: int = MAX_NAME_LENGTH
 ) -> str:
@@ -24,6 +34,7 @@ def require_name(
         raise InvalidArgumentError(
             reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
         )
+    _refuse_nul(value, field, reason)
     return value
 
 
@@ -34,6 +45,7 @@ def require_key(key: str, field: str, reason: str) -> str:
         raise InvalidArgumentError(
             reason, f"{field} '{key[:40]}...' exceeds {MAX_KEY_LENGTH} characters", {"field": field}
         )
+    _refuse_nul(key, field, reason)
     return key
 
 
@@ -42,6 +54,7 @@ def require_value(value: str, field: str, reason: str, max_length: int) -> str:
         raise InvalidArgumentError(
             reason, f"{field} is {len(value)} characters, the limit is {max_length}", {"field": field}
         )
+    _refuse_nul(value, field, reason)
     return value
 
 

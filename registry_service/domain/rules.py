@@ -66,9 +66,7 @@ def alias_name(name: str) -> str:
 def source(text: str) -> str:
     if not text.strip():
         raise errors.InvalidSource("source must not be empty", "source")
-    if len(text) > MAX_SOURCE_LENGTH:
-        raise errors.InvalidSource(f"source exceeds {MAX_SOURCE_LENGTH} characters", "source")
-    return text
+    return require_value(text, "source", errors.InvalidSource.reason_code, MAX_SOURCE_LENGTH)
 
 
 def alias(name: str) -> str:

@@ -149,7 +149,9 @@ def artifact_location(value: str) -> str:
             f"artifact_location must be a file:/// or s3:// URI, got '{value[:200]}'",
             {"field": "artifact_location"},
         )
-    return value.rstrip("/")
+    return require_value(
+        value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH
+    ).rstrip("/")
 
 
 def artifact_path(path: str, *, allow_root: bool = False) -> str:

@@ -101,3 +101,32 @@ def test_over_long_keys_to_look_up_or_delete_are_invalid_with_their_reason(servi
         # Keys within the bounds still reach the store, which says what it found.
         with pytest.raises(modelreg.exceptions.NotFound):
             client.get_model_version_by_alias("Keys", "champion")
+
+
+def test_nul_in_any_string_is_invalid_on_every_backend(services: Services) -> None:
+    """PostgreSQL cannot store NUL in text (each of these was INTERNAL there) while SQLite and
+    MySQL stored it: now every backend refuses it before the write, naming the field."""
+    nul = "a\x00b"
+    with modelreg.Client(services.tracking, services.registry) as client:
+        run_id = client.create_run("0").info.run_id
+        client.create_registered_model("Nul")
+        calls: list[tuple[Callable[[], object], str]] = [
+            (lambda: client.create_experiment(nul), "INVALID_NAME"),
+            (
+                lambda: client.create_experiment("e", artifact_location=f"file:///tmp/{nul}"),
+                "INVALID_ARTIFACT_LOCATION",
+            ),
+            (lambda: client.get_experiment_by_name(nul), "INVALID_NAME"),
+            (lambda: client.set_tag(run_id, nul, "v"), "INVALID_TAG"),
+            (lambda: client.set_tag(run_id, "k", nul), "INVALID_TAG"),
+            (lambda: client.log_param(run_id, nul, "v"), "INVALID_PARAM"),
+            (lambda: client.log_param(run_id, "p", nul), "INVALID_PARAM"),
+            (lambda: client.create_registered_model(nul), "INVALID_NAME"),
+            (lambda: client.set_registered_model_tag("Nul", "k", nul), "INVALID_TAG"),
+            (lambda: client.update_registered_model("Nul", description=nul), "INVALID_DESCRIPTION"),
+            (lambda: client.create_model_version("Nul", f"s3://bucket/{nul}"), "INVALID_SOURCE"),
+        ]
+        for call, reason in calls:
+            assert refused(call).reason == reason
+        assert client.get_run(run_id).data.params == {}
+        assert [m.name for m in client.search_registered_models()] == ["Nul"]
