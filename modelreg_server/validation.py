@@ -27,7 +27,7 @@ def _refuse_nul(value: str, field: str, reason: str) -> None:
 def require_name(
     value: str, field: str, reason: str = "INVALID_NAME", max_length: int = MAX_NAME_LENGTH
 ) -> str:
-    """Returns ``value`` stripped of nothing; raises when empty, blank or too long."""
+    """Returns ``value`` unchanged; raises when empty, blank, too long or holding a NUL."""
     if not value or not value.strip():
         raise InvalidArgumentError(reason, f"{field} must not be empty", {"field": field})
     if len(value) > max_length:
@@ -39,14 +39,8 @@ def require_name(
 
 
 def require_key(key: str, field: str, reason: str) -> str:
-    if not key or not key.strip():
-        raise InvalidArgumentError(reason, f"{field} must not be empty", {"field": field})
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgumentError(
-            reason, f"{field} '{key[:40]}...' exceeds {MAX_KEY_LENGTH} characters", {"field": field}
-        )
-    _refuse_nul(key, field, reason)
-    return key
+    """A tag, param or metric key: the rules of a name, with the key length limit."""
+    return require_name(key, field, reason, MAX_KEY_LENGTH)
 
 
 def require_value(value: str, field: str, reason: str, max_length: int) -> str:
