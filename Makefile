@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto' | sort)
-GEN_DIRS := clients/modelreg/tracking/v1 clients/modelreg/registry/v1
+GEN_DIRS := clients/modelreg/tracking/v1 clients/modelreg/registry/v1 clients/modelreg/access/v1
 # The mypy plugins live in the venv, which need not be on PATH.
 PROTOC := $(PY) -m grpc_tools.protoc -Iprotos --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc

@@ -24,6 +24,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from modelreg.access.v1 import access_pb2 as _access_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1655,3 +1656,263 @@ class ResolveModelUriResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveModelUriResponse: _TypeAlias = ResolveModelUriResponse  # noqa: Y015
+
+@_typing.final
+class DownloadModelVersionFileRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    path: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "path", b"path", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadModelVersionFileRequest: _TypeAlias = DownloadModelVersionFileRequest  # noqa: Y015
+
+@_typing.final
+class DownloadModelVersionFileResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """Every later message: up to 1 MiB of content."""
+    @_builtins.property
+    def metadata(self) -> Global___FileDigest:
+        """First message: the file as registered."""
+
+    def __init__(
+        self,
+        *,
+        metadata: Global___FileDigest | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["metadata", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
+
+Global___DownloadModelVersionFileResponse: _TypeAlias = DownloadModelVersionFileResponse  # noqa: Y015
+
+@_typing.final
+class ModelProtection(_message.Message):
+    """Which changes to a model need MANAGE rather than EDIT."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCTION_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    production: _builtins.bool
+    """Moving a version into or out of Production (default true for every model)."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Setting, moving or deleting these aliases (default none)."""
+
+    def __init__(
+        self,
+        *,
+        production: _builtins.bool = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "production", b"production"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelProtection: _TypeAlias = ModelProtection  # noqa: Y015
+
+@_typing.final
+class SetRegisteredModelPermissionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    level: _access_pb2.PermissionLevel.ValueType
+    """READ, EDIT or MANAGE."""
+    @_builtins.property
+    def principal(self) -> _access_pb2.Principal: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        principal: _access_pb2.Principal | None = ...,
+        level: _access_pb2.PermissionLevel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "name", b"name", "principal", b"principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRegisteredModelPermissionRequest: _TypeAlias = SetRegisteredModelPermissionRequest  # noqa: Y015
+
+@_typing.final
+class SetRegisteredModelPermissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERMISSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def permission(self) -> _access_pb2.Permission: ...
+    def __init__(
+        self,
+        *,
+        permission: _access_pb2.Permission | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["permission", b"permission"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["permission", b"permission"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRegisteredModelPermissionResponse: _TypeAlias = SetRegisteredModelPermissionResponse  # noqa: Y015
+
+@_typing.final
+class DeleteRegisteredModelPermissionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def principal(self) -> _access_pb2.Principal: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        principal: _access_pb2.Principal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "principal", b"principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRegisteredModelPermissionRequest: _TypeAlias = DeleteRegisteredModelPermissionRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRegisteredModelPermissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRegisteredModelPermissionResponse: _TypeAlias = DeleteRegisteredModelPermissionResponse  # noqa: Y015
+
+@_typing.final
+class ListRegisteredModelPermissionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRegisteredModelPermissionsRequest: _TypeAlias = ListRegisteredModelPermissionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRegisteredModelPermissionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    PROTECTION_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[_access_pb2.Permission]:
+        """Users first, then groups, each by name."""
+
+    @_builtins.property
+    def protection(self) -> Global___ModelProtection: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_access_pb2.PermissionEvent]:
+        """Grants and protection changes, oldest first, at most the latest 1,000."""
+
+    def __init__(
+        self,
+        *,
+        permissions: _abc.Iterable[_access_pb2.Permission] | None = ...,
+        protection: Global___ModelProtection | None = ...,
+        events: _abc.Iterable[_access_pb2.PermissionEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["protection", b"protection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "permissions", b"permissions", "protection", b"protection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRegisteredModelPermissionsResponse: _TypeAlias = ListRegisteredModelPermissionsResponse  # noqa: Y015
+
+@_typing.final
+class SetRegisteredModelProtectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROTECTION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def protection(self) -> Global___ModelProtection: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        protection: Global___ModelProtection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["protection", b"protection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "protection", b"protection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRegisteredModelProtectionRequest: _TypeAlias = SetRegisteredModelProtectionRequest  # noqa: Y015
+
+@_typing.final
+class SetRegisteredModelProtectionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTECTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def protection(self) -> Global___ModelProtection: ...
+    def __init__(
+        self,
+        *,
+        protection: Global___ModelProtection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["protection", b"protection"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["protection", b"protection"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRegisteredModelProtectionResponse: _TypeAlias = SetRegisteredModelProtectionResponse  # noqa: Y015

@@ -155,6 +155,31 @@ class RegistryServiceStub:
                 request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriRequest.SerializeToString,
                 response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriResponse.FromString,
                 _registered_method=True)
+        self.DownloadModelVersionFile = channel.unary_stream(
+                '/modelreg.registry.v1.RegistryService/DownloadModelVersionFile',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileResponse.FromString,
+                _registered_method=True)
+        self.SetRegisteredModelPermission = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/SetRegisteredModelPermission',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionResponse.FromString,
+                _registered_method=True)
+        self.DeleteRegisteredModelPermission = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/DeleteRegisteredModelPermission',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionResponse.FromString,
+                _registered_method=True)
+        self.ListRegisteredModelPermissions = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/ListRegisteredModelPermissions',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsResponse.FromString,
+                _registered_method=True)
+        self.SetRegisteredModelProtection = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/SetRegisteredModelProtection',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -357,6 +382,48 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadModelVersionFile(self, request, context):
+        """Streams one file of a version, as registered: `path` is a key of the version's lineage
+        files (relative to the model directory). Needs READ on the model only: no grant on the
+        experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
+        MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRegisteredModelPermission(self, request, context):
+        """-- access control (see modelreg.access.v1) --
+        Grants a user or group a level on a registered model. Needs MANAGE on the model.
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
+        INVALID_PERMISSION_LEVEL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegisteredModelPermission(self, request, context):
+        """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRegisteredModelPermissions(self, request, context):
+        """The grants on a model, its protection and the history of both. Needs READ.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRegisteredModelProtection(self, request, context):
+        """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
+        or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -479,6 +546,31 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ResolveModelUri,
                     request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriRequest.FromString,
                     response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriResponse.SerializeToString,
+            ),
+            'DownloadModelVersionFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadModelVersionFile,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileResponse.SerializeToString,
+            ),
+            'SetRegisteredModelPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRegisteredModelPermission,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionResponse.SerializeToString,
+            ),
+            'DeleteRegisteredModelPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegisteredModelPermission,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionResponse.SerializeToString,
+            ),
+            'ListRegisteredModelPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRegisteredModelPermissions,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsResponse.SerializeToString,
+            ),
+            'SetRegisteredModelProtection': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRegisteredModelProtection,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1130,6 +1222,141 @@ class RegistryService:
             '/modelreg.registry.v1.RegistryService/ResolveModelUri',
             modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriRequest.SerializeToString,
             modelreg_dot_registry_dot_v1_dot_registry__pb2.ResolveModelUriResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadModelVersionFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/DownloadModelVersionFile',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DownloadModelVersionFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRegisteredModelPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/SetRegisteredModelPermission',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegisteredModelPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/DeleteRegisteredModelPermission',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DeleteRegisteredModelPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRegisteredModelPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/ListRegisteredModelPermissions',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ListRegisteredModelPermissionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRegisteredModelProtection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/SetRegisteredModelProtection',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

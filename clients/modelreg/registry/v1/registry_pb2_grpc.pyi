@@ -143,6 +143,26 @@ class RegistryServiceStub:
     Errors: INVALID_ARGUMENT (INVALID_MODEL_URI), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
     MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND).
     """
+    DownloadModelVersionFile: _grpc.UnaryStreamMultiCallable[_registry_pb2.DownloadModelVersionFileRequest, _registry_pb2.DownloadModelVersionFileResponse]
+    """Streams one file of a version, as registered: `path` is a key of the version's lineage
+    files (relative to the model directory). Needs READ on the model only: no grant on the
+    experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
+    MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+    """
+    SetRegisteredModelPermission: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]
+    """-- access control (see modelreg.access.v1) --
+    Grants a user or group a level on a registered model. Needs MANAGE on the model.
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
+    INVALID_PERMISSION_LEVEL).
+    """
+    DeleteRegisteredModelPermission: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelPermissionRequest, _registry_pb2.DeleteRegisteredModelPermissionResponse]
+    """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+    ListRegisteredModelPermissions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListRegisteredModelPermissionsRequest, _registry_pb2.ListRegisteredModelPermissionsResponse]
+    """The grants on a model, its protection and the history of both. Needs READ."""
+    SetRegisteredModelProtection: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelProtectionRequest, _registry_pb2.SetRegisteredModelProtectionResponse]
+    """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
+    or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -242,6 +262,26 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     `models:/Name/latest`) to the version, its source and lineage, in one round trip.
     Errors: INVALID_ARGUMENT (INVALID_MODEL_URI), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
     MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND).
+    """
+    DownloadModelVersionFile: _aio.UnaryStreamMultiCallable[_registry_pb2.DownloadModelVersionFileRequest, _registry_pb2.DownloadModelVersionFileResponse]  # type: ignore[assignment]
+    """Streams one file of a version, as registered: `path` is a key of the version's lineage
+    files (relative to the model directory). Needs READ on the model only: no grant on the
+    experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
+    MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+    """
+    SetRegisteredModelPermission: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]  # type: ignore[assignment]
+    """-- access control (see modelreg.access.v1) --
+    Grants a user or group a level on a registered model. Needs MANAGE on the model.
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
+    INVALID_PERMISSION_LEVEL).
+    """
+    DeleteRegisteredModelPermission: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelPermissionRequest, _registry_pb2.DeleteRegisteredModelPermissionResponse]  # type: ignore[assignment]
+    """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+    ListRegisteredModelPermissions: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListRegisteredModelPermissionsRequest, _registry_pb2.ListRegisteredModelPermissionsResponse]  # type: ignore[assignment]
+    """The grants on a model, its protection and the history of both. Needs READ."""
+    SetRegisteredModelProtection: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelProtectionRequest, _registry_pb2.SetRegisteredModelProtectionResponse]  # type: ignore[assignment]
+    """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
+    or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -483,6 +523,56 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         `models:/Name/latest`) to the version, its source and lineage, in one round trip.
         Errors: INVALID_ARGUMENT (INVALID_MODEL_URI), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
         MODEL_VERSION_NOT_FOUND, ALIAS_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def DownloadModelVersionFile(
+        self,
+        request: _registry_pb2.DownloadModelVersionFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.DownloadModelVersionFileResponse], _abc.AsyncIterator[_registry_pb2.DownloadModelVersionFileResponse]]:
+        """Streams one file of a version, as registered: `path` is a key of the version's lineage
+        files (relative to the model directory). Needs READ on the model only: no grant on the
+        experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
+        MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def SetRegisteredModelPermission(
+        self,
+        request: _registry_pb2.SetRegisteredModelPermissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.SetRegisteredModelPermissionResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelPermissionResponse]]:
+        """-- access control (see modelreg.access.v1) --
+        Grants a user or group a level on a registered model. Needs MANAGE on the model.
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
+        INVALID_PERMISSION_LEVEL).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRegisteredModelPermission(
+        self,
+        request: _registry_pb2.DeleteRegisteredModelPermissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.DeleteRegisteredModelPermissionResponse, _abc.Awaitable[_registry_pb2.DeleteRegisteredModelPermissionResponse]]:
+        """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def ListRegisteredModelPermissions(
+        self,
+        request: _registry_pb2.ListRegisteredModelPermissionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListRegisteredModelPermissionsResponse, _abc.Awaitable[_registry_pb2.ListRegisteredModelPermissionsResponse]]:
+        """The grants on a model, its protection and the history of both. Needs READ."""
+
+    @_abc_1.abstractmethod
+    def SetRegisteredModelProtection(
+        self,
+        request: _registry_pb2.SetRegisteredModelProtectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.SetRegisteredModelProtectionResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelProtectionResponse]]:
+        """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
+        or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

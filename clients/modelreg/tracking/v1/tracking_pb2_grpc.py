@@ -165,6 +165,21 @@ class TrackingServiceStub:
                 request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.SerializeToString,
                 response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.FromString,
                 _registered_method=True)
+        self.SetExperimentPermission = channel.unary_unary(
+                '/modelreg.tracking.v1.TrackingService/SetExperimentPermission',
+                request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionResponse.FromString,
+                _registered_method=True)
+        self.DeleteExperimentPermission = channel.unary_unary(
+                '/modelreg.tracking.v1.TrackingService/DeleteExperimentPermission',
+                request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionResponse.FromString,
+                _registered_method=True)
+        self.ListExperimentPermissions = channel.unary_unary(
+                '/modelreg.tracking.v1.TrackingService/ListExperimentPermissions',
+                request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsResponse.FromString,
+                _registered_method=True)
 
 
 class TrackingServiceServicer:
@@ -383,6 +398,31 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetExperimentPermission(self, request, context):
+        """-- access control (see modelreg.access.v1) --
+        Grants a user or group a level on an experiment (replacing an earlier grant to the same
+        principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
+        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteExperimentPermission(self, request, context):
+        """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperimentPermissions(self, request, context):
+        """The grants on an experiment and their history (every set and delete, with its actor).
+        Needs READ. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrackingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -515,6 +555,21 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.StatArtifact,
                     request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.FromString,
                     response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.SerializeToString,
+            ),
+            'SetExperimentPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExperimentPermission,
+                    request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionRequest.FromString,
+                    response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionResponse.SerializeToString,
+            ),
+            'DeleteExperimentPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExperimentPermission,
+                    request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionRequest.FromString,
+                    response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionResponse.SerializeToString,
+            ),
+            'ListExperimentPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperimentPermissions,
+                    request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsRequest.FromString,
+                    response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1220,6 +1275,87 @@ class TrackingService:
             '/modelreg.tracking.v1.TrackingService/StatArtifact',
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.SerializeToString,
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExperimentPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.tracking.v1.TrackingService/SetExperimentPermission',
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionRequest.SerializeToString,
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExperimentPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.tracking.v1.TrackingService/DeleteExperimentPermission',
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionRequest.SerializeToString,
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.DeleteExperimentPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperimentPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.tracking.v1.TrackingService/ListExperimentPermissions',
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsRequest.SerializeToString,
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListExperimentPermissionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -147,6 +147,18 @@ class TrackingServiceStub:
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
+    SetExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]
+    """-- access control (see modelreg.access.v1) --
+    Grants a user or group a level on an experiment (replacing an earlier grant to the same
+    principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
+    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+    """
+    DeleteExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentPermissionRequest, _tracking_pb2.DeleteExperimentPermissionResponse]
+    """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+    ListExperimentPermissions: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.ListExperimentPermissionsRequest, _tracking_pb2.ListExperimentPermissionsResponse]
+    """The grants on an experiment and their history (every set and delete, with its actor).
+    Needs READ. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND).
+    """
 
 @_typing.type_check_only
 class TrackingServiceAsyncStub(TrackingServiceStub):
@@ -252,6 +264,18 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     StatArtifact: _aio.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]  # type: ignore[assignment]
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    """
+    SetExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]  # type: ignore[assignment]
+    """-- access control (see modelreg.access.v1) --
+    Grants a user or group a level on an experiment (replacing an earlier grant to the same
+    principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
+    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+    """
+    DeleteExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentPermissionRequest, _tracking_pb2.DeleteExperimentPermissionResponse]  # type: ignore[assignment]
+    """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+    ListExperimentPermissions: _aio.UnaryUnaryMultiCallable[_tracking_pb2.ListExperimentPermissionsRequest, _tracking_pb2.ListExperimentPermissionsResponse]  # type: ignore[assignment]
+    """The grants on an experiment and their history (every set and delete, with its actor).
+    Needs READ. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND).
     """
 
 class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -511,6 +535,36 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tracking_pb2.StatArtifactResponse, _abc.Awaitable[_tracking_pb2.StatArtifactResponse]]:
         """Describes one artifact path: a file (size, sha256) or a directory.
         Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        """
+
+    @_abc_1.abstractmethod
+    def SetExperimentPermission(
+        self,
+        request: _tracking_pb2.SetExperimentPermissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.SetExperimentPermissionResponse, _abc.Awaitable[_tracking_pb2.SetExperimentPermissionResponse]]:
+        """-- access control (see modelreg.access.v1) --
+        Grants a user or group a level on an experiment (replacing an earlier grant to the same
+        principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
+        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteExperimentPermission(
+        self,
+        request: _tracking_pb2.DeleteExperimentPermissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.DeleteExperimentPermissionResponse, _abc.Awaitable[_tracking_pb2.DeleteExperimentPermissionResponse]]:
+        """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def ListExperimentPermissions(
+        self,
+        request: _tracking_pb2.ListExperimentPermissionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.ListExperimentPermissionsResponse, _abc.Awaitable[_tracking_pb2.ListExperimentPermissionsResponse]]:
+        """The grants on an experiment and their history (every set and delete, with its actor).
+        Needs READ. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND).
         """
 
 def add_TrackingServiceServicer_to_server(servicer: TrackingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
