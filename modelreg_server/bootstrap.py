@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.interceptor import CallObserver, ServiceInterceptor
 from modelreg_server.observability import JsonFormatter
 
@@ -38,10 +39,13 @@ def new_server(
     error_domain: str,
     max_workers: int,
     observer: CallObserver | None = None,
+    authenticator: Authenticator | None = None,
 ) -> grpc.Server:
     return grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
-        interceptors=[ServiceInterceptor(service, error_domain, observer=observer)],
+        interceptors=[
+            ServiceInterceptor(service, error_domain, observer=observer, authenticator=authenticator)
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

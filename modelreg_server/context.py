@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from modelreg import wire
+from modelreg_server.access.policy import Principal
 from modelreg_server.errors import InvalidArgumentError
 
 ANONYMOUS_ACTOR = "anonymous"
@@ -25,10 +26,13 @@ MAX_REQUEST_ID_LENGTH = 128
 @dataclass(frozen=True, slots=True)
 class CallContext:
     """The caller of one RPC: ``actor`` is who does it (recorded in history), ``request_id`` the id
-    both services log and the registry stores with each event."""
+    both services log and the registry stores with each event, ``principal`` the authenticated
+    caller whose permissions apply (None when access control is off: every call is allowed and
+    the actor is the name the client claims)."""
 
     actor: str
     request_id: str
+    principal: Principal | None = None
 
 
 def require_bounded(call: CallContext) -> None:

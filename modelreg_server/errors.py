@@ -21,6 +21,7 @@ class ErrorKind(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     ABORTED = "ABORTED"
     INTERNAL = "INTERNAL"
@@ -60,6 +61,16 @@ class FailedPreconditionError(ServiceError):
 
 class UnavailableError(ServiceError):
     kind = ErrorKind.UNAVAILABLE
+
+
+class UnauthenticatedError(ServiceError):
+    """Missing, malformed, expired, revoked or wrongly signed credentials."""
+
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class PermissionDeniedError(ServiceError):
+    kind = ErrorKind.PERMISSION_DENIED
 
 
 class InvalidFilter(InvalidArgumentError):

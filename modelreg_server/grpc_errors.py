@@ -17,6 +17,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.UNAVAILABLE: code_pb2.UNAVAILABLE,
     ErrorKind.DEADLINE_EXCEEDED: code_pb2.DEADLINE_EXCEEDED,
     ErrorKind.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
+    ErrorKind.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
     ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
     ErrorKind.ABORTED: code_pb2.ABORTED,
     ErrorKind.INTERNAL: code_pb2.INTERNAL,

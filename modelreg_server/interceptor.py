@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from modelreg import wire
+from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call, require_bounded
 from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
 
 log = logging.getLogger("modelreg.calls")
-_CALL_LINE = "service=%s method=%s code=%s duration_ms=%s request_id=%s actor=%s"
+_CALL_LINE = "service=%s method=%s code=%s duration_ms=%s request_id=%s actor=%s via=%s"
 
 CallObserver = Callable[[str, str, float], None]
 """Called after each call with (method, status code name, seconds): the metrics hook."""
@@ -33,17 +34,30 @@ class ServiceInterceptor(_ServerInterceptor):
 
     - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →
       INTERNAL, the traceback logged with the request id, nothing leaked to the caller.
-    - Reads ``x-request-id`` (generated when absent) and ``x-modelreg-actor`` into the call's CallContext
+    - Authenticates the call when given an ``authenticator`` (access control on): the principal
+      from ``authorization`` (and ``x-modelreg-on-behalf-of`` from a service) is the actor, and
+      ``x-modelreg-actor`` is ignored. Without one, the call has no principal (everything is
+      allowed) and the actor is the name the client claims in ``x-modelreg-actor``.
+    - Reads ``x-request-id`` (generated when absent) into the call's CallContext
       (modelreg_server.context), which the servicers pass on explicitly.
     - Logs one line per call on ``modelreg.calls``: service, method, code, duration, request id,
-      actor. The message is ``key=value`` text; the same fields ride on the record as ``call`` so
-      the JSON formatter (MODELREG_LOG_FORMAT=json) emits them as top-level keys.
+      actor, and the service it came through (``via``). The message is ``key=value`` text; the
+      same fields ride on the record as ``call`` so the JSON formatter (MODELREG_LOG_FORMAT=json)
+      emits them as top-level keys.
     """
 
-    def __init__(self, service: str, domain: str, *, observer: CallObserver | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        domain: str,
+        *,
+        observer: CallObserver | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self._service = service
         self._domain = domain
         self._observer = observer
+        self._authenticator = authenticator
         # grpc asks the interceptor for a handler on every call; a service's handlers never change
         # once the server runs, so each method is wrapped once.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -58,7 +72,8 @@ class ServiceInterceptor(_ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = continuation(handler_call_details)
-        if handler is None or method.startswith("/grpc."):  # health and reflection: not ours
+        # Health answers load balancers, which hold no credentials; reflection is authenticated.
+        if handler is None or method.startswith("/grpc.health."):
             return handler
         wrapped = self._wrap(method, handler)
         self._wrapped[method] = wrapped
@@ -90,16 +105,29 @@ class ServiceInterceptor(_ServerInterceptor):
             handler.response_serializer,
         )
 
-    def _begin(self, context: grpc.ServicerContext) -> CallContext:
-        request_id = actor = None
+    def _begin(self, context: grpc.ServicerContext) -> tuple[CallContext, str | None, str | None]:
+        """The call as claimed (logged even if authentication fails), and its credentials."""
+        request_id = actor = authorization = on_behalf_of = None
         for key, value in context.invocation_metadata():  # a few pairs: a scan beats a dict copy
             if key == wire.REQUEST_ID_HEADER:
                 request_id = value
             elif key == wire.ACTOR_HEADER:
                 actor = value
-        call = CallContext(
-            actor=str(actor or ANONYMOUS_ACTOR), request_id=str(request_id or uuid.uuid4().hex)
-        )
+            elif key == wire.AUTHORIZATION_HEADER:
+                authorization = value
+            elif key == wire.ON_BEHALF_HEADER:
+                on_behalf_of = value
+        claimed = ANONYMOUS_ACTOR if self._authenticator is not None else str(actor or ANONYMOUS_ACTOR)
+        call = CallContext(actor=claimed, request_id=str(request_id or uuid.uuid4().hex))
+        return call, _text(authorization), _text(on_behalf_of)
+
+    def _authenticate(
+        self, call: CallContext, authorization: str | None, on_behalf_of: str | None
+    ) -> CallContext:
+        if self._authenticator is not None:
+            principal = self._authenticator.authenticate(authorization, on_behalf_of)
+            call = CallContext(actor=principal.name, request_id=call.request_id, principal=principal)
+        require_bounded(call)
         begin_call(call)
         return call
 
@@ -128,6 +156,7 @@ class ServiceInterceptor(_ServerInterceptor):
             "duration_ms": round(seconds * 1000, 3),
             "request_id": call.request_id,
             "actor": call.actor,
+            "via": (call.principal.via or "-") if call.principal is not None else "-",
         }
         # %-style: the text is only built if a handler formats the record.
         log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
@@ -135,9 +164,9 @@ class ServiceInterceptor(_ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            call = self._begin(context)
+            call, authorization, on_behalf_of = self._begin(context)
             try:
-                require_bounded(call)
+                call = self._authenticate(call, authorization, on_behalf_of)
                 return behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -151,9 +180,9 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
-            call = self._begin(context)
+            call, authorization, on_behalf_of = self._begin(context)
             try:
-                require_bounded(call)
+                call = self._authenticate(call, authorization, on_behalf_of)
                 yield from behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -161,6 +190,11 @@ class ServiceInterceptor(_ServerInterceptor):
                 self._finish(method, context, started, call)
 
         return wrapped
+
+
+def _text(value: str | bytes | None) -> str | None:
+    """Metadata values of ``-bin`` keys arrive as bytes; credentials are text."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _status_code(context: grpc.ServicerContext) -> grpc.StatusCode | None:

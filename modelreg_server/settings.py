@@ -6,10 +6,14 @@ so a wrong setting stops the service at start instead of failing deep inside a r
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from modelreg_server.access.oidc import OidcSettings
+from modelreg_server.access.policy import AccessPolicy, Level
 from modelreg_server.db import database_url_error
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -19,6 +23,49 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 class ConfigError(ValueError):
     """A setting is invalid; the message is one line naming the variable."""
+
+
+MIN_BOOTSTRAP_TOKEN_LENGTH = 16
+DEFAULT_AUTH_DATABASE_URL = "sqlite:///./.modelreg/auth.db"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Access control, the same variables for both services:
+
+    - MODELREG_AUTH: ``on`` authenticates every call (gRPC health aside) and applies permissions;
+      ``off`` serves without access control. Unset means off, but only on a loopback address:
+      a service listening elsewhere refuses to start until it is set either way.
+    - MODELREG_AUTH_DATABASE_URL: the access database (users, groups, tokens), shared by both
+      services (default ``sqlite:///./.modelreg/auth.db``).
+    - MODELREG_BOOTSTRAP_ADMIN_TOKEN: a secret of at least 16 characters accepted as the admin
+      ``bootstrap-admin``, to create the first users; unset it once they exist.
+    - MODELREG_OIDC_ISSUER, MODELREG_OIDC_JWKS_URL, MODELREG_OIDC_AUDIENCE (all three or none):
+      accept access tokens of this identity provider; MODELREG_OIDC_USER_CLAIM (default ``sub``)
+      and MODELREG_OIDC_GROUPS_CLAIM (default ``groups``) name the claims read.
+    - MODELREG_ADMIN_GROUP: members of this group are admins (e.g. a group of the provider).
+    - MODELREG_DEFAULT_PERMISSION: the level every authenticated user has on everything (NONE,
+      READ (default), EDIT, MANAGE).
+    - MODELREG_CREATOR_PERMISSION: what the creator of an experiment or model is granted (default
+      MANAGE; NONE grants nothing).
+    """
+
+    enabled: bool = False
+    # In memory unless configured: a server built in code without access control needs no file.
+    database_url: str = "sqlite://"
+    bootstrap_admin_token: str | None = field(default=None, repr=False)
+    oidc: OidcSettings | None = None
+    admin_group: str | None = None
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class EnvReader:
@@ -82,8 +129,50 @@ class EnvReader:
             shown = url
         raise ConfigError(f"{name} {problem}: {shown!r}")
 
+    def auth(self, host: str, host_variable: str) -> AuthSettings:
+        """Access control settings (see :class:`AuthSettings`) of a service listening on ``host``."""
+        if not self.text("MODELREG_AUTH", "") and not is_loopback(host):
+            raise ConfigError(
+                f"{host_variable}={host} is not a loopback address and MODELREG_AUTH is not set: "
+                "set MODELREG_AUTH=on to require credentials, or MODELREG_AUTH=off to serve without access control"
+            )
+        bootstrap = self.text("MODELREG_BOOTSTRAP_ADMIN_TOKEN", "") or None
+        if bootstrap is not None and len(bootstrap) < MIN_BOOTSTRAP_TOKEN_LENGTH:
+            raise ConfigError(
+                f"MODELREG_BOOTSTRAP_ADMIN_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN_LENGTH} characters"
+            )
+        oidc_parts = [self.text(name, "") for name in _OIDC_VARIABLES]
+        if any(oidc_parts) and not all(oidc_parts):
+            raise ConfigError(f"{', '.join(_OIDC_VARIABLES)} must be set together")
+        oidc = (
+            OidcSettings(
+                issuer=oidc_parts[0],
+                jwks_url=oidc_parts[1],
+                audience=oidc_parts[2],
+                user_claim=self.text("MODELREG_OIDC_USER_CLAIM", "sub"),
+                groups_claim=self.text("MODELREG_OIDC_GROUPS_CLAIM", "groups"),
+            )
+            if all(oidc_parts)
+            else None
+        )
+        levels = tuple(level.name for level in Level)
+        return AuthSettings(
+            enabled=self.boolean("MODELREG_AUTH", False),
+            database_url=self.database_url("MODELREG_AUTH_DATABASE_URL", DEFAULT_AUTH_DATABASE_URL),
+            bootstrap_admin_token=bootstrap,
+            oidc=oidc,
+            admin_group=self.text("MODELREG_ADMIN_GROUP", "") or None,
+            policy=AccessPolicy(
+                default_level=Level[self.choice("MODELREG_DEFAULT_PERMISSION", "READ", levels)],
+                creator_level=Level[self.choice("MODELREG_CREATOR_PERMISSION", "MANAGE", levels)],
+            ),
+        )
+
     def log_level(self, default: str = "INFO") -> str:
         return self.choice("MODELREG_LOG_LEVEL", default, LOG_LEVELS)
 
     def json_logs(self) -> bool:
         return self.choice("MODELREG_LOG_FORMAT", "text", ("text", "json")) == "json"
+
+
+_OIDC_VARIABLES = ("MODELREG_OIDC_ISSUER", "MODELREG_OIDC_JWKS_URL", "MODELREG_OIDC_AUDIENCE")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from modelreg_server.settings import ConfigError, EnvReader
+from modelreg_server.settings import AuthSettings, ConfigError, EnvReader
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -27,6 +27,9 @@ class Settings:
     - MODELREG_REGISTRY_WORKERS: gRPC worker threads, also the database pool size (default 16).
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m registry_service db upgrade``.
+    - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
+      MODELREG_ADMIN_GROUP, MODELREG_DEFAULT_PERMISSION, MODELREG_CREATOR_PERMISSION: access
+      control, see modelreg_server.settings.AuthSettings.
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
@@ -46,12 +49,14 @@ class Settings:
     grace_seconds: float = 10.0
     metrics_port: int = 0
     metrics_host: str = "0.0.0.0"
+    # Off unless asked: Settings() in tests and embedding code serves without access control.
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         read = EnvReader(env)
         return cls(
-            host=read.text("MODELREG_REGISTRY_HOST", cls.host),
+            host=(host := read.text("MODELREG_REGISTRY_HOST", cls.host)),
             port=read.integer("MODELREG_REGISTRY_PORT", cls.port, 0, 65535),
             database_url=read.database_url("MODELREG_REGISTRY_DATABASE_URL", cls.database_url),
             tracking_target=read.text("MODELREG_TRACKING_TARGET", cls.tracking_target),
@@ -65,4 +70,5 @@ class Settings:
             grace_seconds=read.number("MODELREG_GRACE_SECONDS", cls.grace_seconds, 0, 3600),
             metrics_port=read.integer("MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
             metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
+            auth=read.auth(host, "MODELREG_REGISTRY_HOST"),
         )

@@ -8,6 +8,8 @@ import grpc
 from grpc_health.v1 import health
 
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.access.servicer import SERVICE_NAME as ACCESS_SERVICE_NAME
+from modelreg_server.access.setup import add_access_service, open_access
 from modelreg_server.bootstrap import (
     add_health_and_reflection,
     bind,
@@ -35,6 +37,7 @@ log = logging.getLogger("modelreg.registry")
 def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server, int, health.HealthServicer]:
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
+    access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     if lineage is None:
         lineage = TrackingLineage.connect(
             settings.tracking_target, settings.tracking_timeout_seconds, max_checks=settings.workers
@@ -46,10 +49,12 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
         error_domain=ERROR_DOMAIN,
         max_workers=settings.workers,
         observer=metrics.observe_call,
+        authenticator=access.authenticator,
     )
     service = RegistryService(SqlRegistryStore(engine), lineage)
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
-    health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
+    add_access_service(server, access)
+    health_servicer = add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
     port = bind(server, settings.host, settings.port)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)

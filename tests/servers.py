@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from modelreg_server.settings import AuthSettings
 from registry_service import config as registry_config
 from registry_service import server as registry_server
 from tracking_service import config as tracking_config
@@ -25,8 +26,11 @@ class Services:
 
 
 @contextmanager
-def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tuple[str, Path]]:
-    """A tracking server on SQLite under ``root`` (or ``database_url``) with file:// artifacts."""
+def running_tracking(
+    root: Path, database_url: str | None = None, auth: AuthSettings | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A tracking server on SQLite under ``root`` (or ``database_url``) with file:// artifacts;
+    access control as ``auth`` says (off by default)."""
     artifact_root = root / "artifacts"
     server, port = tracking_server.create_server(
         tracking_config.Settings(
@@ -34,6 +38,7 @@ def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tu
             port=0,
             database_url=database_url or f"sqlite:///{root / 'tracking.db'}",
             artifact_root=artifact_root.as_uri(),
+            auth=auth or AuthSettings(),
         )
     )
     server.start()
@@ -44,7 +49,9 @@ def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tu
 
 
 @contextmanager
-def running_registry(root: Path, tracking_target: str, database_url: str | None = None) -> Iterator[str]:
+def running_registry(
+    root: Path, tracking_target: str, database_url: str | None = None, auth: AuthSettings | None = None
+) -> Iterator[str]:
     server: grpc.Server
     server, port = registry_server.create_server(
         registry_config.Settings(
@@ -52,6 +59,7 @@ def running_registry(root: Path, tracking_target: str, database_url: str | None 
             port=0,
             database_url=database_url or f"sqlite:///{root / 'registry.db'}",
             tracking_target=tracking_target,
+            auth=auth or AuthSettings(),
         )
     )
     server.start()
@@ -62,7 +70,11 @@ def running_registry(root: Path, tracking_target: str, database_url: str | None 
 
 
 @contextmanager
-def running_services(root: Path) -> Iterator[Services]:
-    """Both services on SQLite files under ``root``, the registry pointed at the tracking server."""
-    with running_tracking(root) as (tracking, artifact_root), running_registry(root, tracking) as registry:
+def running_services(root: Path, auth: AuthSettings | None = None) -> Iterator[Services]:
+    """Both services on SQLite files under ``root``, the registry pointed at the tracking server;
+    with ``auth``, both share its access database."""
+    with (
+        running_tracking(root, auth=auth) as (tracking, artifact_root),
+        running_registry(root, tracking, auth=auth) as registry,
+    ):
         yield Services(tracking, registry, artifact_root)

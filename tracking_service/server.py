@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1.health import HealthServicer
 
 from modelreg_server import bootstrap
+from modelreg_server.access.servicer import SERVICE_NAME as ACCESS_SERVICE_NAME
+from modelreg_server.access.setup import add_access_service, open_access
 from modelreg_server.db import create_db_engine, ensure_schema
 from modelreg_server.observability import ServiceMetrics
 from tracking_service.api.servicer import SERVICE_NAME, TrackingServicer, add_to_server
@@ -44,6 +46,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, settings.artifact_root)
     store.ensure_default_experiment()
+    access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     metrics = ServiceMetrics("tracking")
     metrics.watch_pool(engine)
     server = bootstrap.new_server(
@@ -51,10 +54,12 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         error_domain=ERROR_DOMAIN,
         max_workers=settings.workers,
         observer=metrics.observe_call,
+        authenticator=access.authenticator,
     )
     servicer = TrackingServicer(TrackingService(store, objects), count_bytes=metrics.artifact_bytes)
     add_to_server(servicer, server)
-    health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME])
+    add_access_service(server, access)
+    health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
     port = bootstrap.bind(server, settings.host, settings.port)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)

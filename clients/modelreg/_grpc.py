@@ -11,7 +11,9 @@
 - ``wait_for_ready=False``: a dead target fails fast with UNAVAILABLE (then retried as above)
   instead of hanging until the deadline.
 - Metadata on every call: ``x-request-id`` (the request id of the server call we are serving, when
-  a service calls another one, else a fresh one) and ``x-modelreg-actor``.
+  a service calls another one, else a fresh one), ``x-modelreg-actor``, ``authorization: Bearer
+  <token>`` when the client has a token, and ``x-modelreg-on-behalf-of`` when a service forwards
+  its end user (:func:`modelreg.wire.forwarding_end_user`).
 
 Per-call overhead matters (a loopback round trip is ~0.5 ms): the service config is built once per
 service, the actor header once per client, and a request id is 16 random bytes in hex.
@@ -96,20 +98,31 @@ class Rpc:
     """Invokes stub methods with the deadline, metadata and error translation every call needs."""
 
     def __init__(
-        self, uri: str, service: ServiceDescriptor, *, actor: str, timeout: float, transfer_timeout: float
+        self,
+        uri: str,
+        service: ServiceDescriptor,
+        *,
+        actor: str,
+        timeout: float,
+        transfer_timeout: float,
+        token: str | None = None,
     ):
         self.uri = uri
         self.actor = actor
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
         self.channel = open_channel(uri, service)
-        self._actor_header = (wire.ACTOR_HEADER, actor)
+        self._fixed_headers: tuple[tuple[str, str], ...] = ((wire.ACTOR_HEADER, actor),)
+        if token:
+            self._fixed_headers += ((wire.AUTHORIZATION_HEADER, f"Bearer {token}"),)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (
+        headers = (
             (wire.REQUEST_ID_HEADER, wire.forwarded_request_id() or new_request_id()),
-            self._actor_header,
+            *self._fixed_headers,
         )
+        end_user = wire.forwarded_end_user()
+        return headers if end_user is None else (*headers, (wire.ON_BEHALF_HEADER, end_user))
 
     def unary(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         try:

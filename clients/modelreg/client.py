@@ -43,11 +43,14 @@ def _flush_buffered_metrics() -> None:
 class Client:
     """Both services in one object. Targets default to ``modelreg.set_tracking_uri`` /
     ``set_registry_uri``, then ``MODELREG_TRACKING_URI`` / ``MODELREG_REGISTRY_URI``, then
-    ``localhost:50051`` / ``localhost:50052``."""
+    ``localhost:50051`` / ``localhost:50052``. ``token`` (default ``MODELREG_TOKEN``) authenticates
+    every call to services that run with access control on."""
 
-    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
-        self.tracking = TrackingClient(tracking_uri)
-        self.registry = RegistryClient(registry_uri)
+    def __init__(
+        self, tracking_uri: str | None = None, registry_uri: str | None = None, *, token: str | None = None
+    ) -> None:
+        self.tracking = TrackingClient(tracking_uri, token=token)
+        self.registry = RegistryClient(registry_uri, token=token)
 
     @property
     def tracking_uri(self) -> str:

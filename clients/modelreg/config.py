@@ -2,7 +2,11 @@
 
 - ``MODELREG_TRACKING_URI``: tracking service target (default ``localhost:50051``).
 - ``MODELREG_REGISTRY_URI``: registry service target (default ``localhost:50052``).
-- ``MODELREG_USER``: the actor recorded in the registry's audit history (default: the OS user).
+- ``MODELREG_TOKEN``: the bearer token sent with every call (an API token from
+  ``modelreg tokens create``, or an OIDC access token), needed when the services run with access
+  control on; the services then record the token's user as the actor.
+- ``MODELREG_USER``: the actor a service *without* access control records in the audit history
+  (default: the OS user); ignored by a service with access control on.
 - ``MODELREG_TIMEOUT``: per-call deadline in seconds for unary calls (default 30).
 - ``MODELREG_TRANSFER_TIMEOUT``: deadline in seconds for one artifact or metric stream (default 3600).
 - ``MODELREG_CACHE_DIR``: where loaded models are cached, keyed by digest (default
@@ -61,6 +65,7 @@ class ClientSettings:
     tracking_uri: str
     registry_uri: str
     actor: str
+    token: str | None
     timeout: float
     transfer_timeout: float
     cache_dir: Path
@@ -72,6 +77,7 @@ class ClientSettings:
             tracking_uri=default_uri("tracking"),
             registry_uri=default_uri("registry"),
             actor=env.get("MODELREG_USER") or _os_user(),
+            token=env.get("MODELREG_TOKEN", "").strip() or None,
             timeout=float(env.get("MODELREG_TIMEOUT") or DEFAULT_TIMEOUT),
             transfer_timeout=float(env.get("MODELREG_TRANSFER_TIMEOUT") or DEFAULT_TRANSFER_TIMEOUT),
             cache_dir=Path(

@@ -174,3 +174,84 @@ class PagedList(list[T]):
     def __init__(self, items: Iterable[T] = (), token: str | None = None) -> None:
         super().__init__(items)
         self.token = token
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of services with access control on (``modelreg users``)."""
+
+    name: str
+    admin: bool
+    service: bool
+    disabled: bool
+    groups: tuple[str, ...]
+    created_at: int
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token, never its secret. ``expires_at``/``revoked_at`` are None when not set."""
+
+    id: str
+    user: str
+    description: str
+    created_at: int
+    created_by: str
+    expires_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A new token: ``secret`` is the bearer string, shown only this once."""
+
+    token: Token
+    secret: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a service takes the caller to be (``modelreg whoami``)."""
+
+    name: str
+    groups: tuple[str, ...]
+    admin: bool
+    service: bool
+    authenticated_by: str
+
+
+@dataclass(frozen=True)
+class AccessEvent:
+    """One change to users or tokens: USER_CREATED, USER_UPDATED, TOKEN_CREATED, TOKEN_REVOKED."""
+
+    time: int
+    actor: str
+    action: str
+    target: str
+    detail: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A grant on an experiment or a registered model: to ``user`` or ``group`` (one is empty)."""
+
+    user: str
+    group: str
+    level: str  # READ, EDIT or MANAGE
+    granted_by: str
+    granted_at: int
+
+
+@dataclass(frozen=True)
+class PermissionEvent:
+    """One change to the grants of a resource: ``action`` SET, DELETE or PROTECTION."""
+
+    time: int
+    actor: str
+    action: str
+    user: str
+    group: str
+    level: str
+    request_id: str

@@ -59,6 +59,11 @@ class PermissionDenied(ModelregError):
     pass
 
 
+class Unauthenticated(PermissionDenied):
+    """Missing, malformed, expired or revoked credentials (set MODELREG_TOKEN or pass ``token=``).
+    A PermissionDenied, so code that catches that catches this too."""
+
+
 class Unavailable(ModelregError):
     pass
 
@@ -86,7 +91,7 @@ _BY_CODE: dict[grpc.StatusCode, type[ModelregError]] = {
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.INTERNAL: Internal,

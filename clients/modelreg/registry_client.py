@@ -49,7 +49,9 @@ class RegistryClient:
     seconds. Thread-safe: one channel per client.
     """
 
-    def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, target: str | None = None, *, timeout: float | None = None, token: str | None = None
+    ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.registry_uri
         self._rpc = Rpc(
@@ -58,6 +60,7 @@ class RegistryClient:
             actor=settings.actor,
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
+            token=token if token is not None else settings.token,
         )
         self._stub = pb_grpc.RegistryServiceStub(self._rpc.channel)
 

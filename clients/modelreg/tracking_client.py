@@ -67,7 +67,9 @@ class TrackingClient:
     call in seconds. Thread-safe: one channel per client, shared by every thread.
     """
 
-    def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, target: str | None = None, *, timeout: float | None = None, token: str | None = None
+    ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.tracking_uri
         service = pb.DESCRIPTOR.services_by_name["TrackingService"]
@@ -77,6 +79,7 @@ class TrackingClient:
             actor=settings.actor,
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
+            token=token if token is not None else settings.token,
         )
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
         # The artifact streams carry encoded bytes, not generated messages: see modelreg.wire.

@@ -5,9 +5,11 @@ and on disk.
 Timestamps on the wire are int64 milliseconds since the epoch; :func:`now_ms` reads the clock in
 that unit for the client and both servers.
 
-Call metadata: every call carries ``x-request-id`` and ``x-modelreg-actor``. A service that calls
-another one while serving a call wraps the outgoing calls in :func:`forwarding_request_id`, so both
-services log one id.
+Call metadata: every call carries ``x-request-id`` and ``x-modelreg-actor`` (recorded only by a
+server without access control), and ``authorization: Bearer <token>`` when the client has a
+token. A service that calls another one while serving a call wraps the outgoing calls in
+:func:`forwarding_request_id`, so both services log one id, and in :func:`forwarding_end_user`
+when it acts for the end user (``x-modelreg-on-behalf-of``, honoured only from a service principal).
 
 Artifact bytes are kept off the critical path of the stream.
 
@@ -36,9 +38,10 @@ thread), sha256 and the file write, with the generated message classes adding tw
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -55,6 +58,8 @@ def now_ms() -> int:
 
 REQUEST_ID_HEADER = "x-request-id"
 ACTOR_HEADER = "x-modelreg-actor"
+AUTHORIZATION_HEADER = "authorization"
+ON_BEHALF_HEADER = "x-modelreg-on-behalf-of"
 
 _forwarded_request_id: ContextVar[str | None] = ContextVar("modelreg_forwarded_request_id", default=None)
 
@@ -72,6 +77,29 @@ def forwarding_request_id(request_id: str) -> Iterator[None]:
 def forwarded_request_id() -> str | None:
     """The request id set by :func:`forwarding_request_id`, if any."""
     return _forwarded_request_id.get()
+
+
+_forwarded_end_user: ContextVar[str | None] = ContextVar("modelreg_forwarded_end_user", default=None)
+
+
+def encode_end_user(name: str, groups: Iterable[str], admin: bool) -> str:
+    """The ``x-modelreg-on-behalf-of`` value naming an end user: compact JSON."""
+    return json.dumps({"name": name, "groups": sorted(groups), "admin": admin}, separators=(",", ":"))
+
+
+@contextmanager
+def forwarding_end_user(encoded: str | None) -> Iterator[None]:
+    """Calls made inside the block (and in contexts copied from it) act for ``encoded``
+    (:func:`encode_end_user`); None forwards nobody."""
+    token = _forwarded_end_user.set(encoded)
+    try:
+        yield
+    finally:
+        _forwarded_end_user.reset(token)
+
+
+def forwarded_end_user() -> str | None:
+    return _forwarded_end_user.get()
 
 
 CHUNK_BYTES = 1024 * 1024

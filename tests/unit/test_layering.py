@@ -15,7 +15,7 @@ checked against the rules below. A failure lists every violation as ``file:line:
 - Neither service imports the other; modelreg_server imports neither.
 - A migration imports only alembic, sqlalchemy and the standard library; a migrations ``env.py``
   may also import modelreg_server.db and its own store's schema.
-- Only the interceptor and ``*/api/`` may read the current call (``call_context``,
+- Only the interceptor, the access servicer and ``*/api/`` may read the current call (``call_context``,
   ``begin_call``); below the api layer the call arrives as a ``CallContext`` argument, and no
   module there imports ``contextvars``.
 """
@@ -57,6 +57,8 @@ SCHEMA_MODULES = {
     "registry_service": "registry_service.store.schema",
 }
 CURRENT_CALL = "modelreg_server.context"
+# The interceptor sets the current call; the access servicer is the api layer both services share.
+API_OUTSIDE_SERVICES = ("modelreg_server.interceptor", "modelreg_server.access.servicer")
 
 # Violations that exist on purpose until other work lands: (file, imported module, rule) -> why.
 # An entry that matches nothing fails the test, so it goes away with its violation.
@@ -196,7 +198,7 @@ def migration_rule(source: Source, imported: Import) -> str | None:
 
 def current_call_rule(source: Source, imported: Import) -> str | None:
     reads_call = imported.module == CURRENT_CALL and imported.name != "CallContext"
-    may_read = source.module == "modelreg_server.interceptor" or source.layer == "api"
+    may_read = source.module in API_OUTSIDE_SERVICES or source.layer == "api"
     if reads_call and source.top != "modelreg" and source.module != CURRENT_CALL and not may_read:
         return "below the api layer only CallContext may come from modelreg_server.context"
     below_api = source.layer in ("domain", "store", "artifacts", "migration", "migration-env")

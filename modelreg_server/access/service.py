@@ -1,0 +1,185 @@
+"""The access use cases: users, groups, API tokens and their audit.
+
+Who may: admins manage users and see every token and the audit; any user creates, lists and
+revokes their own tokens. With access control off (no principal) every call is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelreg_server.access import errors, tokens
+from modelreg_server.access.entities import AccessEvent, Token, User
+from modelreg_server.access.policy import Principal, require_admin
+from modelreg_server.context import CallContext
+from modelreg_server.pagination import fingerprint, parse_page
+from modelreg_server.validation import require_value
+
+_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+MAX_GROUPS = 100
+MAX_DESCRIPTION = 250
+MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
+EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX = 100, 1_000
+
+
+class AccessStore(Protocol):
+    def create_user(
+        self, name: str, *, admin: bool, service: bool, groups: Sequence[str], ctx: CallContext
+    ) -> User: ...
+    def update_user(
+        self,
+        name: str,
+        *,
+        admin: bool | None,
+        disabled: bool | None,
+        groups: Sequence[str] | None,
+        ctx: CallContext,
+    ) -> User: ...
+    def get_user(self, name: str) -> User | None: ...
+    def list_users(self) -> list[User]: ...
+    def create_token(
+        self,
+        user: str,
+        *,
+        token_id: str,
+        secret_hash: str,
+        description: str,
+        expires_at: int | None,
+        ctx: CallContext,
+    ) -> Token: ...
+    def list_tokens(self, user: str | None, *, include_revoked: bool) -> list[Token]: ...
+    def get_token(self, token_id: str) -> Token | None: ...
+    def revoke_token(self, token_id: str, ctx: CallContext) -> Token: ...
+    def list_events(self, limit: int, offset: int) -> list[AccessEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    token: Token
+    secret: str
+
+
+def user_name(value: str, field: str = "name") -> str:
+    if not _NAME.fullmatch(value):
+        raise errors.InvalidName(
+            "INVALID_USER_NAME", field, "must be 1-128 characters: letters, digits and . _ @ + -"
+        )
+    return value
+
+
+def group_names(values: Sequence[str], field: str = "groups") -> list[str]:
+    if len(values) > MAX_GROUPS:
+        raise errors.InvalidName("INVALID_GROUP_NAME", field, f"may hold at most {MAX_GROUPS} groups")
+    for value in values:
+        if not _NAME.fullmatch(value):
+            raise errors.InvalidName(
+                "INVALID_GROUP_NAME", field, "entries must be 1-128 characters: letters, digits and . _ @ + -"
+            )
+    return sorted(set(values))
+
+
+class AccessService:
+    def __init__(self, store: AccessStore) -> None:
+        self._store = store
+
+    def who_am_i(self, ctx: CallContext) -> Principal:
+        return ctx.principal or Principal(ctx.actor, admin=True, authenticated_by="none")
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def create_user(
+        self, ctx: CallContext, name: str, *, admin: bool, service: bool, groups: Sequence[str]
+    ) -> User:
+        require_admin(ctx.principal, "creating a user")
+        return self._store.create_user(
+            user_name(name), admin=admin, service=service, groups=group_names(groups), ctx=ctx
+        )
+
+    def list_users(self, ctx: CallContext) -> list[User]:
+        require_admin(ctx.principal, "listing users")
+        return self._store.list_users()
+
+    def update_user(
+        self,
+        ctx: CallContext,
+        name: str,
+        *,
+        admin: bool | None,
+        disabled: bool | None,
+        groups: Sequence[str] | None,
+    ) -> User:
+        require_admin(ctx.principal, "changing a user")
+        return self._store.update_user(
+            user_name(name),
+            admin=admin,
+            disabled=disabled,
+            groups=None if groups is None else group_names(groups),
+            ctx=ctx,
+        )
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def create_token(
+        self, ctx: CallContext, user: str, description: str, expires_in_seconds: int, now_ms: int
+    ) -> CreatedToken:
+        owner = self._own_or_admin(ctx, user, "creating a token for another user")
+        description = require_value(description, "description", "INVALID_DESCRIPTION", MAX_DESCRIPTION)
+        if not 0 <= expires_in_seconds <= MAX_EXPIRY_SECONDS:
+            raise errors.InvalidExpiry(f"must be between 0 (never) and {MAX_EXPIRY_SECONDS} (10 years)")
+        expires_at = now_ms + expires_in_seconds * 1000 if expires_in_seconds else None
+        new = tokens.new_token()
+        token = self._store.create_token(
+            owner,
+            token_id=new.id,
+            secret_hash=new.secret_hash,
+            description=description,
+            expires_at=expires_at,
+            ctx=ctx,
+        )
+        return CreatedToken(token, new.secret)
+
+    def list_tokens(self, ctx: CallContext, user: str, include_revoked: bool) -> list[Token]:
+        if ctx.principal is None or ctx.principal.admin:
+            return self._store.list_tokens(
+                user_name(user, "user") if user else None, include_revoked=include_revoked
+            )
+        owner = self._own_or_admin(ctx, user, "listing another user's tokens")
+        return self._store.list_tokens(owner, include_revoked=include_revoked)
+
+    def revoke_token(self, ctx: CallContext, token_id: str) -> Token:
+        token = self._store.get_token(token_id) if re.fullmatch(r"[0-9a-f]{12}", token_id) else None
+        if token is None:
+            raise errors.TokenNotFound(token_id[:12])
+        self._own_or_admin(ctx, token.user, "revoking another user's token")
+        return self._store.revoke_token(token.id, ctx)
+
+    def _own_or_admin(self, ctx: CallContext, user: str, action: str) -> str:
+        """``user`` (the caller when empty), if the caller may act for them."""
+        principal = ctx.principal
+        if not user:
+            if principal is None:
+                raise errors.InvalidName(
+                    "INVALID_USER_NAME", "user", "is required when access control is off"
+                )
+            return principal.name
+        user = user_name(user, "user")
+        if principal is not None and user != principal.name:
+            require_admin(principal, action)
+        return user
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def list_events(self, ctx: CallContext, page_size: int, page_token: str) -> tuple[list[AccessEvent], str]:
+        require_admin(ctx.principal, "reading the access audit")
+        page = parse_page(
+            page_size,
+            page_token,
+            default=EVENTS_PAGE_DEFAULT,
+            maximum=EVENTS_PAGE_MAX,
+            query=fingerprint("access-events"),
+        )
+        items, token = page.split(self._store.list_events(page.fetch_limit, page.offset))
+        return list(items), token

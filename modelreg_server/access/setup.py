@@ -1,0 +1,50 @@
+"""Opening the access database and attaching access control to a service's gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from modelreg.access.v1 import access_pb2_grpc
+from modelreg_server.access.authenticator import Authenticator
+from modelreg_server.access.oidc import OidcVerifier
+from modelreg_server.access.service import AccessService
+from modelreg_server.access.servicer import AccessServicer
+from modelreg_server.access.store import SqlAccessStore
+from modelreg_server.db import create_db_engine, ensure_schema
+from modelreg_server.settings import AuthSettings
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+UPGRADE_COMMAND = "modelreg db upgrade"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a server needs of access control: the authenticator for its interceptor (None when
+    access control is off) and the store the AccessService serves."""
+
+    authenticator: Authenticator | None
+    store: SqlAccessStore
+
+
+def open_access(settings: AuthSettings, *, pool_size: int, auto_migrate: bool) -> Access:
+    engine = create_db_engine(settings.database_url, pool_size=pool_size)
+    ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=auto_migrate, fix_command=UPGRADE_COMMAND)
+    store = SqlAccessStore(engine)
+    authenticator = (
+        Authenticator(
+            store,
+            oidc=OidcVerifier(settings.oidc) if settings.oidc else None,
+            bootstrap_token=settings.bootstrap_admin_token,
+            admin_group=settings.admin_group,
+        )
+        if settings.enabled
+        else None
+    )
+    return Access(authenticator, store)
+
+
+def add_access_service(server: grpc.Server, access: Access) -> None:
+    access_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(AccessService(access.store)), server)
