@@ -12,6 +12,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from modelreg import entities as e
+from modelreg.access.v1 import access_pb2 as access_pb
 from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.tracking.v1 import tracking_pb2 as tpb
 
@@ -203,4 +204,42 @@ def model_event(ev: rpb.ModelEvent) -> e.ModelEvent:
         actor=ev.actor,
         time=ev.time,
         comment=ev.comment,
+    )
+
+
+_LEVEL_NAMES = {
+    access_pb.PERMISSION_LEVEL_READ: "READ",
+    access_pb.PERMISSION_LEVEL_EDIT: "EDIT",
+    access_pb.PERMISSION_LEVEL_MANAGE: "MANAGE",
+}
+
+
+_LEVELS = {name: number for number, name in _LEVEL_NAMES.items()}
+
+
+def permission_level(level: str) -> access_pb.PermissionLevel.ValueType:
+    """READ, EDIT or MANAGE (any case) → the enum; anything else is sent as UNSPECIFIED, which the
+    server refuses with INVALID_PERMISSION_LEVEL."""
+    return _LEVELS.get(level.upper(), access_pb.PERMISSION_LEVEL_UNSPECIFIED)
+
+
+def principal(user: str, group: str) -> access_pb.Principal:
+    return access_pb.Principal(user=user, group=group)
+
+
+def permission(p: access_pb.Permission) -> e.Permission:
+    return e.Permission(
+        p.principal.user, p.principal.group, _LEVEL_NAMES.get(p.level, ""), p.granted_by, p.granted_at
+    )
+
+
+def permission_event(v: access_pb.PermissionEvent) -> e.PermissionEvent:
+    return e.PermissionEvent(
+        v.time,
+        v.actor,
+        v.action,
+        v.principal.user,
+        v.principal.group,
+        _LEVEL_NAMES.get(v.level, ""),
+        v.request_id,
     )

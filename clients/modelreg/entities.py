@@ -255,3 +255,12 @@ class PermissionEvent:
     group: str
     level: str
     request_id: str
+
+
+@dataclass(frozen=True)
+class ModelProtection:
+    """Which changes to a registered model need MANAGE rather than EDIT: moving a version into or
+    out of Production (``production``), and setting, moving or deleting the named ``aliases``."""
+
+    production: bool
+    aliases: tuple[str, ...]

@@ -47,7 +47,9 @@ def test_malformed_or_unknown_credentials_are_refused_with_a_reason(
 
 def test_health_needs_no_credentials(secured: SecuredServices) -> None:
     with grpc.insecure_channel(secured.services.registry) as channel:
-        answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -154,5 +156,3 @@ def test_the_bootstrap_token_is_an_admin(secured: SecuredServices) -> None:
     with AccessClient(secured.services.tracking, token=BOOTSTRAP) as admin:
         me = admin.whoami()
     assert (me.name, me.admin, me.authenticated_by) == ("bootstrap-admin", True, "bootstrap")
-
-
