@@ -8,7 +8,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-import modelreg
 from modelreg import exceptions
 from modelreg.access_client import AccessClient
 from tests.integration.access.conftest import BOOTSTRAP, SecuredServices
