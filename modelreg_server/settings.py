@@ -51,8 +51,8 @@ class AuthSettings:
     """
 
     enabled: bool = False
-    # In memory unless configured: a server built in code without access control needs no file.
-    database_url: str = "sqlite://"
+    # Opened only when access control is on.
+    database_url: str = DEFAULT_AUTH_DATABASE_URL
     bootstrap_admin_token: str | None = field(default=None, repr=False)
     oidc: OidcSettings | None = None
     admin_group: str | None = None

@@ -15,7 +15,8 @@ __all__ = ["ConfigError", "Settings"]
 class Settings:
     """Registry service settings, each read from one environment variable.
 
-    - MODELREG_REGISTRY_HOST: interface to listen on (default ``0.0.0.0``).
+    - MODELREG_REGISTRY_HOST: interface to listen on (default ``127.0.0.1``: this machine only; set ``0.0.0.0``
+      to serve the network, which needs MODELREG_AUTH set).
     - MODELREG_REGISTRY_PORT: port, 0 picks a free one (default ``50052``).
     - MODELREG_REGISTRY_DATABASE_URL: SQLAlchemy URL of the registry's own database (default
       ``sqlite:///./.modelreg/registry.db``; PostgreSQL and MySQL/MariaDB also work). Never the
@@ -37,7 +38,7 @@ class Settings:
     - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
     """
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 50052
     database_url: str = "sqlite:///./.modelreg/registry.db"
     tracking_target: str = "localhost:50051"

@@ -19,7 +19,8 @@ __all__ = ["ConfigError", "Settings"]
 class Settings:
     """Tracking service settings, each read from one environment variable.
 
-    - MODELREG_TRACKING_HOST: interface to listen on (default ``0.0.0.0``).
+    - MODELREG_TRACKING_HOST: interface to listen on (default ``127.0.0.1``: this machine only; set ``0.0.0.0``
+      to serve the network, which needs MODELREG_AUTH set).
     - MODELREG_TRACKING_PORT: port, 0 picks a free one (default ``50051``).
     - MODELREG_TRACKING_DATABASE_URL: SQLAlchemy URL of the tracking database
       (default ``sqlite:///./.modelreg/tracking.db``; PostgreSQL and MySQL/MariaDB also work).
@@ -41,7 +42,7 @@ class Settings:
     - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
     """
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 50051
     database_url: str = "sqlite:///./.modelreg/tracking.db"
     artifact_root: str = "file://./.modelreg/artifacts"

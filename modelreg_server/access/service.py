@@ -1,7 +1,9 @@
 """The access use cases: users, groups, API tokens and their audit.
 
 Who may: admins manage users and see every token and the audit; any user creates, lists and
-revokes their own tokens. With access control off (no principal) every call is allowed.
+revokes their own tokens. With access control off there is no access database: WhoAmI answers
+(the claimed actor, ``authenticated_by="none"``) and everything else is FAILED_PRECONDITION
+(ACCESS_CONTROL_OFF), since users and tokens would mean nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from modelreg_server.access import errors, tokens
 from modelreg_server.access.entities import AccessEvent, Token, User
 from modelreg_server.access.policy import Principal, require_admin
 from modelreg_server.context import CallContext
+from modelreg_server.errors import FailedPreconditionError
 from modelreg_server.pagination import fingerprint, parse_page
 from modelreg_server.validation import require_value
 
@@ -82,8 +85,17 @@ def group_names(values: Sequence[str], field: str = "groups") -> list[str]:
 
 
 class AccessService:
-    def __init__(self, store: AccessStore) -> None:
-        self._store = store
+    def __init__(self, store: AccessStore | None) -> None:
+        self._optional_store = store
+
+    @property
+    def _store(self) -> AccessStore:
+        if self._optional_store is None:
+            raise FailedPreconditionError(
+                "ACCESS_CONTROL_OFF",
+                "access control is off on this server (MODELREG_AUTH=off): there are no users or tokens",
+            )
+        return self._optional_store
 
     def who_am_i(self, ctx: CallContext) -> Principal:
         return ctx.principal or Principal(ctx.actor, admin=True, authenticated_by="none")

@@ -22,26 +22,25 @@ UPGRADE_COMMAND = "modelreg db upgrade"
 
 @dataclass(frozen=True)
 class Access:
-    """What a server needs of access control: the authenticator for its interceptor (None when
-    access control is off) and the store the AccessService serves."""
+    """What a server needs of access control: the authenticator for its interceptor and the
+    store the AccessService serves; both None when access control is off (no access database
+    is opened then)."""
 
     authenticator: Authenticator | None
-    store: SqlAccessStore
+    store: SqlAccessStore | None
 
 
 def open_access(settings: AuthSettings, *, pool_size: int, auto_migrate: bool) -> Access:
+    if not settings.enabled:
+        return Access(None, None)
     engine = create_db_engine(settings.database_url, pool_size=pool_size)
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlAccessStore(engine)
-    authenticator = (
-        Authenticator(
-            store,
-            oidc=OidcVerifier(settings.oidc) if settings.oidc else None,
-            bootstrap_token=settings.bootstrap_admin_token,
-            admin_group=settings.admin_group,
-        )
-        if settings.enabled
-        else None
+    authenticator = Authenticator(
+        store,
+        oidc=OidcVerifier(settings.oidc) if settings.oidc else None,
+        bootstrap_token=settings.bootstrap_admin_token,
+        admin_group=settings.admin_group,
     )
     return Access(authenticator, store)
 

@@ -60,6 +60,7 @@ def test_the_server_depends_on_the_client_of_its_own_release() -> None:
         "prometheus-client",
         "grpcio-health-checking",
         "grpcio-reflection",
+        "pyjwt",
     }
     assert _names(project["optional-dependencies"]["postgres"]) == {"psycopg"}
     assert _names(project["optional-dependencies"]["mysql"]) == {"pymysql"}

@@ -40,7 +40,7 @@ PACKAGES = (
     (".", "registry_service"),
 )
 SERVICES = ("tracking_service", "registry_service")
-GENERATED = ("modelreg.tracking.v1", "modelreg.registry.v1")
+GENERATED = ("modelreg.tracking.v1", "modelreg.registry.v1", "modelreg.access.v1")
 SERVER_ONLY = (
     "modelreg_server",
     *SERVICES,
@@ -50,6 +50,7 @@ SERVER_ONLY = (
     "prometheus_client",
     "grpc_health",
     "grpc_reflection",
+    "jwt",
 )
 # The module holding each store's SQLAlchemy metadata, the one its migrations env.py may import.
 SCHEMA_MODULES = {
