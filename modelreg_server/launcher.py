@@ -1,7 +1,8 @@
 """Starting both services as child processes with the embedded defaults (``modelreg server``).
 
 Embedded defaults, under a data directory (``./.modelreg`` unless told otherwise):
-``tracking.db`` and ``registry.db`` (SQLite) and ``artifacts/`` (file://). A variable the caller
+``tracking.db``, ``registry.db`` and, with MODELREG_AUTH=on, ``auth.db`` (SQLite, the access
+database both services share) and ``artifacts/`` (file://). A variable the caller
 already set in the environment (``MODELREG_TRACKING_DATABASE_URL``, ``MODELREG_ARTIFACT_ROOT``, ...)
 wins over the default, so the same command can serve from PostgreSQL or S3.
 
@@ -71,6 +72,7 @@ class LaunchConfig:
         defaults = {
             "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{data / 'tracking.db'}",
             "MODELREG_ARTIFACT_ROOT": (data / "artifacts").as_uri(),
+            "MODELREG_AUTH_DATABASE_URL": f"sqlite:///{data / 'auth.db'}",
             "MODELREG_AUTO_MIGRATE": "true",
             # Embedded means one machine: listen on loopback unless told otherwise.
             "MODELREG_TRACKING_HOST": self.host,
@@ -82,6 +84,7 @@ class LaunchConfig:
         data = self.data_dir.resolve()
         defaults = {
             "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{data / 'registry.db'}",
+            "MODELREG_AUTH_DATABASE_URL": f"sqlite:///{data / 'auth.db'}",
             "MODELREG_AUTO_MIGRATE": "true",
             "MODELREG_REGISTRY_HOST": self.host,
         }

@@ -36,9 +36,15 @@ def _serve() -> None:
 
 
 def _upgrade() -> None:
-    engine = create_db_engine(Settings.from_env().database_url)
+    from modelreg_server.access.setup import upgrade_access_database
+
+    settings = Settings.from_env()
+    engine = create_db_engine(settings.database_url)
     upgrade(engine, MIGRATIONS)
     print(f"tracking database schema is up to date ({engine.url.render_as_string(hide_password=True)})")
+    access_url = upgrade_access_database(settings.auth)
+    if access_url is not None:
+        print(f"access database schema is up to date ({access_url})")
 
 
 def main(argv: list[str] | None = None) -> int:

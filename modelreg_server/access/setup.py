@@ -13,7 +13,7 @@ from modelreg_server.access.oidc import OidcVerifier
 from modelreg_server.access.service import AccessService
 from modelreg_server.access.servicer import AccessServicer
 from modelreg_server.access.store import SqlAccessStore
-from modelreg_server.db import create_db_engine, ensure_schema
+from modelreg_server.db import create_db_engine, ensure_schema, upgrade
 from modelreg_server.settings import AuthSettings
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
@@ -47,3 +47,12 @@ def open_access(settings: AuthSettings, *, pool_size: int, auto_migrate: bool) -
 
 def add_access_service(server: grpc.Server, access: Access) -> None:
     access_pb2_grpc.add_AccessServiceServicer_to_server(AccessServicer(AccessService(access.store)), server)
+
+
+def upgrade_access_database(settings: AuthSettings) -> str | None:
+    """Upgrades the access database when access control is on; returns its URL (password hidden)."""
+    if not settings.enabled:
+        return None
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine, MIGRATIONS_DIR)
+    return engine.url.render_as_string(hide_password=True)

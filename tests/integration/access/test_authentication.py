@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import string
 import time
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelreg import exceptions
@@ -155,3 +158,22 @@ def test_the_bootstrap_token_is_an_admin(secured: SecuredServices) -> None:
     with AccessClient(secured.services.tracking, token=BOOTSTRAP) as admin:
         me = admin.whoami()
     assert (me.name, me.admin, me.authenticated_by) == ("bootstrap-admin", True, "bootstrap")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    authorization=st.text(alphabet=string.ascii_letters + string.digits + " ._-=+/", max_size=200),
+    on_behalf=st.one_of(st.none(), st.text(alphabet=string.printable.strip(), max_size=200)),
+)
+def test_fuzzed_headers_through_the_server_never_give_internal(
+    secured: SecuredServices, authorization: str, on_behalf: str | None
+) -> None:
+    metadata = [("authorization", authorization)]
+    if on_behalf is not None:
+        metadata.append(("x-modelreg-on-behalf-of", on_behalf))
+    with grpc.insecure_channel(secured.services.registry) as channel:
+        call = channel.unary_unary("/modelreg.registry.v1.RegistryService/SearchRegisteredModels")
+        try:
+            call(b"", metadata=metadata, timeout=5)
+        except grpc.RpcError as error:
+            assert error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
