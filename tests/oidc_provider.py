@@ -63,7 +63,7 @@ def identity_provider() -> Iterator[IdentityProvider]:
     provider = IdentityProvider()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             provider.requests += 1
             body = json.dumps(provider.jwks()).encode()
             self.send_response(200)
