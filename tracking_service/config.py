@@ -9,7 +9,7 @@ from pathlib import Path
 
 from minio.helpers import check_bucket_name
 
-from modelreg_server.settings import ConfigError, EnvReader
+from modelreg_server.settings import ConfigError, EnvReader, TlsSettings
 from tracking_service.artifacts import S3Options
 
 __all__ = ["ConfigError", "Settings"]
@@ -36,6 +36,10 @@ class Settings:
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
     - MODELREG_METRICS_PORT: port of the Prometheus ``/metrics`` HTTP endpoint; 0 (default) = off.
     - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
+    - MODELREG_TLS_CERT_FILE, MODELREG_TLS_KEY_FILE: the server's certificate chain and private key
+      (PEM, both or neither): set, the port serves TLS only; unset, plaintext.
+    - MODELREG_TLS_CLIENT_CA_FILE: PEM CA certificates; set, every client must present a
+      certificate they signed (mTLS). Needs the two above.
     """
 
     host: str = "0.0.0.0"
@@ -50,6 +54,7 @@ class Settings:
     grace_seconds: float = 10.0
     metrics_port: int = 0
     metrics_host: str = "0.0.0.0"
+    tls: TlsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -68,6 +73,7 @@ class Settings:
             grace_seconds=read.number("MODELREG_GRACE_SECONDS", cls.grace_seconds, 0, 3600),
             metrics_port=read.integer("MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
             metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
+            tls=read.tls(),
         )
 
 
