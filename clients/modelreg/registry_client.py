@@ -15,7 +15,7 @@ from types import TracebackType
 from modelreg import _convert as conv
 from modelreg import entities as e
 from modelreg._grpc import Pager, Rpc
-from modelreg.config import ClientSettings
+from modelreg.config import ClientSettings, TlsConfig
 from modelreg.exceptions import InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
@@ -47,9 +47,14 @@ class RegistryClient:
     ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
     ``MODELREG_REGISTRY_URI`` or ``localhost:50052``. ``timeout`` is the deadline of each call in
     seconds. Thread-safe: one channel per client.
+    ``tls`` (a :class:`~modelreg.config.TlsConfig`) replaces the TLS files of the environment
+    (``MODELREG_CA_FILE``, ``MODELREG_CLIENT_CERT_FILE``, ``MODELREG_CLIENT_KEY_FILE``) for a
+    ``grpcs://`` target, e.g. so a service passes its own client certificate.
     """
 
-    def __init__(self, target: str | None = None, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, target: str | None = None, *, timeout: float | None = None, tls: TlsConfig | None = None
+    ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.registry_uri
         self._rpc = Rpc(
@@ -58,6 +63,7 @@ class RegistryClient:
             actor=settings.actor,
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
+            tls=tls if tls is not None else settings.tls,
         )
         self._stub = pb_grpc.RegistryServiceStub(self._rpc.channel)
 
