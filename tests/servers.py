@@ -9,6 +9,8 @@ from pathlib import Path
 
 import grpc
 
+from modelreg.config import TlsConfig
+from modelreg_server.settings import TlsSettings
 from registry_service import config as registry_config
 from registry_service import server as registry_server
 from tracking_service import config as tracking_config
@@ -25,8 +27,11 @@ class Services:
 
 
 @contextmanager
-def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tuple[str, Path]]:
-    """A tracking server on SQLite under ``root`` (or ``database_url``) with file:// artifacts."""
+def running_tracking(
+    root: Path, database_url: str | None = None, *, tls: TlsSettings | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A tracking server on SQLite under ``root`` (or ``database_url``) with file:// artifacts,
+    serving TLS with ``tls``."""
     artifact_root = root / "artifacts"
     server, port = tracking_server.create_server(
         tracking_config.Settings(
@@ -34,6 +39,7 @@ def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tu
             port=0,
             database_url=database_url or f"sqlite:///{root / 'tracking.db'}",
             artifact_root=artifact_root.as_uri(),
+            tls=tls,
         )
     )
     server.start()
@@ -44,7 +50,14 @@ def running_tracking(root: Path, database_url: str | None = None) -> Iterator[tu
 
 
 @contextmanager
-def running_registry(root: Path, tracking_target: str, database_url: str | None = None) -> Iterator[str]:
+def running_registry(
+    root: Path,
+    tracking_target: str,
+    database_url: str | None = None,
+    *,
+    tls: TlsSettings | None = None,
+    tracking_tls: TlsConfig | None = None,
+) -> Iterator[str]:
     server: grpc.Server
     server, port = registry_server.create_server(
         registry_config.Settings(
@@ -52,6 +65,8 @@ def running_registry(root: Path, tracking_target: str, database_url: str | None 
             port=0,
             database_url=database_url or f"sqlite:///{root / 'registry.db'}",
             tracking_target=tracking_target,
+            tls=tls,
+            tracking_tls=tracking_tls,
         )
     )
     server.start()
