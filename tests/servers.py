@@ -1,7 +1,9 @@
-"""The two real servers in-process on 127.0.0.1:0, as the integration suites start them."""
+"""The two real servers in-process on 127.0.0.1:0, as the integration suites start them, and a
+tiny workflow to run against them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import grpc
 
+from modelreg import RegistryClient, TrackingClient
 from modelreg.config import TlsConfig
+from modelreg.entities import ModelVersion
 from modelreg_server.settings import TlsSettings
 from registry_service import config as registry_config
 from registry_service import server as registry_server
@@ -81,3 +85,21 @@ def running_services(root: Path) -> Iterator[Services]:
     """Both services on SQLite files under ``root``, the registry pointed at the tracking server."""
     with running_tracking(root) as (tracking, artifact_root), running_registry(root, tracking) as registry:
         yield Services(tracking, registry, artifact_root)
+
+
+def register_a_run(tracking: TrackingClient, registry: RegistryClient, files: Path) -> ModelVersion:
+    """An experiment, a run with a metric and a model file, and a version registered from it: the
+    registry checks the run at the tracking service before it answers."""
+    experiment = tracking.create_experiment(f"tls-{uuid.uuid4().hex[:8]}")
+    run_id = tracking.create_run(experiment.experiment_id).info.run_id
+    tracking.log_metric(run_id, "rmse", 0.5)
+    model = files / "model.bin"
+    model.write_bytes(b"weights")
+    tracking.log_artifact(run_id, model, "model")
+    name = f"Model-{uuid.uuid4().hex[:8]}"
+    registry.create_registered_model(name)
+    version = registry.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+    fetched = registry.get_model_version(name, version.version)
+    assert fetched.lineage is not None
+    assert (fetched.lineage.run_id, dict(fetched.lineage.metrics)) == (run_id, {"rmse": 0.5})
+    return fetched

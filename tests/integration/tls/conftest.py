@@ -3,15 +3,12 @@ them: a CA, a server certificate for localhost and 127.0.0.1, and a client certi
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from modelreg import RegistryClient, TrackingClient
 from modelreg.config import TlsConfig
-from modelreg.entities import ModelVersion
 from modelreg_server.settings import EnvReader, TlsSettings
 from modelreg_server.tls import write_local_certificates
 
@@ -49,21 +46,3 @@ class Certs:
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     return Certs(write_local_certificates(tmp_path_factory.mktemp("certs")))
-
-
-def register_a_run(tracking: TrackingClient, registry: RegistryClient, files: Path) -> ModelVersion:
-    """An experiment, a run with a metric and a model file, and a version registered from it: the
-    registry checks the run at the tracking service before it answers."""
-    experiment = tracking.create_experiment(f"tls-{uuid.uuid4().hex[:8]}")
-    run_id = tracking.create_run(experiment.experiment_id).info.run_id
-    tracking.log_metric(run_id, "rmse", 0.5)
-    model = files / "model.bin"
-    model.write_bytes(b"weights")
-    tracking.log_artifact(run_id, model, "model")
-    name = f"Model-{uuid.uuid4().hex[:8]}"
-    registry.create_registered_model(name)
-    version = registry.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
-    fetched = registry.get_model_version(name, version.version)
-    assert fetched.lineage is not None
-    assert (fetched.lineage.run_id, dict(fetched.lineage.metrics)) == (run_id, {"rmse": 0.5})
-    return fetched

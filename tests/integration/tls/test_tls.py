@@ -14,8 +14,8 @@ from modelreg import RegistryClient, TlsConfig, TrackingClient, cli
 from modelreg.exceptions import Unavailable
 from modelreg_server.settings import EnvReader
 from registry_service import config as registry_config
-from tests.integration.tls.conftest import Certs, register_a_run
-from tests.servers import running_registry, running_tracking
+from tests.integration.tls.conftest import Certs
+from tests.servers import register_a_run, running_registry, running_tracking
 
 TIMEOUT = 5.0
 
