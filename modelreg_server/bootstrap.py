@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.interceptor import CallObserver, ServiceInterceptor
 from modelreg_server.observability import JsonFormatter
+from modelreg_server.settings import TlsSettings
 
 # Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -69,8 +70,9 @@ def add_health_and_reflection(
     return health_servicer
 
 
-def bind(server: grpc.Server, host: str, port: int) -> int:
-    """Binds an insecure port and returns the actual port (port 0 picks a free one).
+def bind(server: grpc.Server, host: str, port: int, tls: TlsSettings | None = None) -> int:
+    """Binds a port and returns the actual port (port 0 picks a free one): TLS with ``tls``
+    (requiring client certificates when it names a client CA), else plaintext.
 
     A port that cannot be had raises OSError. It is probed with a plain socket first because
     gRPC's own failure also writes a C-core error line to stderr, which would bury the one line
@@ -85,12 +87,27 @@ def bind(server: grpc.Server, host: str, port: int) -> int:
             except OSError as exc:
                 raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if tls is None:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.certificate_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.client_ca is not None,
+            )
+            bound = server.add_secure_port(f"{host}:{port}", credentials)
     except RuntimeError as exc:  # grpcio reports a failed bind as RuntimeError
         raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     return bound
+
+
+def tls_note(tls: TlsSettings | None) -> str:
+    """How the port is secured, for the service's "listening on" line."""
+    if tls is None:
+        return ""
+    return " (TLS, client certificates required)" if tls.client_ca is not None else " (TLS)"
 
 
 def serve_until_signal(

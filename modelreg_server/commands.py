@@ -1,5 +1,5 @@
-"""``modelreg server`` and ``modelreg db upgrade``: the commands the server distribution adds to the
-client's command line.
+"""``modelreg server``, ``modelreg db upgrade`` and ``modelreg tls init``: the commands the server
+distribution adds to the client's command line.
 
 The client's CLI (``modelreg.cli``) loads them through the ``modelreg.commands`` entry points
 declared in this distribution's pyproject.toml, so the client never imports server code and, when
@@ -47,6 +47,22 @@ def add_db_command(tree: CommandTree) -> None:
     upgrade = tree.leaf(db, "upgrade", cmd_db_upgrade, "apply the schema migrations (idempotent)")
     upgrade.add_argument("service", nargs="?", choices=["tracking", "registry", "all"], default="all")
     upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+
+
+def add_tls_command(tree: CommandTree) -> None:
+    tls = tree.group("tls", "TLS certificates for local use")
+    init = tree.leaf(
+        tls, "init", cmd_tls_init, "write a local CA and a server and a client certificate it signed"
+    )
+    init.add_argument("--dir", type=Path, required=True, dest="directory", help="where the files go")
+    init.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="a DNS name or IP address the server certificate holds (repeatable); "
+        "localhost and 127.0.0.1 always",
+    )
+    init.add_argument("--force", action="store_true", help="replace existing files")
 
 
 def cmd_server(args: argparse.Namespace, out: Output) -> int:
@@ -98,4 +114,30 @@ def cmd_db_upgrade(args: argparse.Namespace, out: Output) -> int:
             )
             return EXIT_FAILED
         out.line(f"{name}: database at head")
+    return EXIT_OK
+
+
+def cmd_tls_init(args: argparse.Namespace, out: Output) -> int:
+    # Imported here: every `modelreg` command loads this module, few need cryptography.
+    from modelreg_server.tls import write_local_certificates
+
+    try:
+        paths = write_local_certificates(args.directory, args.host, force=args.force)
+    except FileExistsError as exc:
+        print(f"error: FILES_EXIST: {exc}", file=out.stderr)
+        return EXIT_FAILED
+    files = {name: str(path.resolve()) for name, path in paths.items()}
+    if out.as_json:
+        out.json(files)
+        return EXIT_OK
+    out.fields(list(files.items()))
+    out.line()
+    out.line(
+        f"server:  MODELREG_TLS_CERT_FILE={files['server.pem']} MODELREG_TLS_KEY_FILE={files['server-key.pem']}"
+    )
+    out.line(f"         MODELREG_TLS_CLIENT_CA_FILE={files['ca.pem']} (mTLS: require client certificates)")
+    out.line(f"clients: MODELREG_CA_FILE={files['ca.pem']}, targets grpcs://host:port")
+    out.line(
+        f"         MODELREG_CLIENT_CERT_FILE={files['client.pem']} MODELREG_CLIENT_KEY_FILE={files['client-key.pem']} (mTLS)"
+    )
     return EXIT_OK

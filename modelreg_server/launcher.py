@@ -6,6 +6,11 @@ database both services share) and ``artifacts/`` (file://). A variable the calle
 already set in the environment (``MODELREG_TRACKING_DATABASE_URL``, ``MODELREG_ARTIFACT_ROOT``, ...)
 wins over the default, so the same command can serve from PostgreSQL or S3.
 
+With MODELREG_TLS_CERT_FILE / MODELREG_TLS_KEY_FILE set (MODELREG_TLS_CLIENT_CA_FILE for mTLS), both
+services serve TLS and their targets are ``grpcs://``: the launcher's health checks and the
+registry's channel to tracking trust MODELREG_CA_FILE (default: the system roots) and present
+MODELREG_CLIENT_CERT_FILE / MODELREG_CLIENT_KEY_FILE, the same variables a client reads.
+
 The tracking service starts first; the registry, which asks tracking about runs, starts once
 tracking reports SERVING on grpc.health.v1. Each child runs in its own session, so a Ctrl-C in the
 terminal reaches only the launcher, which then stops the registry before tracking with SIGTERM (the
@@ -26,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from modelreg.config import TlsConfig
 from modelreg_server.healthcheck import is_serving
 
 DEFAULT_DATA_DIR = Path(".modelreg")
@@ -60,12 +66,22 @@ class LaunchConfig:
     base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property
+    def tls(self) -> bool:
+        """Whether the services serve TLS (a half-set pair stops them, naming the missing one)."""
+        return any(self.base_env.get(name) for name in ("MODELREG_TLS_CERT_FILE", "MODELREG_TLS_KEY_FILE"))
+
+    @property
+    def client_tls(self) -> TlsConfig:
+        """What the launcher and the registry present to a TLS service: the client's variables."""
+        return TlsConfig.from_env(self.base_env)
+
+    @property
     def tracking_target(self) -> str:
-        return f"{self.host}:{self.tracking_port}"
+        return f"{'grpcs://' if self.tls else ''}{self.host}:{self.tracking_port}"
 
     @property
     def registry_target(self) -> str:
-        return f"{self.host}:{self.registry_port}"
+        return f"{'grpcs://' if self.tls else ''}{self.host}:{self.registry_port}"
 
     def tracking_env(self) -> dict[str, str]:
         data = self.data_dir.resolve()
@@ -88,6 +104,14 @@ class LaunchConfig:
             "MODELREG_AUTO_MIGRATE": "true",
             "MODELREG_REGISTRY_HOST": self.host,
         }
+        if self.tls:
+            tls = self.client_tls
+            tracking_tls = {
+                "MODELREG_TRACKING_CA_FILE": tls.ca_file,
+                "MODELREG_TRACKING_CLIENT_CERT_FILE": tls.client_cert_file,
+                "MODELREG_TRACKING_CLIENT_KEY_FILE": tls.client_key_file,
+            }
+            defaults.update({name: value for name, value in tracking_tls.items() if value})
         return {
             **defaults,
             **self.base_env,
@@ -151,8 +175,11 @@ class Services:
                 raise LaunchError(
                     f"{name} service exited with code {process.returncode} during startup{self._log_hint(name)}"
                 )
-            if is_serving(target, service, timeout=1.0):
-                return
+            try:
+                if is_serving(target, service, timeout=1.0, tls=self.config.client_tls):
+                    return
+            except ValueError as exc:  # an unreadable MODELREG_CA_FILE, a certificate without its key
+                raise LaunchError(str(exc)) from None
             time.sleep(0.1)
         raise LaunchError(
             f"{name} service did not report SERVING on {target} within {self.config.startup_timeout:.0f}s{self._log_hint(name)}"

@@ -9,8 +9,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from modelreg_server.access.oidc import OidcSettings
 from modelreg_server.access.policy import AccessPolicy, Level
@@ -66,6 +70,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """A service's TLS: its certificate chain and private key (PEM) and, for mTLS, the CA
+    certificates whose client certificates it accepts (then every client must present one)."""
+
+    certificate_chain: bytes
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None = None
+
+
+def _same_public_key(key: PrivateKeyTypes, certificate: x509.Certificate) -> bool:
+    der = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(*der) == certificate.public_key().public_bytes(*der)
 
 
 class EnvReader:
@@ -167,6 +186,57 @@ class EnvReader:
                 creator_level=Level[self.choice("MODELREG_CREATOR_PERMISSION", "MANAGE", levels)],
             ),
         )
+
+    def _file(self, name: str) -> bytes | None:
+        path = self.text(name, "")
+        if not path:
+            return None
+        try:
+            return Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{name} cannot be read: {path}: {exc.strerror}") from None
+
+    def certificates(self, name: str) -> bytes | None:
+        """The PEM certificates (one or a bundle) of the file ``name`` points at; None when unset."""
+        data = self._file(name)
+        if data is not None:
+            try:
+                x509.load_pem_x509_certificates(data)
+            except ValueError:
+                raise ConfigError(f"{name} is not a PEM certificate file: {self.text(name, '')}") from None
+        return data
+
+    def key_pair(self, cert_name: str, key_name: str) -> tuple[bytes, bytes] | None:
+        """A PEM certificate chain and its private key, both set or neither (None)."""
+        chain, key = self.certificates(cert_name), self._file(key_name)
+        if chain is None or key is None:
+            if chain is not None or key is not None:
+                given, missing = (cert_name, key_name) if key is None else (key_name, cert_name)
+                raise ConfigError(f"{given} is set but {missing} is not: set both or neither")
+            return None
+        try:
+            private_key = serialization.load_pem_private_key(key, password=None)
+        except (ValueError, TypeError):  # TypeError: the key is encrypted
+            raise ConfigError(
+                f"{key_name} is not an unencrypted PEM private key: {self.text(key_name, '')}"
+            ) from None
+        if not _same_public_key(private_key, x509.load_pem_x509_certificates(chain)[0]):
+            raise ConfigError(f"{key_name} is not the key of the certificate in {cert_name}")
+        return chain, key
+
+    def tls(self) -> TlsSettings | None:
+        """MODELREG_TLS_CERT_FILE and MODELREG_TLS_KEY_FILE (both or neither; None: plaintext) and
+        MODELREG_TLS_CLIENT_CA_FILE (optional: client certificates it signed are then required)."""
+        pair = self.key_pair("MODELREG_TLS_CERT_FILE", "MODELREG_TLS_KEY_FILE")
+        client_ca = self.certificates("MODELREG_TLS_CLIENT_CA_FILE")
+        if pair is None:
+            if client_ca is not None:
+                raise ConfigError(
+                    "MODELREG_TLS_CLIENT_CA_FILE needs MODELREG_TLS_CERT_FILE and MODELREG_TLS_KEY_FILE: "
+                    "client certificates are checked only over TLS"
+                )
+            return None
+        return TlsSettings(*pair, client_ca=client_ca)
 
     def log_level(self, default: str = "INFO") -> str:
         return self.choice("MODELREG_LOG_LEVEL", default, LOG_LEVELS)

@@ -6,7 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from modelreg_server.settings import AuthSettings, ConfigError, EnvReader
+from modelreg._grpc import parse_target
+from modelreg.config import TlsConfig
+from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -22,7 +24,12 @@ class Settings:
       ``sqlite:///./.modelreg/registry.db``; PostgreSQL and MySQL/MariaDB also work). Never the
       tracking database: the registry learns about runs only over gRPC.
     - MODELREG_TRACKING_TARGET: ``host:port`` of the tracking service the registry asks about runs
-      (default ``localhost:50051``).
+      (default ``localhost:50051``), ``grpcs://host:port`` when it serves TLS.
+    - MODELREG_TRACKING_CA_FILE: PEM CA certificates the registry trusts for a grpcs:// tracking
+      target (default: the system roots).
+    - MODELREG_TRACKING_CLIENT_CERT_FILE, MODELREG_TRACKING_CLIENT_KEY_FILE: the registry's own
+      client certificate and key (PEM, both or neither), for a tracking service that requires
+      client certificates (mTLS).
     - MODELREG_TRACKING_TIMEOUT_SECONDS: overall deadline of one lineage check, retries included
       (default 5). When it passes, CreateModelVersion fails with UNAVAILABLE and writes nothing.
     - MODELREG_REGISTRY_WORKERS: gRPC worker threads, also the database pool size (default 16).
@@ -36,6 +43,10 @@ class Settings:
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
     - MODELREG_METRICS_PORT: port of the Prometheus ``/metrics`` HTTP endpoint; 0 (default) = off.
     - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
+    - MODELREG_TLS_CERT_FILE, MODELREG_TLS_KEY_FILE: the server's certificate chain and private key
+      (PEM, both or neither): set, the port serves TLS only; unset, plaintext.
+    - MODELREG_TLS_CLIENT_CA_FILE: PEM CA certificates; set, every client must present a
+      certificate they signed (mTLS). Needs the two above.
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +54,7 @@ class Settings:
     database_url: str = "sqlite:///./.modelreg/registry.db"
     tracking_target: str = "localhost:50051"
     tracking_timeout_seconds: float = 5.0
+    tracking_tls: TlsConfig | None = None
     workers: int = 16
     auto_migrate: bool = True
     log_level: str = "INFO"
@@ -52,6 +64,7 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     # Off unless asked: Settings() in tests and embedding code serves without access control.
     auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -60,10 +73,11 @@ class Settings:
             host=(host := read.text("MODELREG_REGISTRY_HOST", cls.host)),
             port=read.integer("MODELREG_REGISTRY_PORT", cls.port, 0, 65535),
             database_url=read.database_url("MODELREG_REGISTRY_DATABASE_URL", cls.database_url),
-            tracking_target=read.text("MODELREG_TRACKING_TARGET", cls.tracking_target),
+            tracking_target=_tracking_target(read.text("MODELREG_TRACKING_TARGET", cls.tracking_target)),
             tracking_timeout_seconds=read.number(
                 "MODELREG_TRACKING_TIMEOUT_SECONDS", cls.tracking_timeout_seconds, 0.1, 600
             ),
+            tracking_tls=_tracking_tls(read),
             workers=read.integer("MODELREG_REGISTRY_WORKERS", cls.workers, 1, 1024),
             auto_migrate=read.boolean("MODELREG_AUTO_MIGRATE", cls.auto_migrate),
             log_level=read.log_level(cls.log_level),
@@ -72,4 +86,27 @@ class Settings:
             metrics_port=read.integer("MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
             metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
             auth=read.auth(host, "MODELREG_REGISTRY_HOST"),
+            tls=read.tls(),
         )
+
+
+def _tracking_target(raw: str) -> str:
+    try:
+        parse_target(raw)
+    except ValueError as exc:
+        raise ConfigError(f"MODELREG_TRACKING_TARGET: {exc}") from None
+    return raw
+
+
+def _tracking_tls(read: EnvReader) -> TlsConfig | None:
+    """The files of the registry's TLS channel to tracking, checked now (the client reads them
+    again when it connects) so that a bad one stops the start, not the first registration."""
+    names = {
+        "ca_file": "MODELREG_TRACKING_CA_FILE",
+        "client_cert_file": "MODELREG_TRACKING_CLIENT_CERT_FILE",
+        "client_key_file": "MODELREG_TRACKING_CLIENT_KEY_FILE",
+    }
+    read.certificates(names["ca_file"])
+    read.key_pair(names["client_cert_file"], names["client_key_file"])
+    files = {field: read.text(name, "") or None for field, name in names.items()}
+    return TlsConfig(**files) if any(files.values()) else None

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from modelreg import exceptions, wire
+from modelreg.config import TlsConfig
 from modelreg.entities import FileInfo, Run
 from modelreg.tracking_client import TrackingClient
 from modelreg_server.context import CallContext
@@ -111,9 +112,13 @@ class TrackingLineage:
         self._pool = ThreadPoolExecutor(_POOL_CALLS_PER_CHECK * max_checks, thread_name_prefix="lineage")
 
     @classmethod
-    def connect(cls, target: str, timeout: float, max_checks: int = 16) -> TrackingLineage:
-        """A check against the tracking service at ``target``; each call gets its share of ``timeout``."""
-        return cls(TrackingClient(target, timeout=timeout / _SEQUENTIAL_STEPS), timeout, max_checks)
+    def connect(
+        cls, target: str, timeout: float, max_checks: int = 16, tls: TlsConfig | None = None
+    ) -> TrackingLineage:
+        """A check against the tracking service at ``target``; each call gets its share of ``timeout``.
+        ``tls``: the files of a ``grpcs://`` target (None: none, the system roots)."""
+        client = TrackingClient(target, timeout=timeout / _SEQUENTIAL_STEPS, tls=tls or TlsConfig())
+        return cls(client, timeout, max_checks)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

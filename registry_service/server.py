@@ -16,6 +16,7 @@ from modelreg_server.bootstrap import (
     configure_logging,
     new_server,
     serve_until_signal,
+    tls_note,
 )
 from modelreg_server.db import create_db_engine, ensure_schema
 from modelreg_server.observability import ServiceMetrics
@@ -40,7 +41,10 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     if lineage is None:
         lineage = TrackingLineage.connect(
-            settings.tracking_target, settings.tracking_timeout_seconds, max_checks=settings.workers
+            settings.tracking_target,
+            settings.tracking_timeout_seconds,
+            max_checks=settings.workers,
+            tls=settings.tracking_tls,
         )
     metrics = ServiceMetrics("registry")
     metrics.watch_pool(engine)
@@ -55,7 +59,7 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
     add_access_service(server, access)
     health_servicer = add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
-    port = bind(server, settings.host, settings.port)
+    port = bind(server, settings.host, settings.port, settings.tls)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)
     return server, port, health_servicer
@@ -77,9 +81,10 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, json_format=settings.json_logs)
     server, port, health_servicer = _build(settings, None)
     log.info(
-        "registry listening on %s:%d (tracking at %s)%s",
+        "registry listening on %s:%d%s (tracking at %s)%s",
         settings.host,
         port,
+        tls_note(settings.tls),
         settings.tracking_target,
         f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "",
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from minio.helpers import check_bucket_name
 
-from modelreg_server.settings import AuthSettings, ConfigError, EnvReader
+from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 from tracking_service.artifacts import S3Options
 
 __all__ = ["ConfigError", "Settings"]
@@ -40,6 +40,10 @@ class Settings:
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
     - MODELREG_METRICS_PORT: port of the Prometheus ``/metrics`` HTTP endpoint; 0 (default) = off.
     - MODELREG_METRICS_HOST: interface the metrics endpoint listens on (default ``0.0.0.0``).
+    - MODELREG_TLS_CERT_FILE, MODELREG_TLS_KEY_FILE: the server's certificate chain and private key
+      (PEM, both or neither): set, the port serves TLS only; unset, plaintext.
+    - MODELREG_TLS_CLIENT_CA_FILE: PEM CA certificates; set, every client must present a
+      certificate they signed (mTLS). Needs the two above.
     """
 
     host: str = "127.0.0.1"
@@ -56,6 +60,7 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     # Off unless asked: Settings() in tests and embedding code serves without access control.
     auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -75,6 +80,7 @@ class Settings:
             metrics_port=read.integer("MODELREG_METRICS_PORT", cls.metrics_port, 0, 65535),
             metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
             auth=read.auth(host, "MODELREG_TRACKING_HOST"),
+            tls=read.tls(),
         )
 
 

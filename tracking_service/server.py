@@ -60,7 +60,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     add_to_server(servicer, server)
     add_access_service(server, access)
     health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
-    port = bootstrap.bind(server, settings.host, settings.port)
+    port = bootstrap.bind(server, settings.host, settings.port, settings.tls)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)
     return server, port, health
@@ -82,9 +82,10 @@ def serve(settings: Settings) -> None:
     bootstrap.configure_logging(settings.log_level, json_format=settings.json_logs)
     server, port, health = _build(settings)
     log.info(
-        "tracking service listening on %s:%d, artifacts at %s%s",
+        "tracking service listening on %s:%d%s, artifacts at %s%s",
         settings.host,
         port,
+        bootstrap.tls_note(settings.tls),
         settings.artifact_root,
         f", metrics on :{settings.metrics_port}/metrics" if settings.metrics_port else "",
     )

@@ -14,6 +14,7 @@ from types import ModuleType
 
 from modelreg import entities, exceptions
 from modelreg.client import Client
+from modelreg.config import TlsConfig
 from modelreg.entities import Experiment, Metric, ModelVersion, Param, RegisteredModel, Run, RunTag
 from modelreg.fluent import (
     ActiveRun,
@@ -68,6 +69,7 @@ __all__ = [
     "RegistryClient",
     "Run",
     "RunTag",
+    "TlsConfig",
     "TrackingClient",
     "active_run",
     "delete_tag",

@@ -10,6 +10,8 @@
   CreateModelVersion could register two versions.
 - ``wait_for_ready=False``: a dead target fails fast with UNAVAILABLE (then retried as above)
   instead of hanging until the deadline.
+- ``grpcs://`` targets use TLS with the files of a :class:`~modelreg.config.TlsConfig` (the CA to
+  trust, the client certificate for mTLS); a failed handshake says which side is likely wrong.
 - Metadata on every call: ``x-request-id`` (the request id of the server call we are serving, when
   a service calls another one, else a fresh one), ``x-modelreg-actor``, ``authorization: Bearer
   <token>`` when the client has a token, and ``x-modelreg-on-behalf-of`` when a service forwards
@@ -25,12 +27,14 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from modelreg import wire
+from modelreg.config import TLS_VARIABLES, TlsConfig
 from modelreg.exceptions import from_rpc_error
 
 Req = TypeVar("Req")
@@ -72,7 +76,32 @@ def service_config(service: ServiceDescriptor) -> str:
     return json.dumps({"methodConfig": [{"name": names, "waitForReady": False, "retryPolicy": RETRY_POLICY}]})
 
 
-def open_channel(uri: str, service: ServiceDescriptor) -> grpc.Channel:
+def _tls_file(tls: TlsConfig, field: str) -> bytes | None:
+    path: str | None = getattr(tls, field)
+    if path is None:
+        return None
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{TLS_VARIABLES[field]} ({field}): cannot read {path}: {exc.strerror}") from None
+
+
+def channel_credentials(tls: TlsConfig) -> grpc.ChannelCredentials:
+    """TLS credentials from ``tls``'s files; ValueError naming the variable when one is unusable."""
+    for given, missing in (("client_cert_file", "client_key_file"), ("client_key_file", "client_cert_file")):
+        if getattr(tls, given) is not None and getattr(tls, missing) is None:
+            raise ValueError(
+                f"{TLS_VARIABLES[given]} ({given}) is set but {TLS_VARIABLES[missing]} ({missing}) is not: "
+                "a client certificate and its key go together"
+            )
+    return grpc.ssl_channel_credentials(
+        root_certificates=_tls_file(tls, "ca_file"),
+        private_key=_tls_file(tls, "client_key_file"),
+        certificate_chain=_tls_file(tls, "client_cert_file"),
+    )
+
+
+def open_channel(uri: str, service: ServiceDescriptor, tls: TlsConfig | None = None) -> grpc.Channel:
     target, secure = parse_target(uri)
     options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -85,7 +114,7 @@ def open_channel(uri: str, service: ServiceDescriptor) -> grpc.Channel:
         ("grpc.keepalive_timeout_ms", 20_000),
     ]
     if secure:
-        return grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        return grpc.secure_channel(target, channel_credentials(tls or TlsConfig()), options=options)
     return grpc.insecure_channel(target, options=options)
 
 
@@ -106,12 +135,14 @@ class Rpc:
         timeout: float,
         transfer_timeout: float,
         token: str | None = None,
+        tls: TlsConfig | None = None,
     ):
         self.uri = uri
+        self.secure = parse_target(uri)[1]
         self.actor = actor
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
-        self.channel = open_channel(uri, service)
+        self.channel = open_channel(uri, service, tls)
         self._fixed_headers: tuple[tuple[str, str], ...] = ((wire.ACTOR_HEADER, actor),)
         if token:
             self._fixed_headers += ((wire.AUTHORIZATION_HEADER, f"Bearer {token}"),)
@@ -128,7 +159,7 @@ class Rpc:
         try:
             return method(request, timeout=self.timeout, metadata=self.metadata(), wait_for_ready=False)
         except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, tls=self.secure) from None
 
     def stream_unary(self, method: grpc.StreamUnaryMultiCallable[Req, Resp], requests: Iterator[Req]) -> Resp:
         try:
@@ -139,7 +170,7 @@ class Rpc:
                 wait_for_ready=False,
             )
         except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, tls=self.secure) from None
 
     def unary_stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:
         responses = method(
@@ -148,7 +179,7 @@ class Rpc:
         try:
             yield from responses
         except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+            raise from_rpc_error(err, tls=self.secure) from None
         finally:
             # A consumer that stops early must not leave the stream open (grpc-stubs leaves cancel untyped).
             responses.cancel()  # type: ignore[no-untyped-call]

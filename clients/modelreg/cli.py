@@ -12,7 +12,7 @@ Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACK
 ``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
 after the command.
 
-``modelreg server`` and ``modelreg db upgrade`` run the services, so they belong to the server
+``modelreg server``, ``modelreg db upgrade`` and ``modelreg tls init`` belong to the server
 distribution (``modelreg-server``), which adds them through the ``modelreg.commands`` entry point
 group; this module never imports server code. Without it they exit 2 naming what to install.
 """
@@ -48,6 +48,7 @@ SERVER_DISTRIBUTION = "modelreg-server"
 SERVER_COMMANDS = {
     "server": ("run both services with the embedded defaults (SQLite, local files)", False),
     "db": ("database maintenance", True),
+    "tls": ("TLS certificates for local use", True),
 }
 
 

@@ -12,7 +12,13 @@
 - ``MODELREG_CACHE_DIR``: where loaded models are cached, keyed by digest (default
   ``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``).
 
-A target is ``host:port`` (also accepted as ``grpc://host:port``) or ``grpcs://host:port`` for TLS.
+A target is ``host:port`` (also accepted as ``grpc://host:port``) or ``grpcs://host:port`` for TLS,
+which reads (see :class:`TlsConfig`):
+
+- ``MODELREG_CA_FILE``: PEM bundle of the CAs to trust (default: the system roots).
+- ``MODELREG_CLIENT_CERT_FILE`` / ``MODELREG_CLIENT_KEY_FILE``: the client's certificate and key,
+  both or neither, for a server that requires client certificates (mTLS).
+
 ``modelreg.set_tracking_uri`` / ``set_registry_uri`` override the environment for the whole
 process, so every client created afterwards without an explicit target (``modelreg.Client()``,
 the flavors) talks to the same services, as with MLflow.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +67,33 @@ def default_uri(service: str) -> str:
     return _overrides.get(service) or os.environ.get(_ENV_NAMES[service]) or _DEFAULTS[service]
 
 
+# TlsConfig field -> the variable that sets it, which errors name.
+TLS_VARIABLES = {
+    "ca_file": "MODELREG_CA_FILE",
+    "client_cert_file": "MODELREG_CLIENT_CERT_FILE",
+    "client_key_file": "MODELREG_CLIENT_KEY_FILE",
+}
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """The files a ``grpcs://`` channel uses; ``TrackingClient(tls=...)`` / ``RegistryClient(tls=...)``
+    take one in place of the environment's.
+
+    ``ca_file``: PEM bundle of the CAs to trust (None: the system roots). ``client_cert_file`` and
+    ``client_key_file``: the client's certificate chain and private key (PEM), both or neither, for
+    a server that requires client certificates (mTLS). Files are read when a channel opens.
+    """
+
+    ca_file: str | None = None
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> TlsConfig:
+        return cls(**{field: env.get(name) or None for field, name in TLS_VARIABLES.items()})
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     tracking_uri: str
@@ -69,6 +103,7 @@ class ClientSettings:
     timeout: float
     transfer_timeout: float
     cache_dir: Path
+    tls: TlsConfig
 
     @classmethod
     def from_env(cls) -> ClientSettings:
@@ -84,4 +119,5 @@ class ClientSettings:
                 env.get("MODELREG_CACHE_DIR")
                 or Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelreg"
             ),
+            tls=TlsConfig.from_env(),
         )

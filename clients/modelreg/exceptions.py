@@ -117,10 +117,40 @@ def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     return None
 
 
-def from_rpc_error(err: grpc.RpcError) -> ModelregError:
-    """Translates a failed gRPC call into the matching :class:`ModelregError` subclass."""
+def _connection_hint(message: str, tls: bool) -> str | None:
+    """What a failed connection most likely means, from gRPC's connect error (which names neither
+    side's TLS setting): a TLS client that met a plaintext server fails the handshake; a server
+    that refuses the client (plaintext against TLS, no client certificate against mTLS) closes
+    the socket."""
+    if "failed to connect" not in message:
+        return None
+    if tls and "handshake failed" in message.lower():
+        if "WRONG_VERSION_NUMBER" in message:
+            return "TLS handshake failed: is the server plaintext? use host:port instead of grpcs://"
+        if "CERTIFICATE_VERIFY_FAILED" in message:
+            return "TLS handshake failed: the server's certificate is not trusted (MODELREG_CA_FILE)"
+        return "TLS handshake failed"
+    if "Socket closed" in message:
+        if tls:
+            return (
+                "the server closed the connection: if it requires a client certificate (mTLS), set "
+                "MODELREG_CLIENT_CERT_FILE and MODELREG_CLIENT_KEY_FILE to one its CA signed"
+            )
+        return "the server closed the connection: if it serves TLS, use grpcs://"
+    return None
+
+
+def from_rpc_error(err: grpc.RpcError, *, tls: bool | None = None) -> ModelregError:
+    """Translates a failed gRPC call into the matching :class:`ModelregError` subclass.
+
+    ``tls`` says whether the channel used TLS (None: unknown); a connection that failed for a TLS
+    reason then says what is likely wrong ahead of gRPC's message.
+    """
     code: grpc.StatusCode = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
     message = (err.details() if isinstance(err, grpc.Call) else None) or str(err)
+    hint = _connection_hint(message, tls) if tls is not None and code == grpc.StatusCode.UNAVAILABLE else None
+    if hint is not None:
+        message = f"{hint} ({message})"
     info = _error_info(err)
     cls = _BY_CODE.get(code, ModelregError)
     return cls(

@@ -15,7 +15,7 @@ from types import TracebackType
 from modelreg import _convert as conv
 from modelreg import entities as e
 from modelreg._grpc import Pager, Rpc
-from modelreg.config import ClientSettings
+from modelreg.config import ClientSettings, TlsConfig
 from modelreg.exceptions import InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
@@ -47,10 +47,18 @@ class RegistryClient:
     ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
     ``MODELREG_REGISTRY_URI`` or ``localhost:50052``. ``timeout`` is the deadline of each call in
     seconds. Thread-safe: one channel per client.
+    ``tls`` (a :class:`~modelreg.config.TlsConfig`) replaces the TLS files of the environment
+    (``MODELREG_CA_FILE``, ``MODELREG_CLIENT_CERT_FILE``, ``MODELREG_CLIENT_KEY_FILE``) for a
+    ``grpcs://`` target, e.g. so a service passes its own client certificate.
     """
 
     def __init__(
-        self, target: str | None = None, *, timeout: float | None = None, token: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.registry_uri
@@ -61,6 +69,7 @@ class RegistryClient:
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
             token=token if token is not None else settings.token,
+            tls=tls if tls is not None else settings.tls,
         )
         self._stub = pb_grpc.RegistryServiceStub(self._rpc.channel)
 

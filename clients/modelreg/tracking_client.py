@@ -29,7 +29,7 @@ from modelreg import _convert as conv
 from modelreg import entities as e
 from modelreg import wire as transfer
 from modelreg._grpc import Pager, Rpc
-from modelreg.config import ClientSettings
+from modelreg.config import ClientSettings, TlsConfig
 from modelreg.exceptions import DataLoss
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
@@ -65,10 +65,18 @@ class TrackingClient:
     ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
     ``MODELREG_TRACKING_URI`` or ``localhost:50051``. ``timeout`` is the deadline of each unary
     call in seconds. Thread-safe: one channel per client, shared by every thread.
+    ``tls`` (a :class:`~modelreg.config.TlsConfig`) replaces the TLS files of the environment
+    (``MODELREG_CA_FILE``, ``MODELREG_CLIENT_CERT_FILE``, ``MODELREG_CLIENT_KEY_FILE``) for a
+    ``grpcs://`` target, e.g. so a service passes its own client certificate.
     """
 
     def __init__(
-        self, target: str | None = None, *, timeout: float | None = None, token: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.tracking_uri
@@ -80,6 +88,7 @@ class TrackingClient:
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
             token=token if token is not None else settings.token,
+            tls=tls if tls is not None else settings.tls,
         )
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
         # The artifact streams carry encoded bytes, not generated messages: see modelreg.wire.

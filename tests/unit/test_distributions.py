@@ -61,12 +61,13 @@ def test_the_server_depends_on_the_client_of_its_own_release() -> None:
         "grpcio-health-checking",
         "grpcio-reflection",
         "pyjwt",
+        "cryptography",
     }
     assert _names(project["optional-dependencies"]["postgres"]) == {"psycopg"}
     assert _names(project["optional-dependencies"]["mysql"]) == {"pymysql"}
     packages = SERVER["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     assert packages == ["modelreg_server", "tracking_service", "registry_service"]
-    assert set(project["entry-points"]["modelreg.commands"]) == {"server", "db"}
+    assert set(project["entry-points"]["modelreg.commands"]) == {"server", "db", "tls"}
 
 
 def test_each_distribution_ships_the_license() -> None:

@@ -51,6 +51,7 @@ SERVER_ONLY = (
     "grpc_health",
     "grpc_reflection",
     "jwt",
+    "cryptography",
 )
 # The module holding each store's SQLAlchemy metadata, the one its migrations env.py may import.
 SCHEMA_MODULES = {
