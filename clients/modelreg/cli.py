@@ -10,7 +10,9 @@ Tables for people, ``--json`` for scripts. Exit codes scripts can trust:
 Errors print one line on stderr, ``error: <REASON>: <message>``; ``--verbose`` adds the traceback.
 Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACKING_URI`` /
 ``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
-after the command.
+after the command. With access control on, ``MODELREG_TOKEN`` authenticates every command; a refusal
+for missing or bad credentials says so. The access-control commands (``whoami``, ``users``,
+``tokens``, ``permissions``, ``models protect``, ``access events``) live in :mod:`modelreg.cli_access`.
 
 ``modelreg server``, ``modelreg db upgrade`` and ``modelreg tls init`` belong to the server
 distribution (``modelreg-server``), which adds them through the ``modelreg.commands`` entry point
@@ -34,7 +36,13 @@ from typing import Any, TextIO
 
 from modelreg import entities as e
 from modelreg.client import Client
-from modelreg.exceptions import DeadlineExceeded, ModelregError, Unavailable
+from modelreg.exceptions import (
+    DeadlineExceeded,
+    ModelregError,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -554,6 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
     download = leaf(commands, "download", cmd_download, "download a model, verified, into a directory")
     download.add_argument("uri", help="models:/Name/Production, models:/Name@alias, runs:/<id>/path, ...")
     download.add_argument("-o", "--output", type=Path, required=True, help="directory to create (or empty)")
+
+    # Imported here: cli_access builds on this module's Output and CommandTree.
+    from modelreg.cli_access import add_access_commands
+
+    add_access_commands(tree, models)
     return parser
 
 
@@ -573,10 +586,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, out)
     except (Unavailable, DeadlineExceeded) as exc:
         return _fail(args, out, EXIT_UNAVAILABLE, str(exc))
+    except Unauthenticated as exc:
+        return _fail(
+            args, out, EXIT_FAILED, f"{exc} (set MODELREG_TOKEN to an API token or an OIDC access token)"
+        )
+    except PermissionDenied as exc:
+        return _fail(args, out, EXIT_FAILED, _denied(exc))
     except ModelregError as exc:
         return _fail(args, out, EXIT_FAILED, str(exc))
     except (OSError, ValueError) as exc:  # local files: an existing download target, a full disk...
         return _fail(args, out, EXIT_FAILED, f"{type(exc).__name__.upper()}: {exc}")
+
+
+def _denied(exc: PermissionDenied) -> str:
+    """The refusal, naming the permission it needed when the message does not already."""
+    needed = exc.metadata.get("permission", "")
+    if not needed or needed in exc.message:
+        return str(exc)
+    on = exc.metadata.get("resource")
+    return f"{exc} (needs {needed} on {on})" if on else f"{exc} (needs {needed})"
 
 
 def _fail(args: argparse.Namespace, out: Output, code: int, error: str) -> int:
