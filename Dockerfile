@@ -19,6 +19,8 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/modelreg modelre
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels 'modelreg-server[postgres,mysql]' \
     && rm -rf /wheels
+# The compose `certs` volume mounts here: a new volume takes this directory's owner.
+RUN mkdir /certs && chown modelreg /certs
 USER modelreg
 WORKDIR /home/modelreg
 ENV PYTHONUNBUFFERED=1

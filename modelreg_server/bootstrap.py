@@ -57,16 +57,18 @@ def new_server(
 
 
 def add_health_and_reflection(
-    server: grpc.Server, full_service_names: Sequence[str]
+    server: grpc.Server, full_service_names: Sequence[str], *, enable_reflection: bool = True
 ) -> health.HealthServicer:
-    """Registers grpc.health.v1 (each service SERVING, and the overall "") and reflection."""
+    """Registers grpc.health.v1 (each service SERVING, and the overall "") and, unless turned off,
+    reflection (which, like every RPC but health, needs credentials when access control is on)."""
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*full_service_names, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (*full_service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if enable_reflection:
+        reflection.enable_server_reflection(
+            (*full_service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     return health_servicer
 
 

@@ -62,7 +62,13 @@ def add_tls_command(tree: CommandTree) -> None:
         help="a DNS name or IP address the server certificate holds (repeatable); "
         "localhost and 127.0.0.1 always",
     )
-    init.add_argument("--force", action="store_true", help="replace existing files")
+    existing = init.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="replace existing files")
+    existing.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="succeed without writing when DIR already holds a CA (a one-shot step run again)",
+    )
 
 
 def cmd_server(args: argparse.Namespace, out: Output) -> int:
@@ -121,6 +127,9 @@ def cmd_tls_init(args: argparse.Namespace, out: Output) -> int:
     # Imported here: every `modelreg` command loads this module, few need cryptography.
     from modelreg_server.tls import write_local_certificates
 
+    if args.keep_existing and (args.directory / "ca.pem").exists():
+        out.line(f"kept the certificates in {args.directory.resolve()}")
+        return EXIT_OK
     try:
         paths = write_local_certificates(args.directory, args.host, force=args.force)
     except FileExistsError as exc:

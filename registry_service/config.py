@@ -38,6 +38,7 @@ class Settings:
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
       MODELREG_ADMIN_GROUP, MODELREG_DEFAULT_PERMISSION, MODELREG_CREATOR_PERMISSION: access
       control, see modelreg_server.settings.AuthSettings.
+    - MODELREG_REFLECTION: serve gRPC server reflection (default true; compose turns it off).
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
@@ -65,6 +66,7 @@ class Settings:
     # Off unless asked: Settings() in tests and embedding code serves without access control.
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings | None = None
+    reflection: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -87,6 +89,7 @@ class Settings:
             metrics_host=read.text("MODELREG_METRICS_HOST", cls.metrics_host),
             auth=read.auth(host, "MODELREG_REGISTRY_HOST"),
             tls=read.tls(),
+            reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
         )
 
 

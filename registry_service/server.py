@@ -58,7 +58,9 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     service = RegistryService(SqlRegistryStore(engine), lineage)
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
     add_access_service(server, access)
-    health_servicer = add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
+    health_servicer = add_health_and_reflection(
+        server, [SERVICE_NAME, ACCESS_SERVICE_NAME], enable_reflection=settings.reflection
+    )
     port = bind(server, settings.host, settings.port, settings.tls)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)

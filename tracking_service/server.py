@@ -59,7 +59,9 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     servicer = TrackingServicer(TrackingService(store, objects), count_bytes=metrics.artifact_bytes)
     add_to_server(servicer, server)
     add_access_service(server, access)
-    health = bootstrap.add_health_and_reflection(server, [SERVICE_NAME, ACCESS_SERVICE_NAME])
+    health = bootstrap.add_health_and_reflection(
+        server, [SERVICE_NAME, ACCESS_SERVICE_NAME], enable_reflection=settings.reflection
+    )
     port = bootstrap.bind(server, settings.host, settings.port, settings.tls)
     if settings.metrics_port:
         metrics.serve_http(settings.metrics_port, settings.metrics_host)

@@ -14,7 +14,7 @@ from modelreg import entities as e
 from modelreg._grpc import Pager, Rpc
 from modelreg.access.v1 import access_pb2 as pb
 from modelreg.access.v1 import access_pb2_grpc as pb_grpc
-from modelreg.config import ClientSettings
+from modelreg.config import ClientSettings, TlsConfig
 
 
 def _user(u: pb.User) -> e.User:
@@ -29,7 +29,12 @@ def _token(t: pb.Token) -> e.Token:
 
 class AccessClient:
     def __init__(
-        self, target: str | None = None, *, timeout: float | None = None, token: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.registry_uri
@@ -40,6 +45,7 @@ class AccessClient:
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
             token=token if token is not None else settings.token,
+            tls=tls if tls is not None else settings.tls,
         )
         self._stub = pb_grpc.AccessServiceStub(self._rpc.channel)
 

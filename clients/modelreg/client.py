@@ -27,6 +27,7 @@ from types import TracebackType
 
 from modelreg import entities as e
 from modelreg._grpc import Pager, T
+from modelreg.config import TlsConfig
 from modelreg.exceptions import NotFound
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import Progress, TrackingClient
@@ -44,13 +45,20 @@ class Client:
     """Both services in one object. Targets default to ``modelreg.set_tracking_uri`` /
     ``set_registry_uri``, then ``MODELREG_TRACKING_URI`` / ``MODELREG_REGISTRY_URI``, then
     ``localhost:50051`` / ``localhost:50052``. ``token`` (default ``MODELREG_TOKEN``) authenticates
-    every call to services that run with access control on."""
+    every call to services that run with access control on; ``tls`` (default from
+    ``MODELREG_CA_FILE`` / ``MODELREG_CLIENT_CERT_FILE`` / ``MODELREG_CLIENT_KEY_FILE``) the files
+    of ``grpcs://`` targets."""
 
     def __init__(
-        self, tracking_uri: str | None = None, registry_uri: str | None = None, *, token: str | None = None
+        self,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
-        self.tracking = TrackingClient(tracking_uri, token=token)
-        self.registry = RegistryClient(registry_uri, token=token)
+        self.tracking = TrackingClient(tracking_uri, token=token, tls=tls)
+        self.registry = RegistryClient(registry_uri, token=token, tls=tls)
 
     @property
     def tracking_uri(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tests.deploy.compose import ROOT, load_compose, service_environment
 
 SERVICES = {
+    "certs",
     "postgres",
     "minio",
     "minio-create-bucket",
@@ -54,7 +56,7 @@ def compose() -> dict[str, Any]:
 
 def test_the_stack_has_its_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
-    assert {"postgres-data", "minio-data"} <= set(compose["volumes"])
+    assert {"postgres-data", "minio-data", "certs"} <= set(compose["volumes"])
 
 
 def test_services_publish_their_grpc_ports(compose: dict[str, Any]) -> None:
@@ -65,24 +67,38 @@ def test_services_publish_their_grpc_ports(compose: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("service", "target", "grpc_service"),
     [
-        ("tracking", "127.0.0.1:50051", "modelreg.tracking.v1.TrackingService"),
-        ("registry", "127.0.0.1:50052", "modelreg.registry.v1.RegistryService"),
+        ("tracking", "grpcs://127.0.0.1:50051", "modelreg.tracking.v1.TrackingService"),
+        ("registry", "grpcs://127.0.0.1:50052", "modelreg.registry.v1.RegistryService"),
     ],
 )
-def test_healthchecks_ask_the_grpc_health_service(
+def test_healthchecks_ask_the_grpc_health_service_over_tls(
     compose: dict[str, Any], service: str, target: str, grpc_service: str
 ) -> None:
     test = compose["services"][service]["healthcheck"]["test"]
-    assert test == ["CMD", "python", "-m", "modelreg_server.healthcheck", target, grpc_service]
+    assert test == [
+        "CMD",
+        "env",
+        "MODELREG_CA_FILE=/certs/ca.pem",
+        "python",
+        "-m",
+        "modelreg_server.healthcheck",
+        target,
+        grpc_service,
+    ]
 
 
 def test_dependency_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert services["tracking-migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    assert services["registry-migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    migrate_after = {
+        "postgres": {"condition": "service_healthy"},
+        "certs": {"condition": "service_completed_successfully"},
+    }
+    assert services["tracking-migrate"]["depends_on"] == migrate_after
+    assert services["registry-migrate"]["depends_on"] == migrate_after
     assert services["tracking"]["depends_on"] == {
         "tracking-migrate": {"condition": "service_completed_successfully"},
         "minio-create-bucket": {"condition": "service_completed_successfully"},
+        "certs": {"condition": "service_completed_successfully"},
     }
     assert services["registry"]["depends_on"] == {
         "registry-migrate": {"condition": "service_completed_successfully"},
@@ -98,8 +114,42 @@ def test_migrations_run_the_upgrade_command(compose: dict[str, Any]) -> None:
     assert compose["services"]["registry"]["command"] == ["registry_service", "serve"]
 
 
-def test_registry_reaches_tracking_by_its_service_name(compose: dict[str, Any]) -> None:
-    assert service_environment(compose, "registry")["MODELREG_TRACKING_TARGET"] == "tracking:50051"
+def test_registry_reaches_tracking_by_its_service_name_over_tls(compose: dict[str, Any]) -> None:
+    env = service_environment(compose, "registry")
+    assert env["MODELREG_TRACKING_TARGET"] == "grpcs://tracking:50051"
+    assert env["MODELREG_TRACKING_CA_FILE"] == "/certs/ca.pem"
+
+
+@pytest.mark.parametrize("service", ["tracking", "registry"])
+def test_services_run_with_access_control_and_tls_and_without_reflection(
+    compose: dict[str, Any], service: str
+) -> None:
+    env = service_environment(compose, service)
+    assert env["MODELREG_AUTH"] == "on"
+    assert env["MODELREG_AUTH_DATABASE_URL"].endswith("@postgres:5432/modelreg_auth")
+    assert (env["MODELREG_TLS_CERT_FILE"], env["MODELREG_TLS_KEY_FILE"]) == (
+        "/certs/server.pem",
+        "/certs/server-key.pem",
+    )
+    assert env["MODELREG_REFLECTION"] == "false"
+    assert env[f"MODELREG_{service.upper()}_HOST"] == "0.0.0.0"
+    assert "certs:/certs:ro" in compose["services"][service]["volumes"]
+    # The same access database for both, so a token works on either service.
+    assert (
+        env["MODELREG_AUTH_DATABASE_URL"]
+        == service_environment(compose, "tracking")["MODELREG_AUTH_DATABASE_URL"]
+    )
+
+
+def test_the_certs_step_keeps_an_existing_set_and_names_the_service_hosts(compose: dict[str, Any]) -> None:
+    certs = compose["services"]["certs"]
+    command = certs["command"]
+    assert command[:5] == ["modelreg.cli", "tls", "init", "--dir", "/certs"]
+    assert "--keep-existing" in command
+    hosts = [command[i + 1] for i, arg in enumerate(command) if arg == "--host"]
+    assert {"tracking", "registry"} <= set(hosts)
+    assert certs["volumes"] == ["certs:/certs"]
+    assert "CREATE DATABASE modelreg_auth;" in (ROOT / "deploy" / "postgres-init.sql").read_text()
 
 
 def test_tracking_stores_artifacts_on_minio(compose: dict[str, Any]) -> None:
@@ -109,12 +159,17 @@ def test_tracking_stores_artifacts_on_minio(compose: dict[str, Any]) -> None:
     assert env["MODELREG_TRACKING_DATABASE_URL"].startswith("postgresql+psycopg://")
 
 
-def test_every_variable_compose_sets_is_read_by_the_service(compose: dict[str, Any]) -> None:
+def test_every_variable_compose_sets_is_read_by_the_service(compose: dict[str, Any], tmp_path: Path) -> None:
+    from modelreg_server.tls import write_local_certificates
     from registry_service.config import Settings as RegistrySettings
     from tracking_service.config import Settings as TrackingSettings
 
+    write_local_certificates(tmp_path, ["tracking", "registry"])  # what the certs step puts in /certs
     for service, settings in (("tracking", TrackingSettings), ("registry", RegistrySettings)):
-        values = service_environment(compose, service)
+        values = {
+            key: value.replace("/certs/", f"{tmp_path}/")
+            for key, value in service_environment(compose, service).items()
+        }
         env = RecordingEnv(values)
         settings.from_env(env)  # the compose values must also be valid settings
         assert set(values) <= env.read, f"{service} ignores {sorted(set(values) - env.read)}"

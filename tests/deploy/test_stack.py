@@ -3,9 +3,10 @@
 No Docker engine runs here, so this starts the two services as separate OS processes with exactly
 the environment and commands docker-compose.yml gives them — only host names are pointed at this
 machine: `postgres` at the local PostgreSQL server, `minio` at an S3-compatible server on loopback
-(moto), `tracking` at the tracking process. It runs the migrations the way the one-shot services
-do, the walkthrough example through both services, then restarts both processes and checks that
-nothing was lost.
+(moto), `tracking` at the tracking process, the `certs` volume at a temporary directory, and the
+listeners at 127.0.0.1. It makes the certificates and runs the migrations the way the one-shot
+services do, creates a user with the bootstrap admin token, runs the walkthrough example as that
+user over TLS, then restarts both processes and checks that nothing was lost.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import pytest
 import sqlalchemy as sa
 
 from examples.house_prices import MODEL_NAME, make_houses
+from modelreg.access_client import AccessClient
+from modelreg.config import TlsConfig
 from modelreg_server.healthcheck import is_serving
 from tests.conftest import S3Server
 from tests.deploy.compose import ROOT, load_compose, service_environment
@@ -53,6 +56,7 @@ class ServiceProcess:
     target: str
     grpc_service: str
     log_path: Path
+    tls: TlsConfig
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -61,7 +65,7 @@ class ServiceProcess:
             self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
         )
         deadline = time.monotonic() + 60
-        while not is_serving(self.target, self.grpc_service, timeout=1.0):
+        while not is_serving(self.target, self.grpc_service, timeout=1.0, tls=self.tls):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(
                     f"{self.name} did not become healthy:\n{self.log_path.read_text()[-4000:]}"
@@ -79,8 +83,8 @@ class ServiceProcess:
                 self.process.kill()
 
 
-def _with_local_hosts(env: dict[str, str], replacements: dict[str, str]) -> dict[str, str]:
-    return {key: replacements.get(key, value) for key, value in env.items()}
+def _with_local_hosts(env: dict[str, str], replacements: dict[str, str], certs: Path) -> dict[str, str]:
+    return {key: replacements.get(key, value).replace("/certs/", f"{certs}/") for key, value in env.items()}
 
 
 @pytest.fixture
@@ -95,11 +99,22 @@ def stack(
     # The minio-create-bucket one-shot step.
     Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False).make_bucket(bucket)
 
-    tracking_port, registry_port = _free_port(), _free_port()
     base = {key: value for key, value in os.environ.items() if not key.startswith("MODELREG_")}
+    # The certs one-shot step, its volume a directory here.
+    certs = tmp_path / "certs"
+    certs_command = [arg.replace("/certs", str(certs)) for arg in _command(compose, "certs")]
+    for _ in range(2):  # run again, as `docker compose up` does: the set is kept
+        made = subprocess.run(certs_command, env=base, capture_output=True, cwd=ROOT)
+        assert made.returncode == 0, made.stderr.decode()
+    tls = TlsConfig(ca_file=str(certs / "ca.pem"))
+
+    tracking_port, registry_port = _free_port(), _free_port()
+    auth_database = database_url_factory("postgres")
     tracking = _with_local_hosts(
         tracking_env,
         {
+            "MODELREG_TRACKING_HOST": "127.0.0.1",
+            "MODELREG_AUTH_DATABASE_URL": auth_database,
             "MODELREG_TRACKING_DATABASE_URL": database_url_factory("postgres"),
             "MODELREG_S3_ENDPOINT": s3_server.endpoint,
             "MODELREG_S3_ACCESS_KEY": s3_server.access_key,
@@ -107,15 +122,19 @@ def stack(
             "MODELREG_TRACKING_PORT": str(tracking_port),
             "MODELREG_METRICS_PORT": str(_free_port()),
         },
+        certs,
     )
     registry = _with_local_hosts(
         service_environment(compose, "registry"),
         {
+            "MODELREG_REGISTRY_HOST": "127.0.0.1",
+            "MODELREG_AUTH_DATABASE_URL": auth_database,
             "MODELREG_REGISTRY_DATABASE_URL": database_url_factory("postgres"),
-            "MODELREG_TRACKING_TARGET": f"127.0.0.1:{tracking_port}",
+            "MODELREG_TRACKING_TARGET": f"grpcs://127.0.0.1:{tracking_port}",
             "MODELREG_REGISTRY_PORT": str(registry_port),
             "MODELREG_METRICS_PORT": str(_free_port()),
         },
+        certs,
     )
     for migrate, env in (("tracking-migrate", tracking), ("registry-migrate", registry)):
         result = subprocess.run(
@@ -128,17 +147,19 @@ def stack(
             "tracking",
             _command(compose, "tracking"),
             {**base, **tracking},
-            f"127.0.0.1:{tracking_port}",
+            f"grpcs://127.0.0.1:{tracking_port}",
             "modelreg.tracking.v1.TrackingService",
             tmp_path / "tracking.log",
+            tls,
         ),
         "registry": ServiceProcess(
             "registry",
             _command(compose, "registry"),
             {**base, **registry},
-            f"127.0.0.1:{registry_port}",
+            f"grpcs://127.0.0.1:{registry_port}",
             "modelreg.registry.v1.RegistryService",
             tmp_path / "registry.log",
+            tls,
         ),
     }
     try:
@@ -188,10 +209,22 @@ def test_walkthrough_through_the_stack_survives_a_restart(
 ) -> None:
     import modelreg
 
+    registry = stack["registry"]
+    with AccessClient(
+        registry.target, token=registry.env["MODELREG_BOOTSTRAP_ADMIN_TOKEN"], tls=registry.tls
+    ) as admin:
+        admin.create_user("data-scientist")
+        token = admin.create_token("data-scientist").secret
     targets = {
         "MODELREG_TRACKING_URI": stack["tracking"].target,
-        "MODELREG_REGISTRY_URI": stack["registry"].target,
+        "MODELREG_REGISTRY_URI": registry.target,
+        "MODELREG_CA_FILE": str(registry.tls.ca_file),
+        "MODELREG_TOKEN": token,
     }
+    for key, value in targets.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(modelreg.exceptions.Unauthenticated):
+        modelreg.Client(token="").search_experiments()
     example = subprocess.run(
         [sys.executable, "examples/house_prices.py"],
         env={**os.environ, **targets, "MODELREG_CACHE_DIR": str(tmp_path / "cache")},
@@ -206,8 +239,7 @@ def test_walkthrough_through_the_stack_survives_a_restart(
     )
     before = _snapshot(client)
     assert [(v[0], v[1]) for v in before["versions"]] == [(1, "Archived"), (2, "Production")]
-    for key, value in targets.items():
-        monkeypatch.setenv(key, value)
+    assert {event.actor for event in client.get_model_history(MODEL_NAME)} == {"data-scientist"}
     monkeypatch.setenv("MODELREG_CACHE_DIR", str(tmp_path / "cache-before"))
     features, _ = make_houses(rows=5, seed=7)  # the example's own columns, fresh rows
     predictions_before = modelreg.pyfunc.load_model(f"models:/{MODEL_NAME}/Production").predict(features)
