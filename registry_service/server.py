@@ -42,7 +42,8 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     if lineage is None:
-        identity = ServiceIdentity(access.store, SERVICE_USER) if settings.auth.enabled else None
+        # With access control on, the registry reaches tracking as its own service user.
+        identity = ServiceIdentity(access.store, SERVICE_USER) if access.store is not None else None
         lineage = TrackingLineage.connect(
             settings.tracking_target,
             settings.tracking_timeout_seconds,
