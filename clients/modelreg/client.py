@@ -22,6 +22,7 @@ Differences worth knowing:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
@@ -279,6 +280,13 @@ class Client:
         """Makes promotions into or out of Production (``production``) and changes of ``aliases``
         need MANAGE. Needs MANAGE."""
         return self.registry.set_registered_model_protection(name, production=production, aliases=aliases)
+
+    def download_model_version_file(
+        self, name: str, version: int | str, path: str, dst: str | os.PathLike[str]
+    ) -> e.FileDigest:
+        """Downloads one registered file of a version (a key of its lineage files) to ``dst``,
+        verified against its recorded sha256; READ on the model is enough."""
+        return self.registry.download_model_version_file(name, version, path, dst)
 
     # Model versions
 
