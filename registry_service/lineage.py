@@ -14,13 +14,21 @@ backoff, runs inside it), and waiting for the background calls is bounded by the
 deadline too: the check ends within the configured timeout. The request id of the registry call
 travels to tracking from every thread (each call runs in a copy of the caller's context), so
 both logs show one id.
+
+Identity: with access control on, the registry calls tracking with its own service token
+(modelreg_server.access.service_identity) and a check names the end user it runs for
+(``x-modelreg-on-behalf-of``): tracking authorizes the check as that user, so registering needs
+READ on the run's experiment. A model file download (:meth:`TrackingLineage.open_file`) names
+nobody: the registry reads it as itself, the caller's READ on the model having been checked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -29,10 +37,10 @@ from modelreg.config import TlsConfig
 from modelreg.entities import FileInfo, Run
 from modelreg.tracking_client import TrackingClient
 from modelreg_server.context import CallContext
-from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.errors import InvalidArgumentError, PermissionDeniedError
 from registry_service import lineage_codec
 from registry_service.domain import errors
-from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord
+from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord, ModelFile
 
 T = TypeVar("T")
 _SEQUENTIAL_STEPS = 2  # GetRun, then StatArtifact and ListArtifacts side by side
@@ -97,7 +105,49 @@ class TrackingReads(Protocol):
     def get_run(self, run_id: str) -> Run: ...
     def stat_artifact(self, run_id: str, path: str) -> FileInfo: ...
     def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]: ...
+    def artifact_stream(self, run_id: str, path: str) -> Iterator[FileInfo | memoryview]: ...
     def close(self) -> None: ...
+
+
+class _IdentifiedClient:
+    """TrackingReads over a TrackingClient carrying the current token of ``identity``: when the
+    token is re-minted, the next call opens a client with the new one. The client it replaces
+    is closed one re-minting later (days), when no call can still be using it."""
+
+    def __init__(self, connect: Callable[[str], TrackingClient], identity: Callable[[], str]) -> None:
+        self._connect = connect
+        self._identity = identity
+        self._lock = threading.Lock()
+        self._token = identity()
+        self._client = connect(self._token)
+        self._retired: TrackingClient | None = None
+
+    def _current(self) -> TrackingClient:
+        token = self._identity()
+        if token != self._token:
+            with self._lock:
+                if token != self._token:
+                    if self._retired is not None:
+                        self._retired.close()
+                    self._retired, self._client, self._token = self._client, self._connect(token), token
+        return self._client
+
+    def get_run(self, run_id: str) -> Run:
+        return self._current().get_run(run_id)
+
+    def stat_artifact(self, run_id: str, path: str) -> FileInfo:
+        return self._current().stat_artifact(run_id, path)
+
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]:
+        return self._current().list_artifacts(run_id, path, recursive)
+
+    def artifact_stream(self, run_id: str, path: str) -> Iterator[FileInfo | memoryview]:
+        return self._current().artifact_stream(run_id, path)
+
+    def close(self) -> None:
+        for client in (self._client, self._retired):
+            if client is not None:
+                client.close()
 
 
 class TrackingLineage:
@@ -113,11 +163,23 @@ class TrackingLineage:
 
     @classmethod
     def connect(
-        cls, target: str, timeout: float, max_checks: int = 16, tls: TlsConfig | None = None
+        cls,
+        target: str,
+        timeout: float,
+        max_checks: int = 16,
+        tls: TlsConfig | None = None,
+        identity: Callable[[], str] | None = None,
     ) -> TrackingLineage:
-        """A check against the tracking service at ``target``; each call gets its share of ``timeout``.
-        ``tls``: the files of a ``grpcs://`` target (None: none, the system roots)."""
-        client = TrackingClient(target, timeout=timeout / _SEQUENTIAL_STEPS, tls=tls or TlsConfig())
+        """A check against the tracking service at ``target``; each call gets its share of
+        ``timeout``. ``tls``: the files of a ``grpcs://`` target (None: none, the system roots).
+        ``identity`` returns the registry's current token (access control on)."""
+
+        def connect(token: str) -> TrackingClient:
+            return TrackingClient(
+                target, timeout=timeout / _SEQUENTIAL_STEPS, token=token, tls=tls or TlsConfig()
+            )
+
+        client: TrackingReads = connect("") if identity is None else _IdentifiedClient(connect, identity)
         return cls(client, timeout, max_checks)
 
     def close(self) -> None:
@@ -125,13 +187,32 @@ class TrackingLineage:
         self._client.close()
 
     def fetch(self, ctx: CallContext, run_id: str, source: str) -> EncodedLineage:
+        principal = ctx.principal
+        end_user = (
+            wire.encode_end_user(principal.name, principal.groups, principal.admin) if principal else None
+        )
         try:
-            with wire.forwarding_request_id(ctx.request_id):
+            with wire.forwarding_request_id(ctx.request_id), wire.forwarding_end_user(end_user):
                 return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
         except _UNAVAILABLE as exc:
             raise errors.TrackingUnavailable(f"{exc.code} {exc.message}") from exc
         except TimeoutError as exc:  # a background call still running at the check's deadline
             raise errors.TrackingUnavailable(f"no answer within {self._timeout}s") from exc
+        except exceptions.PermissionDenied as exc:  # the caller may not read the run
+            raise PermissionDeniedError(exc.reason, exc.message, exc.metadata) from exc
+
+    def open_file(self, ctx: CallContext, lineage: EncodedLineage, path: str) -> ModelFile | None:
+        record = lineage_codec.decode(lineage)
+        digest = next((f for f in record.files if f.path == path), None)
+        if digest is None:
+            return None
+        artifact = f"{record.artifact_path}/{path}"
+        # The call starts here, inside the block: its metadata (this request id, no end user) is
+        # fixed when it starts, and a missing artifact fails before the registry answers anything.
+        with wire.forwarding_request_id(ctx.request_id), _stream_errors(record.run_id, artifact):
+            stream = self._client.artifact_stream(record.run_id, artifact)
+            next(stream, None)  # tracking's FileInfo: the registry answers with the registered digest
+        return ModelFile(digest, _chunks(stream, record.run_id, artifact))
 
     def _submit(self, call: Callable[[], T]) -> Future[T]:
         return self._pool.submit(contextvars.copy_context().run, call)
@@ -174,3 +255,20 @@ class TrackingLineage:
             run_tags=dict(run.data.tags),
             files=_digests(path, stat, listing),
         )
+
+
+@contextlib.contextmanager
+def _stream_errors(run_id: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except exceptions.NotFound as exc:
+        raise errors.SourceArtifactNotFound(run_id, path) from exc
+    except _UNAVAILABLE as exc:
+        raise errors.TrackingUnavailable(f"{exc.code} {exc.message}") from exc
+
+
+def _chunks(stream: Iterator[FileInfo | memoryview], run_id: str, path: str) -> Iterator[bytes]:
+    with _stream_errors(run_id, path):
+        for message in stream:
+            if isinstance(message, memoryview):
+                yield bytes(message)

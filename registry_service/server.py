@@ -8,6 +8,7 @@ import grpc
 from grpc_health.v1 import health
 
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.access.service_identity import ServiceIdentity
 from modelreg_server.access.servicer import SERVICE_NAME as ACCESS_SERVICE_NAME
 from modelreg_server.access.setup import add_access_service, open_access
 from modelreg_server.bootstrap import (
@@ -30,6 +31,8 @@ from registry_service.store import MIGRATIONS_DIR
 from registry_service.store.sql import SqlRegistryStore
 
 SERVICE_NAME = "modelreg.registry.v1.RegistryService"
+# The registry's own user in the access database: it calls tracking as this service principal.
+SERVICE_USER = "modelreg-registry"
 UPGRADE_COMMAND = "python -m registry_service db upgrade"
 
 log = logging.getLogger("modelreg.registry")
@@ -40,11 +43,14 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     ensure_schema(engine, MIGRATIONS_DIR, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     if lineage is None:
+        # With access control on, the registry reaches tracking as its own service user.
+        identity = ServiceIdentity(access.store, SERVICE_USER) if access.store is not None else None
         lineage = TrackingLineage.connect(
             settings.tracking_target,
             settings.tracking_timeout_seconds,
             max_checks=settings.workers,
             tls=settings.tracking_tls,
+            identity=identity,
         )
     metrics = ServiceMetrics("registry")
     metrics.watch_pool(engine)
@@ -55,7 +61,7 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
         observer=metrics.observe_call,
         authenticator=access.authenticator,
     )
-    service = RegistryService(SqlRegistryStore(engine), lineage)
+    service = RegistryService(SqlRegistryStore(engine), lineage, settings.auth.policy)
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
     add_access_service(server, access)
     health_servicer = add_health_and_reflection(

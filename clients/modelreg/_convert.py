@@ -243,3 +243,7 @@ def permission_event(v: access_pb.PermissionEvent) -> e.PermissionEvent:
         _LEVEL_NAMES.get(v.level, ""),
         v.request_id,
     )
+
+
+def model_protection(p: rpb.ModelProtection) -> e.ModelProtection:
+    return e.ModelProtection(p.production, tuple(p.aliases))

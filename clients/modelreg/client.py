@@ -22,6 +22,7 @@ Differences worth knowing:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
@@ -263,6 +264,37 @@ class Client:
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         self.registry.delete_registered_model_tag(name, key)
+
+    # Registered model permissions (services with access control on)
+
+    def set_registered_model_permission(
+        self, name: str, level: str, *, user: str = "", group: str = ""
+    ) -> e.Permission:
+        """Grants ``user`` or ``group`` READ, EDIT or MANAGE on the model. Needs MANAGE."""
+        return self.registry.set_registered_model_permission(name, level, user=user, group=group)
+
+    def delete_registered_model_permission(self, name: str, *, user: str = "", group: str = "") -> None:
+        self.registry.delete_registered_model_permission(name, user=user, group=group)
+
+    def list_registered_model_permissions(
+        self, name: str
+    ) -> tuple[list[e.Permission], e.ModelProtection, list[e.PermissionEvent]]:
+        """The grants on the model, its protection and the history of both."""
+        return self.registry.list_registered_model_permissions(name)
+
+    def set_registered_model_protection(
+        self, name: str, *, production: bool = True, aliases: Sequence[str] = ()
+    ) -> e.ModelProtection:
+        """Makes promotions into or out of Production (``production``) and changes of ``aliases``
+        need MANAGE. Needs MANAGE."""
+        return self.registry.set_registered_model_protection(name, production=production, aliases=aliases)
+
+    def download_model_version_file(
+        self, name: str, version: int | str, path: str, dst: str | os.PathLike[str]
+    ) -> e.FileDigest:
+        """Downloads one registered file of a version (a key of its lineage files) to ``dst``,
+        verified against its recorded sha256; READ on the model is enough."""
+        return self.registry.download_model_version_file(name, version, path, dst)
 
     # Model versions
 

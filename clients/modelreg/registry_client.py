@@ -9,14 +9,19 @@ or the OS user), which the registry records in its audit history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 
 from modelreg import _convert as conv
 from modelreg import entities as e
+from modelreg import wire
 from modelreg._grpc import Pager, Rpc
 from modelreg.config import ClientSettings, TlsConfig
-from modelreg.exceptions import InvalidArgument
+from modelreg.exceptions import DataLoss, InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -142,6 +147,47 @@ class RegistryClient:
             self._stub.DeleteRegisteredModelTag, pb.DeleteRegisteredModelTagRequest(name=name, key=key)
         )
 
+    # Permissions (services with access control on)
+
+    def set_registered_model_permission(
+        self, name: str, level: str, *, user: str = "", group: str = ""
+    ) -> e.Permission:
+        """Grants ``user`` or ``group`` (exactly one) READ, EDIT or MANAGE on the model, replacing
+        their earlier grant. Needs MANAGE."""
+        request = pb.SetRegisteredModelPermissionRequest(
+            name=name, principal=conv.principal(user, group), level=conv.permission_level(level)
+        )
+        return conv.permission(self._rpc.unary(self._stub.SetRegisteredModelPermission, request).permission)
+
+    def delete_registered_model_permission(self, name: str, *, user: str = "", group: str = "") -> None:
+        request = pb.DeleteRegisteredModelPermissionRequest(name=name, principal=conv.principal(user, group))
+        self._rpc.unary(self._stub.DeleteRegisteredModelPermission, request)
+
+    def list_registered_model_permissions(
+        self, name: str
+    ) -> tuple[list[e.Permission], e.ModelProtection, list[e.PermissionEvent]]:
+        """The grants (users first, then groups), the protection, and the history of both."""
+        response = self._rpc.unary(
+            self._stub.ListRegisteredModelPermissions, pb.ListRegisteredModelPermissionsRequest(name=name)
+        )
+        return (
+            [conv.permission(p) for p in response.permissions],
+            conv.model_protection(response.protection),
+            [conv.permission_event(v) for v in response.events],
+        )
+
+    def set_registered_model_protection(
+        self, name: str, *, production: bool = True, aliases: Sequence[str] = ()
+    ) -> e.ModelProtection:
+        """Which promotions need MANAGE: into or out of Production (``production``) and setting,
+        moving or deleting ``aliases``. Replaces the model's protection. Needs MANAGE."""
+        request = pb.SetRegisteredModelProtectionRequest(
+            name=name, protection=pb.ModelProtection(production=production, aliases=list(aliases))
+        )
+        return conv.model_protection(
+            self._rpc.unary(self._stub.SetRegisteredModelProtection, request).protection
+        )
+
     # Versions
 
     def create_model_version(
@@ -175,6 +221,51 @@ class RegistryClient:
     def delete_model_version(self, name: str, version: int | str) -> None:
         request = pb.DeleteModelVersionRequest(name=name, version=version_number(version))
         self._rpc.unary(self._stub.DeleteModelVersion, request)
+
+    def download_model_version_file(
+        self,
+        name: str,
+        version: int | str,
+        path: str,
+        dst: str | os.PathLike[str],
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> e.FileDigest:
+        """Downloads the registered file ``path`` (a key of the version's lineage files) to the
+        file ``dst``, through the registry: READ on the model is enough. The bytes are checked
+        against the size and sha256 recorded at registration; a mismatch raises DataLoss
+        (DIGEST_MISMATCH) and leaves nothing at ``dst``. ``on_bytes(n)`` follows the progress."""
+        local = Path(dst)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        request = pb.DownloadModelVersionFileRequest(name=name, version=version_number(version), path=path)
+        digest, size, expected = hashlib.sha256(), 0, None
+        fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, wire.ChunkWriter(out) as writer:
+                for message in self._rpc.unary_stream(self._stub.DownloadModelVersionFile, request):
+                    if message.WhichOneof("payload") == "metadata":
+                        expected = e.FileDigest(
+                            message.metadata.path, message.metadata.size, message.metadata.sha256
+                        )
+                        continue
+                    chunk = memoryview(message.chunk)
+                    writer.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+            if expected is None or (expected.size, expected.sha256) != (size, digest.hexdigest()):
+                raise DataLoss(
+                    f"{path}: received {size} bytes with sha256 {digest.hexdigest()}, expected {expected}",
+                    code="DATA_LOSS",
+                    reason="DIGEST_MISMATCH",
+                    metadata={"path": path},
+                )
+            os.replace(tmp_name, local)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return expected
 
     def search_model_versions(
         self,

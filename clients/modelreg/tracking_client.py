@@ -422,6 +422,13 @@ class TrackingClient:
             target.mkdir(parents=True, exist_ok=True)
         return str(target)
 
+    def artifact_stream(self, run_id: str, path: str) -> Iterator[e.FileInfo | memoryview]:
+        """One file's download as it arrives: its FileInfo (size, sha256), then its chunks
+        (unverified: the caller checks them against the FileInfo). A service relaying a file uses it."""
+        request = pb.DownloadArtifactRequest(run_id=run_id, path=path)
+        for message in self._rpc.unary_stream(self._download_artifact, request):
+            yield message if isinstance(message, memoryview) else conv.file_info(message)
+
     def _download_file(self, run_id: str, path: str, local: Path, counter: _ProgressCounter) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()

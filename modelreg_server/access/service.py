@@ -15,7 +15,7 @@ from typing import Protocol
 
 from modelreg_server.access import errors, tokens
 from modelreg_server.access.entities import AccessEvent, Token, User
-from modelreg_server.access.policy import Principal, require_admin
+from modelreg_server.access.policy import Principal, Subject, require_admin
 from modelreg_server.context import CallContext
 from modelreg_server.errors import FailedPreconditionError
 from modelreg_server.pagination import fingerprint, parse_page
@@ -82,6 +82,15 @@ def group_names(values: Sequence[str], field: str = "groups") -> list[str]:
                 "INVALID_GROUP_NAME", field, "entries must be 1-128 characters: letters, digits and . _ @ + -"
             )
     return sorted(set(values))
+
+
+def subject(user: str, group: str, field: str = "principal") -> Subject:
+    """The user or group a grant names: exactly one of the two (INVALID_PRINCIPAL otherwise)."""
+    if bool(user) == bool(group):
+        raise errors.InvalidName("INVALID_PRINCIPAL", field, "must name exactly one of user and group")
+    if user:
+        return Subject("user", user_name(user, f"{field}.user"))
+    return Subject("group", group_names([group], f"{field}.group")[0])
 
 
 class AccessService:

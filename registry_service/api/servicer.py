@@ -6,6 +6,8 @@ a status with one ErrorInfo.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
 from modelreg.registry.v1 import registry_pb2 as pb
@@ -211,3 +213,49 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ResolveModelUriResponse:
         version = self._service.resolve_model_uri(call_context(), request.uri)
         return pb.ResolveModelUriResponse(model_version=convert.model_version(version))
+
+    def DownloadModelVersionFile(
+        self, request: pb.DownloadModelVersionFileRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DownloadModelVersionFileResponse]:
+        opened = self._service.download_model_version_file(
+            call_context(), request.name, request.version, request.path
+        )
+        yield pb.DownloadModelVersionFileResponse(metadata=convert.file_digest(opened.digest))
+        for chunk in opened.chunks:
+            yield pb.DownloadModelVersionFileResponse(chunk=chunk)
+
+    # -- access control ------------------------------------------------------------------------
+
+    def SetRegisteredModelPermission(
+        self, request: pb.SetRegisteredModelPermissionRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelPermissionResponse:
+        grant = self._service.set_registered_model_permission(
+            call_context(), request.name, request.principal.user, request.principal.group, request.level
+        )
+        return pb.SetRegisteredModelPermissionResponse(permission=convert.permission(grant))
+
+    def DeleteRegisteredModelPermission(
+        self, request: pb.DeleteRegisteredModelPermissionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelPermissionResponse:
+        self._service.delete_registered_model_permission(
+            call_context(), request.name, request.principal.user, request.principal.group
+        )
+        return pb.DeleteRegisteredModelPermissionResponse()
+
+    def ListRegisteredModelPermissions(
+        self, request: pb.ListRegisteredModelPermissionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRegisteredModelPermissionsResponse:
+        found = self._service.list_registered_model_permissions(call_context(), request.name)
+        return pb.ListRegisteredModelPermissionsResponse(
+            permissions=[convert.permission(g) for g in found.grants],
+            protection=convert.protection(found.protection),
+            events=[convert.permission_event(e) for e in found.events],
+        )
+
+    def SetRegisteredModelProtection(
+        self, request: pb.SetRegisteredModelProtectionRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelProtectionResponse:
+        protection = self._service.set_registered_model_protection(
+            call_context(), request.name, request.protection.production, list(request.protection.aliases)
+        )
+        return pb.SetRegisteredModelProtectionResponse(protection=convert.protection(protection))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, NewType, TypeVar
+
+from modelreg_server.access.policy import Grant, GrantEvent, Level
 
 T = TypeVar("T")
 
@@ -38,6 +40,9 @@ class EventAction(enum.Enum):
     MODEL_CREATED = "MODEL_CREATED"
     MODEL_DELETED = "MODEL_DELETED"
     MODEL_RENAMED = "MODEL_RENAMED"
+    PERMISSION_SET = "PERMISSION_SET"
+    PERMISSION_DELETED = "PERMISSION_DELETED"
+    PROTECTION_SET = "PROTECTION_SET"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class FileDigest:
     path: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One registered file of a version on its way out: its digest as registered, then its bytes."""
+
+    digest: FileDigest
+    chunks: Iterator[bytes]
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,34 @@ class NewEvent:
     from_value: str = ""
     to_value: str = ""
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class ModelProtection:
+    """Which changes need MANAGE rather than EDIT: moving a version into or out of Production
+    (``production``), and setting, moving or deleting one of ``aliases`` (sorted)."""
+
+    production: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """What a permission check needs of one model: the highest level its grants give the caller
+    (None: no grant) and its protection."""
+
+    granted: Level | None
+    protection: ModelProtection
+
+
+@dataclass(frozen=True)
+class ModelPermissions:
+    """The grants on a model (users first, then groups, each by name), its protection, and the
+    history of both (oldest first)."""
+
+    grants: tuple[Grant, ...]
+    protection: ModelProtection
+    events: tuple[GrantEvent, ...]
 
 
 @dataclass(frozen=True)

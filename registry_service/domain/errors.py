@@ -15,6 +15,7 @@ from modelreg_server.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     UnavailableError,
 )
 from registry_service.domain.entities import Stage
@@ -136,6 +137,46 @@ class NoRollbackTarget(FailedPreconditionError):
             "NO_ROLLBACK_TARGET",
             f"no earlier live version of '{name}' held stage {stage}",
             {"name": name, "stage": stage},
+        )
+
+
+class PermissionNotFound(NotFoundError):
+    def __init__(self, name: str, kind: str, subject: str) -> None:
+        super().__init__(
+            "PERMISSION_NOT_FOUND",
+            f"registered model '{name}' has no grant to {kind} '{subject}'",
+            {"name": name, kind: subject},
+        )
+
+
+class ModelFileNotFound(NotFoundError):
+    def __init__(self, name: str, version: int, path: str) -> None:
+        super().__init__(
+            "MODEL_FILE_NOT_FOUND",
+            f"version {version} of registered model '{name}' has no registered file '{path}'",
+            {"name": name, "version": str(version), "path": path},
+        )
+
+
+class NoLineage(FailedPreconditionError):
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(
+            "NO_LINEAGE",
+            f"version {version} of registered model '{name}' was not registered from a run",
+            {"name": name, "version": str(version)},
+        )
+
+
+class ProtectedStage(PermissionDeniedError):
+    """A change that would move a version into or out of a protected Production, found under the
+    model's lock (the version's stage is known only there)."""
+
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(
+            "PERMISSION_DENIED",
+            f"MANAGE on registered_model '{name}' is needed to move version {version} "
+            f"into or out of {Stage.PRODUCTION.value}",
+            {"permission": "MANAGE", "resource": f"registered_models/{name}"},
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from modelreg_server.context import CallContext
-from registry_service.domain.entities import EncodedLineage
+from registry_service.domain.entities import EncodedLineage, ModelFile
 
 
 class LineagePort(Protocol):
@@ -17,7 +17,15 @@ class LineagePort(Protocol):
     errors: RunNotFound, RunDeleted, SourceArtifactNotFound (FAILED_PRECONDITION), InvalidSource
     (INVALID_ARGUMENT) and TrackingUnavailable (UNAVAILABLE). It never touches the registry's
     database, so the service calls it before opening a transaction. The tracking calls carry
-    ``ctx.request_id``, so both services log one id.
+    ``ctx.request_id``, so both services log one id, and act for ``ctx.principal`` (when access
+    control is on): registering from a run needs READ on its experiment.
     """
 
     def fetch(self, ctx: CallContext, run_id: str, source: str) -> EncodedLineage: ...
+
+    def open_file(self, ctx: CallContext, lineage: EncodedLineage, path: str) -> ModelFile | None:
+        """The registered file ``path`` of a version with this lineage (None when ``path`` is not
+        one of its registered files), streamed from the run's artifacts as the registry itself:
+        the caller's READ on the model was checked, no grant on the experiment is needed. Errors
+        of the stream: SourceArtifactNotFound, TrackingUnavailable."""
+        ...

@@ -13,10 +13,11 @@ from modelreg_server.validation import (
     require_value,
 )
 from registry_service.domain import errors
-from registry_service.domain.entities import Stage
+from registry_service.domain.entities import ModelProtection, Stage
 
 MAX_ALIAS_LENGTH = 255
 MAX_SOURCE_LENGTH = 4096
+MAX_PROTECTED_ALIASES = 100
 RESERVED_ALIAS = "latest"
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
 # Aliases that read as version numbers would make models:/Name@3 and models:/Name/3 ambiguous.
@@ -79,6 +80,13 @@ def alias(name: str) -> str:
     if name.lower() == RESERVED_ALIAS or _VERSION_LIKE_RE.fullmatch(name):
         raise errors.InvalidAlias(f"alias '{name}' is reserved", "alias")
     return name
+
+
+def protection(production: bool, aliases: list[str]) -> ModelProtection:
+    """A model's protection: each alias one that could be set (rules.alias), sorted, unique."""
+    if len(aliases) > MAX_PROTECTED_ALIASES:
+        raise errors.InvalidAlias(f"at most {MAX_PROTECTED_ALIASES} aliases can be protected", "aliases")
+    return ModelProtection(production, tuple(sorted({alias(name) for name in aliases})))
 
 
 def stage(name: str, field: str = "stage") -> Stage:

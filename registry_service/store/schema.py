@@ -43,6 +43,8 @@ class RegisteredModelRow(Base):
     # The number the next version of this model gets. Incremented under the row lock by the
     # transaction that inserts the version; see SqlRegistryStore._allocate_version.
     next_version: Mapped[int] = mapped_column(sa.BigInteger, default=1, server_default="1")
+    # Moving a version into or out of Production needs MANAGE on the model (see ModelProtection).
+    protect_production: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
 
 
 class RegisteredModelTagRow(Base):
@@ -96,6 +98,33 @@ class AliasRow(Base):
     )
     alias: Mapped[str] = mapped_column(_name(255), primary_key=True)
     version_id: Mapped[int] = mapped_column(sa.ForeignKey("model_versions.id", ondelete="CASCADE"))
+
+
+class ModelPermissionRow(Base):
+    """A grant of a level (modelreg_server.access.policy.Level's value) on a model to a user or a
+    group. Goes with its model (ON DELETE CASCADE); its history lives in model_events."""
+
+    __tablename__ = "model_permissions"
+
+    model_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_kind: Mapped[str] = mapped_column(sa.String(5), primary_key=True)  # user or group
+    subject_name: Mapped[str] = mapped_column(_name(128), primary_key=True)
+    level: Mapped[int] = mapped_column(sa.SmallInteger)
+    granted_by: Mapped[str] = mapped_column(sa.String(250))
+    granted_at: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ProtectedAliasRow(Base):
+    """An alias whose setting, moving or deletion needs MANAGE on the model."""
+
+    __tablename__ = "model_protected_aliases"
+
+    model_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(_name(255), primary_key=True)
 
 
 class LineageRow(Base):

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelreg.wire import now_ms
+from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject
 from modelreg_server.context import CallContext
 from modelreg_server.db import read_only
 from modelreg_server.sqlfilter import like
@@ -37,7 +38,10 @@ from registry_service.domain import errors
 from registry_service.domain.entities import (
     EncodedLineage,
     EventAction,
+    ModelAccess,
     ModelEvent,
+    ModelPermissions,
+    ModelProtection,
     ModelVersion,
     NewEvent,
     RegisteredModel,
@@ -51,8 +55,10 @@ from registry_service.store.schema import (
     AliasRow,
     EventRow,
     LineageRow,
+    ModelPermissionRow,
     ModelVersionRow,
     ModelVersionTagRow,
+    ProtectedAliasRow,
     RegisteredModelRow,
     RegisteredModelTagRow,
 )
@@ -65,6 +71,8 @@ VERSION_TAGS = cast(sa.Table, ModelVersionTagRow.__table__)
 ALIASES = cast(sa.Table, AliasRow.__table__)
 LINEAGE = cast(sa.Table, LineageRow.__table__)
 EVENTS = cast(sa.Table, EventRow.__table__)
+GRANTS = cast(sa.Table, ModelPermissionRow.__table__)
+PROTECTED = cast(sa.Table, ProtectedAliasRow.__table__)
 
 _STAGES = {stage.value: stage for stage in Stage}
 _STATUSES = {status.value: status for status in VersionStatus}
@@ -333,6 +341,67 @@ _MOVE_ALIAS = (
 )
 
 
+def _granted_to(user: Any, groups: Any) -> sa.ColumnElement[bool]:
+    """The grants that count for a caller: to its user name, or to one of its groups."""
+    return sa.or_(
+        sa.and_(GRANTS.c.subject_kind == "user", GRANTS.c.subject_name == user),
+        sa.and_(GRANTS.c.subject_kind == "group", GRANTS.c.subject_name.in_(groups)),
+    )
+
+
+def _readable_by(grantee: Grantee) -> sa.ColumnElement[bool]:
+    """The models ``grantee`` holds READ or more on: an EXISTS on the grants' primary key, inside
+    the search query, so pages are full and page tokens stay offsets of the same query."""
+    return sa.exists().where(
+        GRANTS.c.model_id == M.c.id,
+        GRANTS.c.level >= int(Level.READ),
+        _granted_to(grantee.user, list(grantee.groups)),
+    )
+
+
+# A permission check in one statement: a row only if the model exists, the caller's highest
+# grant, and the protection (one row per protected alias, most models have none).
+_MODEL_ACCESS = (
+    sa.select(
+        M.c.protect_production,
+        sa.select(sa.func.max(GRANTS.c.level))
+        .where(
+            GRANTS.c.model_id == M.c.id,
+            _granted_to(sa.bindparam("grantee_user"), sa.bindparam("grantee_groups", expanding=True)),
+        )
+        .scalar_subquery()
+        .label("granted"),
+        PROTECTED.c.alias,
+    )
+    .select_from(M.outerjoin(PROTECTED, PROTECTED.c.model_id == M.c.id))
+    .where(M.c.name == sa.bindparam("name"))
+)
+_PERMISSION_ACTIONS = {
+    EventAction.PERMISSION_SET.value: "SET",
+    EventAction.PERMISSION_DELETED.value: "DELETE",
+    EventAction.PROTECTION_SET.value: "PROTECTION",
+}
+MAX_PERMISSION_EVENTS = 1_000
+
+
+def _subject_text(subject: Subject) -> str:
+    return f"{subject.kind}:{subject.name}"
+
+
+def _grant_event(row: sa.Row[Any]) -> GrantEvent:
+    action = _PERMISSION_ACTIONS[row.action]
+    if action == "PROTECTION":
+        return GrantEvent(row.time, row.actor, action, None, None, row.request_id, row.comment)
+    kind, _, name = row.from_value.partition(":")
+    level = Level[row.to_value] if row.to_value else None
+    return GrantEvent(row.time, row.actor, action, Subject(kind, name), level, row.request_id)
+
+
+def _protection_comment(protection: ModelProtection) -> str:
+    production = "true" if protection.production else "false"
+    return f"production={production} aliases={','.join(protection.aliases)}"
+
+
 @dataclass(frozen=True)
 class _ModelLock:
     """An UPDATE of a model's row found by name (it takes the row's lock), prebuilt with and
@@ -515,7 +584,12 @@ class SqlRegistryStore:
     # -- registered models ---------------------------------------------------------------------
 
     def create_model(
-        self, name: str, description: str, tags: Mapping[str, str], ctx: CallContext
+        self,
+        name: str,
+        description: str,
+        tags: Mapping[str, str],
+        ctx: CallContext,
+        creator_level: Level | None = None,
     ) -> RegisteredModel:
         now = self._clock()
         with self._sessions.begin() as session:
@@ -538,6 +612,19 @@ class SqlRegistryStore:
                 session.execute(
                     sa.insert(MODEL_TAGS),
                     [{"model_id": model_id, "key": key, "value": value} for key, value in tags.items()],
+                )
+            if creator_level is not None:
+                # The creator's grant is part of the creation (MODEL_CREATED records it).
+                session.execute(
+                    sa.insert(GRANTS),
+                    {
+                        "model_id": model_id,
+                        "subject_kind": "user",
+                        "subject_name": ctx.actor,
+                        "level": int(creator_level),
+                        "granted_by": ctx.actor,
+                        "granted_at": now,
+                    },
                 )
             self._append(session, model_id, name, ctx, now, NewEvent(EventAction.MODEL_CREATED))
             return RegisteredModel(name, now, now, description, dict(tags))
@@ -585,14 +672,20 @@ class SqlRegistryStore:
             self._append(session, model_id, name, ctx, now, NewEvent(EventAction.MODEL_DELETED))
 
     def search_models(
-        self, filters: Sequence[Comparison], order: Sequence[OrderBy], limit: int, offset: int
+        self,
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        limit: int,
+        offset: int,
+        readable_by: Grantee | None = None,
     ) -> list[RegisteredModel]:
         statement = (
             _model_select()
             .where(
                 *_conditions(
                     filters, _MODEL_COLUMNS, MODEL_TAGS, MODEL_TAGS.c.model_id, M.c.id, self._dialect
-                )
+                ),
+                *([_readable_by(readable_by)] if readable_by is not None else []),
             )
             .order_by(*_order(_MODEL_COLUMNS, order), M.c.name.asc(), M.c.id.asc())
             .limit(limit)
@@ -624,6 +717,108 @@ class SqlRegistryStore:
         )
         if updated.rowcount == 0:  # type: ignore[attr-defined]
             session.execute(sa.insert(table).values({owner.name: owner_id, "key": key, "value": value}))
+
+    # -- permissions and protection ------------------------------------------------------------
+
+    def model_access(self, name: str, grantee: Grantee) -> ModelAccess:
+        with self._reads.begin() as session:
+            rows = session.execute(
+                _MODEL_ACCESS,
+                {"name": name, "grantee_user": grantee.user, "grantee_groups": list(grantee.groups)},
+            ).all()
+        if not rows:
+            raise errors.RegisteredModelNotFound(name)
+        granted = rows[0].granted
+        aliases = tuple(sorted(row.alias for row in rows if row.alias is not None))
+        return ModelAccess(
+            Level(granted) if granted is not None else None,
+            ModelProtection(bool(rows[0].protect_production), aliases),
+        )
+
+    def set_permission(self, name: str, subject: Subject, level: Level, ctx: CallContext) -> Grant:
+        now = self._clock()
+        key = (GRANTS.c.subject_kind == subject.kind, GRANTS.c.subject_name == subject.name)
+        with self._sessions.begin() as session:
+            model_id, _ = self._lock_model(session, name, now)
+            values = {"level": int(level), "granted_by": ctx.actor, "granted_at": now}
+            # The model is locked, so nobody inserts the same grant between UPDATE and INSERT.
+            updated = session.execute(
+                sa.update(GRANTS).where(GRANTS.c.model_id == model_id, *key).values(values)
+            )
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
+                session.execute(
+                    sa.insert(GRANTS).values(
+                        model_id=model_id, subject_kind=subject.kind, subject_name=subject.name, **values
+                    )
+                )
+            event = NewEvent(
+                EventAction.PERMISSION_SET, from_value=_subject_text(subject), to_value=level.name
+            )
+            self._append(session, model_id, name, ctx, now, event)
+        return Grant(subject, level, ctx.actor, now)
+
+    def delete_permission(self, name: str, subject: Subject, ctx: CallContext) -> None:
+        now = self._clock()
+        with self._sessions.begin() as session:
+            model_id, _ = self._lock_model(session, name, now)
+            deleted = session.execute(
+                sa.delete(GRANTS).where(
+                    GRANTS.c.model_id == model_id,
+                    GRANTS.c.subject_kind == subject.kind,
+                    GRANTS.c.subject_name == subject.name,
+                )
+            )
+            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+                raise errors.PermissionNotFound(name, subject.kind, subject.name)
+            event = NewEvent(EventAction.PERMISSION_DELETED, from_value=_subject_text(subject))
+            self._append(session, model_id, name, ctx, now, event)
+
+    def set_protection(self, name: str, protection: ModelProtection, ctx: CallContext) -> ModelProtection:
+        now = self._clock()
+        with self._sessions.begin() as session:
+            model_id, _ = self._lock_model(session, name, now)
+            session.execute(
+                sa.update(M).where(M.c.id == model_id).values(protect_production=protection.production)
+            )
+            session.execute(sa.delete(PROTECTED).where(PROTECTED.c.model_id == model_id))
+            if protection.aliases:
+                session.execute(
+                    sa.insert(PROTECTED), [{"model_id": model_id, "alias": a} for a in protection.aliases]
+                )
+            event = NewEvent(EventAction.PROTECTION_SET, comment=_protection_comment(protection))
+            self._append(session, model_id, name, ctx, now, event)
+        return protection
+
+    def permissions(self, name: str) -> ModelPermissions:
+        with self._reads.begin() as session:
+            row = session.execute(
+                sa.select(M.c.id, M.c.protect_production).where(M.c.name == name)
+            ).one_or_none()
+            if row is None:
+                raise errors.RegisteredModelNotFound(name)
+            grants = session.execute(
+                sa.select(GRANTS)
+                .where(GRANTS.c.model_id == row.id)
+                # 'user' sorts after 'group': descending kind lists users first.
+                .order_by(GRANTS.c.subject_kind.desc(), GRANTS.c.subject_name)
+            ).all()
+            aliases = session.scalars(
+                sa.select(PROTECTED.c.alias).where(PROTECTED.c.model_id == row.id).order_by(PROTECTED.c.alias)
+            ).all()
+            events = session.execute(
+                sa.select(EVENTS)
+                .where(EVENTS.c.model_id == row.id, EVENTS.c.action.in_(list(_PERMISSION_ACTIONS)))
+                .order_by(EVENTS.c.id.desc())
+                .limit(MAX_PERMISSION_EVENTS)
+            ).all()
+        return ModelPermissions(
+            tuple(
+                Grant(Subject(g.subject_kind, g.subject_name), Level(g.level), g.granted_by, g.granted_at)
+                for g in grants
+            ),
+            ModelProtection(bool(row.protect_production), tuple(aliases)),
+            tuple(_grant_event(event) for event in reversed(events)),
+        )
 
     # -- model versions ------------------------------------------------------------------------
 
@@ -693,6 +888,20 @@ class SqlRegistryStore:
         with self._reads.begin() as session:
             return self._version(session, name, version)
 
+    def version_lineage(self, name: str, version: int) -> EncodedLineage | None:
+        with self._reads.begin() as session:
+            row = session.execute(
+                sa.select(LINEAGE.c.data)
+                .select_from(
+                    V.join(M, V.c.model_id == M.c.id).outerjoin(LINEAGE, LINEAGE.c.version_id == V.c.id)
+                )
+                .where(M.c.name == name, V.c.version == version)
+            ).one_or_none()
+            if row is None:
+                self._model_id(session, name)
+                raise errors.ModelVersionNotFound(name, version)
+        return EncodedLineage(row.data) if row.data is not None else None
+
     def update_version(self, name: str, version: int, description: str) -> ModelVersion:
         with self._sessions.begin() as session:
             session.execute(
@@ -729,13 +938,19 @@ class SqlRegistryStore:
             )
 
     def search_versions(
-        self, filters: Sequence[Comparison], order: Sequence[OrderBy], limit: int, offset: int
+        self,
+        filters: Sequence[Comparison],
+        order: Sequence[OrderBy],
+        limit: int,
+        offset: int,
+        readable_by: Grantee | None = None,
     ) -> list[ModelVersion]:
         statement = (
             _version_select(
                 *_conditions(
                     filters, _VERSION_COLUMNS, VERSION_TAGS, VERSION_TAGS.c.version_id, V.c.id, self._dialect
-                )
+                ),
+                *([_readable_by(readable_by)] if readable_by is not None else []),
             )
             .order_by(*_order(_VERSION_COLUMNS, order), M.c.name.asc(), V.c.version.desc())
             .limit(limit)
@@ -772,7 +987,15 @@ class SqlRegistryStore:
         )
 
     def transition_stage(
-        self, name: str, version: int, stage: Stage, *, archive_existing: bool, comment: str, ctx: CallContext
+        self,
+        name: str,
+        version: int,
+        stage: Stage,
+        *,
+        archive_existing: bool,
+        comment: str,
+        ctx: CallContext,
+        protected: Stage | None = None,
     ) -> ModelVersion:
         now = self._clock()
         archive = archive_existing and stage in (Stage.STAGING, Stage.PRODUCTION)
@@ -785,6 +1008,8 @@ class SqlRegistryStore:
             row = next((row for row in rows if row.version == version), None)
             if row is None:
                 raise errors.ModelVersionNotFound(name, version)
+            if protected is not None and protected.value in (row.current_stage, stage.value):
+                raise errors.ProtectedStage(name, version)
             others = sorted((other for other in rows if other.id != row.id), key=lambda other: other.version)
             self._set_stages(
                 session, {row.id: stage.value, **{other.id: Stage.ARCHIVED.value for other in others}}, now
@@ -822,7 +1047,9 @@ class SqlRegistryStore:
                 self._model_id(session, name)
             return versions
 
-    def rollback_stage(self, name: str, stage: Stage, comment: str, ctx: CallContext) -> RollbackResult:
+    def rollback_stage(
+        self, name: str, stage: Stage, comment: str, ctx: CallContext, protected: Stage | None = None
+    ) -> RollbackResult:
         """Restores the most recent other holder of ``stage`` and archives the current holder.
 
         From the history, newest first, of versions entering ``stage``: the current holder is the
@@ -862,6 +1089,8 @@ class SqlRegistryStore:
             )
             if target is None:
                 raise errors.NoRollbackTarget(name, stage.value)
+            if protected is not None and protected.value in (target.current_stage, stage.value):
+                raise errors.ProtectedStage(name, target.version)
             events = [
                 NewEvent(
                     EventAction.STAGE_TRANSITIONED,

@@ -6,8 +6,10 @@ Where the expected digests come from (the trust anchor):
   holds the sha256 of every file of the model recorded at registration;
 - ``runs:/<run_id>/<path>``: the tracking service's listing, i.e. the sha256 it recorded at upload.
 
-Files then come from the tracking service into the cache, ``$MODELREG_CACHE_DIR`` (default
-``~/.cache/modelreg``), under ``models/<tree digest>/`` where the tree digest is the sha256 of the
+Files then come into the cache, ``$MODELREG_CACHE_DIR`` (default ``~/.cache/modelreg``): those of
+a registered version through the registry (DownloadModelVersionFile, one call per recorded file),
+so READ on the model is enough to load it with access control on; those of a ``runs:/`` URI from
+the tracking service (READ on the experiment). They land under ``models/<tree digest>/`` where the tree digest is the sha256 of the
 sorted (path, sha256) list: the same content always lands in the same place, so loading a version
 again downloads nothing. A download is staged in a temporary directory beside the cache entry, every
 file is checked against the expected digests, and only then is the directory renamed into place, so
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -111,16 +114,49 @@ def _verify(directory: Path, digests: Mapping[str, str]) -> None:
             )
 
 
-def _download(source: ModelSource, tracking: TrackingClient, target: Path, progress: Progress | None) -> None:
+def _download_version(
+    version: ModelVersion, registry: RegistryClient, staged: Path, progress: Progress | None
+) -> None:
+    """Each recorded file of a registered version, through the registry."""
+    assert version.lineage is not None
+    total, done = sum(f.size for f in version.lineage.files), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    for f in version.lineage.files:
+        if posixpath.normpath(f.path).startswith(("../", "/")) or f.path in ("", ".", ".."):
+            raise ModelIntegrityError(f.path, "is recorded with a path outside the model directory")
+        registry.download_model_version_file(
+            version.name, version.version, f.path, staged / f.path, on_bytes=advance
+        )
+
+
+def _download(
+    source: ModelSource,
+    tracking: TrackingClient,
+    registry: RegistryClient,
+    target: Path,
+    progress: Progress | None,
+) -> None:
     """Downloads into a staging directory beside ``target``, verifies, then renames into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     try:
         try:
-            staged = Path(
-                tracking.download_artifacts(source.run_id, source.artifact_path, staging, progress=progress)
-            )
-        except DataLoss as exc:  # the stored bytes no longer match what the tracking service recorded
+            if source.model_version is not None:
+                staged = staging / "model"
+                _download_version(source.model_version, registry, staged, progress)
+            else:
+                staged = Path(
+                    tracking.download_artifacts(
+                        source.run_id, source.artifact_path, staging, progress=progress
+                    )
+                )
+        except DataLoss as exc:  # the stored bytes no longer match what was recorded
             stored = exc.metadata.get("path", "")
             path = stored.removeprefix(source.artifact_path + "/")
             raise ModelIntegrityError(
@@ -168,7 +204,7 @@ def fetch_model(
         target = Path(dst_path)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise FileExistsError(f"{target} exists and is not an empty directory")
-        _download(source, tracking, target, progress)
+        _download(source, tracking, registry, target, progress)
     else:
         target = cache_root() / "models" / source.tree_digest
         cached = target.is_dir()
@@ -179,7 +215,7 @@ def fetch_model(
                 shutil.rmtree(target, ignore_errors=True)
                 cached = False
         if not cached:
-            _download(source, tracking, target, progress)
+            _download(source, tracking, registry, target, progress)
     metadata = read_metadata(target)
     check_files(metadata, source.digests)
     return FetchedModel(target, metadata, source)

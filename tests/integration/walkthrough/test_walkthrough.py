@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -18,7 +19,7 @@ import modelreg.pyfunc
 import modelreg.sklearn
 from modelreg.exceptions import InvalidArgument, NotFound
 from modelreg.models import ModelIntegrityError
-from modelreg.tracking_client import TrackingClient
+from modelreg.registry_client import RegistryClient
 
 
 def house_data(rows: int = 100, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -156,16 +157,20 @@ def test_a_cached_version_downloads_nothing(monkeypatch: pytest.MonkeyPatch) -> 
     with modelreg.start_run():
         modelreg.sklearn.log_model(LinearRegression().fit(x, y), "model", registered_model_name=name)
     downloads: list[str] = []
-    original = TrackingClient.download_artifacts
+    original = RegistryClient.download_model_version_file
 
-    def counting(self: TrackingClient, run_id: str, path: str = "", *args: object, **kwargs: object) -> str:
+    def counting(
+        self: RegistryClient, name: str, version: int | str, path: str, *args: Any, **kwargs: Any
+    ) -> Any:
         downloads.append(path)
-        return original(self, run_id, path, *args, **kwargs)  # type: ignore[arg-type]
+        return original(self, name, version, path, *args, **kwargs)
 
-    monkeypatch.setattr(TrackingClient, "download_artifacts", counting)
+    monkeypatch.setattr(RegistryClient, "download_model_version_file", counting)
     first = modelreg.pyfunc.load_model(f"models:/{name}/1")
     second = modelreg.pyfunc.load_model(f"models:/{name}/latest")
-    assert downloads == ["model"]
+    lineage = modelreg.Client().get_model_version(name, 1).lineage
+    assert lineage is not None
+    assert sorted(downloads) == sorted(f.path for f in lineage.files)  # each file once, then the cache
     assert first.local_path == second.local_path
     np.testing.assert_array_equal(first.predict(x), second.predict(x))
 

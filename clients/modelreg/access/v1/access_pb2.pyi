@@ -15,32 +15,27 @@ AccessService is served by both the tracking and the registry service; both read
 same access database (MODELREG_AUTH_DATABASE_URL).
 """
 
-import builtins as _builtins
-import sys
-import typing as _typing
 from collections import abc as _abc
-
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+import builtins as _builtins
+import sys
+import typing as _typing
 
 if sys.version_info >= (3, 11):
-    from typing import Never as _Never
-    from typing import TypeAlias as _TypeAlias
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing import Never as _Never
-    from typing import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _PermissionLevel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType
+    V: _TypeAlias = ValueType  # noqa: Y015
 
-class _PermissionLevelEnumTypeWrapper(
-    _enum_type_wrapper._EnumTypeWrapper[_PermissionLevel.ValueType], _builtins.type
-):
+class _PermissionLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PermissionLevel.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     PERMISSION_LEVEL_UNSPECIFIED: _PermissionLevel.ValueType  # 0
     PERMISSION_LEVEL_NONE: _PermissionLevel.ValueType  # 1
@@ -64,7 +59,7 @@ PERMISSION_LEVEL_EDIT: PermissionLevel.ValueType  # 3
 """Change it: log to runs, register versions, set tags and unprotected aliases."""
 PERMISSION_LEVEL_MANAGE: PermissionLevel.ValueType  # 4
 """Delete and rename it, grant permissions on it, promote to protected stages and aliases."""
-Global___PermissionLevel: _TypeAlias = PermissionLevel
+Global___PermissionLevel: _TypeAlias = PermissionLevel  # noqa: Y015
 
 @_typing.final
 class Principal(_message.Message):
@@ -82,13 +77,13 @@ class Principal(_message.Message):
         user: _builtins.str = ...,
         group: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "user", b"user"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Principal: _TypeAlias = Principal
+Global___Principal: _TypeAlias = Principal  # noqa: Y015
 
 @_typing.final
 class Permission(_message.Message):
@@ -114,15 +109,13 @@ class Permission(_message.Message):
         granted_by: _builtins.str = ...,
         granted_at: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "granted_at", b"granted_at", "granted_by", b"granted_by", "level", b"level", "principal", b"principal"
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at", "granted_by", b"granted_by", "level", b"level", "principal", b"principal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Permission: _TypeAlias = Permission
+Global___Permission: _TypeAlias = Permission  # noqa: Y015
 
 @_typing.final
 class PermissionEvent(_message.Message):
@@ -155,26 +148,13 @@ class PermissionEvent(_message.Message):
         level: Global___PermissionLevel.ValueType = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "action",
-        b"action",
-        "actor",
-        b"actor",
-        "level",
-        b"level",
-        "principal",
-        b"principal",
-        "request_id",
-        b"request_id",
-        "time",
-        b"time",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "level", b"level", "principal", b"principal", "request_id", b"request_id", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PermissionEvent: _TypeAlias = PermissionEvent
+Global___PermissionEvent: _TypeAlias = PermissionEvent  # noqa: Y015
 
 @_typing.final
 class User(_message.Message):
@@ -207,28 +187,13 @@ class User(_message.Message):
         created_at: _builtins.int = ...,
         created_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "admin",
-        b"admin",
-        "created_at",
-        b"created_at",
-        "created_by",
-        b"created_by",
-        "disabled",
-        b"disabled",
-        "groups",
-        b"groups",
-        "name",
-        b"name",
-        "service",
-        b"service",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin", b"admin", "created_at", b"created_at", "created_by", b"created_by", "disabled", b"disabled", "groups", b"groups", "name", b"name", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___User: _TypeAlias = User
+Global___User: _TypeAlias = User  # noqa: Y015
 
 @_typing.final
 class Token(_message.Message):
@@ -262,28 +227,13 @@ class Token(_message.Message):
         revoked_at: _builtins.int = ...,
         created_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "created_at",
-        b"created_at",
-        "created_by",
-        b"created_by",
-        "description",
-        b"description",
-        "expires_at",
-        b"expires_at",
-        "id",
-        b"id",
-        "revoked_at",
-        b"revoked_at",
-        "user",
-        b"user",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "description", b"description", "expires_at", b"expires_at", "id", b"id", "revoked_at", b"revoked_at", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Token: _TypeAlias = Token
+Global___Token: _TypeAlias = Token  # noqa: Y015
 
 @_typing.final
 class AccessEvent(_message.Message):
@@ -314,26 +264,13 @@ class AccessEvent(_message.Message):
         detail: _builtins.str = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "action",
-        b"action",
-        "actor",
-        b"actor",
-        "detail",
-        b"detail",
-        "request_id",
-        b"request_id",
-        "target",
-        b"target",
-        "time",
-        b"time",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "detail", b"detail", "request_id", b"request_id", "target", b"target", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___AccessEvent: _TypeAlias = AccessEvent
+Global___AccessEvent: _TypeAlias = AccessEvent  # noqa: Y015
 
 @_typing.final
 class WhoAmIRequest(_message.Message):
@@ -342,13 +279,13 @@ class WhoAmIRequest(_message.Message):
     def __init__(
         self,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest
+Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
 
 @_typing.final
 class WhoAmIResponse(_message.Message):
@@ -375,24 +312,13 @@ class WhoAmIResponse(_message.Message):
         service: _builtins.bool = ...,
         authenticated_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "admin",
-        b"admin",
-        "authenticated_by",
-        b"authenticated_by",
-        "groups",
-        b"groups",
-        "name",
-        b"name",
-        "service",
-        b"service",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin", b"admin", "authenticated_by", b"authenticated_by", "groups", b"groups", "name", b"name", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WhoAmIResponse: _TypeAlias = WhoAmIResponse
+Global___WhoAmIResponse: _TypeAlias = WhoAmIResponse  # noqa: Y015
 
 @_typing.final
 class CreateUserRequest(_message.Message):
@@ -416,15 +342,13 @@ class CreateUserRequest(_message.Message):
         service: _builtins.bool = ...,
         groups: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "admin", b"admin", "groups", b"groups", "name", b"name", "service", b"service"
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin", b"admin", "groups", b"groups", "name", b"name", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CreateUserRequest: _TypeAlias = CreateUserRequest
+Global___CreateUserRequest: _TypeAlias = CreateUserRequest  # noqa: Y015
 
 @_typing.final
 class CreateUserResponse(_message.Message):
@@ -438,13 +362,13 @@ class CreateUserResponse(_message.Message):
         *,
         user: Global___User | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CreateUserResponse: _TypeAlias = CreateUserResponse
+Global___CreateUserResponse: _TypeAlias = CreateUserResponse  # noqa: Y015
 
 @_typing.final
 class ListUsersRequest(_message.Message):
@@ -453,13 +377,13 @@ class ListUsersRequest(_message.Message):
     def __init__(
         self,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListUsersRequest: _TypeAlias = ListUsersRequest
+Global___ListUsersRequest: _TypeAlias = ListUsersRequest  # noqa: Y015
 
 @_typing.final
 class ListUsersResponse(_message.Message):
@@ -473,13 +397,13 @@ class ListUsersResponse(_message.Message):
         *,
         users: _abc.Iterable[Global___User] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListUsersResponse: _TypeAlias = ListUsersResponse
+Global___ListUsersResponse: _TypeAlias = ListUsersResponse  # noqa: Y015
 
 @_typing.final
 class GroupList(_message.Message):
@@ -493,13 +417,13 @@ class GroupList(_message.Message):
         *,
         groups: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GroupList: _TypeAlias = GroupList
+Global___GroupList: _TypeAlias = GroupList  # noqa: Y015
 
 @_typing.final
 class UpdateUserRequest(_message.Message):
@@ -524,46 +448,20 @@ class UpdateUserRequest(_message.Message):
         disabled: _builtins.bool | None = ...,
         groups: Global___GroupList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal[
-        "_admin",
-        b"_admin",
-        "_disabled",
-        b"_disabled",
-        "admin",
-        b"admin",
-        "disabled",
-        b"disabled",
-        "groups",
-        b"groups",
-    ]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_admin", b"_admin", "_disabled", b"_disabled", "admin", b"admin", "disabled", b"disabled", "groups", b"groups"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "_admin",
-        b"_admin",
-        "_disabled",
-        b"_disabled",
-        "admin",
-        b"admin",
-        "disabled",
-        b"disabled",
-        "groups",
-        b"groups",
-        "name",
-        b"name",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_admin", b"_admin", "_disabled", b"_disabled", "admin", b"admin", "disabled", b"disabled", "groups", b"groups", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__admin: _TypeAlias = _typing.Literal["admin"]
-    _WhichOneofArgType__admin: _TypeAlias = _typing.Literal["_admin", b"_admin"]
-    _WhichOneofReturnType__disabled: _TypeAlias = _typing.Literal["disabled"]
-    _WhichOneofArgType__disabled: _TypeAlias = _typing.Literal["_disabled", b"_disabled"]
+    _WhichOneofReturnType__admin: _TypeAlias = _typing.Literal["admin"]  # noqa: Y015
+    _WhichOneofArgType__admin: _TypeAlias = _typing.Literal["_admin", b"_admin"]  # noqa: Y015
+    _WhichOneofReturnType__disabled: _TypeAlias = _typing.Literal["disabled"]  # noqa: Y015
+    _WhichOneofArgType__disabled: _TypeAlias = _typing.Literal["_disabled", b"_disabled"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__admin) -> _WhichOneofReturnType__admin | None: ...
     @_typing.overload
-    def WhichOneof(
-        self, oneof_group: _WhichOneofArgType__disabled
-    ) -> _WhichOneofReturnType__disabled | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__disabled) -> _WhichOneofReturnType__disabled | None: ...
 
-Global___UpdateUserRequest: _TypeAlias = UpdateUserRequest
+Global___UpdateUserRequest: _TypeAlias = UpdateUserRequest  # noqa: Y015
 
 @_typing.final
 class UpdateUserResponse(_message.Message):
@@ -577,13 +475,13 @@ class UpdateUserResponse(_message.Message):
         *,
         user: Global___User | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___UpdateUserResponse: _TypeAlias = UpdateUserResponse
+Global___UpdateUserResponse: _TypeAlias = UpdateUserResponse  # noqa: Y015
 
 @_typing.final
 class CreateTokenRequest(_message.Message):
@@ -604,15 +502,13 @@ class CreateTokenRequest(_message.Message):
         description: _builtins.str = ...,
         expires_in_seconds: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "description", b"description", "expires_in_seconds", b"expires_in_seconds", "user", b"user"
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "expires_in_seconds", b"expires_in_seconds", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CreateTokenRequest: _TypeAlias = CreateTokenRequest
+Global___CreateTokenRequest: _TypeAlias = CreateTokenRequest  # noqa: Y015
 
 @_typing.final
 class CreateTokenResponse(_message.Message):
@@ -630,13 +526,13 @@ class CreateTokenResponse(_message.Message):
         token: Global___Token | None = ...,
         secret: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret", b"secret", "token", b"token"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret", b"secret", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CreateTokenResponse: _TypeAlias = CreateTokenResponse
+Global___CreateTokenResponse: _TypeAlias = CreateTokenResponse  # noqa: Y015
 
 @_typing.final
 class ListTokensRequest(_message.Message):
@@ -653,13 +549,13 @@ class ListTokensRequest(_message.Message):
         user: _builtins.str = ...,
         include_revoked: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_revoked", b"include_revoked", "user", b"user"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_revoked", b"include_revoked", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListTokensRequest: _TypeAlias = ListTokensRequest
+Global___ListTokensRequest: _TypeAlias = ListTokensRequest  # noqa: Y015
 
 @_typing.final
 class ListTokensResponse(_message.Message):
@@ -673,13 +569,13 @@ class ListTokensResponse(_message.Message):
         *,
         tokens: _abc.Iterable[Global___Token] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListTokensResponse: _TypeAlias = ListTokensResponse
+Global___ListTokensResponse: _TypeAlias = ListTokensResponse  # noqa: Y015
 
 @_typing.final
 class RevokeTokenRequest(_message.Message):
@@ -692,13 +588,13 @@ class RevokeTokenRequest(_message.Message):
         *,
         id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest
+Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest  # noqa: Y015
 
 @_typing.final
 class RevokeTokenResponse(_message.Message):
@@ -712,13 +608,13 @@ class RevokeTokenResponse(_message.Message):
         *,
         token: Global___Token | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse
+Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
 
 @_typing.final
 class ListAccessEventsRequest(_message.Message):
@@ -735,13 +631,13 @@ class ListAccessEventsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListAccessEventsRequest: _TypeAlias = ListAccessEventsRequest
+Global___ListAccessEventsRequest: _TypeAlias = ListAccessEventsRequest  # noqa: Y015
 
 @_typing.final
 class ListAccessEventsResponse(_message.Message):
@@ -758,12 +654,10 @@ class ListAccessEventsResponse(_message.Message):
         events: _abc.Iterable[Global___AccessEvent] | None = ...,
         next_page_token: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "events", b"events", "next_page_token", b"next_page_token"
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListAccessEventsResponse: _TypeAlias = ListAccessEventsResponse
+Global___ListAccessEventsResponse: _TypeAlias = ListAccessEventsResponse  # noqa: Y015

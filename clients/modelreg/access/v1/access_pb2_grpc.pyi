@@ -15,24 +15,23 @@ AccessService is served by both the tracking and the registry service; both read
 same access database (MODELREG_AUTH_DATABASE_URL).
 """
 
+from collections import abc as _abc
+from grpc import aio as _aio
+from modelreg.access.v1 import access_pb2 as _access_pb2
 import abc as _abc_1
+import grpc as _grpc
 import sys
 import typing as _typing
-from collections import abc as _abc
-
-import grpc as _grpc
-from grpc import aio as _aio
-
-from modelreg.access.v1 import access_pb2 as _access_pb2
 
 if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
-    from typing import Self as _Self
+    from typing_extensions import Self as _Self
 
 _T = _typing.TypeVar("_T")
 
 class _MaybeAsyncIterator(_abc.AsyncIterator[_T], _abc.Iterator[_T], metaclass=_abc_1.ABCMeta): ...
+
 class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ignore[misc, type-arg]
     ...
 
@@ -56,24 +55,18 @@ class AccessServiceStub:
     """Changes a user's admin flag, groups or disabled flag (fields that are set). Admins only.
     Errors: NOT_FOUND (USER_NOT_FOUND).
     """
-    CreateToken: _grpc.UnaryUnaryMultiCallable[
-        _access_pb2.CreateTokenRequest, _access_pb2.CreateTokenResponse
-    ]
+    CreateToken: _grpc.UnaryUnaryMultiCallable[_access_pb2.CreateTokenRequest, _access_pb2.CreateTokenResponse]
     """Creates an API token; the secret is in the response and nowhere else, ever. A user creates
     tokens for themself; an admin for anyone. Errors: NOT_FOUND (USER_NOT_FOUND),
     INVALID_ARGUMENT (INVALID_EXPIRY).
     """
     ListTokens: _grpc.UnaryUnaryMultiCallable[_access_pb2.ListTokensRequest, _access_pb2.ListTokensResponse]
     """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
-    RevokeToken: _grpc.UnaryUnaryMultiCallable[
-        _access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse
-    ]
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse]
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
     Errors: NOT_FOUND (TOKEN_NOT_FOUND).
     """
-    ListAccessEvents: _grpc.UnaryUnaryMultiCallable[
-        _access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse
-    ]
+    ListAccessEvents: _grpc.UnaryUnaryMultiCallable[_access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse]
     """The audit of user and token changes, newest first. Admins only."""
 
 @_typing.type_check_only
@@ -102,9 +95,7 @@ class AccessServiceAsyncStub(AccessServiceStub):
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
     Errors: NOT_FOUND (TOKEN_NOT_FOUND).
     """
-    ListAccessEvents: _aio.UnaryUnaryMultiCallable[
-        _access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse
-    ]  # type: ignore[assignment]
+    ListAccessEvents: _aio.UnaryUnaryMultiCallable[_access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse]  # type: ignore[assignment]
     """The audit of user and token changes, newest first. Admins only."""
 
 class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -113,7 +104,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.WhoAmIRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.WhoAmIResponse | _abc.Awaitable[_access_pb2.WhoAmIResponse]:
+    ) -> _typing.Union[_access_pb2.WhoAmIResponse, _abc.Awaitable[_access_pb2.WhoAmIResponse]]:
         """Who the server takes the caller to be. Any authenticated caller."""
 
     @_abc_1.abstractmethod
@@ -121,7 +112,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.CreateUserRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.CreateUserResponse | _abc.Awaitable[_access_pb2.CreateUserResponse]:
+    ) -> _typing.Union[_access_pb2.CreateUserResponse, _abc.Awaitable[_access_pb2.CreateUserResponse]]:
         """Creates a user. Admins only. Errors: ALREADY_EXISTS (USER_ALREADY_EXISTS), INVALID_ARGUMENT
         (INVALID_USER_NAME, INVALID_GROUP_NAME).
         """
@@ -131,7 +122,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.ListUsersRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.ListUsersResponse | _abc.Awaitable[_access_pb2.ListUsersResponse]:
+    ) -> _typing.Union[_access_pb2.ListUsersResponse, _abc.Awaitable[_access_pb2.ListUsersResponse]]:
         """Lists users by name. Admins only."""
 
     @_abc_1.abstractmethod
@@ -139,7 +130,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.UpdateUserRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.UpdateUserResponse | _abc.Awaitable[_access_pb2.UpdateUserResponse]:
+    ) -> _typing.Union[_access_pb2.UpdateUserResponse, _abc.Awaitable[_access_pb2.UpdateUserResponse]]:
         """Changes a user's admin flag, groups or disabled flag (fields that are set). Admins only.
         Errors: NOT_FOUND (USER_NOT_FOUND).
         """
@@ -149,7 +140,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.CreateTokenRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.CreateTokenResponse | _abc.Awaitable[_access_pb2.CreateTokenResponse]:
+    ) -> _typing.Union[_access_pb2.CreateTokenResponse, _abc.Awaitable[_access_pb2.CreateTokenResponse]]:
         """Creates an API token; the secret is in the response and nowhere else, ever. A user creates
         tokens for themself; an admin for anyone. Errors: NOT_FOUND (USER_NOT_FOUND),
         INVALID_ARGUMENT (INVALID_EXPIRY).
@@ -160,7 +151,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.ListTokensRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.ListTokensResponse | _abc.Awaitable[_access_pb2.ListTokensResponse]:
+    ) -> _typing.Union[_access_pb2.ListTokensResponse, _abc.Awaitable[_access_pb2.ListTokensResponse]]:
         """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
 
     @_abc_1.abstractmethod
@@ -168,7 +159,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.RevokeTokenRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.RevokeTokenResponse | _abc.Awaitable[_access_pb2.RevokeTokenResponse]:
+    ) -> _typing.Union[_access_pb2.RevokeTokenResponse, _abc.Awaitable[_access_pb2.RevokeTokenResponse]]:
         """Revokes a token; every replica refuses it within one second. The owner or an admin.
         Errors: NOT_FOUND (TOKEN_NOT_FOUND).
         """
@@ -178,9 +169,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _access_pb2.ListAccessEventsRequest,
         context: _ServicerContext,
-    ) -> _access_pb2.ListAccessEventsResponse | _abc.Awaitable[_access_pb2.ListAccessEventsResponse]:
+    ) -> _typing.Union[_access_pb2.ListAccessEventsResponse, _abc.Awaitable[_access_pb2.ListAccessEventsResponse]]:
         """The audit of user and token changes, newest first. Admins only."""
 
-def add_AccessServiceServicer_to_server(
-    servicer: AccessServiceServicer, server: _grpc.Server | _aio.Server
-) -> None: ...
+def add_AccessServiceServicer_to_server(servicer: AccessServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

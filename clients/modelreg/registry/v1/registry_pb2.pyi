@@ -103,6 +103,12 @@ class _EventActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventActi
     EVENT_ACTION_MODEL_CREATED: _EventAction.ValueType  # 8
     EVENT_ACTION_MODEL_DELETED: _EventAction.ValueType  # 9
     EVENT_ACTION_MODEL_RENAMED: _EventAction.ValueType  # 10
+    EVENT_ACTION_PERMISSION_SET: _EventAction.ValueType  # 11
+    """A grant set: from_value is the principal ("user:<name>" or "group:<name>"), to_value the level."""
+    EVENT_ACTION_PERMISSION_DELETED: _EventAction.ValueType  # 12
+    """A grant removed: from_value is the principal."""
+    EVENT_ACTION_PROTECTION_SET: _EventAction.ValueType  # 13
+    """The model's protection changed: comment is "production=<true|false> aliases=<a,b,...>"."""
 
 class EventAction(_EventAction, metaclass=_EventActionEnumTypeWrapper):
     """What a history event records."""
@@ -122,6 +128,12 @@ EVENT_ACTION_ALIAS_DELETED: EventAction.ValueType  # 7
 EVENT_ACTION_MODEL_CREATED: EventAction.ValueType  # 8
 EVENT_ACTION_MODEL_DELETED: EventAction.ValueType  # 9
 EVENT_ACTION_MODEL_RENAMED: EventAction.ValueType  # 10
+EVENT_ACTION_PERMISSION_SET: EventAction.ValueType  # 11
+"""A grant set: from_value is the principal ("user:<name>" or "group:<name>"), to_value the level."""
+EVENT_ACTION_PERMISSION_DELETED: EventAction.ValueType  # 12
+"""A grant removed: from_value is the principal."""
+EVENT_ACTION_PROTECTION_SET: EventAction.ValueType  # 13
+"""The model's protection changed: comment is "production=<true|false> aliases=<a,b,...>"."""
 Global___EventAction: _TypeAlias = EventAction  # noqa: Y015
 
 class _ModelVersionView:
