@@ -175,6 +175,13 @@ class TtlCache(Generic[K, V]):
                 self._entries.clear()
             self._entries[key] = (self._clock() + self._ttl, value)
 
+    def discard(self, where: Callable[[K, V], bool]) -> None:
+        """Drops the entries ``where(key, value)`` holds for: a change made in this process
+        takes effect here at once, not after the ttl."""
+        with self._lock:
+            for key in [k for k, (_, v) in self._entries.items() if where(k, v)]:
+                del self._entries[key]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
