@@ -102,8 +102,12 @@ class TrackingService:
         self._store = store
         self._artifacts = artifacts
         self._policy = policy or AccessPolicy()
-        # (grantee, experiment id (int) or run id (str)) -> what the store said of it.
-        self._levels: TtlCache[tuple[Grantee, int | str], ExperimentAccess] = TtlCache(LEVEL_CACHE_SECONDS)
+        # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
+        # Keyed by the principal's own fields: building a Grantee per call would cost more than
+        # the rest of a cached check.
+        self._levels: TtlCache[tuple[str, frozenset[str], int | str], ExperimentAccess] = TtlCache(
+            LEVEL_CACHE_SECONDS
+        )
 
     # -- permissions ---------------------------------------------------------------------------
 
@@ -114,18 +118,18 @@ class TrackingService:
         principal = ctx.principal
         if principal is None or self._policy.unconditional(principal, need):
             return
-        who = grantee(principal)
-        access = self._levels.get((who, resource))
+        key = (principal.name, principal.groups, resource)
+        access = self._levels.get(key)
         if access is None:
             if isinstance(resource, str):
-                access = self._store.access(who, run_id=resource)
+                access = self._store.access(grantee(principal), run_id=resource)
                 if access is None:
                     raise RunNotFound(resource)
             else:
-                access = self._store.access(who, experiment_id=resource)
+                access = self._store.access(grantee(principal), experiment_id=resource)
                 if access is None:
                     raise ExperimentNotFound(f"'{resource}'")
-            self._levels.put((who, resource), access)
+            self._levels.put(key, access)
         has = max(self._policy.default_level, access.granted or Level.NONE)
         if has < need:
             raise denied(principal, need, "experiment", str(access.experiment_id), has)
