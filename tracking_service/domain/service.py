@@ -34,7 +34,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from modelreg_server.access.policy import (
     AccessPolicy,
     Grant,
-    Grantee,
     GrantEvent,
     Level,
     Subject,
@@ -109,7 +108,7 @@ class TrackingService:
             LEVEL_CACHE_SECONDS
         )
 
-    # -- permissions ---------------------------------------------------------------------------
+    # -- access checks -------------------------------------------------------------------------
 
     def _require(self, ctx: CallContext, need: Level, resource: int | str) -> None:
         """PERMISSION_DENIED unless the caller holds ``need`` on the experiment ``resource`` (an
@@ -134,9 +133,6 @@ class TrackingService:
         if has < need:
             raise denied(principal, need, "experiment", str(access.experiment_id), has)
 
-    def _readable_by(self, ctx: CallContext) -> Grantee | None:
-        return self._policy.readable_by(ctx.principal)
-
     def _creator(self, ctx: CallContext) -> NewGrant | None:
         """The grant the creator of an experiment gets; a service creates nothing in its own name."""
         principal = ctx.principal
@@ -150,36 +146,6 @@ class TrackingService:
             )
         level = self._policy.creator_level
         return None if level == Level.NONE else NewGrant(Subject("user", principal.name), level, ctx)
-
-    def set_experiment_permission(
-        self, ctx: CallContext, experiment_id: str, user: str, group: str, level: int | str
-    ) -> Grant:
-        numeric_id = rules.experiment_id(experiment_id)
-        grant = NewGrant(rules.subject(user, group), parse_level(level), ctx)
-        self._require(ctx, Level.MANAGE, numeric_id)
-        granted = self._store.set_permission(numeric_id, grant)
-        self._forget_levels(numeric_id)
-        return granted
-
-    def delete_experiment_permission(
-        self, ctx: CallContext, experiment_id: str, user: str, group: str
-    ) -> None:
-        numeric_id = rules.experiment_id(experiment_id)
-        subject = rules.subject(user, group)
-        self._require(ctx, Level.MANAGE, numeric_id)
-        self._store.delete_permission(numeric_id, subject, ctx)
-        self._forget_levels(numeric_id)
-
-    def list_experiment_permissions(
-        self, ctx: CallContext, experiment_id: str
-    ) -> tuple[list[Grant], list[GrantEvent]]:
-        numeric_id = rules.experiment_id(experiment_id)
-        self._require(ctx, Level.READ, numeric_id)
-        return self._store.list_permissions(numeric_id, MAX_PERMISSION_EVENTS)
-
-    def _forget_levels(self, experiment_id: int) -> None:
-        """Grants changed here take effect here at once (other processes: within the cache's ttl)."""
-        self._levels.discard(lambda _key, access: access.experiment_id == experiment_id)
 
     # -- experiments ---------------------------------------------------------------------------
 
@@ -227,7 +193,7 @@ class TrackingService:
         )
         items, token = page.split(
             self._store.search_experiments(
-                filters, order, view, page.fetch_limit, page.offset, self._readable_by(ctx)
+                filters, order, view, page.fetch_limit, page.offset, self._policy.readable_by(ctx.principal)
             )
         )
         return Page(tuple(items), token)
@@ -334,7 +300,13 @@ class TrackingService:
         )
         items, token = page.split(
             self._store.search_runs(
-                numeric_ids, filters, order, view, page.fetch_limit, page.offset, self._readable_by(ctx)
+                numeric_ids,
+                filters,
+                order,
+                view,
+                page.fetch_limit,
+                page.offset,
+                self._policy.readable_by(ctx.principal),
             )
         )
         return Page(tuple(items), token)
@@ -474,3 +446,36 @@ class TrackingService:
         if files or not path:
             return ArtifactFile(path, is_dir=True)
         raise ArtifactNotFound(run_id, path)
+
+    # -- permissions ---------------------------------------------------------------------------
+
+    def set_experiment_permission(
+        self, ctx: CallContext, experiment_id: str, user: str, group: str, level: int | str
+    ) -> Grant:
+        """Grants ``level`` to the user or the group (exactly one), replacing an earlier grant."""
+        numeric_id = rules.experiment_id(experiment_id)
+        grant = NewGrant(rules.subject(user, group), parse_level(level), ctx)
+        self._require(ctx, Level.MANAGE, numeric_id)
+        granted = self._store.set_permission(numeric_id, grant)
+        self._forget_levels(numeric_id)
+        return granted
+
+    def delete_experiment_permission(
+        self, ctx: CallContext, experiment_id: str, user: str, group: str
+    ) -> None:
+        numeric_id = rules.experiment_id(experiment_id)
+        subject = rules.subject(user, group)
+        self._require(ctx, Level.MANAGE, numeric_id)
+        self._store.delete_permission(numeric_id, subject, ctx)
+        self._forget_levels(numeric_id)
+
+    def list_experiment_permissions(
+        self, ctx: CallContext, experiment_id: str
+    ) -> tuple[list[Grant], list[GrantEvent]]:
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.READ, numeric_id)
+        return self._store.list_permissions(numeric_id, MAX_PERMISSION_EVENTS)
+
+    def _forget_levels(self, experiment_id: int) -> None:
+        """Grants changed here take effect here at once (other processes: within the cache's ttl)."""
+        self._levels.discard(lambda _key, access: access.experiment_id == experiment_id)
