@@ -144,8 +144,8 @@ class TrackingService:
                 f"{principal.name} is a service principal: it creates experiments only on behalf of a user",
                 {"permission": Level.EDIT.name, "resource": "experiments"},
             )
-        level = self._policy.creator_level
-        return None if level == Level.NONE else NewGrant(Subject("user", principal.name), level, ctx)
+        level = self._policy.creator_grant(principal)
+        return None if level is None else NewGrant(Subject("user", principal.name), level, ctx)
 
     # -- experiments ---------------------------------------------------------------------------
 

@@ -107,6 +107,15 @@ def test_the_creator_is_granted_the_creator_level_with_its_event(
         [],
         [],
     )
+    bootstrap = CallContext(
+        "bootstrap-admin", "r", Principal("bootstrap-admin", admin=True, authenticated_by="bootstrap")
+    )
+    assert (
+        service.list_experiment_permissions(
+            OWNER, service.create_experiment(bootstrap, "boot").experiment_id
+        )[0]
+        == []
+    )
     # access control off: no principal, nobody to grant
     assert (
         service.list_experiment_permissions(
