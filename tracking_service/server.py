@@ -56,7 +56,9 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         observer=metrics.observe_call,
         authenticator=access.authenticator,
     )
-    servicer = TrackingServicer(TrackingService(store, objects), count_bytes=metrics.artifact_bytes)
+    servicer = TrackingServicer(
+        TrackingService(store, objects, settings.auth.policy), count_bytes=metrics.artifact_bytes
+    )
     add_to_server(servicer, server)
     add_access_service(server, access)
     health = bootstrap.add_health_and_reflection(

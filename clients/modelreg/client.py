@@ -125,6 +125,19 @@ class Client:
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         self.tracking.delete_experiment_tag(experiment_id, key)
 
+    def set_experiment_permission(
+        self, experiment_id: str, level: str, *, user: str = "", group: str = ""
+    ) -> e.Permission:
+        return self.tracking.set_experiment_permission(experiment_id, level, user=user, group=group)
+
+    def delete_experiment_permission(self, experiment_id: str, *, user: str = "", group: str = "") -> None:
+        self.tracking.delete_experiment_permission(experiment_id, user=user, group=group)
+
+    def list_experiment_permissions(
+        self, experiment_id: str
+    ) -> tuple[list[e.Permission], list[e.PermissionEvent]]:
+        return self.tracking.list_experiment_permissions(experiment_id)
+
     # Runs
 
     def create_run(

@@ -179,6 +179,35 @@ class TrackingClient:
         request = pb.DeleteExperimentTagRequest(experiment_id=str(experiment_id), key=key)
         self._rpc.unary(self._stub.DeleteExperimentTag, request)
 
+    def set_experiment_permission(
+        self, experiment_id: str, level: str, *, user: str = "", group: str = ""
+    ) -> e.Permission:
+        """Grants ``level`` (READ, EDIT or MANAGE) to ``user`` or ``group`` (exactly one),
+        replacing an earlier grant to them. Needs MANAGE on the experiment."""
+        request = pb.SetExperimentPermissionRequest(
+            experiment_id=str(experiment_id),
+            principal=conv.principal(user, group),
+            level=conv.permission_level(level),
+        )
+        return conv.permission(self._rpc.unary(self._stub.SetExperimentPermission, request).permission)
+
+    def delete_experiment_permission(self, experiment_id: str, *, user: str = "", group: str = "") -> None:
+        """Removes the grant to ``user`` or ``group``; NotFound (PERMISSION_NOT_FOUND) without one."""
+        request = pb.DeleteExperimentPermissionRequest(
+            experiment_id=str(experiment_id), principal=conv.principal(user, group)
+        )
+        self._rpc.unary(self._stub.DeleteExperimentPermission, request)
+
+    def list_experiment_permissions(
+        self, experiment_id: str
+    ) -> tuple[list[e.Permission], list[e.PermissionEvent]]:
+        """The grants (users, then groups, by name) and their history (oldest first, the latest 1,000)."""
+        request = pb.ListExperimentPermissionsRequest(experiment_id=str(experiment_id))
+        response = self._rpc.unary(self._stub.ListExperimentPermissions, request)
+        return [conv.permission(p) for p in response.permissions], [
+            conv.permission_event(v) for v in response.events
+        ]
+
     # Runs
 
     def create_run(

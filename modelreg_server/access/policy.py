@@ -114,6 +114,14 @@ class AccessPolicy:
             or self.default_level >= need
         )
 
+    def creator_grant(self, principal: Principal | None) -> Level | None:
+        """What the creator of an experiment or model is granted, None for nothing: with access
+        control off there is nobody to grant, and the bootstrap admin is no user to hold a grant
+        (it is meant to go once real users exist)."""
+        if principal is None or principal.authenticated_by == "bootstrap" or self.creator_level == Level.NONE:
+            return None
+        return self.creator_level
+
     def readable_by(self, principal: Principal | None) -> Grantee | None:
         """The grantee a search must restrict to, or None when everything is readable."""
         if self.unconditional(principal, Level.READ):
@@ -174,6 +182,13 @@ class TtlCache(Generic[K, V]):
             if len(self._entries) >= self._max:
                 self._entries.clear()
             self._entries[key] = (self._clock() + self._ttl, value)
+
+    def discard(self, where: Callable[[K, V], bool]) -> None:
+        """Drops the entries ``where(key, value)`` holds for: a change made in this process
+        takes effect here at once, not after the ttl."""
+        with self._lock:
+            for key in [k for k, (_, v) in self._entries.items() if where(k, v)]:
+                del self._entries[key]
 
     def clear(self) -> None:
         with self._lock:

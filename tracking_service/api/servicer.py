@@ -187,11 +187,8 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     ) -> pb.LogMetricsResponse:
         # Each message is its own transaction: a broken stream keeps what arrived before the break.
         # The domain and the store read the decoded protos as they are (MetricPoint): no copy per point.
-        ctx = call_context()
-        stored = 0
-        for request in request_iterator:
-            stored += self._service.log_metrics(ctx, request.run_id, request.metrics)
-        return pb.LogMetricsResponse(stored_count=stored)
+        batches = ((request.run_id, request.metrics) for request in request_iterator)
+        return pb.LogMetricsResponse(stored_count=self._service.log_metrics_stream(call_context(), batches))
 
     def GetMetricHistory(
         self, request: pb.GetMetricHistoryRequest, context: grpc.ServicerContext
@@ -257,6 +254,37 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     ) -> pb.StatArtifactResponse:
         return pb.StatArtifactResponse(
             file=conv.file_to_proto(self._service.stat_artifact(call_context(), request.run_id, request.path))
+        )
+
+    # ---------------------------------------------------------------- permissions
+
+    def SetExperimentPermission(
+        self, request: pb.SetExperimentPermissionRequest, context: grpc.ServicerContext
+    ) -> pb.SetExperimentPermissionResponse:
+        grant = self._service.set_experiment_permission(
+            call_context(),
+            request.experiment_id,
+            request.principal.user,
+            request.principal.group,
+            request.level,
+        )
+        return pb.SetExperimentPermissionResponse(permission=conv.permission_to_proto(grant))
+
+    def DeleteExperimentPermission(
+        self, request: pb.DeleteExperimentPermissionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteExperimentPermissionResponse:
+        self._service.delete_experiment_permission(
+            call_context(), request.experiment_id, request.principal.user, request.principal.group
+        )
+        return pb.DeleteExperimentPermissionResponse()
+
+    def ListExperimentPermissions(
+        self, request: pb.ListExperimentPermissionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListExperimentPermissionsResponse:
+        grants, events = self._service.list_experiment_permissions(call_context(), request.experiment_id)
+        return pb.ListExperimentPermissionsResponse(
+            permissions=[conv.permission_to_proto(g) for g in grants],
+            events=[conv.permission_event_to_proto(e) for e in events],
         )
 
 

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from modelreg_server.access.policy import Level, Subject
+from modelreg_server.context import CallContext
+
 T = TypeVar("T")
 
 
@@ -125,3 +128,22 @@ class ArtifactFile:
 class Page(Generic[T]):
     items: tuple[T, ...]
     next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentAccess:
+    """What a permission check needs to know of an experiment (or of a run's experiment): its id,
+    and the highest level granted to the caller or its groups (None without a grant)."""
+
+    experiment_id: int
+    granted: Level | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewGrant:
+    """A grant to write: to whom, which level, and the call making it (the grant's ``granted_by``
+    and its event's actor and request id)."""
+
+    subject: Subject
+    level: Level
+    ctx: CallContext

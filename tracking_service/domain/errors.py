@@ -86,3 +86,12 @@ class BatchTooLarge(InvalidArgumentError):
         super().__init__(
             "BATCH_TOO_LARGE", f"{field} holds {count} entries, the limit is {limit}", {"field": field}
         )
+
+
+class PermissionNotFound(NotFoundError):
+    def __init__(self, experiment_id: int, kind: str, name: str) -> None:
+        super().__init__(
+            "PERMISSION_NOT_FOUND",
+            f"experiment '{experiment_id}' has no grant to {kind} '{name}'",
+            {"experiment_id": str(experiment_id), kind: name},
+        )

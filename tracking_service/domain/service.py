@@ -11,8 +11,19 @@ the tracking database's manifest holds (path, size, sha256) and is the source of
 stat (directories are derived from the paths). An upload publishes the object atomically, then
 records it; an interrupted stream publishes nothing and records nothing.
 
-Every method takes the call's :class:`CallContext` first, as the registry's do; tracking records
-no actor or request id, so none of it reaches the store.
+Every method takes the call's :class:`CallContext` first, as the registry's do. Its actor and
+request id reach the store only where a grant changes (the grant event records them).
+
+Permissions (access control on, i.e. ``ctx.principal`` set): each use case needs a level on one
+experiment (READ to see it and its runs, EDIT to change them, MANAGE to delete it or grant on it).
+When the policy grants that level unconditionally (an admin, a service reading, a sufficient default
+level) nothing is looked up. Otherwise the store answers whether the experiment (or the run's) exists
+and what the caller holds there in one query, an unknown id staying NOT_FOUND; the answer is cached
+for LEVEL_CACHE_SECONDS per caller and resource, so a training loop logging to one run pays one query
+per half second, not one per call. A removed grant may therefore be honoured for up to 0.5 s (the
+same bound as for a revoked token); grants changed by this process drop their experiment's entries at
+once. Checks go by experiment and run id, never by an artifact path. Searches are restricted in SQL
+(``readable_by``), so their pages are full.
 """
 
 from __future__ import annotations
@@ -20,7 +31,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+from modelreg_server.access.policy import (
+    AccessPolicy,
+    Grant,
+    GrantEvent,
+    Level,
+    Subject,
+    TtlCache,
+    denied,
+    grantee,
+    parse_level,
+)
 from modelreg_server.context import CallContext
+from modelreg_server.errors import PermissionDeniedError
 from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.artifacts.base import ArtifactStore, Chunk
 from tracking_service.domain import rules
@@ -28,8 +51,10 @@ from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
     ArtifactFile,
     Experiment,
+    ExperimentAccess,
     Metric,
     MetricPoint,
+    NewGrant,
     Page,
     Param,
     Run,
@@ -37,7 +62,12 @@ from tracking_service.domain.entities import (
     RunStatus,
     ViewType,
 )
-from tracking_service.domain.errors import ArtifactNotFound, DefaultExperimentProtected
+from tracking_service.domain.errors import (
+    ArtifactNotFound,
+    DefaultExperimentProtected,
+    ExperimentNotFound,
+    RunNotFound,
+)
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
     RUN_SEARCH,
@@ -49,6 +79,9 @@ from tracking_service.domain.filters import (
 from tracking_service.store.base import TrackingStore
 
 SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
+# How long a looked-up level is trusted: the bound on honouring a removed grant.
+LEVEL_CACHE_SECONDS = 0.5
+MAX_PERMISSION_EVENTS = 1_000
 
 
 # Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
@@ -62,9 +95,57 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
 
 
 class TrackingService:
-    def __init__(self, store: TrackingStore, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, store: TrackingStore, artifacts: ArtifactStore, policy: AccessPolicy | None = None
+    ) -> None:
         self._store = store
         self._artifacts = artifacts
+        self._policy = policy or AccessPolicy()
+        # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
+        # Keyed by the principal's own fields: building a Grantee per call would cost more than
+        # the rest of a cached check.
+        self._levels: TtlCache[tuple[str, frozenset[str], int | str], ExperimentAccess] = TtlCache(
+            LEVEL_CACHE_SECONDS
+        )
+
+    # -- access checks -------------------------------------------------------------------------
+
+    def _require(self, ctx: CallContext, need: Level, resource: int | str) -> None:
+        """PERMISSION_DENIED unless the caller holds ``need`` on the experiment ``resource`` (an
+        experiment id) or on the experiment of the run ``resource`` (a run id); NOT_FOUND when it
+        does not exist and the level had to be looked up."""
+        principal = ctx.principal
+        if principal is None or self._policy.unconditional(principal, need):
+            return
+        key = (principal.name, principal.groups, resource)
+        access = self._levels.get(key)
+        if access is None:
+            if isinstance(resource, str):
+                access = self._store.access(grantee(principal), run_id=resource)
+                if access is None:
+                    raise RunNotFound(resource)
+            else:
+                access = self._store.access(grantee(principal), experiment_id=resource)
+                if access is None:
+                    raise ExperimentNotFound(f"'{resource}'")
+            self._levels.put(key, access)
+        has = max(self._policy.default_level, access.granted or Level.NONE)
+        if has < need:
+            raise denied(principal, need, "experiment", str(access.experiment_id), has)
+
+    def _creator(self, ctx: CallContext) -> NewGrant | None:
+        """The grant the creator of an experiment gets; a service creates nothing in its own name."""
+        principal = ctx.principal
+        if principal is None:
+            return None
+        if principal.service:
+            raise PermissionDeniedError(
+                "PERMISSION_DENIED",
+                f"{principal.name} is a service principal: it creates experiments only on behalf of a user",
+                {"permission": Level.EDIT.name, "resource": "experiments"},
+            )
+        level = self._policy.creator_grant(principal)
+        return None if level is None else NewGrant(Subject("user", principal.name), level, ctx)
 
     # -- experiments ---------------------------------------------------------------------------
 
@@ -75,16 +156,22 @@ class TrackingService:
         artifact_location: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> Experiment:
+        """Any authenticated caller but a service principal; the creator is granted the policy's
+        creator_level in the same transaction."""
         name = rules.name(name)
         checked_tags = rules.tags(tags or {})
         location = rules.artifact_location(artifact_location)
-        return self._store.create_experiment(name, location, checked_tags)
+        return self._store.create_experiment(name, location, checked_tags, self._creator(ctx))
 
     def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
-        return self._store.get_experiment(rules.experiment_id(experiment_id))
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.READ, numeric_id)
+        return self._store.get_experiment(numeric_id)
 
     def get_experiment_by_name(self, ctx: CallContext, name: str) -> Experiment:
-        return self._store.get_experiment_by_name(rules.name(name))
+        experiment = self._store.get_experiment_by_name(rules.name(name))
+        self._require(ctx, Level.READ, int(experiment.experiment_id))
+        return experiment
 
     def search_experiments(
         self,
@@ -105,31 +192,42 @@ class TrackingService:
             query=fingerprint("experiments", filter_text, tuple(order_by), view.value),
         )
         items, token = page.split(
-            self._store.search_experiments(filters, order, view, page.fetch_limit, page.offset)
+            self._store.search_experiments(
+                filters, order, view, page.fetch_limit, page.offset, self._policy.readable_by(ctx.principal)
+            )
         )
         return Page(tuple(items), token)
 
     def rename_experiment(self, ctx: CallContext, experiment_id: str, new_name: str) -> Experiment:
         new_name = rules.name(new_name, "new_name")
-        return self._store.rename_experiment(rules.experiment_id(experiment_id), new_name)
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.EDIT, numeric_id)
+        return self._store.rename_experiment(numeric_id, new_name)
 
     def set_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str, value: str) -> None:
         rules.tag(key, value)
-        self._store.set_experiment_tag(rules.experiment_id(experiment_id), key, value)
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.EDIT, numeric_id)
+        self._store.set_experiment_tag(numeric_id, key, value)
 
     def delete_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str) -> None:
-        self._store.delete_experiment_tag(rules.experiment_id(experiment_id), rules.tag_key(key))
+        numeric_id, key = rules.experiment_id(experiment_id), rules.tag_key(key)
+        self._require(ctx, Level.EDIT, numeric_id)
+        self._store.delete_experiment_tag(numeric_id, key)
 
     def delete_experiment(self, ctx: CallContext, experiment_id: str) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs."""
         numeric_id = rules.experiment_id(experiment_id)
         if numeric_id == int(DEFAULT_EXPERIMENT_ID):  # "00" names the Default experiment too
             raise DefaultExperimentProtected()
+        self._require(ctx, Level.MANAGE, numeric_id)
         self._store.delete_experiment(numeric_id)
 
     def restore_experiment(self, ctx: CallContext, experiment_id: str) -> None:
         """Restores the experiment and the runs deleted together with it."""
-        self._store.restore_experiment(rules.experiment_id(experiment_id))
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.MANAGE, numeric_id)
+        self._store.restore_experiment(numeric_id)
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -148,10 +246,13 @@ class TrackingService:
         name = rules.name(run_name, "run_name") if run_name else rules.generate_run_name()
         checked_tags = rules.tags(tags or {})
         parent = rules.run_id(parent_run_id, "parent_run_id") if parent_run_id else None
+        self._require(ctx, Level.EDIT, numeric_id)
         return self._store.create_run(numeric_id, name, start_time, checked_tags, parent)
 
     def get_run(self, ctx: CallContext, run_id: str) -> Run:
-        return self._store.get_run(rules.run_id(run_id))
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.READ, run_id)
+        return self._store.get_run(run_id)
 
     def update_run(
         self,
@@ -164,13 +265,19 @@ class TrackingService:
         """Changes the fields given (None = unchanged) of a live run."""
         if run_name is not None:
             rules.name(run_name, "run_name")
-        return self._store.update_run(rules.run_id(run_id), status, end_time, run_name)
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.EDIT, run_id)
+        return self._store.update_run(run_id, status, end_time, run_name)
 
     def delete_run(self, ctx: CallContext, run_id: str) -> None:
-        self._store.delete_run(rules.run_id(run_id))
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.EDIT, run_id)
+        self._store.delete_run(run_id)
 
     def restore_run(self, ctx: CallContext, run_id: str) -> None:
-        self._store.restore_run(rules.run_id(run_id))
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.EDIT, run_id)
+        self._store.restore_run(run_id)
 
     def search_runs(
         self,
@@ -192,7 +299,15 @@ class TrackingService:
             query=fingerprint("runs", sorted(numeric_ids), filter_text, tuple(order_by), view.value),
         )
         items, token = page.split(
-            self._store.search_runs(numeric_ids, filters, order, view, page.fetch_limit, page.offset)
+            self._store.search_runs(
+                numeric_ids,
+                filters,
+                order,
+                view,
+                page.fetch_limit,
+                page.offset,
+                self._policy.readable_by(ctx.principal),
+            )
         )
         return Page(tuple(items), token)
 
@@ -207,10 +322,14 @@ class TrackingService:
 
     def set_tag(self, ctx: CallContext, run_id: str, key: str, value: str) -> None:
         rules.tag(key, value)
-        self._store.log_batch(rules.run_id(run_id), metrics=(), params={}, tags={key: value})
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.EDIT, run_id)
+        self._store.log_batch(run_id, metrics=(), params={}, tags={key: value})
 
     def delete_tag(self, ctx: CallContext, run_id: str, key: str) -> None:
-        self._store.delete_tag(rules.run_id(run_id), rules.tag_key(key))
+        run_id, key = rules.run_id(run_id), rules.tag_key(key)
+        self._require(ctx, Level.EDIT, run_id)
+        self._store.delete_tag(run_id, key)
 
     def log_batch(
         self,
@@ -225,13 +344,30 @@ class TrackingService:
         rules.metrics(metrics, rules.MAX_BATCH_METRICS)
         checked_params = rules.params(params)
         checked_tags = rules.tags(tags or {})
-        self._store.log_batch(rules.run_id(run_id), metrics=metrics, params=checked_params, tags=checked_tags)
+        run_id = rules.run_id(run_id)
+        self._require(ctx, Level.EDIT, run_id)
+        self._store.log_batch(run_id, metrics=metrics, params=checked_params, tags=checked_tags)
 
     def log_metrics(self, ctx: CallContext, run_id: str, metrics: Sequence[MetricPoint]) -> int:
         """Stores up to 10,000 points atomically (one LogMetrics message); returns how many."""
-        rules.metrics(metrics, rules.MAX_STREAM_BATCH_METRICS)
-        self._store.log_batch(rules.run_id(run_id), metrics=metrics, params={}, tags={})
-        return len(metrics)
+        return self.log_metrics_stream(ctx, [(run_id, metrics)])
+
+    def log_metrics_stream(
+        self, ctx: CallContext, batches: Iterable[tuple[str, Sequence[MetricPoint]]]
+    ) -> int:
+        """Stores each (run id, points) batch of a LogMetrics stream atomically as it arrives;
+        returns how many points. EDIT is checked once per run, before its first batch."""
+        allowed: set[str] = set()
+        stored = 0
+        for run_id, metrics in batches:
+            rules.metrics(metrics, rules.MAX_STREAM_BATCH_METRICS)
+            run_id = rules.run_id(run_id)
+            if run_id not in allowed:
+                self._require(ctx, Level.EDIT, run_id)
+                allowed.add(run_id)
+            self._store.log_batch(run_id, metrics=metrics, params={}, tags={})
+            stored += len(metrics)
+        return stored
 
     def get_metric_history(
         self, ctx: CallContext, run_id: str, key: str, page_size: int = 0, page_token: str = ""
@@ -243,11 +379,9 @@ class TrackingService:
             maximum=rules.HISTORY_PAGE_MAX,
             query=fingerprint("history", run_id, key),
         )
-        items, token = page.split(
-            self._store.get_metric_history(
-                rules.run_id(run_id), rules.metric_history_key(key), page.fetch_limit, page.offset
-            )
-        )
+        run_id, key = rules.run_id(run_id), rules.metric_history_key(key)
+        self._require(ctx, Level.READ, run_id)
+        items, token = page.split(self._store.get_metric_history(run_id, key, page.fetch_limit, page.offset))
         return Page(tuple(items), token)
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -263,6 +397,7 @@ class TrackingService:
         """Publishes the content at ``path`` of a live run, then records it in the manifest."""
         run_id = rules.run_id(run_id)
         path = rules.artifact_path(path)
+        self._require(ctx, Level.EDIT, run_id)  # before a byte is read or written
         root = self._store.artifact_root_for_upload(run_id, path)
         stored = self._artifacts.write(f"{root}/{path}", chunks, expected_sha256)
         return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
@@ -273,6 +408,7 @@ class TrackingService:
         """The file's manifest entry and an iterator over its content in 1 MiB chunks."""
         path = rules.artifact_path(path)
         run_id = rules.run_id(run_id)
+        self._require(ctx, Level.READ, run_id)
         root = self._store.artifact_root(run_id)
         file = self._store.get_artifact(run_id, path)
         if file is None:
@@ -286,8 +422,9 @@ class TrackingService:
 
         A path that is a file or names nothing lists as empty, as in MLflow.
         """
-        path = rules.artifact_path(path, allow_root=True)
-        files = [f for f in self._store.list_artifact_files(rules.run_id(run_id), path) if f.path != path]
+        path, run_id = rules.artifact_path(path, allow_root=True), rules.run_id(run_id)
+        self._require(ctx, Level.READ, run_id)
+        files = [f for f in self._store.list_artifact_files(run_id, path) if f.path != path]
         if recursive:
             return files
         start = len(path) + 1 if path else 0
@@ -300,11 +437,45 @@ class TrackingService:
 
     def stat_artifact(self, ctx: CallContext, run_id: str, path: str) -> ArtifactFile:
         """The file at ``path``, or a directory when files lie below it (the root always is one)."""
-        path = rules.artifact_path(path, allow_root=True)
-        files = self._store.list_artifact_files(rules.run_id(run_id), path)
+        path, run_id = rules.artifact_path(path, allow_root=True), rules.run_id(run_id)
+        self._require(ctx, Level.READ, run_id)
+        files = self._store.list_artifact_files(run_id, path)
         exact = next((f for f in files if f.path == path), None)
         if exact is not None:
             return exact
         if files or not path:
             return ArtifactFile(path, is_dir=True)
         raise ArtifactNotFound(run_id, path)
+
+    # -- permissions ---------------------------------------------------------------------------
+
+    def set_experiment_permission(
+        self, ctx: CallContext, experiment_id: str, user: str, group: str, level: int | str
+    ) -> Grant:
+        """Grants ``level`` to the user or the group (exactly one), replacing an earlier grant."""
+        numeric_id = rules.experiment_id(experiment_id)
+        grant = NewGrant(rules.subject(user, group), parse_level(level), ctx)
+        self._require(ctx, Level.MANAGE, numeric_id)
+        granted = self._store.set_permission(numeric_id, grant)
+        self._forget_levels(numeric_id)
+        return granted
+
+    def delete_experiment_permission(
+        self, ctx: CallContext, experiment_id: str, user: str, group: str
+    ) -> None:
+        numeric_id = rules.experiment_id(experiment_id)
+        subject = rules.subject(user, group)
+        self._require(ctx, Level.MANAGE, numeric_id)
+        self._store.delete_permission(numeric_id, subject, ctx)
+        self._forget_levels(numeric_id)
+
+    def list_experiment_permissions(
+        self, ctx: CallContext, experiment_id: str
+    ) -> tuple[list[Grant], list[GrantEvent]]:
+        numeric_id = rules.experiment_id(experiment_id)
+        self._require(ctx, Level.READ, numeric_id)
+        return self._store.list_permissions(numeric_id, MAX_PERMISSION_EVENTS)
+
+    def _forget_levels(self, experiment_id: int) -> None:
+        """Grants changed here take effect here at once (other processes: within the cache's ttl)."""
+        self._levels.discard(lambda _key, access: access.experiment_id == experiment_id)

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Subject
+from modelreg_server.context import CallContext
 from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,
+    ExperimentAccess,
     Metric,
     MetricPoint,
+    NewGrant,
     Run,
     RunInfo,
     RunStatus,
@@ -29,8 +33,11 @@ class TrackingStore(Protocol):
     by id): the caller asks for one row past its page to learn whether another page follows."""
 
     # Experiments
-    def create_experiment(self, name: str, artifact_location: str, tags: Mapping[str, str]) -> Experiment:
-        """``artifact_location`` "" places the experiment's artifacts under the store's root."""
+    def create_experiment(
+        self, name: str, artifact_location: str, tags: Mapping[str, str], creator: NewGrant | None = None
+    ) -> Experiment:
+        """``artifact_location`` "" places the experiment's artifacts under the store's root;
+        ``creator`` is granted (and the grant's event recorded) in the same transaction."""
         ...
 
     def get_experiment(self, experiment_id: int) -> Experiment: ...
@@ -42,12 +49,36 @@ class TrackingStore(Protocol):
         view: ViewType,
         limit: int,
         offset: int,
-    ) -> list[Experiment]: ...
+        readable_by: Grantee | None = None,
+    ) -> list[Experiment]:
+        """With ``readable_by``, only the experiments granted to that user or its groups."""
+        ...
+
     def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment: ...
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None: ...
     def delete_experiment_tag(self, experiment_id: int, key: str) -> None: ...
     def delete_experiment(self, experiment_id: int) -> None: ...
     def restore_experiment(self, experiment_id: int) -> None: ...
+
+    # Permissions
+    def access(
+        self, grantee: Grantee, *, experiment_id: int | None = None, run_id: str | None = None
+    ) -> ExperimentAccess | None:
+        """The experiment (``experiment_id``'s, or ``run_id``'s) and the grantee's highest grant on
+        it, in one query; None when it does not exist."""
+        ...
+
+    def set_permission(self, experiment_id: int, grant: NewGrant) -> Grant:
+        """Grants (replacing an earlier grant to the same subject) and records the SET event."""
+        ...
+
+    def delete_permission(self, experiment_id: int, subject: Subject, ctx: CallContext) -> None:
+        """Removes the grant (PermissionNotFound without one) and records the DELETE event."""
+        ...
+
+    def list_permissions(self, experiment_id: int, max_events: int) -> tuple[list[Grant], list[GrantEvent]]:
+        """The grants, users then groups by name, and the latest ``max_events`` events, oldest first."""
+        ...
 
     # Runs
     def create_run(
@@ -78,8 +109,10 @@ class TrackingStore(Protocol):
         view: ViewType,
         limit: int,
         offset: int,
+        readable_by: Grantee | None = None,
     ) -> list[Run]:
-        """Runs of ``experiment_ids`` (every experiment when empty) that match every filter."""
+        """Runs of ``experiment_ids`` (every experiment when empty) that match every filter; with
+        ``readable_by``, only those of experiments granted to that user or its groups."""
         ...
 
     # Run data

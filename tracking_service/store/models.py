@@ -144,3 +144,37 @@ class ArtifactRow(Base):
     size: Mapped[int] = mapped_column(sa.BigInteger)
     sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ExperimentPermissionRow(Base):
+    """A grant of a level on an experiment to a user or a group (migration 0003)."""
+
+    __tablename__ = "experiment_permissions"
+    # Searches restricted to a caller look its grants up by subject.
+    __table_args__ = (sa.Index(None, "subject_kind", "subject_name"),)
+
+    experiment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # user or group
+    subject_name: Mapped[str] = mapped_column(_text(128), primary_key=True)
+    level: Mapped[int] = mapped_column(sa.Integer)  # modelreg_server.access.policy.Level
+    granted_by: Mapped[str] = mapped_column(_text(250))
+    granted_at: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ExperimentPermissionEventRow(Base):
+    """Every set and delete of a grant. No foreign key: the history outlives the grant."""
+
+    __tablename__ = "experiment_permission_events"
+    __table_args__ = (sa.Index(None, "experiment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.Integer)
+    time: Mapped[int] = mapped_column(sa.BigInteger)
+    actor: Mapped[str] = mapped_column(_text(250))
+    action: Mapped[str] = mapped_column(sa.String(16))  # SET or DELETE
+    subject_kind: Mapped[str] = mapped_column(sa.String(8))
+    subject_name: Mapped[str] = mapped_column(_text(128))
+    level: Mapped[int | None] = mapped_column(sa.Integer)  # None for DELETE
+    request_id: Mapped[str] = mapped_column(sa.String(128))

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from modelreg.wire import now_ms
+from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject
+from modelreg_server.context import CallContext
 from modelreg_server.db import read_only
 from modelreg_server.sqlfilter import like
 from tracking_service.domain import rules
@@ -41,9 +43,11 @@ from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_NAME,
     ArtifactFile,
     Experiment,
+    ExperimentAccess,
     LifecycleStage,
     Metric,
     MetricPoint,
+    NewGrant,
     Param,
     Run,
     RunData,
@@ -57,6 +61,7 @@ from tracking_service.domain.errors import (
     ExperimentNotFound,
     InvalidArtifactPath,
     ParamValueConflict,
+    PermissionNotFound,
     RunDeleted,
     RunNotFound,
     TagNotFound,
@@ -65,6 +70,8 @@ from tracking_service.domain.filters import Comparison, Entity, OrderBy
 from tracking_service.store.models import (
     ArtifactRow,
     Base,
+    ExperimentPermissionEventRow,
+    ExperimentPermissionRow,
     ExperimentRow,
     ExperimentTagRow,
     LatestMetricRow,
@@ -107,6 +114,8 @@ _LATEST = _TABLES[LatestMetricRow.__tablename__]
 _ARTIFACTS = _TABLES[ArtifactRow.__tablename__]
 _EXPERIMENTS = _TABLES[ExperimentRow.__tablename__]
 _EXPERIMENT_TAGS = _TABLES[ExperimentTagRow.__tablename__]
+_PERMISSIONS = _TABLES[ExperimentPermissionRow.__tablename__]
+_PERMISSION_EVENTS = _TABLES[ExperimentPermissionEventRow.__tablename__]
 _DATA_TABLES = {Entity.METRIC: _LATEST, Entity.PARAM: _PARAMS, Entity.TAG: _RUN_TAGS}
 _IN_VIEW = {view: _RUNS.c.lifecycle_stage.in_([stage.value for stage in view.stages]) for view in ViewType}
 
@@ -166,6 +175,48 @@ _METRIC_HISTORY = (
 )
 _ARTIFACT = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
     _ARTIFACTS.c.run_id == _RUN_ID, _ARTIFACTS.c.path_digest == sa.bindparam("path_digest")
+)
+
+# The grants of a caller: to its user name or to one of its groups. Bound per call (see
+# _grantee_binds), so every caller shares one statement and its compiled form.
+_TO_GRANTEE = sa.or_(
+    sa.and_(
+        _PERMISSIONS.c.subject_kind == "user", _PERMISSIONS.c.subject_name == sa.bindparam("grantee_user")
+    ),
+    sa.and_(
+        _PERMISSIONS.c.subject_kind == "group",
+        _PERMISSIONS.c.subject_name.in_(sa.bindparam("grantee_groups", expanding=True)),
+    ),
+)
+
+
+def _grantee_binds(grantee: Grantee) -> dict[str, object]:
+    return {"grantee_user": grantee.user, "grantee_groups": list(grantee.groups)}
+
+
+def _granted_level(experiment_id: Column) -> sa.ScalarSelect[Any]:
+    """The caller's highest grant on the experiment of ``experiment_id`` (NULL without one)."""
+    return (
+        sa.select(sa.func.max(_PERMISSIONS.c.level))
+        .where(_PERMISSIONS.c.experiment_id == experiment_id, _TO_GRANTEE)
+        .scalar_subquery()
+    )
+
+
+def _readable(experiment_id: Column) -> Condition:
+    """The caller holds READ or more on the experiment of ``experiment_id``: a search's restriction,
+    applied in SQL so that pages stay full and page offsets stay right."""
+    return sa.exists().where(
+        _PERMISSIONS.c.experiment_id == experiment_id, _PERMISSIONS.c.level >= int(Level.READ), _TO_GRANTEE
+    )
+
+
+# Existence and the caller's grant in one query: an unknown id stays NOT_FOUND.
+_EXPERIMENT_ACCESS = sa.select(
+    _EXPERIMENTS.c.experiment_id, _granted_level(_EXPERIMENTS.c.experiment_id)
+).where(_EXPERIMENTS.c.experiment_id == sa.bindparam("experiment_id"))
+_RUN_ACCESS = sa.select(_RUNS.c.experiment_id, _granted_level(_RUNS.c.experiment_id)).where(
+    _RUNS.c.run_id == _RUN_ID
 )
 
 MetricValues = tuple[str, str, float, bool, bool, int, int]
@@ -351,6 +402,14 @@ def _data_conditions(
     return conditions
 
 
+def _grant_key(experiment_id: int, subject: Subject) -> tuple[Condition, ...]:
+    return (
+        _PERMISSIONS.c.experiment_id == experiment_id,
+        _PERMISSIONS.c.subject_kind == subject.kind,
+        _PERMISSIONS.c.subject_name == subject.name,
+    )
+
+
 def _is_prefix(column: Column, prefix: str) -> Condition:
     # substr rather than LIKE: exact and case-sensitive on every backend, no wildcard escaping.
     return sa.func.substr(column, 1, len(prefix)) == prefix
@@ -401,7 +460,9 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- experiments
 
-    def create_experiment(self, name: str, artifact_location: str, tags: Mapping[str, str]) -> Experiment:
+    def create_experiment(
+        self, name: str, artifact_location: str, tags: Mapping[str, str], creator: NewGrant | None = None
+    ) -> Experiment:
         now = now_ms()
         try:
             with self._sessions.begin() as session:
@@ -417,6 +478,8 @@ class SqlTrackingStore:
                 if not artifact_location:
                     row.artifact_location = f"{self._artifact_root}/{row.experiment_id}"
                 self._put_experiment_tags(session, row.experiment_id, tags)
+                if creator is not None:
+                    self._put_grant(session, row.experiment_id, creator)
         except sa.exc.IntegrityError:
             raise ExperimentAlreadyExists(name) from None
         return _experiment(row, tags)
@@ -440,6 +503,7 @@ class SqlTrackingStore:
         view: ViewType,
         limit: int,
         offset: int,
+        readable_by: Grantee | None = None,
     ) -> list[Experiment]:
         clauses, orders = filters, order
         columns: dict[str, Column] = {
@@ -457,6 +521,10 @@ class SqlTrackingStore:
             else:
                 conditions.append(self._compare(columns[clause.key], clause))
         conditions += _data_conditions(_EXPERIMENTS.c.experiment_id, tests)
+        binds: dict[str, object] = {}
+        if readable_by is not None:
+            conditions.append(_readable(_EXPERIMENTS.c.experiment_id))
+            binds = _grantee_binds(readable_by)
         ordering = [columns[o.key].asc() if o.ascending else columns[o.key].desc() for o in orders] or [
             ExperimentRow.creation_time.desc()
         ]
@@ -468,7 +536,7 @@ class SqlTrackingStore:
             .limit(limit)
         )
         with self._reads.begin() as session:
-            rows = list(session.scalars(statement))
+            rows = list(session.scalars(statement, binds))
             tags = self._experiment_tags(session, [r.experiment_id for r in rows])
         return [_experiment(r, tags[r.experiment_id]) for r in rows]
 
@@ -564,6 +632,121 @@ class SqlTrackingStore:
         session.execute(
             sa.insert(ExperimentTagRow),
             [{"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
+        )
+
+    # ---------------------------------------------------------------- permissions
+
+    def access(
+        self, grantee: Grantee, *, experiment_id: int | None = None, run_id: str | None = None
+    ) -> ExperimentAccess | None:
+        if run_id is not None:
+            statement, binds = _RUN_ACCESS, {"run_id": run_id, **_grantee_binds(grantee)}
+        else:
+            statement, binds = _EXPERIMENT_ACCESS, {"experiment_id": experiment_id, **_grantee_binds(grantee)}
+        with self._reads.begin() as session:
+            row = session.connection().execute(statement, binds).first()
+        if row is None:
+            return None
+        return ExperimentAccess(row[0], None if row[1] is None else Level(row[1]))
+
+    def set_permission(self, experiment_id: int, grant: NewGrant) -> Grant:
+        with self._sessions.begin() as session:
+            # The lock serialises concurrent grants to one subject (a delete, then an insert).
+            self._experiment_row(session, experiment_id, lock=True)
+            return self._put_grant(session, experiment_id, grant)
+
+    def delete_permission(self, experiment_id: int, subject: Subject, ctx: CallContext) -> None:
+        with self._sessions.begin() as session:
+            self._experiment_row(session, experiment_id, lock=True)
+            deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                sa.delete(_PERMISSIONS).where(*_grant_key(experiment_id, subject))
+            )
+            if deleted.rowcount == 0:
+                raise PermissionNotFound(experiment_id, subject.kind, subject.name)
+            self._record_grant_event(session, experiment_id, "DELETE", subject, None, ctx, now_ms())
+
+    def list_permissions(self, experiment_id: int, max_events: int) -> tuple[list[Grant], list[GrantEvent]]:
+        grants = sa.select(
+            _PERMISSIONS.c.subject_kind,
+            _PERMISSIONS.c.subject_name,
+            _PERMISSIONS.c.level,
+            _PERMISSIONS.c.granted_by,
+            _PERMISSIONS.c.granted_at,
+        ).where(_PERMISSIONS.c.experiment_id == experiment_id)
+        events = (
+            sa.select(
+                _PERMISSION_EVENTS.c.time,
+                _PERMISSION_EVENTS.c.actor,
+                _PERMISSION_EVENTS.c.action,
+                _PERMISSION_EVENTS.c.subject_kind,
+                _PERMISSION_EVENTS.c.subject_name,
+                _PERMISSION_EVENTS.c.level,
+                _PERMISSION_EVENTS.c.request_id,
+            )
+            .where(_PERMISSION_EVENTS.c.experiment_id == experiment_id)
+            .order_by(_PERMISSION_EVENTS.c.id.desc())
+            .limit(max_events)
+        )
+        with self._reads.begin() as session:
+            self._experiment_row(session, experiment_id)
+            grant_rows = session.execute(grants).all()
+            event_rows = session.execute(events).all()
+        # Sorted in Python: users first, then groups, each by name in the same order on every backend.
+        return (
+            [
+                Grant(Subject(kind, name), Level(level), granted_by, granted_at)
+                for kind, name, level, granted_by, granted_at in sorted(
+                    grant_rows, key=lambda r: (r.subject_kind != "user", r.subject_name)
+                )
+            ],
+            [
+                GrantEvent(
+                    time, actor, action, Subject(kind, name), None if level is None else Level(level), rid
+                )
+                for time, actor, action, kind, name, level, rid in reversed(event_rows)
+            ],
+        )
+
+    def _put_grant(self, session: Session, experiment_id: int, grant: NewGrant) -> Grant:
+        """Replaces the subject's grant and records the SET event (portable: no dialect's upsert)."""
+        now, subject = now_ms(), grant.subject
+        session.execute(sa.delete(_PERMISSIONS).where(*_grant_key(experiment_id, subject)))
+        session.execute(
+            sa.insert(_PERMISSIONS),
+            {
+                "experiment_id": experiment_id,
+                "subject_kind": subject.kind,
+                "subject_name": subject.name,
+                "level": int(grant.level),
+                "granted_by": grant.ctx.actor,
+                "granted_at": now,
+            },
+        )
+        self._record_grant_event(session, experiment_id, "SET", subject, grant.level, grant.ctx, now)
+        return Grant(subject, grant.level, grant.ctx.actor, now)
+
+    def _record_grant_event(
+        self,
+        session: Session,
+        experiment_id: int,
+        action: str,
+        subject: Subject,
+        level: Level | None,
+        ctx: CallContext,
+        now: int,
+    ) -> None:
+        session.execute(
+            sa.insert(_PERMISSION_EVENTS),
+            {
+                "experiment_id": experiment_id,
+                "time": now,
+                "actor": ctx.actor,
+                "action": action,
+                "subject_kind": subject.kind,
+                "subject_name": subject.name,
+                "level": None if level is None else int(level),
+                "request_id": ctx.request_id,
+            },
         )
 
     # ---------------------------------------------------------------- runs
@@ -665,10 +848,16 @@ class SqlTrackingStore:
         view: ViewType,
         limit: int,
         offset: int,
+        readable_by: Grantee | None = None,
     ) -> list[Run]:
-        statement = self._search_statement(tuple(experiment_ids), tuple(filters), view, tuple(order))
+        statement = self._search_statement(
+            tuple(experiment_ids), tuple(filters), view, tuple(order), readable_by is not None
+        )
+        binds: dict[str, object] = {"offset": offset, "limit": limit}
+        if readable_by is not None:
+            binds.update(_grantee_binds(readable_by))
         with self._reads.begin() as session:
-            rows = session.connection().execute(statement, {"offset": offset, "limit": limit}).all()
+            rows = session.connection().execute(statement, binds).all()
             return self._load_runs(session, rows)
 
     def _build_search_statement(
@@ -677,12 +866,15 @@ class SqlTrackingStore:
         filters: tuple[Comparison, ...],
         view: ViewType,
         order: tuple[OrderBy, ...],
+        restricted: bool,
     ) -> AnySelect:
         """The search's SELECT of run info rows, the page bounds left as the offset and limit
         parameters. Memoised per store (see __init__): building it costs more than running it."""
         statement = _SELECT_RUN_INFO.where(_IN_VIEW[view])
         if experiment_ids:
             statement = statement.where(_RUNS.c.experiment_id.in_(experiment_ids))
+        if restricted:  # to the experiments the grantee bound at execution may read
+            statement = statement.where(_readable(_RUNS.c.experiment_id))
         statement, ordering, clauses = self._run_ordering(statement, list(order), list(filters))
         statement = statement.where(*self._run_conditions(clauses))
         return (
