@@ -114,10 +114,17 @@ class AccessPolicy:
             or self.default_level >= need
         )
 
-    def creator_grant(self, principal: Principal | None) -> Level | None:
-        """What the creator of an experiment or model is granted, None for nothing: with access
-        control off there is nobody to grant, and the bootstrap admin is no user to hold a grant
-        (it is meant to go once real users exist)."""
+    def creator_grant(self, principal: Principal | None, kind: str) -> Level | None:
+        """What the creator of an experiment or model (``kind``) is granted, None for nothing:
+        with access control off there is nobody to grant, and the bootstrap admin is no user to
+        hold a grant (it is meant to go once real users exist). A service principal creates
+        nothing in its own name (PERMISSION_DENIED): it acts for users."""
+        if principal is not None and principal.service:
+            raise PermissionDeniedError(
+                "PERMISSION_DENIED",
+                f"{principal.name} is a service principal: it creates {kind}s only on behalf of a user",
+                {"permission": "USER", "resource": f"{kind}s"},
+            )
         if principal is None or principal.authenticated_by == "bootstrap" or self.creator_level == Level.NONE:
             return None
         return self.creator_level

@@ -8,6 +8,7 @@ from modelreg.access.v1 import access_pb2 as pb
 from modelreg.access.v1 import access_pb2_grpc
 from modelreg.wire import now_ms
 from modelreg_server.access.entities import AccessEvent, Token, User
+from modelreg_server.access.policy import Grant, GrantEvent, Subject
 from modelreg_server.access.service import AccessService
 from modelreg_server.context import call_context
 
@@ -45,6 +46,31 @@ def event_pb(event: AccessEvent) -> pb.AccessEvent:
         action=event.action,
         target=event.target,
         detail=event.detail,
+        request_id=event.request_id,
+    )
+
+
+def _principal_pb(subject: Subject | None) -> pb.Principal:
+    return pb.Principal() if subject is None else pb.Principal(**{subject.kind: subject.name})
+
+
+def permission_pb(grant: Grant) -> pb.Permission:
+    """A grant as both services' permission RPCs return it."""
+    return pb.Permission(
+        principal=_principal_pb(grant.subject),
+        level=pb.PermissionLevel.ValueType(grant.level),  # Level's values are the enum's numbers
+        granted_by=grant.granted_by,
+        granted_at=grant.granted_at,
+    )
+
+
+def permission_event_pb(event: GrantEvent) -> pb.PermissionEvent:
+    return pb.PermissionEvent(
+        time=event.time,
+        actor=event.actor,
+        action=event.action,
+        principal=_principal_pb(event.subject),
+        level=pb.PermissionLevel.ValueType(event.level or 0),
         request_id=event.request_id,
     )
 

@@ -6,9 +6,7 @@ from typing import Any
 
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
-from modelreg.access.v1 import access_pb2 as access_pb
 from modelreg.registry.v1 import registry_pb2 as pb
-from modelreg_server.access.policy import Grant, GrantEvent, Subject
 from registry_service.domain.entities import (
     EventAction,
     FileDigest,
@@ -97,32 +95,6 @@ def model_event(event: ModelEvent) -> pb.ModelEvent:
         actor=event.actor,
         time=event.time,
         comment=event.comment,
-    )
-
-
-def _principal(subject: Subject | None) -> access_pb.Principal:
-    if subject is None:
-        return access_pb.Principal()
-    return access_pb.Principal(**{subject.kind: subject.name})
-
-
-def permission(grant: Grant) -> access_pb.Permission:
-    return access_pb.Permission(
-        principal=_principal(grant.subject),
-        level=access_pb.PermissionLevel.ValueType(grant.level),  # Level's values are the enum's
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
-    )
-
-
-def permission_event(event: GrantEvent) -> access_pb.PermissionEvent:
-    return access_pb.PermissionEvent(
-        time=event.time,
-        actor=event.actor,
-        action=event.action,
-        principal=_principal(event.subject),
-        level=access_pb.PermissionLevel.ValueType(event.level or 0),
-        request_id=event.request_id,
     )
 
 

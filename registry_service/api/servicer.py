@@ -12,6 +12,7 @@ import grpc
 
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc
+from modelreg_server.access.servicer import permission_event_pb, permission_pb
 from modelreg_server.context import call_context
 from registry_service.api import convert
 from registry_service.domain.service import RegistryService
@@ -232,7 +233,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         grant = self._service.set_registered_model_permission(
             call_context(), request.name, request.principal.user, request.principal.group, request.level
         )
-        return pb.SetRegisteredModelPermissionResponse(permission=convert.permission(grant))
+        return pb.SetRegisteredModelPermissionResponse(permission=permission_pb(grant))
 
     def DeleteRegisteredModelPermission(
         self, request: pb.DeleteRegisteredModelPermissionRequest, context: grpc.ServicerContext
@@ -247,9 +248,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ListRegisteredModelPermissionsResponse:
         found = self._service.list_registered_model_permissions(call_context(), request.name)
         return pb.ListRegisteredModelPermissionsResponse(
-            permissions=[convert.permission(g) for g in found.grants],
+            permissions=[permission_pb(g) for g in found.grants],
             protection=convert.protection(found.protection),
-            events=[convert.permission_event(e) for e in found.events],
+            events=[permission_event_pb(e) for e in found.events],
         )
 
     def SetRegisteredModelProtection(

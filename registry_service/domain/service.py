@@ -30,7 +30,6 @@ from modelreg_server.access.policy import (
     parse_level,
 )
 from modelreg_server.context import CallContext
-from modelreg_server.errors import PermissionDeniedError
 from modelreg_server.pagination import fingerprint, parse_page
 from registry_service.domain import errors, filters, rules
 from registry_service.domain.entities import (
@@ -124,16 +123,7 @@ class RegistryService:
         name = rules.model_name(name)
         description = rules.description(description)
         checked_tags = rules.tags(dict(tags or {}))
-        creator_level = None
-        if ctx.principal is not None:
-            if ctx.principal.service:  # a service acts for users; it owns nothing itself
-                raise PermissionDeniedError(
-                    "PERMISSION_DENIED",
-                    f"service principal '{ctx.principal.name}' cannot create registered models",
-                    {"permission": "USER", "resource": f"{_KIND}s/{name}"},
-                )
-            if self._policy.creator_level != Level.NONE:
-                creator_level = self._policy.creator_level
+        creator_level = self._policy.creator_grant(ctx.principal, _KIND)
         return self._store.create_model(name, description, checked_tags, ctx, creator_level)
 
     def get_registered_model(self, ctx: CallContext, name: str) -> RegisteredModel:

@@ -200,8 +200,10 @@ def _assert_registrations_traced_in_json_logs(stack: dict[str, ServiceProcess]) 
     assert len(registrations) == 2
     tracking = _json_calls(stack["tracking"].log_path)
     for registration in registrations:
-        followed = {c["method"] for c in tracking if c["request_id"] == registration["request_id"]}
-        assert {"GetRun", "StatArtifact"} <= followed
+        followed = [c for c in tracking if c["request_id"] == registration["request_id"]]
+        assert {"GetRun", "StatArtifact"} <= {c["method"] for c in followed}
+        # The registry asked as its own service identity, on behalf of the user who registered.
+        assert {(c["actor"], c["via"]) for c in followed} == {(registration["actor"], "modelreg-registry")}
 
 
 def test_walkthrough_through_the_stack_survives_a_restart(
@@ -215,6 +217,14 @@ def test_walkthrough_through_the_stack_survives_a_restart(
     ) as admin:
         admin.create_user("data-scientist")
         token = admin.create_token("data-scientist").secret
+    # The example logs to the Default experiment, which (like any other) needs EDIT to log to.
+    with modelreg.Client(
+        stack["tracking"].target,
+        registry.target,
+        token=registry.env["MODELREG_BOOTSTRAP_ADMIN_TOKEN"],
+        tls=registry.tls,
+    ) as admin_client:
+        admin_client.set_experiment_permission("0", "EDIT", user="data-scientist")
     targets = {
         "MODELREG_TRACKING_URI": stack["tracking"].target,
         "MODELREG_REGISTRY_URI": registry.target,

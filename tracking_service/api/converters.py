@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from modelreg.access.v1 import access_pb2 as access_pb
 from modelreg.tracking.v1 import tracking_pb2 as pb
-from modelreg_server.access.policy import Grant, GrantEvent, Subject
 from modelreg_server.errors import InvalidArgumentError
 from tracking_service.domain.entities import (
     ArtifactFile,
@@ -126,32 +124,3 @@ def file_to_proto(file: ArtifactFile) -> pb.FileInfo:
 
 def param_from_proto(param: pb.Param) -> Param:
     return Param(key=param.key, value=param.value)
-
-
-def _principal_to_proto(subject: Subject | None) -> access_pb.Principal:
-    if subject is None:
-        return access_pb.Principal()
-    if subject.kind == "user":
-        return access_pb.Principal(user=subject.name)
-    return access_pb.Principal(group=subject.name)
-
-
-def permission_to_proto(grant: Grant) -> access_pb.Permission:
-    # Level's values are PermissionLevel's numbers.
-    return access_pb.Permission(
-        principal=_principal_to_proto(grant.subject),
-        level=access_pb.PermissionLevel.ValueType(grant.level),
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
-    )
-
-
-def permission_event_to_proto(event: GrantEvent) -> access_pb.PermissionEvent:
-    return access_pb.PermissionEvent(
-        time=event.time,
-        actor=event.actor,
-        action=event.action,
-        principal=_principal_to_proto(event.subject),
-        level=access_pb.PermissionLevel.ValueType(event.level or 0),
-        request_id=event.request_id,
-    )

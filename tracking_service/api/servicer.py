@@ -14,6 +14,7 @@ import grpc
 from modelreg import wire as transfer
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+from modelreg_server.access.servicer import permission_event_pb, permission_pb
 from modelreg_server.context import call_context
 from modelreg_server.errors import InvalidArgumentError
 from tracking_service.api import converters as conv
@@ -268,7 +269,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
             request.principal.group,
             request.level,
         )
-        return pb.SetExperimentPermissionResponse(permission=conv.permission_to_proto(grant))
+        return pb.SetExperimentPermissionResponse(permission=permission_pb(grant))
 
     def DeleteExperimentPermission(
         self, request: pb.DeleteExperimentPermissionRequest, context: grpc.ServicerContext
@@ -283,8 +284,8 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     ) -> pb.ListExperimentPermissionsResponse:
         grants, events = self._service.list_experiment_permissions(call_context(), request.experiment_id)
         return pb.ListExperimentPermissionsResponse(
-            permissions=[conv.permission_to_proto(g) for g in grants],
-            events=[conv.permission_event_to_proto(e) for e in events],
+            permissions=[permission_pb(g) for g in grants],
+            events=[permission_event_pb(e) for e in events],
         )
 
 

@@ -12,8 +12,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 
-from modelreg_server.access.policy import Subject
-from modelreg_server.access.service import group_names, user_name
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
     MAX_PARAM_VALUE_LENGTH,
@@ -61,17 +59,6 @@ def experiment_id(value: str, field: str = "experiment_id") -> int:
             {"field": field},
         )
     return int(value)
-
-
-def subject(user: str, group: str) -> Subject:
-    """Whom a grant names: exactly one of a user and a group, under the access service's name rules."""
-    if bool(user) == bool(group):
-        raise InvalidArgumentError(
-            "INVALID_PRINCIPAL", "principal must name exactly one of user and group", {"field": "principal"}
-        )
-    if user:
-        return Subject("user", user_name(user, "principal.user"))
-    return Subject("group", group_names([group], "principal.group")[0])
 
 
 def name(value: str, field: str = "name") -> str:

@@ -42,8 +42,8 @@ from modelreg_server.access.policy import (
     grantee,
     parse_level,
 )
+from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
-from modelreg_server.errors import PermissionDeniedError
 from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.artifacts.base import ArtifactStore, Chunk
 from tracking_service.domain import rules
@@ -135,17 +135,12 @@ class TrackingService:
 
     def _creator(self, ctx: CallContext) -> NewGrant | None:
         """The grant the creator of an experiment gets; a service creates nothing in its own name."""
-        principal = ctx.principal
-        if principal is None:
-            return None
-        if principal.service:
-            raise PermissionDeniedError(
-                "PERMISSION_DENIED",
-                f"{principal.name} is a service principal: it creates experiments only on behalf of a user",
-                {"permission": Level.EDIT.name, "resource": "experiments"},
-            )
-        level = self._policy.creator_grant(principal)
-        return None if level is None else NewGrant(Subject("user", principal.name), level, ctx)
+        level = self._policy.creator_grant(ctx.principal, "experiment")
+        return (
+            None
+            if level is None or ctx.principal is None
+            else NewGrant(Subject("user", ctx.principal.name), level, ctx)
+        )
 
     # -- experiments ---------------------------------------------------------------------------
 
@@ -454,7 +449,7 @@ class TrackingService:
     ) -> Grant:
         """Grants ``level`` to the user or the group (exactly one), replacing an earlier grant."""
         numeric_id = rules.experiment_id(experiment_id)
-        grant = NewGrant(rules.subject(user, group), parse_level(level), ctx)
+        grant = NewGrant(subject(user, group), parse_level(level), ctx)
         self._require(ctx, Level.MANAGE, numeric_id)
         granted = self._store.set_permission(numeric_id, grant)
         self._forget_levels(numeric_id)
@@ -464,9 +459,9 @@ class TrackingService:
         self, ctx: CallContext, experiment_id: str, user: str, group: str
     ) -> None:
         numeric_id = rules.experiment_id(experiment_id)
-        subject = rules.subject(user, group)
+        grantee = subject(user, group)
         self._require(ctx, Level.MANAGE, numeric_id)
-        self._store.delete_permission(numeric_id, subject, ctx)
+        self._store.delete_permission(numeric_id, grantee, ctx)
         self._forget_levels(numeric_id)
 
     def list_experiment_permissions(

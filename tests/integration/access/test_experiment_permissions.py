@@ -163,7 +163,7 @@ def test_a_service_principal_reads_every_run_and_writes_none(
         assert bot.get_run(run_id).data.metrics["loss"] == 0.5
         assert bot.download_artifacts(run_id, "sam-exp-model.txt", str(tmp_path / "got"))
         assert _denied(lambda: bot.log_metric(run_id, "loss", 0.1))["permission"] == "EDIT"
-        assert _denied(lambda: bot.create_experiment("bot-exp"))["permission"] == "EDIT"
+        assert _denied(lambda: bot.create_experiment("bot-exp"))["permission"] == "USER"
 
 
 def test_admins_may_do_anything(secured: SecuredServices, tmp_path: Path) -> None:

@@ -21,8 +21,6 @@ from modelreg.models.fetch import fetch_model
 from registry_service.domain.service import ACCESS_CACHE_SECONDS
 from tests.integration.access.conftest import SecuredServices
 
-NEEDS_TRACKING_PERMISSIONS = pytest.mark.xfail(strict=True, reason="needs experiment permissions in tracking")
-
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -115,7 +113,6 @@ def test_production_is_protected_by_default(secured: SecuredServices) -> None:
         assert editor.transition_model_version_stage(name, 1, "Production").current_stage == "Production"
 
 
-@NEEDS_TRACKING_PERMISSIONS
 def test_registering_needs_read_on_the_runs_experiment(private: SecuredServices, tmp_path: Path) -> None:
     with private.client(private.user_token("scientist-d")) as scientist:
         run_id = _run_with_model(scientist, tmp_path)
@@ -155,7 +152,6 @@ def test_model_read_is_enough_to_load_a_version(
         ) == ("READ", f"registered_models/{name}")
 
 
-@NEEDS_TRACKING_PERMISSIONS
 def test_model_read_does_not_open_the_runs_artifacts(private: SecuredServices, tmp_path: Path) -> None:
     _, run_id = _registered_private_model(private, tmp_path)
     with private.client(private.user_token("reader-e")) as reader, pytest.raises(exceptions.PermissionDenied):
