@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -164,11 +164,17 @@ def tcp_open(port: int) -> bool:
         return True
 
 
-def grpc_serving(target: str) -> bool:
+def grpc_serving(target: str, ca_file: Path | None = None) -> bool:
+    """The health service says SERVING; ``ca_file``: the port serves TLS with a certificate it signed."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(target) as channel:
+    target = target.removeprefix("grpcs://")
+    with (
+        grpc.secure_channel(target, grpc.ssl_channel_credentials(ca_file.read_bytes()))
+        if ca_file
+        else grpc.insecure_channel(target)
+    ) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
@@ -181,27 +187,45 @@ class ModelregServices:
     registry_target: str
 
 
-def start_modelreg(started: list[Service], home: Path) -> ModelregServices:
+def start_modelreg(
+    started: list[Service], home: Path, env: Mapping[str, str] | None = None, tls: Path | None = None
+) -> ModelregServices:
     """Both services on free loopback ports with fresh SQLite databases and artifacts under
-    ``home`` (they create their schema at start: MODELREG_AUTO_MIGRATE), once both are SERVING."""
-    tracking_target, registry_target = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    ``home`` (they create their schema at start: MODELREG_AUTO_MIGRATE), once both are SERVING.
+    ``env`` is added to both services' environment; ``tls`` is a directory of
+    ``modelreg_server.tls.write_local_certificates`` files: both serve TLS with its server
+    certificate, the registry reaches tracking over it, and the targets are ``grpcs://``."""
+    tracking_port, registry_port = free_port(), free_port()
+    scheme = "grpcs://" if tls else ""
+    tracking_target = f"{scheme}127.0.0.1:{tracking_port}"
+    registry_target = f"{scheme}127.0.0.1:{registry_port}"
+    shared = dict(env or {})
+    if tls:
+        shared |= {
+            "MODELREG_TLS_CERT_FILE": str(tls / "server.pem"),
+            "MODELREG_TLS_KEY_FILE": str(tls / "server-key.pem"),
+            "MODELREG_TRACKING_CA_FILE": str(tls / "ca.pem"),
+        }
     tracking_env = {
+        **shared,
         "MODELREG_TRACKING_HOST": "127.0.0.1",
-        "MODELREG_TRACKING_PORT": tracking_target.rsplit(":", 1)[1],
+        "MODELREG_TRACKING_PORT": str(tracking_port),
         "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{home / 'tracking.db'}",
         "MODELREG_ARTIFACT_ROOT": f"file://{home / 'artifacts'}",
     }
     registry_env = {
+        **shared,
         "MODELREG_REGISTRY_HOST": "127.0.0.1",
-        "MODELREG_REGISTRY_PORT": registry_target.rsplit(":", 1)[1],
+        "MODELREG_REGISTRY_PORT": str(registry_port),
         "MODELREG_REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
         "MODELREG_TRACKING_TARGET": tracking_target,
     }
     py = sys.executable
     tracking = spawn(started, "tracking", [py, "-m", "tracking_service", "serve"], home, tracking_env)
     registry = spawn(started, "registry", [py, "-m", "registry_service", "serve"], home, registry_env)
-    wait_until(tracking, lambda: grpc_serving(tracking_target))
-    wait_until(registry, lambda: grpc_serving(registry_target))
+    ca_file = tls / "ca.pem" if tls else None
+    wait_until(tracking, lambda: grpc_serving(tracking_target, ca_file))
+    wait_until(registry, lambda: grpc_serving(registry_target, ca_file))
     return ModelregServices(tracking, registry, tracking_target, registry_target)
 
 
