@@ -34,7 +34,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from modelreg import wire
-from modelreg.config import TLS_VARIABLES, TlsConfig
+from modelreg.config import TLS_VARIABLES, ClientSettings, TlsConfig
 from modelreg.exceptions import from_rpc_error
 
 Req = TypeVar("Req")
@@ -154,6 +154,28 @@ class Rpc:
         )
         end_user = wire.forwarded_end_user()
         return headers if end_user is None else (*headers, (wire.ON_BEHALF_HEADER, end_user))
+
+    @classmethod
+    def for_client(
+        cls,
+        target: str,
+        service: ServiceDescriptor,
+        settings: ClientSettings,
+        *,
+        timeout: float | None,
+        token: str | None,
+        tls: TlsConfig | None,
+    ) -> Rpc:
+        """The Rpc of a service client: explicit arguments, else the environment's settings."""
+        return cls(
+            target,
+            service,
+            actor=settings.actor,
+            timeout=timeout if timeout is not None else settings.timeout,
+            transfer_timeout=settings.transfer_timeout,
+            token=token if token is not None else settings.token,
+            tls=tls if tls is not None else settings.tls,
+        )
 
     def unary(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         try:

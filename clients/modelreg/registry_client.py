@@ -67,14 +67,13 @@ class RegistryClient:
     ) -> None:
         settings = ClientSettings.from_env()
         self.target = target or settings.registry_uri
-        self._rpc = Rpc(
+        self._rpc = Rpc.for_client(
             self.target,
             pb.DESCRIPTOR.services_by_name["RegistryService"],
-            actor=settings.actor,
-            timeout=timeout if timeout is not None else settings.timeout,
-            transfer_timeout=settings.transfer_timeout,
-            token=token if token is not None else settings.token,
-            tls=tls if tls is not None else settings.tls,
+            settings,
+            timeout=timeout,
+            token=token,
+            tls=tls,
         )
         self._stub = pb_grpc.RegistryServiceStub(self._rpc.channel)
 

@@ -81,15 +81,7 @@ class TrackingClient:
         settings = ClientSettings.from_env()
         self.target = target or settings.tracking_uri
         service = pb.DESCRIPTOR.services_by_name["TrackingService"]
-        self._rpc = Rpc(
-            self.target,
-            service,
-            actor=settings.actor,
-            timeout=timeout if timeout is not None else settings.timeout,
-            transfer_timeout=settings.transfer_timeout,
-            token=token if token is not None else settings.token,
-            tls=tls if tls is not None else settings.tls,
-        )
+        self._rpc = Rpc.for_client(self.target, service, settings, timeout=timeout, token=token, tls=tls)
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
         # The artifact streams carry encoded bytes, not generated messages: see modelreg.wire.
         channel = self._rpc.channel

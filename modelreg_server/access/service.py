@@ -28,7 +28,20 @@ MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX = 100, 1_000
 
 
-class AccessStore(Protocol):
+class TokenStore(Protocol):
+    def create_token(
+        self,
+        user: str,
+        *,
+        token_id: str,
+        secret_hash: str,
+        description: str,
+        expires_at: int | None,
+        ctx: CallContext,
+    ) -> Token: ...
+
+
+class AccessStore(TokenStore, Protocol):
     def create_user(
         self, name: str, *, admin: bool, service: bool, groups: Sequence[str], ctx: CallContext
     ) -> User: ...
@@ -43,16 +56,6 @@ class AccessStore(Protocol):
     ) -> User: ...
     def get_user(self, name: str) -> User | None: ...
     def list_users(self) -> list[User]: ...
-    def create_token(
-        self,
-        user: str,
-        *,
-        token_id: str,
-        secret_hash: str,
-        description: str,
-        expires_at: int | None,
-        ctx: CallContext,
-    ) -> Token: ...
     def list_tokens(self, user: str | None, *, include_revoked: bool) -> list[Token]: ...
     def get_token(self, token_id: str) -> Token | None: ...
     def revoke_token(self, token_id: str, ctx: CallContext) -> Token: ...

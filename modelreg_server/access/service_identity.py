@@ -15,26 +15,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from modelreg_server.access import tokens
-from modelreg_server.access.entities import Token
+from modelreg_server.access.service import TokenStore
 from modelreg_server.context import CallContext
 
 SERVICE_TOKEN_SECONDS = 7 * 24 * 3600
 
 
-class ServiceTokens(Protocol):
+class ServiceTokens(TokenStore, Protocol):
     """What minting needs of the access store."""
 
     def ensure_service_user(self, name: str, ctx: CallContext) -> None: ...
-    def create_token(
-        self,
-        user: str,
-        *,
-        token_id: str,
-        secret_hash: str,
-        description: str,
-        expires_at: int | None,
-        ctx: CallContext,
-    ) -> Token: ...
 
 
 class ServiceIdentity:
