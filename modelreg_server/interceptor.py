@@ -122,10 +122,12 @@ class ServiceInterceptor(_ServerInterceptor):
         return call, _text(authorization), _text(on_behalf_of)
 
     def _authenticate(
-        self, call: CallContext, authorization: str | None, on_behalf_of: str | None
+        self, method: str, call: CallContext, authorization: str | None, on_behalf_of: str | None
     ) -> CallContext:
         if self._authenticator is not None:
-            principal = self._authenticator.authenticate(authorization, on_behalf_of)
+            principal = self._authenticator.authenticate(
+                authorization, on_behalf_of, reads_only=_only_reads(method)
+            )
             call = CallContext(actor=principal.name, request_id=call.request_id, principal=principal)
         require_bounded(call)
         begin_call(call)
@@ -166,7 +168,7 @@ class ServiceInterceptor(_ServerInterceptor):
             started = time.perf_counter()
             call, authorization, on_behalf_of = self._begin(context)
             try:
-                call = self._authenticate(call, authorization, on_behalf_of)
+                call = self._authenticate(method, call, authorization, on_behalf_of)
                 return behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -182,7 +184,7 @@ class ServiceInterceptor(_ServerInterceptor):
             started = time.perf_counter()
             call, authorization, on_behalf_of = self._begin(context)
             try:
-                call = self._authenticate(call, authorization, on_behalf_of)
+                call = self._authenticate(method, call, authorization, on_behalf_of)
                 yield from behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -190,6 +192,16 @@ class ServiceInterceptor(_ServerInterceptor):
                 self._finish(method, context, started, call)
 
         return wrapped
+
+
+# Methods that change nothing: the only ones a service may call on behalf of an end user. The
+# access API is not among them (listing users or tokens as someone else is never needed).
+_READ_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve")
+
+
+def _only_reads(method: str) -> bool:
+    service, _, name = method.rpartition("/")
+    return not service.startswith("/modelreg.access.") and name.startswith(_READ_PREFIXES)
 
 
 def _text(value: str | bytes | None) -> str | None:

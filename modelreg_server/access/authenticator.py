@@ -8,8 +8,12 @@ Kinds of credential, told apart by shape:
 - OIDC/JWT access tokens, verified against the provider's key set (:mod:`.oidc`). A user row of
   the same name, when there is one, adds its groups and admin flag, or disables the user.
 
-A service principal may name the end user it acts for (``x-modelreg-on-behalf-of``); the call then
-runs as that user, ``via`` the service. Anyone else naming an end user is refused.
+A service principal (a user created as a service, authenticated by an API token: never an OIDC
+login, whose name an identity provider may let anyone pick) may name the end user it acts for
+(``x-modelreg-on-behalf-of``) on a call that only reads; the call then runs as that user, ``via``
+the service. Anyone else naming an end user, or naming one on a call that writes, is refused:
+the registry needs the end user only to read the run it registers, so a service token can never
+write, grant or administer as somebody else.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ CACHE_SECONDS = 0.5
 BOOTSTRAP_ADMIN = "bootstrap-admin"
 MAX_CREDENTIAL_LENGTH = 16_384
 MAX_END_USER_LENGTH = 16_384
+MAX_END_USER_GROUPS = 1_000
 
 
 class Identities(Protocol):
@@ -57,7 +62,11 @@ class Authenticator:
         # credential -> (principal, epoch seconds after which the credential itself is expired)
         self._cache: TtlCache[str, tuple[Principal, float]] = TtlCache(CACHE_SECONDS)
 
-    def authenticate(self, authorization: str | None, on_behalf_of: str | None = None) -> Principal:
+    def authenticate(
+        self, authorization: str | None, on_behalf_of: str | None = None, *, reads_only: bool = True
+    ) -> Principal:
+        """The caller; ``reads_only`` says whether the call only reads (the only calls a service
+        may make on behalf of an end user)."""
         principal = self._caller(authorization)
         if on_behalf_of is None:
             return principal
@@ -65,6 +74,12 @@ class Authenticator:
             raise PermissionDeniedError(
                 "ON_BEHALF_NOT_ALLOWED",
                 "only a service principal may act on behalf of another user",
+                {"permission": "SERVICE", "resource": "x-modelreg-on-behalf-of"},
+            )
+        if not reads_only:
+            raise PermissionDeniedError(
+                "ON_BEHALF_NOT_ALLOWED",
+                "a service acts on behalf of a user only to read",
                 {"permission": "SERVICE", "resource": "x-modelreg-on-behalf-of"},
             )
         return _end_user(on_behalf_of, principal.name)
@@ -126,11 +141,11 @@ class Authenticator:
         if user is not None and user.disabled:
             raise UnauthenticatedError("USER_DISABLED", f"user '{user.name}' is disabled")
         groups = identity.groups | frozenset(user.groups if user else ())
+        # Never a service: an identity provider may let a user choose the name of a service user.
         principal = Principal(
             identity.name,
             groups,
             admin=bool(user and user.admin) or self._in_admin_group(groups),
-            service=bool(user and user.service),
             authenticated_by="oidc",
         )
         return principal, identity.expires_at
@@ -148,9 +163,13 @@ def _end_user(encoded: str, service: str) -> Principal:
         name, groups, admin = data["name"], data["groups"], data["admin"]
         if not (isinstance(name, str) and 0 < len(name) <= 250 and isinstance(admin, bool)):
             raise ValueError("bad name or admin flag")
-        if not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+        if not (
+            isinstance(groups, list)
+            and len(groups) <= MAX_END_USER_GROUPS
+            and all(isinstance(g, str) and 0 < len(g) <= 128 for g in groups)
+        ):
             raise ValueError("bad groups")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise UnauthenticatedError(
             "MALFORMED_CREDENTIALS", "x-modelreg-on-behalf-of must be the JSON the modelreg client sends"
         ) from None

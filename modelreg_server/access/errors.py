@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelreg_server.errors import (
     AlreadyExistsError,
+    FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     UnauthenticatedError,
@@ -18,6 +19,15 @@ class UserNotFound(NotFoundError):
 class UserAlreadyExists(AlreadyExistsError):
     def __init__(self, name: str) -> None:
         super().__init__("USER_ALREADY_EXISTS", f"user '{name}' already exists", {"user": name})
+
+
+class NotAServiceUser(FailedPreconditionError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "NOT_A_SERVICE_USER",
+            f"user '{name}' exists but is not a (non-admin) service user: the service will not use it as its identity",
+            {"user": name},
+        )
 
 
 class TokenNotFound(NotFoundError):

@@ -30,6 +30,13 @@ MIN_REFRESH_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 5.0
 MAX_JWKS_BYTES = 1024 * 1024
 LEEWAY_SECONDS = 30
+_EXPLAINED = (
+    jwt.InvalidAudienceError,
+    jwt.InvalidIssuerError,
+    jwt.MissingRequiredClaimError,
+    jwt.ImmatureSignatureError,
+    jwt.InvalidSignatureError,
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,14 @@ class OidcVerifier:
         except jwt.ExpiredSignatureError:
             raise UnauthenticatedError("TOKEN_EXPIRED", "the access token has expired") from None
         except jwt.PyJWTError as exc:
+            # PyJWT's texts of these name what failed; others may carry internals.
+            detail = str(exc) if isinstance(exc, _EXPLAINED) else "its signature or claims are not valid"
             raise UnauthenticatedError(
-                "INVALID_TOKEN", f"the access token was refused: {exc}"[:300]
+                "INVALID_TOKEN", f"the access token was refused: {detail}"[:300]
+            ) from None
+        except (TypeError, ValueError):  # e.g. an ES256 header naming an RSA key: PyJWT raises TypeError
+            raise UnauthenticatedError(
+                "INVALID_TOKEN", f"the access token's algorithm {algorithm} does not fit its key"
             ) from None
         return self._identity(claims)
 

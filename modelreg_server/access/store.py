@@ -105,10 +105,14 @@ class SqlAccessStore:
             return self._users_where(session, sa.true())
 
     def ensure_service_user(self, name: str, ctx: CallContext) -> None:
-        """Creates the service user ``name`` unless it exists (a service's own identity)."""
+        """Creates the service user ``name`` unless it exists (a service's own identity); a user of
+        that name who is not a service is never turned into one."""
         if self.get_user(name) is None:
             with suppress(errors.UserAlreadyExists):  # another replica created it first
                 self.create_user(name, admin=False, service=True, groups=(), ctx=ctx)
+        existing = self.get_user(name)
+        if existing is None or not existing.service or existing.admin:
+            raise errors.NotAServiceUser(name)
 
     def _users_where(self, session: Session, condition: sa.ColumnElement[bool]) -> list[User]:
         rows = session.execute(sa.select(_users).where(condition).order_by(_users.c.name)).all()

@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -144,3 +145,35 @@ def test_random_key_ids_do_not_refetch_the_key_set_each_call(
         _refused(oidc_services, provider.token("x@corp", key=stranger, key_id=f"random-{index}"))
     # Each service may refresh once for the first unknown key id, then waits 30 s.
     assert provider.requests - before <= 2
+
+
+def test_an_identity_provider_login_named_like_the_service_user_is_no_service(
+    oidc_services: SecuredServices, provider: IdentityProvider
+) -> None:
+    """The registry's service user exists (it registers through tracking); a login of that name
+    from the provider must not inherit its power to act for others."""
+    token = provider.token("modelreg-registry")
+    assert whoami(oidc_services, token)[3] == "oidc"
+    with AccessClient(oidc_services.services.tracking, token=token) as access:
+        assert access.whoami().service is False
+    with grpc.insecure_channel(oidc_services.services.tracking) as channel:
+        call = channel.unary_unary("/modelreg.access.v1.AccessService/CreateUser")
+        with pytest.raises(grpc.RpcError) as error:
+            call(
+                b"",
+                metadata=(
+                    ("authorization", f"Bearer {token}"),
+                    ("x-modelreg-on-behalf-of", '{"name":"mallory","groups":[],"admin":true}'),
+                ),
+                timeout=5,
+            )
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_an_algorithm_that_does_not_fit_the_key_is_refused_not_internal(
+    oidc_services: SecuredServices, provider: IdentityProvider
+) -> None:
+    valid = provider.token("x@corp")
+    header = _b64(json.dumps({"alg": "ES256", "kid": provider.key_id}).encode())
+    mismatched = ".".join([header, *valid.split(".")[1:]])
+    assert _refused(oidc_services, mismatched) == "INVALID_TOKEN"

@@ -94,6 +94,22 @@ def test_a_service_acts_for_the_user_it_names_and_nobody_else_may() -> None:
         authenticator.authenticate(f"Bearer {user}", end_user)
     with pytest.raises(UnauthenticatedError):
         authenticator.authenticate(f"Bearer {service}", '{"name": 3}')
+    with pytest.raises(UnauthenticatedError):  # was RecursionError → INTERNAL
+        authenticator.authenticate(f"Bearer {service}", "[" * 3000 + "]" * 3000)
+    with pytest.raises(UnauthenticatedError):
+        authenticator.authenticate(
+            f"Bearer {service}",
+            '{"name":"x","admin":false,"groups":' + str(["g"] * 1001).replace("'", '"') + "}",
+        )
+
+
+def test_a_service_never_acts_for_a_user_on_a_call_that_writes() -> None:
+    identities = FakeIdentities()
+    service = identities.add(REGISTRY)
+    admin_end_user = '{"name":"mallory","groups":[],"admin":true}'
+    with pytest.raises(PermissionDeniedError) as error:
+        Authenticator(identities).authenticate(f"Bearer {service}", admin_end_user, reads_only=False)
+    assert error.value.reason == "ON_BEHALF_NOT_ALLOWED"
 
 
 HEADER_TEXT = st.text(alphabet=string.printable, max_size=300)
@@ -133,3 +149,26 @@ def test_an_unreachable_identity_provider_is_unavailable_not_a_hang_or_internal(
         verifier.verify(token)
     assert error.value.reason == "IDENTITY_PROVIDER_UNAVAILABLE"
     assert isinstance(error.value, ServiceError)
+
+
+def test_a_service_identity_is_never_a_user_who_is_not_a_service(tmp_path: object) -> None:
+    import pathlib
+
+    from modelreg_server.access.errors import NotAServiceUser
+    from modelreg_server.access.setup import open_access
+    from modelreg_server.context import CallContext
+    from modelreg_server.settings import AuthSettings
+
+    root = pathlib.Path(str(tmp_path))
+    store = open_access(
+        AuthSettings(enabled=True, database_url=f"sqlite:///{root / 'auth.db'}"),
+        pool_size=2,
+        auto_migrate=True,
+    ).store
+    assert store is not None
+    ctx = CallContext("admin", "req")
+    store.ensure_service_user("modelreg-registry", ctx)  # created
+    store.ensure_service_user("modelreg-registry", ctx)  # kept
+    store.create_user("someone", admin=True, service=False, groups=(), ctx=ctx)
+    with pytest.raises(NotAServiceUser):
+        store.ensure_service_user("someone", ctx)
