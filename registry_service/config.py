@@ -112,4 +112,9 @@ def _tracking_tls(read: EnvReader) -> TlsConfig | None:
     read.certificates(names["ca_file"])
     read.key_pair(names["client_cert_file"], names["client_key_file"])
     files = {field: read.text(name, "") or None for field, name in names.items()}
+    if any(files.values()) and not parse_target(read.text("MODELREG_TRACKING_TARGET", ""))[1]:
+        raise ConfigError(
+            f"{', '.join(names[f] for f, v in files.items() if v)} is set but MODELREG_TRACKING_TARGET is not "
+            "grpcs://: the registry would reach tracking in plaintext"
+        )
     return TlsConfig(**files) if any(files.values()) else None

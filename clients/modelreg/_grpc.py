@@ -115,6 +115,9 @@ def open_channel(uri: str, service: ServiceDescriptor, tls: TlsConfig | None = N
     ]
     if secure:
         return grpc.secure_channel(target, channel_credentials(tls or TlsConfig()), options=options)
+    named = [name for field, name in TLS_VARIABLES.items() if tls is not None and getattr(tls, field)]
+    if named:  # TLS asked for, a plaintext target given: never send credentials in clear silently
+        raise ValueError(f"{', '.join(named)} is set but {uri!r} is a plaintext target: use grpcs://{target}")
     return grpc.insecure_channel(target, options=options)
 
 

@@ -37,6 +37,7 @@ def test_mtls_requires_a_client_certificate(certs: Certs, tmp_path: Path) -> Non
     # The registry's client certificate for tracking comes from its variables.
     tracking_tls = registry_config.Settings.from_env(
         {
+            "MODELREG_TRACKING_TARGET": "grpcs://tracking:50051",
             "MODELREG_TRACKING_CA_FILE": str(certs.files["ca.pem"]),
             "MODELREG_TRACKING_CLIENT_CERT_FILE": str(certs.files["client.pem"]),
             "MODELREG_TRACKING_CLIENT_KEY_FILE": str(certs.files["client-key.pem"]),
@@ -104,7 +105,6 @@ def test_a_client_certificate_without_its_key_is_refused(
     monkeypatch.delenv(missing, raising=False)
     with pytest.raises(ValueError, match=f"{given} .* but {missing}"):
         TrackingClient("grpcs://127.0.0.1:1")
-    TrackingClient("127.0.0.1:1").close()  # plaintext targets read no TLS files
 
 
 def test_tls_init_writes_certificates_a_server_accepts(
@@ -140,3 +140,9 @@ def test_tls_init_writes_certificates_a_server_accepts(
         TrackingClient(f"grpcs://{tracking}", timeout=TIMEOUT) as client,
     ):
         assert [x.name for x in client.search_experiments()] == ["Default"]
+
+
+def test_tls_files_with_a_plaintext_target_are_refused_before_any_call(certs: Certs) -> None:
+    """A token must never leave in clear because the target lacks grpcs://."""
+    with pytest.raises(ValueError, match=r"MODELREG_CA_FILE is set but '127.0.0.1:1' is a plaintext target"):
+        TrackingClient("127.0.0.1:1", token="secret", tls=TlsConfig(ca_file=str(certs.files["ca.pem"])))

@@ -105,3 +105,13 @@ def test_the_registry_checks_its_tracking_channel_files(files: dict[str, str], t
     )
     assert settings.tracking_target == "grpcs://tracking:50051"
     assert settings.tracking_tls is not None and settings.tracking_tls.ca_file == files["ca.pem"]
+
+
+def test_tracking_channel_files_with_a_plaintext_target_are_refused(files: dict[str, str]) -> None:
+    """Certificates for a channel that would carry the registry's service token in clear."""
+    with pytest.raises(
+        ConfigError, match=r"^MODELREG_TRACKING_CA_FILE is set but MODELREG_TRACKING_TARGET is not grpcs://"
+    ):
+        registry_config.Settings.from_env(
+            {"MODELREG_TRACKING_TARGET": "tracking:50051", "MODELREG_TRACKING_CA_FILE": files["ca.pem"]}
+        )
