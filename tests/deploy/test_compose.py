@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.compose import ROOT, load_compose, service_environment
+from tests.deploy.compose import REQUIRED, ROOT, MissingVariable, load_compose, service_environment
 
 SERVICES = {
     "certs",
@@ -183,6 +183,7 @@ def test_secrets_come_from_env_file_with_local_defaults() -> None:
     )
     compose = load_compose(
         {
+            **REQUIRED,
             "POSTGRES_PASSWORD": "from-env-file",
             "MINIO_ROOT_PASSWORD": "minio-secret",
             "MODELREG_ARTIFACT_BUCKET": "b",
@@ -193,3 +194,10 @@ def test_secrets_come_from_env_file_with_local_defaults() -> None:
     assert tracking["MODELREG_S3_SECRET_KEY"] == "minio-secret"
     assert tracking["MODELREG_ARTIFACT_ROOT"] == "s3://b/artifacts"
     assert {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"} <= set(example)
+
+
+def test_the_stack_refuses_to_start_without_a_bootstrap_admin_token() -> None:
+    """No well-known default: compose stops with the variable named (${NAME:?...})."""
+    with pytest.raises(MissingVariable, match="MODELREG_BOOTSTRAP_ADMIN_TOKEN"):
+        load_compose({})
+    assert "MODELREG_BOOTSTRAP_ADMIN_TOKEN=" in (ROOT / ".env.example").read_text()
