@@ -17,6 +17,9 @@ from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
 
 log = logging.getLogger("modelreg.calls")
+# How often the credentials of a client stream are checked again (the authenticator caches them
+# for half a second, so most checks are a dict lookup).
+RECHECK_SECONDS = 0.5
 _CALL_LINE = "service=%s method=%s code=%s duration_ms=%s request_id=%s actor=%s via=%s"
 
 CallObserver = Callable[[str, str, float], None]
@@ -88,7 +91,7 @@ class ServiceInterceptor(_ServerInterceptor):
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.stream_unary),
+                self._wrap_unary(method, handler.stream_unary, streams_requests=True),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
@@ -100,7 +103,7 @@ class ServiceInterceptor(_ServerInterceptor):
             )
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(method, handler.stream_stream),
+            self._wrap_stream(method, handler.stream_stream, streams_requests=True),
             handler.request_deserializer,
             handler.response_serializer,
         )
@@ -163,12 +166,36 @@ class ServiceInterceptor(_ServerInterceptor):
         # %-style: the text is only built if a handler formats the record.
         log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
 
-    def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+    def _rechecked(
+        self, method: str, requests: Iterator[Any], authorization: str | None, on_behalf_of: str | None
+    ) -> Iterator[Any]:
+        """The request stream, its credentials checked again every RECHECK_SECONDS: a token
+        revoked while an upload or a metric stream runs stops it within that bound too."""
+        authenticator = self._authenticator
+        if authenticator is None:
+            yield from requests
+            return
+        due = time.monotonic() + RECHECK_SECONDS
+        for request in requests:
+            if time.monotonic() >= due:
+                authenticator.authenticate(authorization, on_behalf_of, reads_only=_only_reads(method))
+                due = time.monotonic() + RECHECK_SECONDS
+            yield request
+
+    def _wrap_unary(
+        self,
+        method: str,
+        behavior: Callable[[Any, grpc.ServicerContext], Any],
+        *,
+        streams_requests: bool = False,
+    ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
             call, authorization, on_behalf_of = self._begin(context)
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
+                if streams_requests:
+                    request = self._rechecked(method, request, authorization, on_behalf_of)
                 return behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -178,13 +205,19 @@ class ServiceInterceptor(_ServerInterceptor):
         return wrapped
 
     def _wrap_stream(
-        self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
+        self,
+        method: str,
+        behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        *,
+        streams_requests: bool = False,
     ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
             call, authorization, on_behalf_of = self._begin(context)
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
+                if streams_requests:
+                    request = self._rechecked(method, request, authorization, on_behalf_of)
                 yield from behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)

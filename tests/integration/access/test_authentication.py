@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 import time
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from modelreg import exceptions
 from modelreg.access_client import AccessClient
+from modelreg.entities import Metric
 from tests.integration.access.conftest import BOOTSTRAP, SecuredServices
 
 
@@ -177,3 +179,25 @@ def test_fuzzed_headers_through_the_server_never_give_internal(
             call(b"", metadata=metadata, timeout=5)
         except grpc.RpcError as error:
             assert error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_a_token_revoked_while_its_metric_stream_runs_stops_the_stream(secured: SecuredServices) -> None:
+    token = secured.user_token("streamer")
+    with secured.client(token) as streamer:
+        experiment_id = streamer.create_experiment("streamed")
+        run_id = streamer.create_run(experiment_id).info.run_id
+
+        def batches() -> Iterator[tuple[str, list[Metric]]]:
+            for step in range(8):
+                if step == 1:
+                    with secured.access() as admin:
+                        admin.revoke_token(token.split("_")[1])
+                if step >= 1:
+                    time.sleep(0.3)  # the stream outlives the revocation by over a second
+                yield run_id, [Metric("loss", 1.0 / (step + 1), 0, step)]
+
+        with pytest.raises(exceptions.Unauthenticated) as error:
+            streamer.tracking.log_metrics_stream(batches())
+    assert error.value.reason == "TOKEN_REVOKED"
+    with secured.client(secured.user_token("reader")) as reader:
+        assert len(list(reader.tracking.get_metric_history(run_id, "loss"))) < 8
