@@ -24,6 +24,7 @@ class ErrorKind(enum.Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     ABORTED = "ABORTED"
+    DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
 
 
@@ -61,6 +62,12 @@ class FailedPreconditionError(ServiceError):
 
 class UnavailableError(ServiceError):
     kind = ErrorKind.UNAVAILABLE
+
+
+class DataLossError(ServiceError):
+    """Stored bytes are not what was recorded."""
+
+    kind = ErrorKind.DATA_LOSS
 
 
 class UnauthenticatedError(ServiceError):

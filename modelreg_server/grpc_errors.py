@@ -20,6 +20,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
     ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
     ErrorKind.ABORTED: code_pb2.ABORTED,
+    ErrorKind.DATA_LOSS: code_pb2.DATA_LOSS,
     ErrorKind.INTERNAL: code_pb2.INTERNAL,
 }
 

@@ -28,7 +28,7 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -105,7 +105,7 @@ class TrackingReads(Protocol):
     def get_run(self, run_id: str) -> Run: ...
     def stat_artifact(self, run_id: str, path: str) -> FileInfo: ...
     def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]: ...
-    def artifact_stream(self, run_id: str, path: str) -> Iterator[FileInfo | memoryview]: ...
+    def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]: ...
     def close(self) -> None: ...
 
 
@@ -141,7 +141,7 @@ class _IdentifiedClient:
     def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]:
         return self._current().list_artifacts(run_id, path, recursive)
 
-    def artifact_stream(self, run_id: str, path: str) -> Iterator[FileInfo | memoryview]:
+    def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]:
         return self._current().artifact_stream(run_id, path)
 
     def close(self) -> None:
@@ -211,7 +211,13 @@ class TrackingLineage:
         # fixed when it starts, and a missing artifact fails before the registry answers anything.
         with wire.forwarding_request_id(ctx.request_id), _stream_errors(record.run_id, artifact):
             stream = self._client.artifact_stream(record.run_id, artifact)
-            next(stream, None)  # tracking's FileInfo: the registry answers with the registered digest
+            current = next(stream, None)  # tracking's FileInfo of what the run holds now
+        # A file rewritten after registration is refused before a byte goes out: the registry
+        # never labels other bytes with the registered digest.
+        if not isinstance(current, FileInfo) or current.sha256 != digest.sha256:
+            stream.close()
+            now = current.sha256 if isinstance(current, FileInfo) else "unknown"
+            raise errors.ModelFileChanged(path, digest.sha256, now)
         return ModelFile(digest, _chunks(stream, record.run_id, artifact))
 
     def _submit(self, call: Callable[[], T]) -> Future[T]:

@@ -19,7 +19,7 @@ import hashlib
 import os
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -443,7 +443,7 @@ class TrackingClient:
             target.mkdir(parents=True, exist_ok=True)
         return str(target)
 
-    def artifact_stream(self, run_id: str, path: str) -> Iterator[e.FileInfo | memoryview]:
+    def artifact_stream(self, run_id: str, path: str) -> Generator[e.FileInfo | memoryview, None, None]:
         """One file's download as it arrives: its FileInfo (size, sha256), then its chunks
         (unverified: the caller checks them against the FileInfo). A service relaying a file uses it."""
         request = pb.DownloadArtifactRequest(run_id=run_id, path=path)

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from modelreg_server.errors import (
     AlreadyExistsError,
+    DataLossError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
@@ -155,6 +156,17 @@ class ModelFileNotFound(NotFoundError):
             "MODEL_FILE_NOT_FOUND",
             f"version {version} of registered model '{name}' has no registered file '{path}'",
             {"name": name, "version": str(version), "path": path},
+        )
+
+
+class ModelFileChanged(DataLossError):
+    """The file a version was registered with is no longer what the run holds at its path."""
+
+    def __init__(self, path: str, registered: str, now: str) -> None:
+        super().__init__(
+            "DIGEST_MISMATCH",
+            f"file '{path}' changed since registration: sha256 {now}, registered {registered}",
+            {"path": path, "registered_sha256": registered, "sha256": now},
         )
 
 

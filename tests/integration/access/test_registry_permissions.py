@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 from sklearn.linear_model import LinearRegression
 
@@ -18,6 +19,7 @@ import modelreg
 import modelreg.sklearn
 from modelreg import exceptions
 from modelreg.models.fetch import fetch_model
+from modelreg.registry.v1 import registry_pb2, registry_pb2_grpc
 from registry_service.domain.service import ACCESS_CACHE_SECONDS
 from tests.integration.access.conftest import SecuredServices
 
@@ -231,3 +233,35 @@ def test_grant_and_protection_changes_are_history(secured: SecuredServices) -> N
         ("PROTECTION_SET", "owner-h", "", ""),
     ]
     assert history[-1].comment == "production=true aliases=champion,prod"
+
+
+def test_a_file_rewritten_after_registration_is_never_served_under_its_registered_digest(
+    secured: SecuredServices, tmp_path: Path
+) -> None:
+    """Someone with EDIT on the experiment (and nothing on the model) rewrites a registered file:
+    the registry refuses to stream it (DATA_LOSS) before sending a byte."""
+    with secured.client(secured.user_token("owner-f")) as owner:
+        run_id = _run_with_model(owner, tmp_path)
+        name = _name("rewritten")
+        owner.create_registered_model(name)
+        owner.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+        registered = {f.path for f in owner.get_model_version(name, 1).lineage.files}
+        target = sorted(registered)[0]
+        evil = tmp_path / "evil"
+        evil.write_bytes(b"EVIL")
+        owner.tracking.log_artifact(run_id, evil, "model")  # lands as model/evil: not registered
+        (tmp_path / target).write_bytes(b"EVIL")
+        owner.tracking.log_artifact(run_id, tmp_path / target, "model")  # overwrites model/<target>
+    request = registry_pb2.DownloadModelVersionFileRequest(name=name, version=1, path=target)
+    with grpc.insecure_channel(secured.services.registry) as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        token = secured.user_token("reader-f")
+        responses = stub.DownloadModelVersionFile(
+            request, metadata=(("authorization", f"Bearer {token}"),), timeout=10
+        )
+        received = []
+        with pytest.raises(grpc.RpcError) as error:
+            received.extend(responses)
+    assert error.value.code() == grpc.StatusCode.DATA_LOSS
+    assert exceptions.from_rpc_error(error.value).reason == "DIGEST_MISMATCH"
+    assert not any(r.chunk for r in received)
