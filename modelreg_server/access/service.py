@@ -21,7 +21,10 @@ from modelreg_server.errors import FailedPreconditionError
 from modelreg_server.pagination import fingerprint, parse_page
 from modelreg_server.validation import require_value
 
-_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+# Letters (any script), digits and the punctuation identity providers put in user and group
+# names (e-mail addresses, Keycloak's "/team/sub-team" group paths, "org:team"); no spaces or
+# control characters, which would make names ambiguous in tables and logs.
+_NAME = re.compile(r"[\w.@+/:=-]{1,128}")
 MAX_GROUPS = 100
 MAX_DESCRIPTION = 250
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
@@ -71,7 +74,7 @@ class CreatedToken:
 def user_name(value: str, field: str = "name") -> str:
     if not _NAME.fullmatch(value):
         raise errors.InvalidName(
-            "INVALID_USER_NAME", field, "must be 1-128 characters: letters, digits and . _ @ + -"
+            "INVALID_USER_NAME", field, "must be 1-128 characters: letters, digits and . _ @ + / : = -"
         )
     return value
 
@@ -82,7 +85,9 @@ def group_names(values: Sequence[str], field: str = "groups") -> list[str]:
     for value in values:
         if not _NAME.fullmatch(value):
             raise errors.InvalidName(
-                "INVALID_GROUP_NAME", field, "entries must be 1-128 characters: letters, digits and . _ @ + -"
+                "INVALID_GROUP_NAME",
+                field,
+                "entries must be 1-128 characters: letters, digits and . _ @ + / : = -",
             )
     return sorted(set(values))
 

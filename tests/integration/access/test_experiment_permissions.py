@@ -137,7 +137,8 @@ def test_grants_and_revocations_are_listed_with_their_actor_and_request_id(
         ("", "", "READ", "INVALID_PRINCIPAL"),
         ("a", "b", "READ", "INVALID_PRINCIPAL"),
         ("bad name", "", "READ", "INVALID_USER_NAME"),
-        ("", "bad/group", "READ", "INVALID_GROUP_NAME"),
+        ("", "bad group", "READ", "INVALID_GROUP_NAME"),
+        ("", "x" * 129, "READ", "INVALID_GROUP_NAME"),
         ("ok", "", "NONE", "INVALID_PERMISSION_LEVEL"),
         ("ok", "", "OWNER", "INVALID_PERMISSION_LEVEL"),
     ],
@@ -242,3 +243,12 @@ def _all_pages(search: Callable[[str | None], e.PagedList[e.Experiment] | e.Page
         assert len(page) == 2
     assert len(found) == len(set(found))
     return set(found)
+
+
+def test_identity_provider_style_names_can_be_granted(secured: SecuredServices) -> None:
+    """Keycloak group paths, e-mail addresses and non-ASCII names come from identity providers."""
+    with secured.client(secured.user_token("gina")) as gina:
+        experiment_id = gina.create_experiment("idp-names")
+        for user, group in (("", "/ml-team/reviewers"), ("", "org:data"), ("zoë@corp.example", "")):
+            granted = gina.set_experiment_permission(experiment_id, "READ", user=user, group=group)
+            assert (granted.user, granted.group) == (user, group)

@@ -329,7 +329,7 @@ class CreateUserRequest(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     GROUPS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """1-128 characters: letters, digits and . _ @ + -"""
+    """1-128 characters: letters (any script), digits and . _ @ + / : = -"""
     admin: _builtins.bool
     service: _builtins.bool
     @_builtins.property
