@@ -131,6 +131,7 @@ class Authenticator:
             admin=user.admin or self._in_admin_group(groups),
             service=user.service,
             authenticated_by="token",
+            token_expires_at=owner.expires_at,
         )
         return principal, (owner.expires_at / 1000 if owner.expires_at is not None else float("inf"))
 

@@ -58,6 +58,9 @@ class Principal:
     service: bool = False
     authenticated_by: str = "token"
     via: str = ""
+    # When the API token that authenticated the call expires (ms since the epoch; None: never or
+    # not an API token): a token it creates may not outlive it.
+    token_expires_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,14 @@ class AccessService:
         if not 0 <= expires_in_seconds <= MAX_EXPIRY_SECONDS:
             raise errors.InvalidExpiry(f"must be between 0 (never) and {MAX_EXPIRY_SECONDS} (10 years)")
         expires_at = now_ms + expires_in_seconds * 1000 if expires_in_seconds else None
+        limit = (
+            ctx.principal.token_expires_at if ctx.principal is not None and not ctx.principal.admin else None
+        )
+        if limit is not None and (expires_at is None or expires_at > limit):
+            # Else a short-lived token could mint a permanent one and escape its own expiry.
+            raise errors.InvalidExpiry(
+                f"must not outlive the token creating it: at most {max(0, (limit - now_ms) // 1000)} seconds"
+            )
         new = tokens.new_token()
         token = self._store.create_token(
             owner,

@@ -69,12 +69,12 @@ def test_the_admin_makes_a_user_whose_token_works_in_the_next_command(
         ["authenticated_by", "token"],
     ]
 
-    # ci manages its own tokens: --json gives the whole record, the expiry 30 days out.
-    record = run_json(capsys, secured, "tokens", "create", "--expires-in", "30d", "--description", "laptop")
+    # ci manages its own tokens (none outliving the one it uses): --json gives the whole record.
+    record = run_json(capsys, secured, "tokens", "create", "--expires-in", "29d", "--description", "laptop")
     assert isinstance(record, dict)
     assert (record["user"], record["description"], record["revoked_at"]) == ("ci", "laptop", None)
     assert SECRET.fullmatch(record["secret"]) and record["id"] in record["secret"]
-    assert before + 30 * 86400 - 5 < record["expires_at"] / 1000 < time.time() + 30 * 86400 + 5
+    assert before + 29 * 86400 - 5 < record["expires_at"] / 1000 < time.time() + 29 * 86400 + 5
     listed = run_json(capsys, secured, "tokens", "list")
     assert isinstance(listed, list)
     assert {t["user"] for t in listed} == {"ci"} and record["id"] in {t["id"] for t in listed}

@@ -201,3 +201,15 @@ def test_a_token_revoked_while_its_metric_stream_runs_stops_the_stream(secured: 
     assert error.value.reason == "TOKEN_REVOKED"
     with secured.client(secured.user_token("reader")) as reader:
         assert len(list(reader.tracking.get_metric_history(run_id, "loss"))) < 8
+
+
+def test_a_token_cannot_create_a_token_that_outlives_it(secured: SecuredServices) -> None:
+    secured.user_token("tim")
+    with secured.access() as admin:
+        short = admin.create_token("tim", expires_in_seconds=600).secret
+    with AccessClient(secured.services.registry, token=short) as tim:
+        for forever_or_longer in (0, 3600):
+            with pytest.raises(exceptions.InvalidArgument) as error:
+                tim.create_token(expires_in_seconds=forever_or_longer)
+            assert error.value.reason == "INVALID_EXPIRY"
+        assert tim.create_token(expires_in_seconds=60).token.expires_at is not None
