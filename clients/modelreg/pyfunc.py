@@ -73,9 +73,13 @@ def load_model(
     dst_path: str | os.PathLike[str] | None = None,
     *,
     trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
 ) -> PyFuncModel:
-    """Loads any modelreg model for prediction; URIs as in :func:`modelreg.sklearn.load_model`."""
+    """Loads any modelreg model for prediction; URIs as in :func:`modelreg.sklearn.load_model`,
+    and a pickled model only with ``allow_pickle=True``."""
     fetched = fetch_model(model_uri, dst_path=dst_path)
-    raw = sklearn_flavor.load_local_model(fetched.path, fetched.metadata, trusted_types)
+    raw = sklearn_flavor.load_local_model(
+        fetched.path, fetched.metadata, trusted_types, allow_pickle=allow_pickle
+    )
     version = None if fetched.source is None else fetched.source.model_version
     return PyFuncModel(raw, fetched.metadata, model_uri, version, fetched.path)

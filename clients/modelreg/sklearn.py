@@ -9,9 +9,11 @@ Serialization:
   them, until you pass them as ``trusted_types=[...]`` after checking where they come from. The
   automatic trust assumes the functions of those libraries are safe to call as parts of a model.
 - ``"pickle"`` only when asked (``serialization_format="pickle"``): it handles any Python object,
-  but **loading a pickle runs whatever code the file names**. Load pickles only from a registry
-  whose writers you trust; the digest checks prove the file is the one registered, not that it is
-  harmless.
+  but **loading a pickle runs whatever code the file names**, so :func:`load_model` refuses one
+  (:class:`~modelreg.models.PickleNotAllowedError`) unless the caller passes
+  ``allow_pickle=True``: what the model's files say never decides it. Allow it only for a
+  registry whose writers you trust; the digest checks prove the file is the one registered, not
+  that it is harmless.
 
 Heavy modules (scikit-learn, skops, pandas) are imported when a function needs them, never when
 ``modelreg`` is imported.
@@ -34,7 +36,7 @@ from typing import Any, Literal
 
 from modelreg.entities import ModelVersion
 from modelreg.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from modelreg.models.errors import UntrustedTypesError
+from modelreg.models.errors import PickleNotAllowedError, UntrustedTypesError
 from modelreg.models.fetch import fetch_model
 from modelreg.models.model_dir import (
     ModelMetadata,
@@ -227,8 +229,10 @@ def _auto_trusted(type_name: str) -> bool:
     return module.split(".", 1)[0] in AUTO_TRUSTED_MODULES
 
 
-def load_local_model(directory: Path, metadata: ModelMetadata, trusted_types: Sequence[str] = ()) -> Any:
-    """Deserializes the model of an already verified directory."""
+def load_local_model(
+    directory: Path, metadata: ModelMetadata, trusted_types: Sequence[str] = (), *, allow_pickle: bool = False
+) -> Any:
+    """Deserializes the model of an already verified directory; a pickle only with ``allow_pickle``."""
     if metadata.flavor != FLAVOR:
         raise FailedPrecondition(
             f"the model's flavor is {metadata.flavor!r}, not {FLAVOR!r}",
@@ -239,8 +243,10 @@ def load_local_model(directory: Path, metadata: ModelMetadata, trusted_types: Se
     if metadata.serialization == "skops":
         return _load_skops(path, trusted_types)
     if metadata.serialization == "pickle":
+        if not allow_pickle:
+            raise PickleNotAllowedError(metadata.model_file)
         with path.open("rb") as f:
-            return pickle.load(f)  # documented: pickles run code; the digests proved the origin
+            return pickle.load(f)  # the caller allowed it: pickles run code; the digests proved the origin
     raise FailedPrecondition(
         f"unknown serialization {metadata.serialization!r}",
         code="FAILED_PRECONDITION",
@@ -253,14 +259,16 @@ def load_model(
     dst_path: str | os.PathLike[str] | None = None,
     *,
     trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
 ) -> Any:
     """Loads the scikit-learn model of ``models:/Name/<version|stage|latest>``,
     ``models:/Name@alias``, ``runs:/<run_id>/<path>`` or a local model directory.
 
     Every file is checked against its recorded sha256 first (ModelIntegrityError on a mismatch).
+    A pickled model loads only with ``allow_pickle=True`` (PickleNotAllowedError otherwise).
     """
     fetched = fetch_model(model_uri, dst_path=dst_path)
-    return load_local_model(fetched.path, fetched.metadata, trusted_types)
+    return load_local_model(fetched.path, fetched.metadata, trusted_types, allow_pickle=allow_pickle)
 
 
 __all__ = ["ModelInfo", "load_model", "log_model", "save_model"]

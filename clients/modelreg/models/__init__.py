@@ -6,7 +6,7 @@
   the digest checks that refuse a tampered model.
 """
 
-from modelreg.models.errors import ModelIntegrityError, UntrustedTypesError
+from modelreg.models.errors import ModelIntegrityError, PickleNotAllowedError, UntrustedTypesError
 from modelreg.models.model_dir import METADATA_FILE, ModelMetadata
 from modelreg.models.signature import ColSpec, ModelSignature, infer_signature
 
@@ -16,6 +16,7 @@ __all__ = [
     "ModelIntegrityError",
     "ModelMetadata",
     "ModelSignature",
+    "PickleNotAllowedError",
     "UntrustedTypesError",
     "infer_signature",
 ]

@@ -25,6 +25,23 @@ class ModelIntegrityError(DataLoss):
         self.path = path
 
 
+class PickleNotAllowedError(ModelregError):
+    """The model is a pickle, and the caller did not pass ``allow_pickle=True``.
+
+    Unpickling runs whatever code the file names, and the model's own files cannot be what
+    decides that: only the caller who loads it can.
+    """
+
+    def __init__(self, model_file: str) -> None:
+        super().__init__(
+            f"the model file {model_file!r} is a pickle, and loading a pickle runs code from it: "
+            "pass allow_pickle=True only if you trust everyone who can register models",
+            code="FAILED_PRECONDITION",
+            reason="PICKLE_NOT_ALLOWED",
+            metadata={"model_file": model_file},
+        )
+
+
 class UntrustedTypesError(ModelregError):
     """A skops file holds types outside scikit-learn, NumPy, SciPy and builtins.
 

@@ -216,7 +216,7 @@ def test_log_model_without_an_active_run_starts_one() -> None:
     assert info.registered_model_version is None
     assert info.metadata.serialization == "pickle"
     modelreg.end_run()
-    assert modelreg.sklearn.load_model(info.model_uri).coef_.tolist() == pytest.approx(
+    assert modelreg.sklearn.load_model(info.model_uri, allow_pickle=True).coef_.tolist() == pytest.approx(
         LinearRegression().fit(x, y).coef_.tolist()
     )
 

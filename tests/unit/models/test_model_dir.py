@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression
 import modelreg.pyfunc
 import modelreg.sklearn
 from modelreg.exceptions import FailedPrecondition, InvalidArgument
-from modelreg.models import METADATA_FILE, ModelIntegrityError
+from modelreg.models import METADATA_FILE, ModelIntegrityError, PickleNotAllowedError
 from modelreg.models.model_dir import read_input_example, read_metadata, sha256_file, verify_model_dir
 
 Houses = tuple[pd.DataFrame, np.ndarray]
@@ -67,7 +67,7 @@ def test_round_trip_predicts_identically(
 ) -> None:
     features, _ = houses
     modelreg.sklearn.save_model(fitted, tmp_path / "m", serialization_format=fmt)
-    loaded = modelreg.sklearn.load_model(str(tmp_path / "m"))
+    loaded = modelreg.sklearn.load_model(str(tmp_path / "m"), allow_pickle=fmt == "pickle")
     assert type(loaded) is LinearRegression
     np.testing.assert_array_equal(loaded.predict(features), fitted.predict(features))
     np.testing.assert_array_equal(loaded.coef_, fitted.coef_)
@@ -130,3 +130,30 @@ def test_pyfunc_refuses_missing_columns(tmp_path: Path, houses: Houses, fitted: 
     with pytest.raises(InvalidArgument) as caught:
         model.predict(features.drop(columns=["age"]))
     assert caught.value.reason == "SCHEMA_MISMATCH"
+
+
+RAN: list[str] = []
+
+
+def _record(what: str) -> None:
+    RAN.append(what)
+
+
+class _Payload:
+    """Unpickling this runs code (a call of ``_record``): the stand-in for a shell command."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (_record, ("code ran",))
+
+
+def test_a_pickle_loads_only_when_the_caller_allows_it(tmp_path: Path, fitted: LinearRegression) -> None:
+    """The model's files say "pickle"; only the caller may decide that code runs."""
+    modelreg.sklearn.save_model(_Payload(), tmp_path / "m", serialization_format="pickle")
+    RAN.clear()
+    for load in (modelreg.sklearn.load_model, modelreg.pyfunc.load_model):
+        with pytest.raises(PickleNotAllowedError) as caught:
+            load(str(tmp_path / "m"))
+        assert caught.value.reason == "PICKLE_NOT_ALLOWED"
+    assert RAN == []
+    modelreg.sklearn.load_model(str(tmp_path / "m"), allow_pickle=True)
+    assert RAN == ["code ran"]
