@@ -213,3 +213,40 @@ def test_a_token_cannot_create_a_token_that_outlives_it(secured: SecuredServices
                 tim.create_token(expires_in_seconds=forever_or_longer)
             assert error.value.reason == "INVALID_EXPIRY"
         assert tim.create_token(expires_in_seconds=60).token.expires_at is not None
+
+
+def _every_method() -> list[tuple[str, str, bool, bool]]:
+    """(target attribute, full method, client streams, server streams) of every RPC both services
+    serve, reflection included: a new RPC is covered by this test the day it is added."""
+    from modelreg.access.v1 import access_pb2
+    from modelreg.registry.v1 import registry_pb2
+    from modelreg.tracking.v1 import tracking_pb2
+
+    found = [("tracking", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", True, True)]
+    for target, module in (("tracking", tracking_pb2), ("registry", registry_pb2), ("registry", access_pb2)):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            found.extend(
+                (target, f"/{service.full_name}/{m.name}", m.client_streaming, m.server_streaming)
+                for m in service.methods
+            )
+    found.append(("tracking", "/modelreg.access.v1.AccessService/WhoAmI", False, False))
+    return found
+
+
+@pytest.mark.parametrize(("target", "method", "client_streams", "server_streams"), _every_method())
+def test_every_rpc_refuses_a_caller_without_credentials(
+    secured: SecuredServices, target: str, method: str, client_streams: bool, server_streams: bool
+) -> None:
+    with (
+        grpc.insecure_channel(getattr(secured.services, target)) as channel,
+        pytest.raises(grpc.RpcError) as error,
+    ):
+        if client_streams and server_streams:
+            list(channel.stream_stream(method)(iter([b""]), timeout=5))
+        elif client_streams:
+            channel.stream_unary(method)(iter([b""]), timeout=5)
+        elif server_streams:
+            list(channel.unary_stream(method)(b"", timeout=5))
+        else:
+            channel.unary_unary(method)(b"", timeout=5)
+    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED, method
