@@ -344,6 +344,14 @@ class TrackingClient:
         request = pb.StatArtifactRequest(run_id=run_id, path=path)
         return conv.file_info(self._rpc.unary(self._stub.StatArtifact, request).file)
 
+    def seal_artifacts(self, run_id: str, path: str) -> list[e.FileInfo]:
+        """Freezes the file or directory at ``path`` of the run against later uploads and returns
+        the files it holds (paths relative to the run's root). The registry does this when it
+        registers a version; a seal is never lifted. Raises NotFound (RUN_NOT_FOUND,
+        ARTIFACT_NOT_FOUND), FailedPrecondition (RUN_DELETED)."""
+        request = pb.SealArtifactsRequest(run_id=run_id, path=path)
+        return [conv.file_info(f) for f in self._rpc.unary(self._stub.SealArtifacts, request).files]
+
     def log_artifact(
         self,
         run_id: str,

@@ -147,3 +147,8 @@ class TrackingStore(Protocol):
     def list_artifact_files(self, run_id: str, prefix: str) -> list[ArtifactFile]:
         """Files at ``prefix`` or below it ("" = all), sorted by path."""
         ...
+
+    def seal_artifacts(self, run_id: str, path: str) -> list[ArtifactFile]:
+        """Seals ``path`` of a live run against later uploads at or below it (idempotent) and
+        returns the files there, sorted, in the same transaction; ArtifactNotFound when none."""
+        ...

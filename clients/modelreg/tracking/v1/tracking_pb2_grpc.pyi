@@ -131,7 +131,8 @@ class TrackingServiceStub:
     """Uploads one file under a run's artifact root. The first message is the metadata, then the
     content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
     an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
+    FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
+    INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
     MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
     expected_sha256 is set and does not match).
     """
@@ -146,6 +147,16 @@ class TrackingServiceStub:
     StatArtifact: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    """
+    SealArtifacts: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SealArtifactsRequest, _tracking_pb2.SealArtifactsResponse]
+    """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+    relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+    the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+    they are: the registry seals a version's files when it registers them. Sealing and every
+    upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]
     """-- access control (see modelreg.access.v1) --
@@ -249,7 +260,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """Uploads one file under a run's artifact root. The first message is the metadata, then the
     content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
     an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
+    FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
+    INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
     MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
     expected_sha256 is set and does not match).
     """
@@ -264,6 +276,16 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     StatArtifact: _aio.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]  # type: ignore[assignment]
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    """
+    SealArtifacts: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SealArtifactsRequest, _tracking_pb2.SealArtifactsResponse]  # type: ignore[assignment]
+    """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+    relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+    the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+    they are: the registry seals a version's files when it registers them. Sealing and every
+    upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]  # type: ignore[assignment]
     """-- access control (see modelreg.access.v1) --
@@ -502,7 +524,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Uploads one file under a run's artifact root. The first message is the metadata, then the
         content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
         an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-        FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
+        FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
+        INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
         MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
         expected_sha256 is set and does not match).
         """
@@ -535,6 +558,22 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tracking_pb2.StatArtifactResponse, _abc.Awaitable[_tracking_pb2.StatArtifactResponse]]:
         """Describes one artifact path: a file (size, sha256) or a directory.
         Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        """
+
+    @_abc_1.abstractmethod
+    def SealArtifacts(
+        self,
+        request: _tracking_pb2.SealArtifactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.SealArtifactsResponse, _abc.Awaitable[_tracking_pb2.SealArtifactsResponse]]:
+        """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+        relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+        the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+        they are: the registry seals a version's files when it registers them. Sealing and every
+        upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
 
     @_abc_1.abstractmethod
