@@ -26,6 +26,7 @@ the staging directory is written, moved or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -186,16 +187,21 @@ def _download(
                 path or source.artifact_path, f"damaged in the artifact store ({exc.message})"
             ) from None
         _verify(staged, source.digests)
-        # Files nobody recorded were not vouched for: they do not enter the cache. Only the staging
-        # directory made above is walked (os.walk does not follow symlinks), never a path a server named.
-        for parent, _, names in os.walk(staging):
+        # Files nobody recorded were not vouched for: they do not enter the cache, nor do directories
+        # they leave empty. Only the staging directory made above is walked (os.walk follows no
+        # symlink), never a path a server named.
+        for parent, dirs, names in os.walk(staging, topdown=False):
+            here = Path(parent)
             for name in names:
-                extra = Path(parent, name)
+                extra = here / name
                 if (
                     not extra.is_relative_to(staged)
                     or extra.relative_to(staged).as_posix() not in source.digests
                 ):
                     extra.unlink()
+            for name in dirs:
+                with contextlib.suppress(OSError):  # not empty: it holds recorded files
+                    (here / name).rmdir()
         try:
             staged.rename(target)
         except OSError:
