@@ -96,7 +96,7 @@ class UnsafePathError(DataLoss):
 
     def __init__(self, path: str, why: str) -> None:
         super().__init__(
-            f"refusing path {path!r} from the server: it {why}",
+            f"refusing path {path!r}: it {why}",
             code="DATA_LOSS",
             reason="UNSAFE_PATH",
             metadata={"path": path},
