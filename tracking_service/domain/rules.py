@@ -21,6 +21,7 @@ from modelreg_server.validation import (
     require_name,
     require_value,
 )
+from tracking_service.artifacts.base import STAGING_DIR
 from tracking_service.domain.entities import MetricPoint, Param
 from tracking_service.domain.errors import BatchTooLarge, InvalidArtifactPath, ParamValueConflict
 
@@ -141,17 +142,68 @@ def params(values: Iterable[Param]) -> dict[str, str]:
     return merged
 
 
-def artifact_location(value: str) -> str:
-    """An experiment's artifact location without trailing '/'; "" (the default) stays ""."""
-    if value and not value.startswith(("file:///", "s3://")):
+# Characters a location may not hold: control characters (NUL included), and '%', '?', '#' and '\\',
+# which other tools decode or split on, so that one spelling could name two places.
+_LOCATION_UNSAFE = re.compile(r"[\x00-\x1f\x7f%?#\\]")
+_LOCATION_SCHEMES = ("file://", "s3://")
+
+
+def location_segments(uri: str) -> tuple[str, ...] | None:
+    """``("file://", *path segments)`` or ``("s3://", bucket, *key segments)`` of a URI that is
+    already in its one normal form (no '.', '..' or empty segment, nothing ``_LOCATION_UNSAFE``,
+    no trailing '/'); None for anything else. Roots and locations compare as these tuples, segment
+    by segment, so ``/data/art`` is never a prefix of ``/data/artifacts-evil``."""
+    scheme = next((s for s in _LOCATION_SCHEMES if uri.startswith(s)), None)
+    if scheme is None or _LOCATION_UNSAFE.search(uri):
+        return None
+    rest = uri.removeprefix(scheme)
+    if scheme == "file://":
+        if not rest.startswith("/"):
+            return None
+        rest = rest[1:]
+    segments = tuple(rest.split("/")) if rest else ()
+    if any(segment in ("", ".", "..") for segment in segments) or (scheme == "s3://" and not segments):
+        return None
+    return (scheme, *segments)
+
+
+def under_roots(uri: str, roots: Sequence[tuple[str, ...]]) -> bool:
+    """Whether ``uri`` is one of ``roots`` (as location_segments gives them) or lies below one,
+    outside the staging area."""
+    segments = location_segments(uri)
+    return (
+        segments is not None
+        and STAGING_DIR not in segments
+        and any(segments[: len(root)] == root for root in roots)
+    )
+
+
+def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None) -> str:
+    """An experiment's artifact location without trailing '/'; "" (the default) stays "".
+
+    With ``roots`` (the server's artifact roots, as location_segments gives them), only a location
+    at or under one of them is accepted. The message never shows the roots: they are the
+    operator's to publish."""
+    require_value(value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH)
+    location = value.rstrip("/")
+    if not value:
+        return value
+    shown = value[:200]
+    if location_segments(location) is None:
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
-            f"artifact_location must be a file:/// or s3:// URI, got '{value[:200]}'",
+            "artifact_location must be a file:/// or s3:// URI without '.', '..' or empty segments, "
+            f"control characters, '%', '?', '#' or '\\', got '{shown}'",
             {"field": "artifact_location"},
         )
-    return require_value(
-        value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH
-    ).rstrip("/")
+    if roots is not None and not under_roots(location, roots):
+        raise InvalidArgumentError(
+            "INVALID_ARTIFACT_LOCATION",
+            f"artifact_location '{shown}' must lie under the server's artifact root (or a root its "
+            "operator lists), outside its staging area; leave it empty for the default",
+            {"field": "artifact_location"},
+        )
+    return location
 
 
 def artifact_path(path: str, *, allow_root: bool = False) -> str:

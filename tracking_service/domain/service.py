@@ -94,13 +94,28 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
     )
 
 
+def _root_segments(root: str) -> tuple[str, ...]:
+    segments = rules.location_segments(root.rstrip("/"))
+    if segments is None:
+        raise ValueError(f"artifact root {root!r} is not a normalized file:/// or s3:// URI")
+    return segments
+
+
 class TrackingService:
     def __init__(
-        self, store: TrackingStore, artifacts: ArtifactStore, policy: AccessPolicy | None = None
+        self,
+        store: TrackingStore,
+        artifacts: ArtifactStore,
+        policy: AccessPolicy | None = None,
+        artifact_roots: Sequence[str] | None = None,
     ) -> None:
+        """``artifact_roots``: where an experiment's artifact_location may lie (the server passes
+        its artifact root and extra roots); None accepts any file:// or s3:// location, for code
+        that embeds the service over a store of its own."""
         self._store = store
         self._artifacts = artifacts
         self._policy = policy or AccessPolicy()
+        self._roots = None if artifact_roots is None else tuple(map(_root_segments, artifact_roots))
         # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
         # Keyed by the principal's own fields: building a Grantee per call would cost more than
         # the rest of a cached check.
@@ -155,7 +170,7 @@ class TrackingService:
         creator_level in the same transaction."""
         name = rules.name(name)
         checked_tags = rules.tags(tags or {})
-        location = rules.artifact_location(artifact_location)
+        location = rules.artifact_location(artifact_location, self._roots)
         return self._store.create_experiment(name, location, checked_tags, self._creator(ctx))
 
     def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
