@@ -114,10 +114,10 @@ def _artifact_root(raw: str, variable: str = "MODELREG_ARTIFACT_ROOT") -> str:
         root = "file://" + str(Path(root.removeprefix("file://") or "/").expanduser().resolve())
     else:
         raise ConfigError(f"{variable} must start with file:// or s3://, got {raw!r}")
-    # Locations are compared with the roots segment by segment (rules.location_segments).
-    if rules.location_segments(root) is None:
+    # Locations are compared with the roots segment by segment (rules.root_segments).
+    if rules.root_segments(root) is None:
         raise ConfigError(
-            f"{variable} {raw!r} must have no '.', '..' or empty segments, control characters, '%', '?', '#' or '\\'"
+            f"{variable} {raw!r} must have no '.', '..' or empty segments or control characters"
         )
     return root
 

@@ -142,19 +142,21 @@ def params(values: Iterable[Param]) -> dict[str, str]:
     return merged
 
 
-# Characters a location may not hold: control characters (NUL included), and '%', '?', '#' and '\\',
-# which other tools decode or split on, so that one spelling could name two places.
-_LOCATION_UNSAFE = re.compile(r"[\x00-\x1f\x7f%?#\\]")
+# A location's segments below its root may not hold control characters (NUL included), '%', '?',
+# '#' or '\\': other tools decode or split on them, so one spelling could name two places.
+_UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f%?#\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LOCATION_SCHEMES = ("file://", "s3://")
+_ANY_ROOT = tuple((scheme,) for scheme in _LOCATION_SCHEMES)
 
 
-def location_segments(uri: str) -> tuple[str, ...] | None:
-    """``("file://", *path segments)`` or ``("s3://", bucket, *key segments)`` of a URI that is
-    already in its one normal form (no '.', '..' or empty segment, nothing ``_LOCATION_UNSAFE``,
-    no trailing '/'); None for anything else. Roots and locations compare as these tuples, segment
-    by segment, so ``/data/art`` is never a prefix of ``/data/artifacts-evil``."""
+def _split_location(uri: str) -> tuple[str, ...] | None:
+    """``("file://", *path segments)`` or ``("s3://", bucket, *key segments)``; None for another
+    scheme, a file URI with a host or a relative path, an s3 URI without a bucket, or control
+    characters. Locations and roots compare as these tuples, segment by segment, so ``/data/art``
+    never covers ``/data/artifacts-evil``."""
     scheme = next((s for s in _LOCATION_SCHEMES if uri.startswith(s)), None)
-    if scheme is None or _LOCATION_UNSAFE.search(uri):
+    if scheme is None or _CONTROL.search(uri):
         return None
     rest = uri.removeprefix(scheme)
     if scheme == "file://":
@@ -162,45 +164,48 @@ def location_segments(uri: str) -> tuple[str, ...] | None:
             return None
         rest = rest[1:]
     segments = tuple(rest.split("/")) if rest else ()
-    if any(segment in ("", ".", "..") for segment in segments) or (scheme == "s3://" and not segments):
+    return None if scheme == "s3://" and not segments else (scheme, *segments)
+
+
+def _clean_segment(segment: str) -> bool:
+    return segment not in ("", ".", "..", STAGING_DIR) and not _UNSAFE_SEGMENT.search(segment)
+
+
+def root_segments(root: str) -> tuple[str, ...] | None:
+    """A configured root as locations are compared with it; None when it has a '.', '..' or empty
+    segment. The root's own segments may hold '%' and the like: ``Path.as_uri()`` writes them, and
+    the stores use names verbatim."""
+    segments = _split_location(root.rstrip("/"))
+    if segments is None or any(segment in ("", ".", "..") for segment in segments[1:]):
         return None
-    return (scheme, *segments)
+    return segments
 
 
 def under_roots(uri: str, roots: Sequence[tuple[str, ...]]) -> bool:
-    """Whether ``uri`` is one of ``roots`` (as location_segments gives them) or lies below one,
-    outside the staging area."""
-    segments = location_segments(uri)
-    return (
-        segments is not None
-        and STAGING_DIR not in segments
-        and any(segments[: len(root)] == root for root in roots)
+    """Whether ``uri`` is one of ``roots`` (as root_segments gives them) or lies below one, every
+    segment below it clean: no '.', '..', empty segment, staging area or _UNSAFE_SEGMENT."""
+    segments = _split_location(uri)
+    return segments is not None and any(
+        segments[: len(root)] == root and all(map(_clean_segment, segments[len(root) :])) for root in roots
     )
 
 
 def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None) -> str:
     """An experiment's artifact location without trailing '/'; "" (the default) stays "".
 
-    With ``roots`` (the server's artifact roots, as location_segments gives them), only a location
-    at or under one of them is accepted. The message never shows the roots: they are the
-    operator's to publish."""
+    With ``roots`` (the server's artifact roots), only a location at or cleanly under one of them
+    is accepted; without, any clean file:/// or s3:// URI. The message never shows the roots: they
+    are the operator's to publish."""
     require_value(value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH)
-    location = value.rstrip("/")
     if not value:
         return value
-    shown = value[:200]
-    if location_segments(location) is None:
+    location = value.rstrip("/")
+    if not under_roots(location, _ANY_ROOT if roots is None else roots):
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
-            "artifact_location must be a file:/// or s3:// URI without '.', '..' or empty segments, "
-            f"control characters, '%', '?', '#' or '\\', got '{shown}'",
-            {"field": "artifact_location"},
-        )
-    if roots is not None and not under_roots(location, roots):
-        raise InvalidArgumentError(
-            "INVALID_ARTIFACT_LOCATION",
-            f"artifact_location '{shown}' must lie under the server's artifact root (or a root its "
-            "operator lists), outside its staging area; leave it empty for the default",
+            f"artifact_location '{value[:200]}' must be a file:/// or s3:// URI under the server's "
+            "artifact root (or a root its operator lists), with no '.', '..' or empty segments, control characters, '%', '?', "
+            "'#', '\\' or staging area below it; leave it empty for the default",
             {"field": "artifact_location"},
         )
     return location

@@ -63,6 +63,7 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
+    ArtifactLocationNotAllowed,
     ArtifactNotFound,
     DefaultExperimentProtected,
     ExperimentNotFound,
@@ -95,9 +96,11 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
 
 
 def _root_segments(root: str) -> tuple[str, ...]:
-    segments = rules.location_segments(root.rstrip("/"))
+    segments = rules.root_segments(root)
     if segments is None:
-        raise ValueError(f"artifact root {root!r} is not a normalized file:/// or s3:// URI")
+        raise ValueError(
+            f"artifact root {root!r} is not a file:/// or s3:// URI without '.', '..' or empty segments"
+        )
     return segments
 
 
@@ -407,6 +410,8 @@ class TrackingService:
         path = rules.artifact_path(path)
         self._require(ctx, Level.EDIT, run_id)  # before a byte is read or written
         root = self._store.artifact_root_for_upload(run_id, path)
+        if self._roots is not None and not rules.under_roots(root, self._roots):
+            raise ArtifactLocationNotAllowed(run_id)
         stored = self._artifacts.write(f"{root}/{path}", chunks, expected_sha256)
         return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
 

@@ -3,6 +3,8 @@ the extra roots it lists; the extra roots are checked at start like the root."""
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from pathlib import Path
 
 import grpc
@@ -42,7 +44,7 @@ def test_locations_outside_the_roots_are_refused(tmp_path: Path) -> None:
         ]
         for location in refused:
             call = pb.CreateExperimentRequest(name="e", artifact_location=location)
-            assert rpc_error(lambda call=call: stub.CreateExperiment(call)) == (
+            assert rpc_error(functools.partial(stub.CreateExperiment, call)) == (
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "INVALID_ARTIFACT_LOCATION",
             ), location
@@ -56,6 +58,21 @@ def test_locations_outside_the_roots_are_refused(tmp_path: Path) -> None:
             assert download(stub, run_id, "model.bin")[1] == b"weights"
             stored = Path(location.removeprefix("file://")) / run_id / "artifacts" / "model.bin"
             assert stored.read_bytes() == b"weights"
+
+
+def test_a_run_stored_outside_the_roots_takes_no_upload(tmp_path: Path) -> None:
+    """An experiment placed elsewhere before the roots were enforced (or whose root was dropped
+    from the settings) keeps its location, but the server writes nothing there any more."""
+    outside = tmp_path / "outside"
+    with running(_settings(tmp_path)) as tracking:
+        run_id = new_run(tracking.stub).info.run_id
+        with sqlite3.connect(tmp_path / "tracking.db") as db:
+            db.execute("UPDATE runs SET artifact_uri = ? WHERE run_id = ?", (outside.as_uri(), run_id))
+        assert rpc_error(lambda: upload(tracking.stub, run_id, "model.bin", [b"weights"])) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ARTIFACT_LOCATION_NOT_ALLOWED",
+        )
+    assert not outside.exists()
 
 
 def test_an_extra_root_the_store_cannot_write_stops_the_start(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from tracking_service.store import TrackingStore
 
 CTX = CallContext(actor="alice", request_id="req-test")
 ROOTS = ("file:///data/art", "s3://bucket/prefix")
-ROOT_SEGMENTS = tuple(segments for root in ROOTS if (segments := rules.location_segments(root)))
+ROOT_SEGMENTS = tuple(segments for root in ROOTS if (segments := rules.root_segments(root)))
 
 ACCEPTED = {
     "file:///data/art": "file:///data/art",
@@ -81,6 +81,17 @@ def test_any_other_location_is_invalid_before_the_store(guarded: TrackingService
     assert "artifact_location" in error.message
 
 
+def test_a_root_is_matched_verbatim_and_only_what_lies_below_it_must_be_clean() -> None:
+    """``Path.as_uri()`` writes '%20' for a space, and the stores use names verbatim: such a root
+    is one segment like any other, while a '%' below it is refused."""
+    root = rules.root_segments("file:///home/a%20b/art")
+    assert root is not None
+    assert rules.artifact_location("file:///home/a%20b/art/x", [root]) == "file:///home/a%20b/art/x"
+    for location in ("file:///home/a b/art/x", "file:///home/a%20b/art/%2e%2e", "file:///home/a%20b%2Fart/x"):
+        with pytest.raises(InvalidArgumentError):
+            rules.artifact_location(location, [root])
+
+
 def test_the_message_does_not_reveal_the_roots(guarded: TrackingService) -> None:
     with pytest.raises(InvalidArgumentError) as refused:
         guarded.create_experiment(CTX, "e", "s3://another-bucket/x")
@@ -97,7 +108,7 @@ def _as_path(uri: str) -> str | None:
 
 
 def _oracle(location: str) -> bool:
-    """Independently of location_segments: the location is its own normal form (neither posix
+    """Independently of rules: the location is its own normal form (neither posix
     normalization nor percent-decoding changes it) and its path lies under a root's path, of the
     same scheme, outside the staging area."""
     path = _as_path(location)
@@ -156,7 +167,7 @@ def test_extra_roots_are_normalized_like_the_root() -> None:
     [
         ({"MODELREG_ARTIFACT_EXTRA_ROOTS": "s3://bucket/x"}, "MODELREG_ARTIFACT_EXTRA_ROOTS"),
         ({"MODELREG_ARTIFACT_EXTRA_ROOTS": "gs://bucket/x"}, "MODELREG_ARTIFACT_EXTRA_ROOTS"),
-        ({"MODELREG_ARTIFACT_EXTRA_ROOTS": "file:///a%2e"}, "MODELREG_ARTIFACT_EXTRA_ROOTS"),
+        ({"MODELREG_ARTIFACT_ROOT": "s3://bucket/a/../b"}, "MODELREG_ARTIFACT_ROOT"),
         ({"MODELREG_ARTIFACT_ROOT": "s3://bucket/a//b"}, "MODELREG_ARTIFACT_ROOT"),
     ],
 )
