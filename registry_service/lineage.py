@@ -69,8 +69,10 @@ def artifact_path(source: str, run_id: str, artifact_uri: str) -> str:
     elif artifact_uri and source.startswith(root):
         path = source.removeprefix(root)
     else:
+        # The run's artifact_uri is the server's directory or bucket: GetRun shows it to readers,
+        # but an error message travels further (logs, tickets), so it names the field instead.
         raise errors.InvalidSource(
-            f"source must be runs:/{run_id}/<path> or lie under the run's artifact root {artifact_uri}",
+            f"source must be runs:/{run_id}/<path> or lie under the artifact_uri of run '{run_id}'",
             "source",
         )
     segments = path.strip("/").split("/")

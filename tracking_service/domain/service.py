@@ -28,7 +28,9 @@ once. Checks go by experiment and run id, never by an artifact path. Searches ar
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from modelreg_server.access.policy import (
@@ -44,8 +46,9 @@ from modelreg_server.access.policy import (
 )
 from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
-from tracking_service.artifacts.base import ArtifactStore, Chunk
+from tracking_service.artifacts.base import ArtifactMissing, ArtifactStore, Chunk
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -83,6 +86,7 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 # How long a looked-up level is trusted: the bound on honouring a removed grant.
 LEVEL_CACHE_SECONDS = 0.5
 MAX_PERMISSION_EVENTS = 1_000
+_log = logging.getLogger(__name__)
 
 
 # Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
@@ -93,6 +97,24 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
         tuple(parse_filter(filter_text, RUN_SEARCH)),
         tuple(parse_order_by(list(order_by), RUN_SEARCH)),
     )
+
+
+@contextlib.contextmanager
+def _object_errors(run_id: str, path: str, uri: str) -> Iterator[None]:
+    """Artifact store errors as a caller may see them: the run id and the path in the run. The
+    store names the object by its full URI, i.e. the server's directory or bucket: that goes to the
+    log only."""
+    try:
+        yield
+    except ArtifactMissing:
+        _log.warning("run %s: artifact '%s' is in the manifest but %s is missing", run_id, path, uri)
+        raise ArtifactNotFound(run_id, path) from None
+    except InvalidArgumentError as exc:
+        # The path was validated, so a URI the store refuses means a stored location is malformed:
+        # the server's fault, INTERNAL (the interceptor logs it with the request id).
+        if exc.reason == "INVALID_ARTIFACT_PATH":
+            raise RuntimeError(f"run {run_id}: its stored artifact location is malformed") from exc
+        raise
 
 
 def _root_segments(root: str) -> tuple[str, ...]:
@@ -412,7 +434,9 @@ class TrackingService:
         root = self._store.artifact_root_for_upload(run_id, path)
         if self._roots is not None and not rules.under_roots(root, self._roots):
             raise ArtifactLocationNotAllowed(run_id)
-        stored = self._artifacts.write(f"{root}/{path}", chunks, expected_sha256)
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            stored = self._artifacts.write(uri, chunks, expected_sha256)
         return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
 
     def download_artifact(
@@ -426,7 +450,9 @@ class TrackingService:
         file = self._store.get_artifact(run_id, path)
         if file is None:
             raise ArtifactNotFound(run_id, path)
-        return file, self._artifacts.read(f"{root}/{path}")
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            return file, self._artifacts.read(uri)
 
     def list_artifacts(
         self, ctx: CallContext, run_id: str, path: str = "", recursive: bool = False
