@@ -3,6 +3,7 @@ never the server's directories, its artifact root or its database URLs: those st
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg.exceptions import FailedPrecondition, Internal, InvalidArgument, ModelregError, NotFound
+from modelreg.exceptions import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    ModelregError,
+    NotFound,
+    Unavailable,
+)
+from registry_service import config as registry_config
+from registry_service import server as registry_server
 from tests.servers import running_registry, running_tracking
 
 
@@ -88,3 +98,32 @@ def test_failures_name_runs_and_relative_paths_only(tmp_path: Path) -> None:
         leaks = [(text, secret) for text in shown for secret in secrets if secret in text]
         assert not leaks, f"{failure.reason}: {leaks}"
     assert {f.reason for f in failures} >= {"ARTIFACT_NOT_FOUND", "INVALID_SOURCE", "INTERNAL"}
+
+
+def test_an_unreachable_tracking_service_is_not_named(tmp_path: Path) -> None:
+    """The registry says tracking did not answer, not where it looked for it."""
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{closed.getsockname()[1]}"
+    server, port = registry_server.create_server(
+        registry_config.Settings(
+            host="127.0.0.1",
+            port=0,
+            database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+            tracking_target=target,
+            # Long enough for the retries to end in UNAVAILABLE, whose gRPC text names the target.
+            tracking_timeout_seconds=8.0,
+            workers=2,
+        )
+    )
+    server.start()
+    try:
+        with modelreg.RegistryClient(f"127.0.0.1:{port}") as registry:
+            registry.create_registered_model("M")
+            run_id = "a" * 32
+            with pytest.raises(Unavailable) as caught:
+                registry.create_model_version("M", f"runs:/{run_id}/model", run_id=run_id)
+    finally:
+        server.stop(None).wait()
+    assert caught.value.reason == "TRACKING_UNAVAILABLE"
+    assert target not in caught.value.message and "127.0.0.1" not in caught.value.message
