@@ -204,8 +204,9 @@ def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
             f"artifact_location '{value[:200]}' must be a file:/// or s3:// URI under the server's "
-            "artifact root (or a root its operator lists), with no '.', '..' or empty segments, control characters, '%', '?', "
-            "'#', '\\' or staging area below it; leave it empty for the default",
+            "artifact root (or a root its operator lists), with no '.', '..' or empty segments, "
+            "control characters, '%', '?', '#', '\\' or staging area below it; leave it empty "
+            "for the default",
             {"field": "artifact_location"},
         )
     return location

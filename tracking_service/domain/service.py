@@ -11,6 +11,11 @@ the tracking database's manifest holds (path, size, sha256) and is the source of
 stat (directories are derived from the paths). An upload publishes the object atomically, then
 records it; an interrupted stream publishes nothing and records nothing.
 
+Artifact locations: an experiment's must lie under the server's artifact roots
+(rules.artifact_location) and a run's is checked again before an upload, so the store writes
+nowhere else. Store errors reach callers as the run id and the path in the run: the full URI is the
+server's directory or bucket, and stays in the log (_object_errors).
+
 Every method takes the call's :class:`CallContext` first, as the registry's do. Its actor and
 request id reach the store only where a grant changes (the grant event records them).
 
