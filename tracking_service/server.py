@@ -42,6 +42,10 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     objects = open_artifact_store(settings.artifact_root, settings.s3)
     with _quiet("urllib3"):  # its retry warnings would bury the one line that says what failed
         objects.check()
+        # Experiments may lie under the extra roots too, written by the same store: each must be
+        # usable by it (a writable directory, a bucket these credentials reach).
+        for extra in settings.extra_artifact_roots:
+            open_artifact_store(extra, settings.s3).check()
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, settings.artifact_root)
@@ -57,7 +61,8 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         authenticator=access.authenticator,
     )
     servicer = TrackingServicer(
-        TrackingService(store, objects, settings.auth.policy), count_bytes=metrics.artifact_bytes
+        TrackingService(store, objects, settings.auth.policy, settings.artifact_roots),
+        count_bytes=metrics.artifact_bytes,
     )
     add_to_server(servicer, server)
     add_access_service(server, access)

@@ -38,6 +38,7 @@ from minio.error import MinioException, S3Error
 
 from .base import (
     DEFAULT_READ_CHUNK,
+    STAGING_DIR,
     ArtifactConfigError,
     ArtifactMissing,
     Chunk,
@@ -48,7 +49,7 @@ from .base import (
 )
 
 SCHEME = "s3://"
-STAGING_PREFIX = ".modelreg-staging/"
+STAGING_PREFIX = f"{STAGING_DIR}/"
 PART_SIZE = 8 * 1024 * 1024
 SHA256_METADATA = "sha256"  # minio prefixes it: x-amz-meta-sha256
 

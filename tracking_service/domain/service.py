@@ -11,6 +11,11 @@ the tracking database's manifest holds (path, size, sha256) and is the source of
 stat (directories are derived from the paths). An upload publishes the object atomically, then
 records it; an interrupted stream publishes nothing and records nothing.
 
+Artifact locations: an experiment's must lie under the server's artifact roots
+(rules.artifact_location) and a run's is checked again before an upload, so the store writes
+nowhere else. Store errors reach callers as the run id and the path in the run: the full URI is the
+server's directory or bucket, and stays in the log (_object_errors).
+
 Every method takes the call's :class:`CallContext` first, as the registry's do. Its actor and
 request id reach the store only where a grant changes (the grant event records them).
 
@@ -28,7 +33,9 @@ once. Checks go by experiment and run id, never by an artifact path. Searches ar
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from modelreg_server.access.policy import (
@@ -44,8 +51,9 @@ from modelreg_server.access.policy import (
 )
 from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
-from tracking_service.artifacts.base import ArtifactStore, Chunk
+from tracking_service.artifacts.base import ArtifactMissing, ArtifactStore, Chunk
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -63,6 +71,7 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
+    ArtifactLocationNotAllowed,
     ArtifactNotFound,
     DefaultExperimentProtected,
     ExperimentNotFound,
@@ -82,6 +91,7 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 # How long a looked-up level is trusted: the bound on honouring a removed grant.
 LEVEL_CACHE_SECONDS = 0.5
 MAX_PERMISSION_EVENTS = 1_000
+_log = logging.getLogger(__name__)
 
 
 # Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
@@ -94,13 +104,48 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
     )
 
 
+@contextlib.contextmanager
+def _object_errors(run_id: str, path: str, uri: str) -> Iterator[None]:
+    """Artifact store errors as a caller may see them: the run id and the path in the run. The
+    store names the object by its full URI, i.e. the server's directory or bucket: that goes to the
+    log only."""
+    try:
+        yield
+    except ArtifactMissing:
+        _log.warning("run %s: artifact '%s' is in the manifest but %s is missing", run_id, path, uri)
+        raise ArtifactNotFound(run_id, path) from None
+    except InvalidArgumentError as exc:
+        # The path was validated, so a URI the store refuses means a stored location is malformed:
+        # the server's fault, INTERNAL (the interceptor logs it with the request id).
+        if exc.reason == "INVALID_ARTIFACT_PATH":
+            raise RuntimeError(f"run {run_id}: its stored artifact location is malformed") from exc
+        raise
+
+
+def _root_segments(root: str) -> tuple[str, ...]:
+    segments = rules.root_segments(root)
+    if segments is None:
+        raise ValueError(
+            f"artifact root {root!r} is not a file:/// or s3:// URI without '.', '..' or empty segments"
+        )
+    return segments
+
+
 class TrackingService:
     def __init__(
-        self, store: TrackingStore, artifacts: ArtifactStore, policy: AccessPolicy | None = None
+        self,
+        store: TrackingStore,
+        artifacts: ArtifactStore,
+        policy: AccessPolicy | None = None,
+        artifact_roots: Sequence[str] | None = None,
     ) -> None:
+        """``artifact_roots``: where an experiment's artifact_location may lie (the server passes
+        its artifact root and extra roots); None accepts any file:// or s3:// location, for code
+        that embeds the service over a store of its own."""
         self._store = store
         self._artifacts = artifacts
         self._policy = policy or AccessPolicy()
+        self._roots = None if artifact_roots is None else tuple(map(_root_segments, artifact_roots))
         # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
         # Keyed by the principal's own fields: building a Grantee per call would cost more than
         # the rest of a cached check.
@@ -155,7 +200,7 @@ class TrackingService:
         creator_level in the same transaction."""
         name = rules.name(name)
         checked_tags = rules.tags(tags or {})
-        location = rules.artifact_location(artifact_location)
+        location = rules.artifact_location(artifact_location, self._roots)
         return self._store.create_experiment(name, location, checked_tags, self._creator(ctx))
 
     def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
@@ -392,7 +437,11 @@ class TrackingService:
         path = rules.artifact_path(path)
         self._require(ctx, Level.EDIT, run_id)  # before a byte is read or written
         root = self._store.artifact_root_for_upload(run_id, path)
-        stored = self._artifacts.write(f"{root}/{path}", chunks, expected_sha256)
+        if self._roots is not None and not rules.under_roots(root, self._roots):
+            raise ArtifactLocationNotAllowed(run_id)
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            stored = self._artifacts.write(uri, chunks, expected_sha256)
         return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
 
     def download_artifact(
@@ -406,7 +455,9 @@ class TrackingService:
         file = self._store.get_artifact(run_id, path)
         if file is None:
             raise ArtifactNotFound(run_id, path)
-        return file, self._artifacts.read(f"{root}/{path}")
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            return file, self._artifacts.read(uri)
 
     def list_artifacts(
         self, ctx: CallContext, run_id: str, path: str = "", recursive: bool = False
