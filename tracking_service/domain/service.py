@@ -494,11 +494,14 @@ class TrackingService:
     def seal_artifacts(self, ctx: CallContext, run_id: str, path: str) -> list[ArtifactFile]:
         """Freezes the file or directory at ``path`` (see SealArtifacts) and returns its files.
 
-        READ suffices: whoever may read the run may register a version from it, and a seal only
-        keeps the registered bytes as they are.
+        A service registering a version for a user (``via``) needs that user's READ: whoever may
+        read the run may register a version from it. Anyone else sealing directly needs EDIT, as
+        a seal forbids the run's writers to upload there: a reader must not be able to freeze a
+        run's paths without a registered version to show for it.
         """
         path, run_id = rules.artifact_path(path), rules.run_id(run_id)
-        self._require(ctx, Level.READ, run_id)
+        registering = ctx.principal is not None and bool(ctx.principal.via)
+        self._require(ctx, Level.READ if registering else Level.EDIT, run_id)
         return self._store.seal_artifacts(run_id, path)
 
     # -- permissions ---------------------------------------------------------------------------

@@ -277,10 +277,13 @@ def _files_at(session: Session, run_id: str, path: str) -> list[ArtifactFile]:
         statement = statement.where(
             sa.or_(_ARTIFACTS.c.path == path, _is_prefix(_ARTIFACTS.c.path, f"{path}/"))
         )
+    rows = session.execute(statement).all()
+    # Matched again in Python: MariaDB's PAD SPACE collations find 'a' for 'a ' with '=', and a
+    # seal recorded for 'a ' would then not cover the 'a' it answered.
+    exact = (row for row in rows if not path or row[0] == path or row[0].startswith(f"{path}/"))
     # Sorted in Python: SQL collations order '/' and other characters differently per backend.
     return sorted(
-        (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in session.execute(statement).all()),
-        key=lambda f: f.path,
+        (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in exact), key=lambda f: f.path
     )
 
 

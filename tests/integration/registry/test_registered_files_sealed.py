@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
@@ -89,8 +90,23 @@ def test_sealing_answers_the_files_and_is_idempotent(servers: Servers) -> None:
 
     assert refused(lambda: seal("elsewhere")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
     assert refused(lambda: seal("mod")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
+    # MariaDB's PAD SPACE '=' finds 'model/MLmodel' for it; a seal must name exactly what it covers.
+    assert refused(lambda: seal("model/MLmodel ")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
     assert refused(lambda: seal("../model")) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
     assert refused(lambda: seal("")) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
     assert refused(lambda: seal("model", uuid.uuid4().hex)) == (grpc.StatusCode.NOT_FOUND, "RUN_NOT_FOUND")
     stub.DeleteRun(tpb.DeleteRunRequest(run_id=run_id), timeout=10)
     assert refused(lambda: seal("model")) == (grpc.StatusCode.FAILED_PRECONDITION, "RUN_DELETED")
+
+
+def test_bytes_replaced_behind_the_manifest_end_the_download_with_data_loss(
+    servers: Servers, model: str
+) -> None:
+    run = trained_run(servers)
+    create_version(servers, model, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / "model" / "MLmodel"
+    stored.write_bytes(b"replaced on disk")
+    request = rpb.DownloadModelVersionFileRequest(name=model, version=1, path="MLmodel")
+    with pytest.raises(grpc.RpcError) as error:
+        b"".join(r.chunk for r in servers.registry_stub.DownloadModelVersionFile(request, timeout=10))
+    assert failure(error.value) == (grpc.StatusCode.DATA_LOSS, "DIGEST_MISMATCH")

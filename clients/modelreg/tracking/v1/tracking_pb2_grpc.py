@@ -410,8 +410,8 @@ class TrackingServiceServicer:
         the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
         they are: the registry seals a version's files when it registers them. Sealing and every
         upload lock the run's row, so an upload either lands before the seal (and is answered) or is
-        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
-        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        refused. Idempotent; a seal is never lifted. Needs EDIT on the run's experiment; READ when a
+        service (the registry) seals for the user registering a version. Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
         FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -154,8 +154,8 @@ class TrackingServiceStub:
     the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
     they are: the registry seals a version's files when it registers them. Sealing and every
     upload lock the run's row, so an upload either lands before the seal (and is answered) or is
-    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
-    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    refused. Idempotent; a seal is never lifted. Needs EDIT on the run's experiment; READ when a
+    service (the registry) seals for the user registering a version. Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
     FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]
@@ -283,8 +283,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
     they are: the registry seals a version's files when it registers them. Sealing and every
     upload lock the run's row, so an upload either lands before the seal (and is answered) or is
-    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
-    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    refused. Idempotent; a seal is never lifted. Needs EDIT on the run's experiment; READ when a
+    service (the registry) seals for the user registering a version. Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
     FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]  # type: ignore[assignment]
@@ -571,8 +571,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
         they are: the registry seals a version's files when it registers them. Sealing and every
         upload lock the run's row, so an upload either lands before the seal (and is answered) or is
-        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
-        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        refused. Idempotent; a seal is never lifted. Needs EDIT on the run's experiment; READ when a
+        service (the registry) seals for the user registering a version. Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
         FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
 
