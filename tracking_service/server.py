@@ -42,6 +42,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     objects = open_artifact_store(settings.artifact_root, settings.s3)
     with _quiet("urllib3"):  # its retry warnings would bury the one line that says what failed
         objects.check()
+    objects.sweep()  # staging copies left by processes that died mid-upload
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, settings.artifact_root)

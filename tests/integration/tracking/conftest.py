@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from tests.conftest import Backend
+from tracking_service.artifacts.file import LOCK_NAME
 from tracking_service.config import Settings
 from tracking_service.server import create_server
 
@@ -67,3 +68,8 @@ def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     assert status.details[0].Unpack(info)
     assert info.domain == "tracking.modelreg"
     return error.code(), info.reason  # type: ignore[attr-defined]
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every file under an artifact root, staging included, but the staging directories' lock files."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)

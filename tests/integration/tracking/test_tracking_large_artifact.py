@@ -93,6 +93,7 @@ def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
             for chunk in _content():
                 expected.update(chunk)
                 yield pb.UploadArtifactRequest(chunk=chunk)
+            yield pb.UploadArtifactRequest(end=pb.UploadArtifactEnd(size=SIZE, sha256=expected.hexdigest()))
 
         with PeakRss(server.pid) as server_rss, PeakRss(os.getpid()) as client_rss:
             stored = stub.UploadArtifact(requests(), timeout=120).file

@@ -11,6 +11,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from tracking_service.artifacts import ArtifactStore, S3Options, open_artifact_store
+from tracking_service.artifacts.file import LOCK_NAME, STAGING_DIR
 
 
 class S3Server(Protocol):  # the s3_server fixture's value (tests/conftest.py)
@@ -55,7 +56,9 @@ def s3_inventory(server: S3Server, bucket: str) -> Callable[[], set[str]]:
 
 def file_target(root: Path) -> Target:
     def inventory() -> set[str]:
-        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        # A live process's staging directory holds its lock file: not content.
+        names = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        return {n for n in names if not (n.startswith(f"{STAGING_DIR}/") and n.endswith(f"/{LOCK_NAME}"))}
 
     return Target(open_artifact_store(root.as_uri(), None), root.as_uri(), inventory)
 
