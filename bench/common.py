@@ -79,8 +79,8 @@ OPS: tuple[OpSpec, ...] = (
     OpSpec("log_param", 200, "latency", min_ratio=10, round_trips=1),
     OpSpec("get_run", 500, "latency", min_ratio=10, round_trips=1),
     OpSpec("search_runs", 20, "latency", min_ratio=10),
-    # The registry asks tracking for the run and the source artifact before it writes: the
-    # client's call plus those two.
+    # The registry asks tracking for the run and seals the source (side by side) before it
+    # writes: the client's call plus those two.
     OpSpec("create_model_version", 300, "latency", min_ratio=5, round_trips=3),
     OpSpec("transition_stage", 100, "latency", min_ratio=10, round_trips=1),
     OpSpec("set_alias", 1_000, "latency", min_ratio=10, round_trips=1),

@@ -132,7 +132,7 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> CallContext:
         if self._authenticator is not None:
             principal = self._authenticator.authenticate(
-                authorization, on_behalf_of, reads_only=_only_reads(method)
+                authorization, on_behalf_of, reads_only=_on_behalf_allowed(method)
             )
             call = CallContext(actor=principal.name, request_id=call.request_id, principal=principal)
         require_bounded(call)
@@ -186,7 +186,7 @@ class ServiceInterceptor(_ServerInterceptor):
         due = time.monotonic() + RECHECK_SECONDS
         for request in requests:
             if time.monotonic() >= due:
-                authenticator.authenticate(authorization, on_behalf_of, reads_only=_only_reads(method))
+                authenticator.authenticate(authorization, on_behalf_of, reads_only=_on_behalf_allowed(method))
                 due = time.monotonic() + RECHECK_SECONDS
             yield request
 
@@ -240,8 +240,16 @@ class ServiceInterceptor(_ServerInterceptor):
 _READ_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve")
 
 
-def _only_reads(method: str) -> bool:
+# Sealing forbids later uploads to a path and changes nothing else; the registry seals a run's
+# files for the user who registers them, as part of checking the run as that user.
+_ON_BEHALF_WRITES = frozenset({"/modelreg.tracking.v1.TrackingService/SealArtifacts"})
+
+
+def _on_behalf_allowed(method: str) -> bool:
+    """Whether a service may make this call for an end user: reads, and sealing."""
     service, _, name = method.rpartition("/")
+    if method in _ON_BEHALF_WRITES:
+        return True
     return not service.startswith("/modelreg.access.") and name.startswith(_READ_PREFIXES)
 
 

@@ -1,25 +1,29 @@
 """The real LineagePort: asks the tracking service about a run through the modelreg client.
 
-Per registration it makes three read calls: GetRun, StatArtifact and ListArtifacts (recursive;
-its answer is used only when the source is a directory). They run concurrently: for a
-``runs:/<run_id>/<path>`` source the path is known up front, so all three start at once; for a
-source under the run's artifact URI the path needs the run, so the two artifact calls start when
-GetRun has answered. Answers are read in a fixed order whatever order they arrive in, so the
-errors keep their precedence: RUN_NOT_FOUND / RUN_DELETED, then INVALID_SOURCE, then
-ARTIFACT_NOT_FOUND.
+Per registration it makes two calls: GetRun and SealArtifacts. Sealing freezes the source's file
+or directory in tracking (later uploads there are refused, FAILED_PRECONDITION ARTIFACT_SEALED)
+and answers the files it holds in the same transaction, so the digests recorded with the version
+are exactly the bytes that can never change afterwards: a version's files cannot be rewritten
+after registration. A seal made for a registration that then fails (a name taken, the model
+deleted meanwhile) stays; it only keeps files as they are. For a ``runs:/<run_id>/<path>``
+source the path is known up front, so both calls start at once; for a source under the run's
+artifact URI the path needs the run, so sealing starts when GetRun has answered. Answers are read
+in a fixed order whatever order they arrive in, so the errors keep their precedence:
+RUN_NOT_FOUND / RUN_DELETED, then INVALID_SOURCE, then ARTIFACT_NOT_FOUND.
 
 Deadline: at most two steps run one after the other, so each call gets half of
 MODELREG_TRACKING_TIMEOUT_SECONDS as its deadline (the client's retry policy, UNAVAILABLE with
-backoff, runs inside it), and waiting for the background calls is bounded by the whole check's
-deadline too: the check ends within the configured timeout. The request id of the registry call
-travels to tracking from every thread (each call runs in a copy of the caller's context), so
-both logs show one id.
+backoff, runs inside it; sealing is idempotent), and waiting for the background call is bounded
+by the whole check's deadline too: the check ends within the configured timeout. The request id
+of the registry call travels to tracking from every thread (each call runs in a copy of the
+caller's context), so both logs show one id.
 
 Identity: with access control on, the registry calls tracking with its own service token
 (modelreg_server.access.service_identity) and a check names the end user it runs for
 (``x-modelreg-on-behalf-of``): tracking authorizes the check as that user, so registering needs
-READ on the run's experiment. A model file download (:meth:`TrackingLineage.open_file`) names
-nobody: the registry reads it as itself, the caller's READ on the model having been checked.
+READ on the run's experiment (a service may seal on a user's behalf, as it may read). A model
+file download (:meth:`TrackingLineage.open_file`) names nobody: the registry reads it as itself,
+the caller's READ on the model having been checked.
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord, ModelFile
 
 T = TypeVar("T")
-_SEQUENTIAL_STEPS = 2  # GetRun, then StatArtifact and ListArtifacts side by side
-# The artifact calls run on the pool while the caller's thread runs GetRun.
-_POOL_CALLS_PER_CHECK = 2
+_SEQUENTIAL_STEPS = 2  # GetRun, then SealArtifacts
+# Sealing runs on the pool while the caller's thread runs GetRun.
+_POOL_CALLS_PER_CHECK = 1
 # Failures of the tracking service itself, as opposed to answers about the run.
 _UNAVAILABLE = (
     exceptions.Unavailable,
@@ -90,21 +94,20 @@ def _early_path(source: str, run_id: str) -> str | None:
         return None
 
 
-def _digests(path: str, stat: FileInfo, listing: list[FileInfo]) -> tuple[FileDigest, ...]:
-    if not stat.is_dir:
-        return (FileDigest(path.rsplit("/", 1)[-1], stat.file_size, stat.sha256),)
+def _digests(path: str, sealed: list[FileInfo]) -> tuple[FileDigest, ...]:
+    """The sealed files by their path in the model: a single file by its name, a directory's
+    files relative to it."""
+    if len(sealed) == 1 and sealed[0].path == path:
+        return (FileDigest(path.rsplit("/", 1)[-1], sealed[0].file_size, sealed[0].sha256),)
     prefix = path + "/"
-    return tuple(
-        FileDigest(f.path.removeprefix(prefix), f.file_size, f.sha256) for f in listing if not f.is_dir
-    )
+    return tuple(FileDigest(f.path.removeprefix(prefix), f.file_size, f.sha256) for f in sealed)
 
 
 class TrackingReads(Protocol):
     """The calls of TrackingClient a lineage check makes (a test double stands in for it)."""
 
     def get_run(self, run_id: str) -> Run: ...
-    def stat_artifact(self, run_id: str, path: str) -> FileInfo: ...
-    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]: ...
+    def seal_artifacts(self, run_id: str, path: str) -> list[FileInfo]: ...
     def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]: ...
     def close(self) -> None: ...
 
@@ -135,11 +138,8 @@ class _IdentifiedClient:
     def get_run(self, run_id: str) -> Run:
         return self._current().get_run(run_id)
 
-    def stat_artifact(self, run_id: str, path: str) -> FileInfo:
-        return self._current().stat_artifact(run_id, path)
-
-    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]:
-        return self._current().list_artifacts(run_id, path, recursive)
+    def seal_artifacts(self, run_id: str, path: str) -> list[FileInfo]:
+        return self._current().seal_artifacts(run_id, path)
 
     def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]:
         return self._current().artifact_stream(run_id, path)
@@ -206,12 +206,22 @@ class TrackingLineage:
         digest = next((f for f in record.files if f.path == path), None)
         if digest is None:
             return None
-        artifact = f"{record.artifact_path}/{path}"
-        # The call starts here, inside the block: its metadata (this request id, no end user) is
-        # fixed when it starts, and a missing artifact fails before the registry answers anything.
-        with wire.forwarding_request_id(ctx.request_id), _stream_errors(record.run_id, artifact):
-            stream = self._client.artifact_stream(record.run_id, artifact)
-            current = next(stream, None)  # tracking's FileInfo of what the run holds now
+        # A version registered from a single file records it by its name: the source is the file.
+        # (A directory holding one file of its own name looks the same: then the file is below it.)
+        single = record.files == (digest,) and record.artifact_path.rsplit("/", 1)[-1] == path
+        candidates = [record.artifact_path] if single else []
+        candidates.append(f"{record.artifact_path}/{path}")
+        for artifact in candidates:
+            # The call starts here, inside the block: its metadata (this request id, no end user)
+            # is fixed when it starts, and a missing artifact fails before anything is answered.
+            try:
+                with wire.forwarding_request_id(ctx.request_id), _stream_errors(record.run_id, artifact):
+                    stream = self._client.artifact_stream(record.run_id, artifact)
+                    current = next(stream, None)  # tracking's FileInfo of what the run holds now
+                break
+            except errors.SourceArtifactNotFound:
+                if artifact == candidates[-1]:
+                    raise
         # A file rewritten after registration is refused before a byte goes out: the registry
         # never labels other bytes with the registered digest.
         if not isinstance(current, FileInfo) or current.sha256 != digest.sha256:
@@ -223,11 +233,8 @@ class TrackingLineage:
     def _submit(self, call: Callable[[], T]) -> Future[T]:
         return self._pool.submit(contextvars.copy_context().run, call)
 
-    def _artifact_calls(self, run_id: str, path: str) -> tuple[Future[FileInfo], Future[list[FileInfo]]]:
-        return (
-            self._submit(lambda: self._client.stat_artifact(run_id, path)),
-            self._submit(lambda: self._client.list_artifacts(run_id, path, recursive=True)),
-        )
+    def _seal(self, run_id: str, path: str) -> Future[list[FileInfo]]:
+        return self._submit(lambda: self._client.seal_artifacts(run_id, path))
 
     def _run(self, run_id: str) -> Run:
         try:
@@ -240,17 +247,18 @@ class TrackingLineage:
 
     def _fetch(self, run_id: str, source: str, deadline: float) -> LineageRecord:
         early_path = _early_path(source, run_id)
-        pending = self._artifact_calls(run_id, early_path) if early_path is not None else None
+        pending = self._seal(run_id, early_path) if early_path is not None else None
         run = self._run(run_id)
         path = artifact_path(source, run_id, run.info.artifact_uri)
-        stat_call, listing_call = pending or self._artifact_calls(run_id, path)
+        seal_call = pending or self._seal(run_id, path)
         try:
-            stat = stat_call.result(timeout=max(0.0, deadline - time.monotonic()))
+            sealed = seal_call.result(timeout=max(0.0, deadline - time.monotonic()))
         except exceptions.NotFound as exc:
             raise errors.SourceArtifactNotFound(run_id, path) from exc
         except exceptions.InvalidArgument as exc:
             raise errors.InvalidSource(f"'{path}' is not a valid artifact path", "source") from exc
-        listing = listing_call.result(timeout=max(0.0, deadline - time.monotonic())) if stat.is_dir else []
+        except exceptions.FailedPrecondition as exc:  # deleted between GetRun and the seal
+            raise errors.RunDeleted(run_id) from exc
         return LineageRecord(
             run_id=run_id,
             experiment_id=run.info.experiment_id,
@@ -259,7 +267,7 @@ class TrackingLineage:
             params=dict(run.data.params),
             metrics=dict(run.data.metrics),
             run_tags=dict(run.data.tags),
-            files=_digests(path, stat, listing),
+            files=_digests(path, sealed),
         )
 
 

@@ -42,8 +42,8 @@ Resp = TypeVar("Resp")
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-# Methods with these prefixes change nothing, so a retry after UNAVAILABLE is safe.
-IDEMPOTENT_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve")
+# Methods with these prefixes change nothing (Seal: idempotent), so a retry after UNAVAILABLE is safe.
+IDEMPOTENT_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve", "Seal")
 RETRY_POLICY = {
     "maxAttempts": 4,
     "initialBackoff": "0.1s",

@@ -417,7 +417,9 @@ def cmd_download(args: argparse.Namespace, out: Output) -> int:
     finally:
         bar.finish()
     if out.as_json:
-        out.json({"uri": args.uri, "path": str(fetched.path), "files": dict(fetched.metadata.files)})
+        # Every file written, modelreg-model.json included: exactly the files the source vouched for.
+        files = fetched.metadata.files if fetched.source is None else fetched.source.digests
+        out.json({"uri": args.uri, "path": str(fetched.path), "files": dict(sorted(files.items()))})
     else:
         out.line(f"{args.uri} -> {fetched.path}")
     return EXIT_OK

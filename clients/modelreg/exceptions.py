@@ -84,6 +84,27 @@ class DataLoss(ModelregError):
     """Content arrived damaged, e.g. a downloaded file whose sha256 differs from the recorded one."""
 
 
+class UnsafePathError(DataLoss):
+    """A server named a path the client will not turn into a local file (reason ``UNSAFE_PATH``):
+    absolute, with ``..`` or empty segments, a backslash or NUL, outside the requested directory,
+    or reaching outside the destination through a symlink. Nothing is written for it.
+
+    A DataLoss, as a damaged download is: the client cannot use what the server sent, and code
+    that already catches DataLoss around a download keeps catching this. ``path`` is the path as
+    the server sent it. Model loads report it as a ModelIntegrityError instead.
+    """
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(
+            f"refusing path {path!r}: it {why}",
+            code="DATA_LOSS",
+            reason="UNSAFE_PATH",
+            metadata={"path": path},
+        )
+        self.path = path
+        self.why = why
+
+
 _BY_CODE: dict[grpc.StatusCode, type[ModelregError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,

@@ -41,6 +41,7 @@ from modelreg.models.fetch import fetch_model
 from modelreg.models.model_dir import (
     ModelMetadata,
     directory_digests,
+    model_path,
     write_input_example,
     write_metadata,
 )
@@ -239,7 +240,7 @@ def load_local_model(
             code="FAILED_PRECONDITION",
             reason="UNSUPPORTED_FLAVOR",
         )
-    path = directory / metadata.model_file
+    path = model_path(directory, metadata.model_file, "model_file")
     if metadata.serialization == "skops":
         return _load_skops(path, trusted_types)
     if metadata.serialization == "pickle":

@@ -30,7 +30,8 @@ from modelreg import entities as e
 from modelreg import wire as transfer
 from modelreg._grpc import Pager, Rpc
 from modelreg.config import ClientSettings, TlsConfig
-from modelreg.exceptions import DataLoss
+from modelreg.exceptions import DataLoss, UnsafePathError
+from modelreg.paths import safe_join
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from modelreg.wire import now_ms
@@ -344,6 +345,14 @@ class TrackingClient:
         request = pb.StatArtifactRequest(run_id=run_id, path=path)
         return conv.file_info(self._rpc.unary(self._stub.StatArtifact, request).file)
 
+    def seal_artifacts(self, run_id: str, path: str) -> list[e.FileInfo]:
+        """Freezes the file or directory at ``path`` of the run against later uploads and returns
+        the files it holds (paths relative to the run's root). The registry does this when it
+        registers a version; a seal is never lifted. Raises NotFound (RUN_NOT_FOUND,
+        ARTIFACT_NOT_FOUND), FailedPrecondition (RUN_DELETED)."""
+        request = pb.SealArtifactsRequest(run_id=run_id, path=path)
+        return [conv.file_info(f) for f in self._rpc.unary(self._stub.SealArtifacts, request).files]
+
     def log_artifact(
         self,
         run_id: str,
@@ -427,7 +436,9 @@ class TrackingClient:
         (a new temporary directory when None), and returns the local path of what was downloaded.
 
         Every file is verified against the size and sha256 the server recorded; a mismatch raises
-        DataLoss (DIGEST_MISMATCH) and leaves no file under the final name.
+        DataLoss (DIGEST_MISMATCH) and leaves no file under the final name. A listed path that is not
+        below ``path`` or would land outside ``dst_path`` (see :func:`modelreg.paths.safe_join`)
+        raises UnsafePathError before anything is written.
         """
         dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="modelreg-"))
         path = path.strip("/")
@@ -435,18 +446,23 @@ class TrackingClient:
         is_dir = stat is None or stat.is_dir
         files = self.list_artifacts(run_id, path, recursive=True) if stat is None or stat.is_dir else [stat]
         counter = _ProgressCounter(sum(f.file_size for f in files), progress)
-        for f in files:
-            # Paths come from the server; normalize so none can escape dst.
-            rel = posixpath.normpath(f.path)
-            if rel.startswith(("../", "/")) or rel == "..":
-                raise DataLoss(
-                    f"refusing artifact path {f.path!r}", code="DATA_LOSS", reason="INVALID_ARTIFACT_PATH"
-                )
-            self._download_file(run_id, f.path, dst / rel, counter)
-        target = dst / path if path else dst
+        # Paths come from the server: each must name something below what was asked for and stay
+        # inside dst. All are checked before the first byte is written.
+        planned = [(f.path, self._local_path(dst, path, f.path)) for f in files]
+        for remote, local in planned:
+            self._download_file(run_id, remote, local, counter)
+        target = safe_join(dst, path) if path else dst
         if is_dir:  # an empty directory still exists locally after its download
             target.mkdir(parents=True, exist_ok=True)
         return str(target)
+
+    @staticmethod
+    def _local_path(dst: Path, requested: str, listed: str) -> Path:
+        """Where the listed artifact goes: ``dst / listed``, refused unless ``listed`` is
+        ``requested`` or below it and stays inside ``dst``."""
+        if requested and listed != requested and not listed.startswith(requested + "/"):
+            raise UnsafePathError(listed, f"is not below the requested path {requested!r}")
+        return safe_join(dst, listed)
 
     def artifact_stream(self, run_id: str, path: str) -> Generator[e.FileInfo | memoryview, None, None]:
         """One file's download as it arrives: its FileInfo (size, sha256), then its chunks

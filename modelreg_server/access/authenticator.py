@@ -65,8 +65,8 @@ class Authenticator:
     def authenticate(
         self, authorization: str | None, on_behalf_of: str | None = None, *, reads_only: bool = True
     ) -> Principal:
-        """The caller; ``reads_only`` says whether the call only reads (the only calls a service
-        may make on behalf of an end user)."""
+        """The caller; ``reads_only`` says whether the call is one a service may make on behalf
+        of an end user (reads, and sealing a run's artifacts for a registration)."""
         principal = self._caller(authorization)
         if on_behalf_of is None:
             return principal

@@ -201,7 +201,7 @@ def _assert_registrations_traced_in_json_logs(stack: dict[str, ServiceProcess]) 
     tracking = _json_calls(stack["tracking"].log_path)
     for registration in registrations:
         followed = [c for c in tracking if c["request_id"] == registration["request_id"]]
-        assert {"GetRun", "StatArtifact"} <= {c["method"] for c in followed}
+        assert {"GetRun", "SealArtifacts"} <= {c["method"] for c in followed}
         # The registry asked as its own service identity, on behalf of the user who registered.
         assert {(c["actor"], c["via"]) for c in followed} == {(registration["actor"], "modelreg-registry")}
 

@@ -257,6 +257,12 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
             file=conv.file_to_proto(self._service.stat_artifact(call_context(), request.run_id, request.path))
         )
 
+    def SealArtifacts(
+        self, request: pb.SealArtifactsRequest, context: grpc.ServicerContext
+    ) -> pb.SealArtifactsResponse:
+        files = self._service.seal_artifacts(call_context(), request.run_id, request.path)
+        return pb.SealArtifactsResponse(files=[conv.file_to_proto(f) for f in files])
+
     # ---------------------------------------------------------------- permissions
 
     def SetExperimentPermission(

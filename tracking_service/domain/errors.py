@@ -81,6 +81,16 @@ class ArtifactNotFound(NotFoundError):
         )
 
 
+class ArtifactSealed(FailedPreconditionError):
+    def __init__(self, run_id: str, path: str, sealed: str) -> None:
+        super().__init__(
+            "ARTIFACT_SEALED",
+            f"run '{run_id}' cannot take an upload to '{path}': '{sealed}' is held by a registered model"
+            " version and stays as registered (upload under another path)",
+            {"run_id": run_id, "path": path, "sealed_path": sealed},
+        )
+
+
 class BatchTooLarge(InvalidArgumentError):
     def __init__(self, field: str, count: int, limit: int) -> None:
         super().__init__(

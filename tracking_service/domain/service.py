@@ -467,6 +467,16 @@ class TrackingService:
             return ArtifactFile(path, is_dir=True)
         raise ArtifactNotFound(run_id, path)
 
+    def seal_artifacts(self, ctx: CallContext, run_id: str, path: str) -> list[ArtifactFile]:
+        """Freezes the file or directory at ``path`` (see SealArtifacts) and returns its files.
+
+        READ suffices: whoever may read the run may register a version from it, and a seal only
+        keeps the registered bytes as they are.
+        """
+        path, run_id = rules.artifact_path(path), rules.run_id(run_id)
+        self._require(ctx, Level.READ, run_id)
+        return self._store.seal_artifacts(run_id, path)
+
     # -- permissions ---------------------------------------------------------------------------
 
     def set_experiment_permission(

@@ -145,12 +145,17 @@ class TrackingStore(Protocol):
     def record_artifact(
         self, run_id: str, path: str, size: int, sha256: str, *, publish: Callable[[], None]
     ) -> ArtifactFile:
-        """In one transaction: locks the run's row, checks that the run is live and ``path``
-        collides with nothing, calls ``publish`` (which puts the object in place), then records
-        the file. A check or ``publish`` that raises leaves the manifest unchanged."""
+        """In one transaction: locks the run's row, checks that the run is live and ``path`` is
+        neither sealed nor colliding, calls ``publish`` (which puts the object in place), then
+        records the file. A check or ``publish`` that raises leaves the manifest unchanged."""
         ...
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactFile | None: ...
     def list_artifact_files(self, run_id: str, prefix: str) -> list[ArtifactFile]:
         """Files at ``prefix`` or below it ("" = all), sorted by path."""
+        ...
+
+    def seal_artifacts(self, run_id: str, path: str) -> list[ArtifactFile]:
+        """Seals ``path`` of a live run against later uploads at or below it (idempotent) and
+        returns the files there, sorted, in the same transaction; ArtifactNotFound when none."""
         ...

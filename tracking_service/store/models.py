@@ -146,6 +146,17 @@ class ArtifactRow(Base):
     created_at: Mapped[int] = mapped_column(sa.BigInteger)
 
 
+class ArtifactSealRow(Base):
+    """A file or directory of a run that nothing may be uploaded to any more (migration 0004)."""
+
+    __tablename__ = "artifact_seals"
+
+    run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
+    path_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(_text(1024))
+    sealed_at: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 class ExperimentPermissionRow(Base):
     """A grant of a level on an experiment to a user or a group (migration 0003)."""
 

@@ -56,6 +56,8 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
+    ArtifactNotFound,
+    ArtifactSealed,
     ExperimentAlreadyExists,
     ExperimentDeleted,
     ExperimentNotFound,
@@ -69,6 +71,7 @@ from tracking_service.domain.errors import (
 from tracking_service.domain.filters import Comparison, Entity, OrderBy
 from tracking_service.store.models import (
     ArtifactRow,
+    ArtifactSealRow,
     Base,
     ExperimentPermissionEventRow,
     ExperimentPermissionRow,
@@ -263,6 +266,22 @@ def _metric_rows(
 
 def _tag_row(run_id: str, key: str, value: str) -> dict[str, str]:
     return {"run_id": run_id, "key": key, "value": value}
+
+
+def _files_at(session: Session, run_id: str, path: str) -> list[ArtifactFile]:
+    """The file at ``path`` or every file below it (the whole run for ""), sorted by path."""
+    statement = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
+        _ARTIFACTS.c.run_id == run_id
+    )
+    if path:
+        statement = statement.where(
+            sa.or_(_ARTIFACTS.c.path == path, _is_prefix(_ARTIFACTS.c.path, f"{path}/"))
+        )
+    # Sorted in Python: SQL collations order '/' and other characters differently per backend.
+    return sorted(
+        (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in session.execute(statement).all()),
+        key=lambda f: f.path,
+    )
 
 
 def _path_digest(path: str) -> str:
@@ -1082,6 +1101,7 @@ class SqlTrackingStore:
     def artifact_root_for_upload(self, run_id: str, path: str) -> str:
         with self._reads.begin() as session:
             self._check_run(session, run_id, live=True)
+            self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
             return self._artifact_uri(session, run_id)
 
@@ -1103,6 +1123,7 @@ class SqlTrackingStore:
             # The run's row lock orders concurrent uploads to one path: each publishes and records
             # before the next one publishes, so the row written describes the object in place.
             self._check_run(session, run_id, lock=True, live=True)
+            self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
             # Checks that refuse an upload go above: nothing is published once they fail.
             publish()
@@ -1128,20 +1149,39 @@ class SqlTrackingStore:
         return None if row is None else ArtifactFile(row.path, is_dir=False, size=row.size, sha256=row.sha256)
 
     def list_artifact_files(self, run_id: str, prefix: str) -> list[ArtifactFile]:
-        statement = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
-            _ARTIFACTS.c.run_id == run_id
-        )
-        if prefix:
-            statement = statement.where(
-                sa.or_(_ARTIFACTS.c.path == prefix, _is_prefix(_ARTIFACTS.c.path, f"{prefix}/"))
-            )
         with self._reads.begin() as session:
             self._check_run(session, run_id)
-            rows = session.execute(statement).all()
-        # Sorted in Python: SQL collations order '/' and other characters differently per backend.
-        return sorted(
-            (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in rows), key=lambda f: f.path
+            return _files_at(session, run_id, prefix)
+
+    def seal_artifacts(self, run_id: str, path: str) -> list[ArtifactFile]:
+        with self._sessions.begin() as session:
+            # Uploads publish holding this lock too: each lands before the seal or is refused.
+            self._check_run(session, run_id, lock=True, live=True)
+            files = _files_at(session, run_id, path)
+            if not files:
+                raise ArtifactNotFound(run_id, path)
+            digest = _path_digest(path)
+            sealed = session.scalar(
+                sa.select(ArtifactSealRow.path).where(
+                    ArtifactSealRow.run_id == run_id, ArtifactSealRow.path_digest == digest
+                )
+            )
+            if sealed is None:
+                session.add(ArtifactSealRow(run_id=run_id, path_digest=digest, path=path, sealed_at=now_ms()))
+        return files
+
+    def _check_not_sealed(self, session: Session, run_id: str, path: str) -> None:
+        """Nothing is written at or below a sealed path: the files a version holds stay as registered."""
+        segments = path.split("/")
+        enclosing = ["/".join(segments[:i]) for i in range(1, len(segments) + 1)]
+        seal = session.scalar(
+            sa.select(ArtifactSealRow.path).where(
+                ArtifactSealRow.run_id == run_id,
+                ArtifactSealRow.path_digest.in_([_path_digest(p) for p in enclosing]),
+            )
         )
+        if seal is not None:
+            raise ArtifactSealed(run_id, path, seal)
 
     def _check_no_collision(self, session: Session, run_id: str, path: str) -> None:
         """A path cannot be a file and a directory at once (``a`` and ``a/b``)."""

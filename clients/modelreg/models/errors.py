@@ -12,17 +12,24 @@ class ModelIntegrityError(DataLoss):
 
     Raised, and nothing is loaded, when a downloaded or cached file's sha256 differs from the one the
     registry recorded at registration (or the tracking service at upload, for ``runs:/`` URIs), or
-    from the model's own metadata, or when a recorded file is missing. ``path`` names the file.
+    from the model's own metadata, or when a recorded file is missing; also when a path the
+    server or ``modelreg-model.json`` names would leave the model directory, or a file the metadata
+    points at (``model_file``, ``input_example``) has no recorded digest. ``path`` names the file
+    (``modelreg-model.json`` for one of its fields, which ``field`` then names).
     """
 
-    def __init__(self, path: str, message: str, *, expected: str = "", actual: str = "") -> None:
+    def __init__(
+        self, path: str, message: str, *, expected: str = "", actual: str = "", field: str = ""
+    ) -> None:
+        metadata = {"path": path, "expected_sha256": expected, "actual_sha256": actual}
         super().__init__(
             f"{path}: {message}",
             code="DATA_LOSS",
             reason="MODEL_INTEGRITY_ERROR",
-            metadata={"path": path, "expected_sha256": expected, "actual_sha256": actual},
+            metadata={**metadata, "field": field} if field else metadata,
         )
         self.path = path
+        self.field = field
 
 
 class PickleNotAllowedError(ModelregError):

@@ -17,13 +17,18 @@ a cache entry is complete or absent. Every load (cache hit or not) hashes every 
 compares it with the expected digests and with the model's own ``files`` map: a mismatch raises
 :class:`~modelreg.models.errors.ModelIntegrityError` naming the file. A cache entry that fails the
 check is local damage: it is dropped and fetched once more, and the fresh copy must pass.
+
+Every path the servers send (the lineage's artifact path, the recorded files' paths, a listing's
+paths) is untrusted: each must be a plain relative path that stays inside the directory it is
+written to (:func:`modelreg.paths.safe_join`), else ModelIntegrityError names it and nothing outside
+the staging directory is written, moved or deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -32,16 +37,19 @@ from pathlib import Path
 
 from modelreg.config import ClientSettings
 from modelreg.entities import ModelVersion
-from modelreg.exceptions import DataLoss, NotFound
+from modelreg.exceptions import DataLoss, NotFound, UnsafePathError
 from modelreg.models.errors import ModelIntegrityError
 from modelreg.models.model_dir import (
     METADATA_FILE,
     ModelMetadata,
     check_files,
+    model_path,
     read_metadata,
     sha256_file,
+    unsafe_model_path,
     verify_model_dir,
 )
+from modelreg.paths import check_relative
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import Progress, TrackingClient
 from modelreg.uris import MODELS_SCHEME, RUNS_SCHEME, ModelsUri, parse_model_uri
@@ -88,10 +96,12 @@ def resolve_source(model_uri: str, tracking: TrackingClient, registry: RegistryC
                 METADATA_FILE, f"version {version.version} of {version.name} has no recorded file digests"
             )
         digests = {f.path: f.sha256 for f in lineage.files}
-        return ModelSource(lineage.run_id, lineage.artifact_path.strip("/"), digests, version)
+        return ModelSource(lineage.run_id, _checked(lineage.artifact_path), _checked_keys(digests), version)
     prefix = parsed.artifact_path + "/"
     listed = tracking.list_artifacts(parsed.run_id, parsed.artifact_path, recursive=True)
-    digests = {f.path.removeprefix(prefix): f.sha256 for f in listed if not f.is_dir}
+    if (stray := next((f.path for f in listed if not f.path.startswith(prefix)), None)) is not None:
+        raise ModelIntegrityError(stray, f"listed for {model_uri} but not below {parsed.artifact_path!r}")
+    digests = _checked_keys({f.path.removeprefix(prefix): f.sha256 for f in listed if not f.is_dir})
     if METADATA_FILE not in digests:
         raise NotFound(
             f"{model_uri} holds no {METADATA_FILE}: not a modelreg model directory",
@@ -102,9 +112,23 @@ def resolve_source(model_uri: str, tracking: TrackingClient, registry: RegistryC
     return ModelSource(parsed.run_id, parsed.artifact_path, digests)
 
 
+def _checked(path: str) -> str:
+    """A server-supplied path, refused (ModelIntegrityError) unless plain and relative."""
+    try:
+        return check_relative(path)
+    except UnsafePathError as exc:
+        raise unsafe_model_path(exc) from None
+
+
+def _checked_keys(digests: dict[str, str]) -> dict[str, str]:
+    for path in digests:
+        _checked(path)
+    return digests
+
+
 def _verify(directory: Path, digests: Mapping[str, str]) -> None:
     for path, expected in digests.items():
-        local = directory / path
+        local = model_path(directory, path)
         if not local.is_file():
             raise ModelIntegrityError(path, "has a recorded digest but is missing", expected=expected)
         actual = sha256_file(local)
@@ -128,10 +152,8 @@ def _download_version(
             progress(done, total)
 
     for f in version.lineage.files:
-        if posixpath.normpath(f.path).startswith(("../", "/")) or f.path in ("", ".", ".."):
-            raise ModelIntegrityError(f.path, "is recorded with a path outside the model directory")
         registry.download_model_version_file(
-            version.name, version.version, f.path, staged / f.path, on_bytes=advance
+            version.name, version.version, f.path, model_path(staged, f.path), on_bytes=advance
         )
 
 
@@ -156,6 +178,8 @@ def _download(
                         source.run_id, source.artifact_path, staging, progress=progress
                     )
                 )
+        except UnsafePathError as exc:  # a listing that names paths outside what was asked for
+            raise unsafe_model_path(exc) from None
         except DataLoss as exc:  # the stored bytes no longer match what was recorded
             stored = exc.metadata.get("path", "")
             path = stored.removeprefix(source.artifact_path + "/")
@@ -163,10 +187,21 @@ def _download(
                 path or source.artifact_path, f"damaged in the artifact store ({exc.message})"
             ) from None
         _verify(staged, source.digests)
-        # Files nobody recorded were not vouched for: they do not enter the cache.
-        for extra in [p for p in staged.rglob("*") if p.is_file()]:
-            if extra.relative_to(staged).as_posix() not in source.digests:
-                extra.unlink()
+        # Files nobody recorded were not vouched for: they do not enter the cache, nor do directories
+        # they leave empty. Only the staging directory made above is walked (os.walk follows no
+        # symlink), never a path a server named.
+        for parent, dirs, names in os.walk(staging, topdown=False):
+            here = Path(parent)
+            for name in names:
+                extra = here / name
+                if (
+                    not extra.is_relative_to(staged)
+                    or extra.relative_to(staged).as_posix() not in source.digests
+                ):
+                    extra.unlink()
+            for name in dirs:
+                with contextlib.suppress(OSError):  # not empty: it holds recorded files
+                    (here / name).rmdir()
         try:
             staged.rename(target)
         except OSError:

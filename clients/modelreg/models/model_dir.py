@@ -16,6 +16,9 @@
 
 ``files`` holds the sha256 of every other file of the directory, so a directory checks itself; the
 registry's lineage (or the tracking service's upload record) covers ``modelreg-model.json`` too.
+Every path in it (``model_file``, ``input_example``, the keys of ``files``) is a plain relative path
+that stays inside the directory (:func:`modelreg.paths.safe_join`), and ``model_file`` and
+``input_example`` must be keys of ``files``: a file that is loaded is a file whose digest was checked.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.exceptions import FailedPrecondition
+from modelreg.exceptions import FailedPrecondition, UnsafePathError
 from modelreg.models.errors import ModelIntegrityError
 from modelreg.models.signature import ModelSignature
+from modelreg.paths import safe_join
 
 METADATA_FILE = "modelreg-model.json"
 INPUT_EXAMPLE_FILE = "input_example.json"
@@ -49,6 +53,11 @@ class ModelMetadata:
     signature: ModelSignature | None = None
     input_example: str | None = None
     format_version: int = FORMAT_VERSION
+
+    def named_paths(self) -> list[tuple[str, str]]:
+        """(field, path) of each file the metadata points the loader at."""
+        named = [("model_file", self.model_file)]
+        return named if self.input_example is None else [*named, ("input_example", self.input_example)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,9 +94,27 @@ class ModelMetadata:
             modelreg_version=str(data["modelreg_version"]),
             created_at=int(data["created_at"]),
             signature=None if signature is None else ModelSignature.from_dict(signature),
-            input_example=data.get("input_example"),
+            input_example=None if data.get("input_example") is None else str(data["input_example"]),
             files={str(k): str(v) for k, v in data.get("files", {}).items()},
         )
+
+
+def unsafe_model_path(exc: UnsafePathError, field: str = "") -> ModelIntegrityError:
+    """The model-load form of an UnsafePathError (``field``: the ``modelreg-model.json`` field that
+    named the path): a model whose paths leave its directory is refused as a damaged one."""
+    if field:
+        return ModelIntegrityError(METADATA_FILE, f"{field} {exc.path!r} {exc.why}", field=field)
+    return ModelIntegrityError(exc.path, f"{exc.why}: a model's files stay inside its directory")
+
+
+def model_path(directory: Path, path: str, field: str = "") -> Path:
+    """``directory / path`` for a path a model's metadata or recorded digests name (``field`` of
+    ``modelreg-model.json`` when it is one of its fields); ModelIntegrityError when it would leave
+    the directory."""
+    try:
+        return safe_join(directory, path)
+    except UnsafePathError as exc:
+        raise unsafe_model_path(exc, field) from None
 
 
 def sha256_file(path: Path) -> str:
@@ -116,7 +143,12 @@ def read_metadata(directory: Path) -> ModelMetadata:
         raise ModelIntegrityError(METADATA_FILE, "missing: not a modelreg model directory") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelIntegrityError(METADATA_FILE, f"not valid JSON ({exc})") from None
-    return ModelMetadata.from_dict(data)
+    metadata = ModelMetadata.from_dict(data)
+    for field_name, named in metadata.named_paths():
+        model_path(directory, named, field_name)
+    for named in metadata.files:
+        model_path(directory, named, "files")
+    return metadata
 
 
 def check_files(metadata: ModelMetadata, verified: Mapping[str, str]) -> None:
@@ -124,6 +156,8 @@ def check_files(metadata: ModelMetadata, verified: Mapping[str, str]) -> None:
 
     Every file the metadata names must be among ``verified`` with the same sha256: a metadata file
     that disagrees with what was registered means the directory was assembled from mixed parts.
+    ``model_file`` and ``input_example`` must be keys of ``files`` (so of ``verified`` too): a
+    file that is deserialized is one whose digest was checked.
     """
     for path, expected in metadata.files.items():
         actual = verified.get(path)
@@ -133,12 +167,20 @@ def check_files(metadata: ModelMetadata, verified: Mapping[str, str]) -> None:
             raise ModelIntegrityError(
                 path, f"sha256 differs from {METADATA_FILE}", expected=expected, actual=actual
             )
+    for field_name, named in metadata.named_paths():
+        if named not in metadata.files:  # then also verified, by the loop above
+            raise ModelIntegrityError(
+                METADATA_FILE,
+                f"{field_name} {named!r} has no recorded digest (not a key of files)",
+                field=field_name,
+            )
 
 
 def verify_model_dir(directory: Path) -> ModelMetadata:
     """Reads a local model directory and checks every file against its metadata's digests."""
     metadata = read_metadata(directory)
-    digests = {path: sha256_file(directory / path) for path in metadata.files if (directory / path).is_file()}
+    local = {path: model_path(directory, path, "files") for path in metadata.files}
+    digests = {path: sha256_file(file) for path, file in local.items() if file.is_file()}
     check_files(metadata, digests)
     return metadata
 
@@ -163,7 +205,8 @@ def read_input_example(directory: Path, metadata: ModelMetadata) -> Any:
 
     if metadata.input_example is None:
         return None
-    content = json.loads((directory / metadata.input_example).read_text(encoding="utf-8"))
+    file = model_path(directory, metadata.input_example, "input_example")
+    content = json.loads(file.read_text(encoding="utf-8"))
     if content["type"] == "dataframe":
         return pd.DataFrame(content["data"], columns=content["columns"])
     return np.asarray(content["data"])

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 import pytest
 from sklearn.linear_model import LinearRegression
 
@@ -19,7 +19,6 @@ import modelreg
 import modelreg.sklearn
 from modelreg import exceptions
 from modelreg.models.fetch import fetch_model
-from modelreg.registry.v1 import registry_pb2, registry_pb2_grpc
 from registry_service.domain.service import ACCESS_CACHE_SECONDS
 from tests.integration.access.conftest import SecuredServices
 
@@ -198,8 +197,8 @@ def test_lineage_calls_reach_tracking_as_the_registry_for_the_user(
         with caplog.at_level(logging.INFO, logger="modelreg.calls"):
             scientist.create_model_version(name, f"runs:/{run_id}/model", run_id)
     lines = [r.getMessage() for r in caplog.records if r.name == "modelreg.calls"]
-    tracking_lines = [line for line in lines if "method=GetRun" in line or "method=StatArtifact" in line]
-    assert tracking_lines
+    tracking_lines = [line for line in lines if "method=GetRun" in line or "method=SealArtifacts" in line]
+    assert any("method=SealArtifacts" in line for line in tracking_lines)
     assert all("actor=scientist-g via=modelreg-registry" in line for line in tracking_lines)
 
 
@@ -235,33 +234,26 @@ def test_grant_and_protection_changes_are_history(secured: SecuredServices) -> N
     assert history[-1].comment == "production=true aliases=champion,prod"
 
 
-def test_a_file_rewritten_after_registration_is_never_served_under_its_registered_digest(
+def test_a_registered_file_cannot_be_rewritten_even_by_an_editor_of_the_run(
     secured: SecuredServices, tmp_path: Path
 ) -> None:
-    """Someone with EDIT on the experiment (and nothing on the model) rewrites a registered file:
-    the registry refuses to stream it (DATA_LOSS) before sending a byte."""
+    """Someone with EDIT on the experiment (and nothing on the model) tries to rewrite or add a
+    file of a registered version: tracking refuses (ARTIFACT_SEALED), and readers of the model
+    keep getting the registered bytes."""
     with secured.client(secured.user_token("owner-f")) as owner:
         run_id = _run_with_model(owner, tmp_path)
         name = _name("rewritten")
         owner.create_registered_model(name)
         owner.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
-        registered = {f.path for f in owner.get_model_version(name, 1).lineage.files}
+        registered = {f.path: f.sha256 for f in owner.get_model_version(name, 1).lineage.files}
         target = sorted(registered)[0]
         evil = tmp_path / "evil"
         evil.write_bytes(b"EVIL")
-        owner.tracking.log_artifact(run_id, evil, "model")  # lands as model/evil: not registered
         (tmp_path / target).write_bytes(b"EVIL")
-        owner.tracking.log_artifact(run_id, tmp_path / target, "model")  # overwrites model/<target>
-    request = registry_pb2.DownloadModelVersionFileRequest(name=name, version=1, path=target)
-    with grpc.insecure_channel(secured.services.registry) as channel:
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-        token = secured.user_token("reader-f")
-        responses = stub.DownloadModelVersionFile(
-            request, metadata=(("authorization", f"Bearer {token}"),), timeout=10
-        )
-        received = []
-        with pytest.raises(grpc.RpcError) as error:
-            received.extend(responses)
-    assert error.value.code() == grpc.StatusCode.DATA_LOSS
-    assert exceptions.from_rpc_error(error.value).reason == "DIGEST_MISMATCH"
-    assert not any(r.chunk for r in received)
+        for local in (evil, tmp_path / target):
+            with pytest.raises(exceptions.FailedPrecondition) as sealed:
+                owner.tracking.log_artifact(run_id, local, "model")
+            assert sealed.value.reason == "ARTIFACT_SEALED"
+    with secured.client(secured.user_token("reader-f")) as reader:
+        reader.download_model_version_file(name, 1, target, tmp_path / "fetched")
+    assert hashlib.sha256((tmp_path / "fetched").read_bytes()).hexdigest() == registered[target]

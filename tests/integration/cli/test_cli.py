@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.cli import ProgressBar, main
+from modelreg.models.model_dir import sha256_file
 from modelreg_server.launcher import free_port
 
 from .conftest import Seeded
@@ -114,6 +115,19 @@ def test_download_writes_a_verified_model(
         capsys, *seeded.targets(), "download", f"runs:/{seeded.run_ids[1]}/model", "-o", str(target)
     )
     assert code == 1 and err.startswith("error: FILEEXISTSERROR: ")
+
+
+@pytest.mark.parametrize("uri", ["models:/{model}/1", "runs:/{run}/model"])
+def test_download_json_lists_every_file_written(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded, tmp_path: Path, uri: str
+) -> None:
+    target = tmp_path / "out"
+    uri = uri.format(model=seeded.model, run=seeded.run_ids[0])
+    listed = run_json(capsys, seeded, "download", uri, "-o", str(target))
+    assert isinstance(listed, dict)
+    written = {p.relative_to(target).as_posix(): sha256_file(p) for p in target.rglob("*") if p.is_file()}
+    assert listed["files"] == written
+    assert "modelreg-model.json" in written
 
 
 @pytest.mark.parametrize(

@@ -71,8 +71,7 @@ def test_a_request_id_follows_a_registration_into_the_tracking_service(
     assert traced == {
         ("registry", "CreateModelVersion", "OK"),
         ("tracking", "GetRun", "OK"),
-        ("tracking", "StatArtifact", "OK"),
-        ("tracking", "ListArtifacts", "OK"),
+        ("tracking", "SealArtifacts", "OK"),
     }
     # The audit history keeps the id, so an event leads to these log lines.
     with sa.create_engine(ops_stack.registry_database_url).connect() as connection:
@@ -102,8 +101,7 @@ def test_json_log_format_writes_one_object_per_call(
     assert {line["method"] for line in registration} == {
         "CreateModelVersion",
         "GetRun",
-        "StatArtifact",
-        "ListArtifacts",
+        "SealArtifacts",
     }
     assert all(
         {"time", "level", "logger", "service", "code", "duration_ms", "actor"} <= set(line) for line in lines

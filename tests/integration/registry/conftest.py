@@ -3,6 +3,7 @@ the tracking service, and the registry with the real TrackingLineage pointed at 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.registry.v1 import registry_pb2_grpc
 from modelreg.tracking.v1 import tracking_pb2_grpc
 from registry_service import config as registry_config
@@ -18,6 +20,7 @@ from tests.conftest import Backend
 from tracking_service import config as tracking_config
 from tracking_service import server as tracking_server
 
+ACTOR = (("x-modelreg-actor", "carol"),)
 # The default: the fault tests check that failures come back within it.
 TRACKING_TIMEOUT_SECONDS = 5.0
 
@@ -67,3 +70,13 @@ def servers(
     tracking_channel.close()
     registry.stop(None).wait()
     tracking.stop(None).wait()
+
+
+@pytest.fixture
+def model(servers: Servers) -> str:
+    """A new registered model's name."""
+    name = f"model-{uuid.uuid4().hex[:8]}"
+    servers.registry_stub.CreateRegisteredModel(
+        rpb.CreateRegisteredModelRequest(name=name), timeout=10, metadata=ACTOR
+    )
+    return name

@@ -20,10 +20,9 @@ from modelreg.registry.v1 import registry_pb2_grpc as rpb_grpc
 from modelreg.tracking.v1 import tracking_pb2 as tpb
 from registry_service import config as registry_config
 from registry_service import server as registry_server
-from tests.integration.registry.conftest import TRACKING_TIMEOUT_SECONDS, Servers
+from tests.integration.registry.conftest import ACTOR, TRACKING_TIMEOUT_SECONDS, Servers
 
 MODEL_FILES = {"MLmodel": b"flavor: test\n", "sub/weights.bin": bytes(range(256)) * 40}
-ACTOR = (("x-modelreg-actor", "carol"),)
 
 
 def failure(call: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
@@ -77,15 +76,6 @@ def version_count(servers: Servers, name: str) -> int:
         rpb.SearchModelVersionsRequest(filter=f"name = '{name}'"), timeout=10
     )
     return len(found.model_versions)
-
-
-@pytest.fixture
-def model(servers: Servers) -> str:
-    name = f"model-{uuid.uuid4().hex[:8]}"
-    servers.registry_stub.CreateRegisteredModel(
-        rpb.CreateRegisteredModelRequest(name=name), timeout=10, metadata=ACTOR
-    )
-    return name
 
 
 def test_health_is_serving(servers: Servers) -> None:

@@ -157,3 +157,96 @@ def test_a_pickle_loads_only_when_the_caller_allows_it(tmp_path: Path, fitted: L
     assert RAN == []
     modelreg.sklearn.load_model(str(tmp_path / "m"), allow_pickle=True)
     assert RAN == ["code ran"]
+
+
+# --- paths named by modelreg-model.json -----------------------------------------------------------
+
+
+def _rewrite_metadata(model_dir: Path, **changes: object) -> None:
+    path = model_dir / METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _pickled_payload(path: Path) -> str:
+    import pickle
+
+    path.write_bytes(pickle.dumps(_Payload()))
+    return sha256_file(path)
+
+
+def test_model_file_outside_files_is_never_deserialized(tmp_path: Path, fitted: LinearRegression) -> None:
+    """A file the metadata points the loader at but has no digest for is refused unread, even with
+    allow_pickle: the digests are what prove where the bytes come from."""
+    model_dir = tmp_path / "m"
+    modelreg.sklearn.save_model(fitted, model_dir, serialization_format="pickle")
+    _pickled_payload(model_dir / "other.pkl")
+    _rewrite_metadata(model_dir, model_file="other.pkl")
+    RAN.clear()
+    for load in (modelreg.sklearn.load_model, modelreg.pyfunc.load_model):
+        with pytest.raises(ModelIntegrityError) as caught:
+            load(str(model_dir), allow_pickle=True)
+        assert caught.value.path == METADATA_FILE
+        assert caught.value.field == "model_file"
+        assert caught.value.metadata["field"] == "model_file"
+        assert "model_file 'other.pkl'" in caught.value.message
+    assert RAN == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("model_file", "../outside.pkl"),
+        ("model_file", "/tmp/outside.pkl"),
+        ("model_file", "sub/../../outside.pkl"),
+        ("model_file", "C:\\outside.pkl"),
+        ("model_file", "link/outside.pkl"),
+        ("input_example", "../outside.json"),
+        ("input_example", "link/outside.json"),
+    ],
+)
+def test_metadata_paths_stay_inside_the_directory(
+    tmp_path: Path, houses: Houses, fitted: LinearRegression, field: str, value: str
+) -> None:
+    """model_file and input_example are plain relative paths inside the model directory, even
+    when ``files`` vouches for them: no symlink or '..' reaches a file outside."""
+    model_dir, outside = tmp_path / "m", tmp_path / "outside"
+    modelreg.sklearn.save_model(
+        fitted, model_dir, serialization_format="pickle", input_example=houses[0].head(2)
+    )
+    outside.mkdir()
+    digest = _pickled_payload(outside / "outside.pkl")
+    (model_dir / "link").symlink_to(outside)
+    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    _rewrite_metadata(model_dir, **{field: value}, files={**metadata["files"], value: digest})
+    RAN.clear()
+    with pytest.raises(ModelIntegrityError) as caught:
+        modelreg.pyfunc.load_model(str(model_dir), allow_pickle=True)
+    assert caught.value.path == METADATA_FILE
+    assert caught.value.field in (field, "files")
+    assert repr(value) in caught.value.message
+    assert RAN == []
+
+
+@pytest.mark.parametrize("key", ["../outside.pkl", "/etc/passwd", "a//b", "link/outside.pkl"])
+def test_files_keys_stay_inside_the_directory(tmp_path: Path, fitted: LinearRegression, key: str) -> None:
+    model_dir = tmp_path / "m"
+    modelreg.sklearn.save_model(fitted, model_dir)
+    (tmp_path / "outside").mkdir()
+    (model_dir / "link").symlink_to(tmp_path / "outside")
+    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    _rewrite_metadata(model_dir, files={**metadata["files"], key: "0" * 64})
+    with pytest.raises(ModelIntegrityError) as caught:
+        verify_model_dir(model_dir)
+    assert caught.value.field == "files" and repr(key) in caught.value.message
+
+
+def test_input_example_outside_files_is_refused(
+    tmp_path: Path, houses: Houses, fitted: LinearRegression
+) -> None:
+    model_dir = tmp_path / "m"
+    modelreg.sklearn.save_model(fitted, model_dir, input_example=houses[0].head(2))
+    (model_dir / "other.json").write_text((model_dir / "input_example.json").read_text())
+    _rewrite_metadata(model_dir, input_example="other.json")
+    with pytest.raises(ModelIntegrityError) as caught:
+        verify_model_dir(model_dir)
+    assert caught.value.field == "input_example"

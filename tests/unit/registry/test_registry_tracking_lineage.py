@@ -6,9 +6,10 @@ call's answer and timing are controlled, so the order in which answers arrive ca
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -47,13 +48,14 @@ class ScriptedTracking:
     """Answers each call from a script; records the calls and the request id each one carried."""
 
     run: Answer = _run
-    stat: Answer = lambda: FileInfo("model", True, 0, "")
-    listing: Answer = lambda: [
+    sealed: Answer = lambda: [
         FileInfo("model/MLmodel", False, 3, "aa"),
         FileInfo("model/sub/w.bin", False, 9, "bb"),
     ]
+    # What the run holds now, by artifact path: what artifact_stream answers.
+    stored: dict[str, tuple[FileInfo, bytes]] = field(default_factory=dict)
     calls: list[tuple[str, str | None]] = field(default_factory=list)
-    stat_started: threading.Event = field(default_factory=threading.Event)
+    seal_started: threading.Event = field(default_factory=threading.Event)
 
     def _called(self, name: str) -> None:
         self.calls.append((name, wire.forwarded_request_id()))
@@ -64,18 +66,24 @@ class ScriptedTracking:
         assert isinstance(answer, Run)
         return answer
 
-    def stat_artifact(self, run_id: str, path: str) -> FileInfo:
-        self._called("StatArtifact")
-        self.stat_started.set()
-        answer = self.stat()
-        assert isinstance(answer, FileInfo)
-        return answer
-
-    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[FileInfo]:
-        self._called("ListArtifacts")
-        answer = self.listing()
+    def seal_artifacts(self, run_id: str, path: str) -> list[FileInfo]:
+        self._called("SealArtifacts")
+        self.seal_started.set()
+        answer = self.sealed()
         assert isinstance(answer, list)
         return answer
+
+    def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]:
+        self._called(f"DownloadArtifact {path}")
+        if path not in self.stored:
+            raise exceptions.NotFound("no artifact")
+        info, content = self.stored[path]
+
+        def stream() -> Generator[FileInfo | memoryview, None, None]:
+            yield info
+            yield memoryview(content)
+
+        return stream()
 
     def close(self) -> None:
         pass
@@ -102,22 +110,17 @@ def fails(call: Callable[[], object]) -> tuple[ErrorKind, str]:
 def test_a_runs_source_asks_for_run_and_artifact_at_once(
     tracking: ScriptedTracking, lineage: TrackingLineage
 ) -> None:
-    # GetRun answers only once StatArtifact has started: a sequential check would wait for ever.
-    tracking.run = lambda: _run() if tracking.stat_started.wait(WAIT) else None
+    # GetRun answers only once SealArtifacts has started: a sequential check would wait for ever.
+    tracking.run = lambda: _run() if tracking.seal_started.wait(WAIT) else None
     record = lineage_codec.decode(lineage.fetch(CallContext("alice", "req-1"), RUN, f"runs:/{RUN}/model"))
     assert (record.artifact_path, record.params, record.metrics) == ("model", {"alpha": "1"}, {"rmse": 0.5})
     assert record.files == (FileDigest("MLmodel", 3, "aa"), FileDigest("sub/w.bin", 9, "bb"))
     # Every call, on whichever thread, carries the registry call's request id.
-    assert sorted(tracking.calls) == [
-        ("GetRun", "req-1"),
-        ("ListArtifacts", "req-1"),
-        ("StatArtifact", "req-1"),
-    ]
+    assert sorted(tracking.calls) == [("GetRun", "req-1"), ("SealArtifacts", "req-1")]
 
 
-def test_a_file_source_ignores_the_listing(tracking: ScriptedTracking, lineage: TrackingLineage) -> None:
-    tracking.stat = lambda: FileInfo("model.pkl", False, 10, "cc")
-    tracking.listing = lambda: []
+def test_a_file_source_is_recorded_by_its_name(tracking: ScriptedTracking, lineage: TrackingLineage) -> None:
+    tracking.sealed = lambda: [FileInfo("model.pkl", False, 10, "cc")]
     record = lineage_codec.decode(lineage.fetch(CTX, RUN, f"{ROOT}/model.pkl"))
     assert (record.artifact_path, record.files) == ("model.pkl", (FileDigest("model.pkl", 10, "cc"),))
 
@@ -125,11 +128,11 @@ def test_a_file_source_ignores_the_listing(tracking: ScriptedTracking, lineage: 
 def test_run_answers_come_first_whatever_arrives_first(
     tracking: ScriptedTracking, lineage: TrackingLineage
 ) -> None:
-    tracking.stat = _raise(exceptions.NotFound("no artifact"))
+    tracking.sealed = _raise(exceptions.NotFound("no artifact"))
 
     def late(answer: Answer) -> Answer:
         def wait_then_answer() -> object:
-            time.sleep(0.05)  # the artifact's NotFoundError is in before the run's answer
+            time.sleep(0.05)  # the seal's NotFoundError is in before the run's answer
             return answer()
 
         return wait_then_answer
@@ -164,7 +167,7 @@ def test_an_invalid_source_is_reported_after_the_run_checks(
     tracking.calls.clear()
     assert fails(lambda: lineage.fetch(CTX, RUN, escaping)) == (ErrorKind.INVALID_ARGUMENT, "INVALID_SOURCE")
     assert [name for name, _ in tracking.calls] == ["GetRun"]  # no artifact call for a bad path
-    tracking.stat = _raise(exceptions.InvalidArgument("bad path"))
+    tracking.sealed = _raise(exceptions.InvalidArgument("bad path"))
     assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
         ErrorKind.INVALID_ARGUMENT,
         "INVALID_SOURCE",
@@ -172,7 +175,7 @@ def test_an_invalid_source_is_reported_after_the_run_checks(
 
 
 def test_tracking_failures_and_the_deadline_are_unavailable(tracking: ScriptedTracking) -> None:
-    tracking.stat = _raise(exceptions.Unavailable("down"))
+    tracking.sealed = _raise(exceptions.Unavailable("down"))
     checker = TrackingLineage(tracking, timeout=0.2, max_checks=1)
     try:
         assert fails(lambda: checker.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
@@ -180,7 +183,7 @@ def test_tracking_failures_and_the_deadline_are_unavailable(tracking: ScriptedTr
             "TRACKING_UNAVAILABLE",
         )
         release = threading.Event()
-        tracking.stat = lambda: release.wait(WAIT)  # an artifact call that outlives the check
+        tracking.sealed = lambda: release.wait(WAIT)  # an artifact call that outlives the check
         started = time.monotonic()
         assert fails(lambda: checker.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
             ErrorKind.UNAVAILABLE,
@@ -190,3 +193,48 @@ def test_tracking_failures_and_the_deadline_are_unavailable(tracking: ScriptedTr
         release.set()
     finally:
         checker.close()
+
+
+def _stored(path: str, content: bytes, sha256: str | None = None) -> tuple[FileInfo, bytes]:
+    return FileInfo(path, False, len(content), sha256 or hashlib.sha256(content).hexdigest()), content
+
+
+def test_a_file_is_served_only_while_the_run_holds_its_registered_digest(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    content = b"weights"
+    tracking.sealed = lambda: [FileInfo("model/w.bin", False, 7, hashlib.sha256(content).hexdigest())]
+    encoded = lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")
+    tracking.stored["model/w.bin"] = _stored("model/w.bin", content)
+    opened = lineage.open_file(CTX, encoded, "w.bin")
+    assert opened is not None and b"".join(opened.chunks) == content
+    assert lineage.open_file(CTX, encoded, "other.bin") is None  # not a file of the version
+    # A version registered before sealing existed can still meet a rewritten file: refused.
+    tracking.stored["model/w.bin"] = _stored("model/w.bin", b"rewritten")
+    assert fails(lambda: lineage.open_file(CTX, encoded, "w.bin")) == (ErrorKind.DATA_LOSS, "DIGEST_MISMATCH")
+
+
+def test_a_version_registered_from_one_file_is_served_from_that_file(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    content = b"a single-file model"
+    tracking.sealed = lambda: [FileInfo("model/model.skops", False, 19, hashlib.sha256(content).hexdigest())]
+    encoded = lineage.fetch(CTX, RUN, f"runs:/{RUN}/model/model.skops")
+    tracking.stored["model/model.skops"] = _stored("model/model.skops", content)
+    opened = lineage.open_file(CTX, encoded, "model.skops")
+    assert opened is not None and b"".join(opened.chunks) == content
+    # A directory holding one file of its own name is recorded alike: the file below it is found.
+    tracking.sealed = lambda: [FileInfo("m/m", False, 19, hashlib.sha256(content).hexdigest())]
+    tracking.stored = {"m/m": _stored("m/m", content)}
+    opened = lineage.open_file(CTX, lineage.fetch(CTX, RUN, f"runs:/{RUN}/m"), "m")
+    assert opened is not None and b"".join(opened.chunks) == content
+
+
+def test_a_run_deleted_between_its_check_and_the_seal_is_deleted(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    tracking.sealed = _raise(exceptions.FailedPrecondition("deleted", reason="RUN_DELETED"))
+    assert fails(lambda: lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")) == (
+        ErrorKind.FAILED_PRECONDITION,
+        "RUN_DELETED",
+    )

@@ -1707,6 +1707,51 @@ class StatArtifactResponse(_message.Message):
 Global___StatArtifactResponse: _TypeAlias = StatArtifactResponse  # noqa: Y015
 
 @_typing.final
+class SealArtifactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    path: _builtins.str
+    """A file or a directory under the run's artifact root; not empty."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealArtifactsRequest: _TypeAlias = SealArtifactsRequest  # noqa: Y015
+
+@_typing.final
+class SealArtifactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileInfo]:
+        """The sealed files, sorted by path: the file itself, or every file below the directory."""
+
+    def __init__(
+        self,
+        *,
+        files: _abc.Iterable[Global___FileInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealArtifactsResponse: _TypeAlias = SealArtifactsResponse  # noqa: Y015
+
+@_typing.final
 class SetExperimentPermissionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -165,6 +165,11 @@ class TrackingServiceStub:
                 request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.SerializeToString,
                 response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.FromString,
                 _registered_method=True)
+        self.SealArtifacts = channel.unary_unary(
+                '/modelreg.tracking.v1.TrackingService/SealArtifacts',
+                request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsResponse.FromString,
+                _registered_method=True)
         self.SetExperimentPermission = channel.unary_unary(
                 '/modelreg.tracking.v1.TrackingService/SetExperimentPermission',
                 request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SetExperimentPermissionRequest.SerializeToString,
@@ -369,7 +374,8 @@ class TrackingServiceServicer:
         agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
         `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
         serialized at publication, so the manifest always describes the stored object.
-        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+        registered version holds the path), INVALID_ARGUMENT
         (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
         metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
         after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
@@ -398,6 +404,20 @@ class TrackingServiceServicer:
     def StatArtifact(self, request, context):
         """Describes one artifact path: a file (size, sha256) or a directory.
         Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SealArtifacts(self, request, context):
+        """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+        relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+        the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+        they are: the registry seals a version's files when it registers them. Sealing and every
+        upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -560,6 +580,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.StatArtifact,
                     request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.FromString,
                     response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.SerializeToString,
+            ),
+            'SealArtifacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SealArtifacts,
+                    request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsRequest.FromString,
+                    response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsResponse.SerializeToString,
             ),
             'SetExperimentPermission': grpc.unary_unary_rpc_method_handler(
                     servicer.SetExperimentPermission,
@@ -1280,6 +1305,33 @@ class TrackingService:
             '/modelreg.tracking.v1.TrackingService/StatArtifact',
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactRequest.SerializeToString,
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.StatArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SealArtifacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.tracking.v1.TrackingService/SealArtifacts',
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsRequest.SerializeToString,
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SealArtifactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

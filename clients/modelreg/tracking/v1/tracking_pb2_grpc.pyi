@@ -134,7 +134,8 @@ class TrackingServiceStub:
     agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
     `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
     serialized at publication, so the manifest always describes the stored object.
-    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+    registered version holds the path), INVALID_ARGUMENT
     (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
     metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
     after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
@@ -151,6 +152,16 @@ class TrackingServiceStub:
     StatArtifact: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    """
+    SealArtifacts: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SealArtifactsRequest, _tracking_pb2.SealArtifactsResponse]
+    """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+    relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+    the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+    they are: the registry seals a version's files when it registers them. Sealing and every
+    upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]
     """-- access control (see modelreg.access.v1) --
@@ -257,7 +268,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
     `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
     serialized at publication, so the manifest always describes the stored object.
-    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+    registered version holds the path), INVALID_ARGUMENT
     (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
     metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
     after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
@@ -274,6 +286,16 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     StatArtifact: _aio.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]  # type: ignore[assignment]
     """Describes one artifact path: a file (size, sha256) or a directory.
     Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    """
+    SealArtifacts: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SealArtifactsRequest, _tracking_pb2.SealArtifactsResponse]  # type: ignore[assignment]
+    """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+    relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+    the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+    they are: the registry seals a version's files when it registers them. Sealing and every
+    upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+    refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+    register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+    FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     SetExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentPermissionRequest, _tracking_pb2.SetExperimentPermissionResponse]  # type: ignore[assignment]
     """-- access control (see modelreg.access.v1) --
@@ -515,7 +537,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
         `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
         serialized at publication, so the manifest always describes the stored object.
-        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+        registered version holds the path), INVALID_ARGUMENT
         (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
         metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
         after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
@@ -550,6 +573,22 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tracking_pb2.StatArtifactResponse, _abc.Awaitable[_tracking_pb2.StatArtifactResponse]]:
         """Describes one artifact path: a file (size, sha256) or a directory.
         Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        """
+
+    @_abc_1.abstractmethod
+    def SealArtifacts(
+        self,
+        request: _tracking_pb2.SealArtifactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.SealArtifactsResponse, _abc.Awaitable[_tracking_pb2.SealArtifactsResponse]]:
+        """Seals a file or directory of a run's artifacts and answers the files it holds (paths
+        relative to the run's root, with size and sha256). From then on nothing can be uploaded to
+        the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
+        they are: the registry seals a version's files when it registers them. Sealing and every
+        upload lock the run's row, so an upload either lands before the seal (and is answered) or is
+        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
+        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
 
     @_abc_1.abstractmethod
