@@ -141,6 +141,32 @@ def test_a_failed_overwrite_keeps_the_previous_file(tracking: Tracking) -> None:
     assert (artifact_dir(tracking.settings) / "0" / run_id / "artifacts" / "m.bin").read_bytes() == b"old"
 
 
+def test_an_upload_sealed_while_in_flight_replaces_nothing(tracking: Tracking) -> None:
+    """The seal is checked under the run's lock before publishing: an upload that passed the
+    early check and was sealed meanwhile leaves the sealed bytes in place."""
+    stub = tracking.stub
+    run_id = new_run_id(stub)
+    stub.UploadArtifact(iter(frames(run_id, "model/w.bin", [b"v1"], end_of(b"v1"))))
+    sent, sealed = threading.Event(), threading.Event()
+
+    def requests() -> Iterator[pb.UploadArtifactRequest]:
+        yield from frames(run_id, "model/w.bin", [b"v2"], None)
+        sent.set()
+        sealed.wait(10)
+        yield pb.UploadArtifactRequest(end=end_of(b"v2"))
+
+    future = stub.UploadArtifact.future(requests())
+    assert sent.wait(10)
+    stub.SealArtifacts(pb.SealArtifactsRequest(run_id=run_id, path="model"))
+    sealed.set()
+    assert rpc_error(future.result) == (grpc.StatusCode.FAILED_PRECONDITION, "ARTIFACT_SEALED")
+    stat = stub.StatArtifact(pb.StatArtifactRequest(run_id=run_id, path="model/w.bin")).file
+    assert stat.sha256 == hashlib.sha256(b"v1").hexdigest()
+    assert (
+        artifact_dir(tracking.settings) / "0" / run_id / "artifacts" / "model" / "w.bin"
+    ).read_bytes() == b"v1"
+
+
 # ---------------------------------------------------------------- concurrent uploads to one path
 
 WRITERS = 6
