@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -47,6 +48,7 @@ from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord, ModelFile
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _SEQUENTIAL_STEPS = 2  # GetRun, then SealArtifacts
 # Sealing runs on the pool while the caller's thread runs GetRun.
 _POOL_CALLS_PER_CHECK = 1
@@ -73,8 +75,10 @@ def artifact_path(source: str, run_id: str, artifact_uri: str) -> str:
     elif artifact_uri and source.startswith(root):
         path = source.removeprefix(root)
     else:
+        # The run's artifact_uri is the server's directory or bucket: GetRun shows it to readers,
+        # but an error message travels further (logs, tickets), so it names the field instead.
         raise errors.InvalidSource(
-            f"source must be runs:/{run_id}/<path> or lie under the run's artifact root {artifact_uri}",
+            f"source must be runs:/{run_id}/<path> or lie under the artifact_uri of run '{run_id}'",
             "source",
         )
     segments = path.strip("/").split("/")
@@ -195,7 +199,7 @@ class TrackingLineage:
             with wire.forwarding_request_id(ctx.request_id), wire.forwarding_end_user(end_user):
                 return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
         except _UNAVAILABLE as exc:
-            raise errors.TrackingUnavailable(f"{exc.code} {exc.message}") from exc
+            raise _unavailable(exc) from exc
         except TimeoutError as exc:  # a background call still running at the check's deadline
             raise errors.TrackingUnavailable(f"no answer within {self._timeout}s") from exc
         except exceptions.PermissionDenied as exc:  # the caller may not read the run
@@ -278,7 +282,14 @@ def _stream_errors(run_id: str, path: str) -> Iterator[None]:
     except exceptions.NotFound as exc:
         raise errors.SourceArtifactNotFound(run_id, path) from exc
     except _UNAVAILABLE as exc:
-        raise errors.TrackingUnavailable(f"{exc.code} {exc.message}") from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: exceptions.ModelregError) -> errors.TrackingUnavailable:
+    """The caller learns the status code; gRPC's text names the tracking service's address, which
+    is the deployment's to know, so it goes to the log."""
+    _log.warning("the tracking service did not answer: %s %s", exc.code, exc.message)
+    return errors.TrackingUnavailable(exc.code)
 
 
 def _chunks(stream: Iterator[FileInfo | memoryview], run_id: str, path: str) -> Iterator[bytes]:

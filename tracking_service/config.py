@@ -11,6 +11,7 @@ from minio.helpers import check_bucket_name
 
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 from tracking_service.artifacts import S3Options
+from tracking_service.domain import rules
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -26,6 +27,11 @@ class Settings:
       (default ``sqlite:///./.modelreg/tracking.db``; PostgreSQL and MySQL/MariaDB also work).
     - MODELREG_ARTIFACT_ROOT: where artifacts go: ``file://<dir>`` (a relative dir is resolved to an
       absolute ``file:///`` URI; default ``file://./.modelreg/artifacts``) or ``s3://bucket/prefix``.
+    - MODELREG_ARTIFACT_EXTRA_ROOTS: comma-separated roots, of the artifact root's scheme, where an
+      experiment's ``artifact_location`` may also lie (e.g. a previous root). The one store serves
+      them all, so each is checked at start like the root: a file:// directory this process can
+      write, or an s3:// bucket the same endpoint and credentials reach. No other location is
+      accepted.
     - MODELREG_S3_ENDPOINT (host:port), MODELREG_S3_ACCESS_KEY, MODELREG_S3_SECRET_KEY,
       MODELREG_S3_SECURE (true/false, default false), MODELREG_S3_REGION: the S3-compatible server,
       required when the artifact root is s3://.
@@ -51,6 +57,7 @@ class Settings:
     port: int = 50051
     database_url: str = "sqlite:///./.modelreg/tracking.db"
     artifact_root: str = "file://./.modelreg/artifacts"
+    extra_artifact_roots: tuple[str, ...] = ()
     s3: S3Options | None = None
     workers: int = 16
     auto_migrate: bool = True
@@ -68,11 +75,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         read = EnvReader(env)
         artifact_root = _artifact_root(read.text("MODELREG_ARTIFACT_ROOT", cls.artifact_root))
+        extra_roots = _extra_roots(read.text("MODELREG_ARTIFACT_EXTRA_ROOTS", ""), artifact_root)
         return cls(
             host=(host := read.text("MODELREG_TRACKING_HOST", cls.host)),
             port=read.integer("MODELREG_TRACKING_PORT", cls.port, 0, 65535),
             database_url=read.database_url("MODELREG_TRACKING_DATABASE_URL", cls.database_url),
             artifact_root=artifact_root,
+            extra_artifact_roots=extra_roots,
             s3=_s3_options(read) if artifact_root.startswith("s3://") else None,
             workers=read.integer("MODELREG_TRACKING_WORKERS", cls.workers, 1, 1024),
             auto_migrate=read.boolean("MODELREG_AUTO_MIGRATE", cls.auto_migrate),
@@ -86,8 +95,13 @@ class Settings:
             reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
         )
 
+    @property
+    def artifact_roots(self) -> tuple[str, ...]:
+        """Every root an experiment's artifact_location may lie under, the artifact root first."""
+        return (self.artifact_root, *self.extra_artifact_roots)
 
-def _artifact_root(raw: str) -> str:
+
+def _artifact_root(raw: str, variable: str = "MODELREG_ARTIFACT_ROOT") -> str:
     """``file://<dir>`` becomes an absolute ``file:///...`` URI; ``s3://bucket[/prefix]`` stays."""
     root = raw.rstrip("/")
     if root.startswith("s3://"):
@@ -95,12 +109,31 @@ def _artifact_root(raw: str) -> str:
         try:  # S3's naming rules, as the minio SDK would enforce them at the first request
             check_bucket_name(bucket)
         except ValueError:
-            raise ConfigError(f"MODELREG_ARTIFACT_ROOT {raw!r} does not name a valid S3 bucket") from None
-        return root
-    if root.startswith("file://"):
-        path = root.removeprefix("file://") or "/"
-        return "file://" + str(Path(path).expanduser().resolve())
-    raise ConfigError(f"MODELREG_ARTIFACT_ROOT must start with file:// or s3://, got {raw!r}")
+            raise ConfigError(f"{variable} {raw!r} does not name a valid S3 bucket") from None
+    elif root.startswith("file://"):
+        root = "file://" + str(Path(root.removeprefix("file://") or "/").expanduser().resolve())
+    else:
+        raise ConfigError(f"{variable} must start with file:// or s3://, got {raw!r}")
+    # Locations are compared with the roots segment by segment (rules.root_segments).
+    if rules.root_segments(root) is None:
+        raise ConfigError(
+            f"{variable} {raw!r} must have no '.', '..' or empty segments or control characters"
+        )
+    return root
+
+
+def _extra_roots(raw: str, artifact_root: str) -> tuple[str, ...]:
+    """The extra roots, each normalized like the root and of its scheme: the one artifact store
+    the service opens serves a single scheme (and, for s3://, a single set of credentials)."""
+    variable = "MODELREG_ARTIFACT_EXTRA_ROOTS"
+    scheme = artifact_root.split("://")[0] + "://"
+    roots = tuple(_artifact_root(item.strip(), variable) for item in raw.split(",") if item.strip())
+    mixed = [root for root in roots if not root.startswith(scheme)]
+    if mixed:
+        raise ConfigError(
+            f"{variable} must hold {scheme} roots like MODELREG_ARTIFACT_ROOT, got {mixed[0]!r}"
+        )
+    return roots
 
 
 def _s3_options(read: EnvReader) -> S3Options:

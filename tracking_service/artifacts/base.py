@@ -20,6 +20,8 @@ from modelreg_server.errors import InvalidArgumentError, NotFoundError
 DEFAULT_READ_CHUNK = CHUNK_BYTES
 Chunk = bytes | memoryview
 """Content as written: views let the gRPC layer hand over received bytes without copying them."""
+# The stores' staging area, a directory or key prefix of this name: no experiment may live in it.
+STAGING_DIR = ".modelreg-staging"
 
 
 @dataclass(frozen=True)

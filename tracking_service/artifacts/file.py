@@ -5,13 +5,13 @@ writes is the name it reads back.
 
 Staging: content is written to ``<root>/.modelreg-staging/<process dir>/<hex>``, fsynced, and
 published by ``os.replace`` onto the final name, so readers see the old object or the new one,
-never a partial file. The staging area lies under the store's root, so destinations under the
-root (every artifact location, as experiments are confined to it) are on the same filesystem and
-the rename is atomic. Each process stages in a directory of its own and holds an exclusive
-``flock`` on its ``lock`` file for its lifetime; at start, :meth:`FileArtifactStore.sweep` removes
-every directory whose lock it can take, i.e. whose process died, however many replicas share the
-root, and never one that is in use (flock over NFS needs a Linux client, which emulates it with
-POSIX locks).
+never a partial file. A destination stages under the root that holds it (the artifact root or an
+extra root; every artifact location is confined to them), so the rename stays on one filesystem
+and is atomic. Each process stages in a directory of its own and holds an exclusive ``flock`` on
+its ``lock`` file for its lifetime; at start, :meth:`FileArtifactStore.sweep` removes every
+directory whose lock it can take, i.e. whose process died, however many replicas share the root,
+and never one that is in use (flock over NFS needs a Linux client, which emulates it with POSIX
+locks).
 
 Receiving, hashing and writing overlap: the receiving thread hands chunks through a small bounded
 queue (memory stays flat whatever the size) to a writer thread that hashes and writes them, and
@@ -31,12 +31,13 @@ import shutil
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from .base import (
     DEFAULT_READ_CHUNK,
+    STAGING_DIR,
     ArtifactConfigError,
     ArtifactMissing,
     Chunk,
@@ -52,7 +53,6 @@ SCHEME = "file://"
 QUEUED_CHUNKS = 8
 # Written bytes handed to the disk this often while the upload is still arriving.
 WRITEBACK_EVERY_BYTES = 4 * 1024 * 1024
-STAGING_DIR = ".modelreg-staging"
 LOCK_NAME = "lock"
 
 _log = logging.getLogger(__name__)
@@ -70,16 +70,16 @@ def file_path(uri: str) -> Path:
 
 
 class FileArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_roots: Sequence[Path] = ()) -> None:
         self._root = root
-        self._staging_area = root / STAGING_DIR
-        self._own: Path | None = None  # this process's staging directory, made at the first write
-        self._own_lock: BinaryIO | None = None  # held open: the flock lasts as long as the store
-        self._own_guard = threading.Lock()
+        # Longest first: a destination stages under the innermost root holding it, on its filesystem.
+        roots = sorted({root, *extra_roots}, key=lambda r: len(r.parts), reverse=True)
+        self._areas = [(r, _StagingArea(r / STAGING_DIR)) for r in roots]
 
     def stage(self, uri: str, chunks: Iterable[Chunk]) -> Staged:
         path = file_path(uri)
-        staging = self._staging_dir() / uuid.uuid4().hex
+        area = next((a for r, a in self._areas if path.is_relative_to(r)), self._areas[-1][1])
+        staging = area.directory() / uuid.uuid4().hex
         try:
             # "x" = O_EXCL with mode 0o666 & ~umask, so the published file has ordinary permissions.
             with staging.open("xb") as out:
@@ -116,8 +116,37 @@ class FileArtifactStore:
 
     def sweep(self) -> None:
         """Removes the staging directories of processes that died (their lock is free)."""
+        for _, area in self._areas:
+            area.sweep()
+
+
+class _StagingArea:
+    """``<root>/.modelreg-staging``: one directory per process, locked for the process's lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._own: Path | None = None  # this process's directory, made at the first write
+        self._own_lock: BinaryIO | None = None  # held open: the flock lasts as long as the store
+        self._guard = threading.Lock()
+
+    def directory(self) -> Path:
+        with self._guard:
+            while self._own is None:
+                self._path.mkdir(parents=True, exist_ok=True)
+                directory = self._path / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                directory.mkdir()
+                # A sweeper may lock and remove the new directory before this process locks it:
+                # then the lock file it holds is no longer the one on disk, and it starts over.
+                lock = _try_lock(directory)
+                if lock is not None and _is_current(lock, directory / LOCK_NAME):
+                    self._own, self._own_lock = directory, lock
+                elif lock is not None:
+                    lock.close()
+            return self._own
+
+    def sweep(self) -> None:
         try:
-            entries = list(self._staging_area.iterdir())
+            entries = list(self._path.iterdir())
         except FileNotFoundError:
             return
         for directory in entries:
@@ -129,23 +158,6 @@ class FileArtifactStore:
             with lock:
                 _log.info("removing staging left by a stopped process: %s", directory.name)
                 shutil.rmtree(directory, ignore_errors=True)
-
-    def _staging_dir(self) -> Path:
-        with self._own_guard:
-            while self._own is None:
-                self._staging_area.mkdir(parents=True, exist_ok=True)
-                directory = (
-                    self._staging_area / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                )
-                directory.mkdir()
-                # A sweeper may lock and remove the new directory before this process locks it:
-                # then the lock file it holds is no longer the one on disk, and it starts over.
-                lock = _try_lock(directory)
-                if lock is not None and _is_current(lock, directory / LOCK_NAME):
-                    self._own, self._own_lock = directory, lock
-                elif lock is not None:
-                    lock.close()
-            return self._own
 
 
 class _StagedFile(Staged):

@@ -42,6 +42,7 @@ from minio.helpers import DictType
 
 from .base import (
     DEFAULT_READ_CHUNK,
+    STAGING_DIR,
     ArtifactConfigError,
     ArtifactMissing,
     Chunk,
@@ -53,7 +54,7 @@ from .base import (
 )
 
 SCHEME = "s3://"
-STAGING_PREFIX = ".modelreg-staging/"
+STAGING_PREFIX = f"{STAGING_DIR}/"
 PART_SIZE = 8 * 1024 * 1024
 SHA256_METADATA = "sha256"  # minio prefixes it: x-amz-meta-sha256
 STALE_SECONDS = 24 * 3600

@@ -91,6 +91,18 @@ class ArtifactSealed(FailedPreconditionError):
         )
 
 
+class ArtifactLocationNotAllowed(FailedPreconditionError):
+    """The run's experiment keeps its artifacts outside the server's roots (it was created before
+    they were enforced, or its root was dropped from the settings)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            "ARTIFACT_LOCATION_NOT_ALLOWED",
+            f"run '{run_id}' keeps its artifacts outside the server's artifact roots; uploads to it are refused",
+            {"run_id": run_id},
+        )
+
+
 class BatchTooLarge(InvalidArgumentError):
     def __init__(self, field: str, count: int, limit: int) -> None:
         super().__init__(

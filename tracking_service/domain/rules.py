@@ -21,6 +21,7 @@ from modelreg_server.validation import (
     require_name,
     require_value,
 )
+from tracking_service.artifacts.base import STAGING_DIR
 from tracking_service.domain.entities import MetricPoint, Param
 from tracking_service.domain.errors import BatchTooLarge, InvalidArtifactPath, ParamValueConflict
 
@@ -141,17 +142,74 @@ def params(values: Iterable[Param]) -> dict[str, str]:
     return merged
 
 
-def artifact_location(value: str) -> str:
-    """An experiment's artifact location without trailing '/'; "" (the default) stays ""."""
-    if value and not value.startswith(("file:///", "s3://")):
+# A location's segments below its root may not hold control characters (NUL included), '%', '?',
+# '#' or '\\': other tools decode or split on them, so one spelling could name two places.
+_UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f%?#\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LOCATION_SCHEMES = ("file://", "s3://")
+_ANY_ROOT = tuple((scheme,) for scheme in _LOCATION_SCHEMES)
+
+
+def _split_location(uri: str) -> tuple[str, ...] | None:
+    """``("file://", *path segments)`` or ``("s3://", bucket, *key segments)``; None for another
+    scheme, a file URI with a host or a relative path, an s3 URI without a bucket, or control
+    characters. Locations and roots compare as these tuples, segment by segment, so ``/data/art``
+    never covers ``/data/artifacts-evil``."""
+    scheme = next((s for s in _LOCATION_SCHEMES if uri.startswith(s)), None)
+    if scheme is None or _CONTROL.search(uri):
+        return None
+    rest = uri.removeprefix(scheme)
+    if scheme == "file://":
+        if not rest.startswith("/"):
+            return None
+        rest = rest[1:]
+    segments = tuple(rest.split("/")) if rest else ()
+    return None if scheme == "s3://" and not segments else (scheme, *segments)
+
+
+def _clean_segment(segment: str) -> bool:
+    return segment not in ("", ".", "..", STAGING_DIR) and not _UNSAFE_SEGMENT.search(segment)
+
+
+def root_segments(root: str) -> tuple[str, ...] | None:
+    """A configured root as locations are compared with it; None when it has a '.', '..' or empty
+    segment. The root's own segments may hold '%' and the like: ``Path.as_uri()`` writes them, and
+    the stores use names verbatim."""
+    segments = _split_location(root.rstrip("/"))
+    if segments is None or any(segment in ("", ".", "..") for segment in segments[1:]):
+        return None
+    return segments
+
+
+def under_roots(uri: str, roots: Sequence[tuple[str, ...]]) -> bool:
+    """Whether ``uri`` is one of ``roots`` (as root_segments gives them) or lies below one, every
+    segment below it clean: no '.', '..', empty segment, staging area or _UNSAFE_SEGMENT."""
+    segments = _split_location(uri)
+    return segments is not None and any(
+        segments[: len(root)] == root and all(map(_clean_segment, segments[len(root) :])) for root in roots
+    )
+
+
+def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None) -> str:
+    """An experiment's artifact location without trailing '/'; "" (the default) stays "".
+
+    With ``roots`` (the server's artifact roots), only a location at or cleanly under one of them
+    is accepted; without, any clean file:/// or s3:// URI. The message never shows the roots: they
+    are the operator's to publish."""
+    require_value(value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH)
+    if not value:
+        return value
+    location = value.rstrip("/")
+    if not under_roots(location, _ANY_ROOT if roots is None else roots):
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
-            f"artifact_location must be a file:/// or s3:// URI, got '{value[:200]}'",
+            f"artifact_location '{value[:200]}' must be a file:/// or s3:// URI under the server's "
+            "artifact root (or a root its operator lists), with no '.', '..' or empty segments, "
+            "control characters, '%', '?', '#', '\\' or staging area below it; leave it empty "
+            "for the default",
             {"field": "artifact_location"},
         )
-    return require_value(
-        value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH
-    ).rstrip("/")
+    return location
 
 
 def artifact_path(path: str, *, allow_root: bool = False) -> str:

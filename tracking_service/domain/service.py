@@ -15,8 +15,14 @@ run's row lock, after the run is found live and the path free. Concurrent upload
 thereby serialized at publication: the manifest row always describes the object last published.
 An interrupted, cancelled or undeclared stream publishes and records nothing, and its staging copy
 is removed (or, if the server dies, swept at the next start). One window remains: a server killed
-after publishing and before its commit (or whose commit fails) leaves the new object under the previous manifest row (or
-none); reads then fail DIGEST_MISMATCH (or list nothing) until the path is uploaded again.
+after publishing and before its commit (or whose commit fails) leaves the new object under the
+previous manifest row (or none); reads then fail DIGEST_MISMATCH (or list nothing) until the path
+is uploaded again.
+
+Artifact locations: an experiment's must lie under the server's artifact roots
+(rules.artifact_location) and a run's is checked again before an upload, so the store writes
+nowhere else. Store errors reach callers as the run id and the path in the run: the full URI is the
+server's directory or bucket, and stays in the log (_object_errors).
 
 Every method takes the call's :class:`CallContext` first, as the registry's do. Its actor and
 request id reach the store only where a grant changes (the grant event records them).
@@ -35,7 +41,9 @@ once. Checks go by experiment and run id, never by an artifact path. Searches ar
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
@@ -52,8 +60,16 @@ from modelreg_server.access.policy import (
 )
 from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
-from tracking_service.artifacts.base import ArtifactStore, Chunk, StoredObject, check_declared, check_digest
+from tracking_service.artifacts.base import (
+    ArtifactMissing,
+    ArtifactStore,
+    Chunk,
+    StoredObject,
+    check_declared,
+    check_digest,
+)
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -71,6 +87,7 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
+    ArtifactLocationNotAllowed,
     ArtifactNotFound,
     DefaultExperimentProtected,
     ExperimentNotFound,
@@ -90,6 +107,7 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 # How long a looked-up level is trusted: the bound on honouring a removed grant.
 LEVEL_CACHE_SECONDS = 0.5
 MAX_PERMISSION_EVENTS = 1_000
+_log = logging.getLogger(__name__)
 
 
 class UploadContent(Protocol):
@@ -114,13 +132,48 @@ def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
     )
 
 
+@contextlib.contextmanager
+def _object_errors(run_id: str, path: str, uri: str) -> Iterator[None]:
+    """Artifact store errors as a caller may see them: the run id and the path in the run. The
+    store names the object by its full URI, i.e. the server's directory or bucket: that goes to the
+    log only."""
+    try:
+        yield
+    except ArtifactMissing:
+        _log.warning("run %s: artifact '%s' is in the manifest but %s is missing", run_id, path, uri)
+        raise ArtifactNotFound(run_id, path) from None
+    except InvalidArgumentError as exc:
+        # The path was validated, so a URI the store refuses means a stored location is malformed:
+        # the server's fault, INTERNAL (the interceptor logs it with the request id).
+        if exc.reason == "INVALID_ARTIFACT_PATH":
+            raise RuntimeError(f"run {run_id}: its stored artifact location is malformed") from exc
+        raise
+
+
+def _root_segments(root: str) -> tuple[str, ...]:
+    segments = rules.root_segments(root)
+    if segments is None:
+        raise ValueError(
+            f"artifact root {root!r} is not a file:/// or s3:// URI without '.', '..' or empty segments"
+        )
+    return segments
+
+
 class TrackingService:
     def __init__(
-        self, store: TrackingStore, artifacts: ArtifactStore, policy: AccessPolicy | None = None
+        self,
+        store: TrackingStore,
+        artifacts: ArtifactStore,
+        policy: AccessPolicy | None = None,
+        artifact_roots: Sequence[str] | None = None,
     ) -> None:
+        """``artifact_roots``: where an experiment's artifact_location may lie (the server passes
+        its artifact root and extra roots); None accepts any file:// or s3:// location, for code
+        that embeds the service over a store of its own."""
         self._store = store
         self._artifacts = artifacts
         self._policy = policy or AccessPolicy()
+        self._roots = None if artifact_roots is None else tuple(map(_root_segments, artifact_roots))
         # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
         # Keyed by the principal's own fields: building a Grantee per call would cost more than
         # the rest of a cached check.
@@ -175,7 +228,7 @@ class TrackingService:
         creator_level in the same transaction."""
         name = rules.name(name)
         checked_tags = rules.tags(tags or {})
-        location = rules.artifact_location(artifact_location)
+        location = rules.artifact_location(artifact_location, self._roots)
         return self._store.create_experiment(name, location, checked_tags, self._creator(ctx))
 
     def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
@@ -415,7 +468,12 @@ class TrackingService:
         # Refuses a deleted run or a colliding path before the bytes arrive; record_artifact
         # checks again under the run's lock.
         root = self._store.artifact_root_for_upload(run_id, path)
-        with self._artifacts.stage(f"{root}/{path}", content) as staged:
+        if self._roots is not None and not rules.under_roots(root, self._roots):
+            raise ArtifactLocationNotAllowed(run_id)
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            staged = self._artifacts.stage(uri, content)
+        with staged:
             check_declared(staged.stored, StoredObject(*content.declared))
             check_digest(staged.stored.sha256, expected_sha256)
             return self._store.record_artifact(
@@ -433,7 +491,9 @@ class TrackingService:
         file = self._store.get_artifact(run_id, path)
         if file is None:
             raise ArtifactNotFound(run_id, path)
-        return file, self._artifacts.read(f"{root}/{path}")
+        uri = f"{root}/{path}"
+        with _object_errors(run_id, path, uri):
+            return file, self._artifacts.read(uri)
 
     def list_artifacts(
         self, ctx: CallContext, run_id: str, path: str = "", recursive: bool = False

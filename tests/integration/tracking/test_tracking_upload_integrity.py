@@ -24,7 +24,7 @@ from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1.tracking_pb2_grpc import TrackingServiceStub
 from tests.conftest import Backend, S3Server
 from tracking_service.artifacts import S3Options, open_artifact_store
-from tracking_service.artifacts.file import STAGING_DIR
+from tracking_service.artifacts.base import STAGING_DIR
 from tracking_service.config import Settings
 
 from .conftest import Tracking, rpc_error, running, serving_process, stored_files

@@ -11,7 +11,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from tracking_service.artifacts import ArtifactStore, S3Options, open_artifact_store
-from tracking_service.artifacts.file import LOCK_NAME, STAGING_DIR
+from tracking_service.artifacts.base import STAGING_DIR
+from tracking_service.artifacts.file import LOCK_NAME
 
 
 class S3Server(Protocol):  # the s3_server fixture's value (tests/conftest.py)

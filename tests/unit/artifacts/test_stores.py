@@ -19,7 +19,8 @@ from tracking_service.artifacts import (
     open_artifact_store,
 )
 from tracking_service.artifacts import s3 as s3_module
-from tracking_service.artifacts.file import LOCK_NAME, STAGING_DIR
+from tracking_service.artifacts.base import STAGING_DIR
+from tracking_service.artifacts.file import LOCK_NAME
 from tracking_service.artifacts.s3 import PART_SIZE, STAGING_PREFIX, ChunkReader, HashedChunks
 
 from .conftest import S3Server, Target, boto_client, s3_inventory, s3_options
@@ -311,3 +312,16 @@ def test_s3_sweep_removes_stale_staging_and_multipart_uploads(
     store.sweep()
     assert inventory() == set()
     staged.discard()
+
+
+def test_file_store_stages_under_the_root_holding_the_destination(tmp_path: Path) -> None:
+    # Each root may be its own filesystem: os.replace only publishes within one.
+    main, extra = tmp_path / "main", tmp_path / "extra"
+    store = open_artifact_store(main.as_uri(), None, [extra.as_uri()])
+    with store.stage((extra / "e" / "x").as_uri(), [b"x"]) as staged:
+        assert [p.parent.parent for p in extra.rglob("*") if p.is_file() and p.name != LOCK_NAME] == [
+            extra / STAGING_DIR
+        ]
+        assert not main.exists()
+        staged.publish()
+    assert (extra / "e" / "x").read_bytes() == b"x"

@@ -36,7 +36,8 @@ def store(engine: Engine, tmp_path: Path) -> SqlTrackingStore:
 
 @pytest.fixture
 def service(store: SqlTrackingStore, tmp_path: Path) -> TrackingService:
-    return TrackingService(store, FileArtifactStore(tmp_path / "artifacts"))
+    root = tmp_path / "artifacts"
+    return TrackingService(store, FileArtifactStore(root), artifact_roots=[root.as_uri()])
 
 
 @pytest.fixture

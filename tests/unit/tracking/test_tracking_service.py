@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -359,9 +360,10 @@ def test_search_runs_through_the_domain(service: TrackingService, ctx: CallConte
     assert (finished.end_time, finished.run_name) == (5, "slower")
 
 
-def test_experiments_through_the_domain(service: TrackingService, ctx: CallContext) -> None:
-    created = service.create_experiment(ctx, "exp-a", "file:///elsewhere/", {"team": "x"})
-    assert created.artifact_location == "file:///elsewhere"  # no trailing '/'
+def test_experiments_through_the_domain(service: TrackingService, ctx: CallContext, tmp_path: Path) -> None:
+    elsewhere = (tmp_path / "artifacts" / "elsewhere").as_uri()
+    created = service.create_experiment(ctx, "exp-a", f"{elsewhere}/", {"team": "x"})
+    assert created.artifact_location == elsewhere  # no trailing '/'
     experiment_id = created.experiment_id
     assert service.get_experiment(ctx, experiment_id) == created
     assert service.get_experiment_by_name(ctx, "exp-a") == created

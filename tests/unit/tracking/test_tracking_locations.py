@@ -1,0 +1,181 @@
+"""Experiment artifact locations: only at or under the server's artifact roots, compared segment
+by segment, and refused before any store call; the extra roots setting that lists more roots."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any, cast
+from urllib.parse import unquote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelreg_server.context import CallContext
+from modelreg_server.errors import InvalidArgumentError
+from tests.unit.tracking.test_tracking_service import Unreachable
+from tracking_service.artifacts import ArtifactStore
+from tracking_service.config import ConfigError, Settings
+from tracking_service.domain import rules
+from tracking_service.domain.service import TrackingService
+from tracking_service.store import TrackingStore
+
+CTX = CallContext(actor="alice", request_id="req-test")
+ROOTS = ("file:///data/art", "s3://bucket/prefix")
+ROOT_SEGMENTS = tuple(segments for root in ROOTS if (segments := rules.root_segments(root)))
+
+ACCEPTED = {
+    "file:///data/art": "file:///data/art",
+    "file:///data/art/": "file:///data/art",
+    "file:///data/art/team/exp-1": "file:///data/art/team/exp-1",
+    "s3://bucket/prefix": "s3://bucket/prefix",
+    "s3://bucket/prefix/team/": "s3://bucket/prefix/team",
+}
+REFUSED = {
+    "another directory": "file:///any/dir",
+    "another bucket": "s3://another-bucket/x",
+    "the root's name as a string prefix": "file:///data/artifacts-evil",
+    "a key prefix as a string prefix": "s3://bucket/prefix-evil/x",
+    "the bucket above the prefix": "s3://bucket",
+    "the directory above the root": "file:///data",
+    "a '..' segment": "file:///data/art/../etc",
+    "a '..' at the end": "file:///data/art/team/..",
+    "a '.' segment": "file:///data/art/./x",
+    "an empty segment": "file:///data/art//x",
+    "a percent-encoded '..'": "file:///data/art/%2e%2e/x",
+    "a percent-encoded '/'": "file:///data/art%2F..%2Fx",
+    "a NUL": "file:///data/art/a\x00b",
+    "a control character": "file:///data/art/a\nb",
+    "a query": "s3://bucket/prefix/x?versionId=1",
+    "a fragment": "file:///data/art/x#y",
+    "a backslash": "file:///data/art/..\\..\\x",
+    "the staging area": "s3://bucket/prefix/.modelreg-staging",
+    "inside the staging area": "file:///data/art/.modelreg-staging/x",
+    "a file host": "file://host/data/art/x",
+    "a relative file path": "file://data/art/x",
+    "an upper-case scheme": "FILE:///data/art/x",
+    "another scheme": "http://bucket/prefix/x",
+    "no scheme": "/data/art/x",
+}
+
+
+@pytest.fixture
+def guarded() -> TrackingService:
+    """A service over stores no call may reach: a location must be refused before the store."""
+    return TrackingService(
+        cast(TrackingStore, Unreachable()), cast(ArtifactStore, Unreachable()), artifact_roots=ROOTS
+    )
+
+
+@pytest.mark.parametrize(("location", "normal"), ACCEPTED.items(), ids=list(ACCEPTED))
+def test_a_location_at_or_under_a_root_is_accepted(location: str, normal: str) -> None:
+    assert rules.artifact_location(location, ROOT_SEGMENTS) == normal
+
+
+@pytest.mark.parametrize("location", REFUSED.values(), ids=list(REFUSED))
+def test_any_other_location_is_invalid_before_the_store(guarded: TrackingService, location: str) -> None:
+    with pytest.raises(InvalidArgumentError) as refused:
+        guarded.create_experiment(CTX, "e", location)
+    error = refused.value
+    assert (error.reason, error.metadata) == ("INVALID_ARTIFACT_LOCATION", {"field": "artifact_location"})
+    assert "artifact_location" in error.message
+
+
+def test_a_root_is_matched_verbatim_and_only_what_lies_below_it_must_be_clean() -> None:
+    """``Path.as_uri()`` writes '%20' for a space, and the stores use names verbatim: such a root
+    is one segment like any other, while a '%' below it is refused."""
+    root = rules.root_segments("file:///home/a%20b/art")
+    assert root is not None
+    assert rules.artifact_location("file:///home/a%20b/art/x", [root]) == "file:///home/a%20b/art/x"
+    for location in ("file:///home/a b/art/x", "file:///home/a%20b/art/%2e%2e", "file:///home/a%20b%2Fart/x"):
+        with pytest.raises(InvalidArgumentError):
+            rules.artifact_location(location, [root])
+
+
+def test_the_message_does_not_reveal_the_roots(guarded: TrackingService) -> None:
+    with pytest.raises(InvalidArgumentError) as refused:
+        guarded.create_experiment(CTX, "e", "s3://another-bucket/x")
+    assert "s3://another-bucket/x" in refused.value.message  # the caller's own value
+    assert not any(part in refused.value.message for part in ("/data/art", "bucket/prefix"))
+
+
+def _as_path(uri: str) -> str | None:
+    """The URI as one absolute posix path, an s3 bucket being its first segment."""
+    if uri.startswith("file://"):
+        path = uri.removeprefix("file://")
+        return path if path.startswith("/") else None
+    return "/" + uri.removeprefix("s3://") if uri.startswith("s3://") else None
+
+
+def _oracle(location: str) -> bool:
+    """Independently of rules: the location is its own normal form (neither posix
+    normalization nor percent-decoding changes it) and its path lies under a root's path, of the
+    same scheme, outside the staging area."""
+    path = _as_path(location)
+    if path is None or unquote(path) != path or any(c in path for c in "\\\x00?#"):
+        return False
+    if posixpath.normpath(path) != path or ".modelreg-staging" in path.split("/"):
+        return False
+    return any(
+        location.startswith(root.split("://")[0] + "://")
+        and posixpath.commonpath([path, root_path]) == root_path
+        for root in ROOTS
+        if (root_path := _as_path(root)) is not None
+    )
+
+
+# Locations built mostly from the roots and hostile segments, so most examples come close.
+SEGMENT = st.sampled_from(
+    ["", ".", "..", "art", "artifacts-evil", "prefix", "prefix-evil", "bucket", "data", "x", "%2e%2e",
+     ".modelreg-staging", "a\x00", "b?c", "d#e", "\\..", "%2F"]
+)  # fmt: skip
+LOCATION = st.one_of(
+    st.builds(
+        lambda start, segments: "/".join([start, *segments]),
+        st.sampled_from(
+            ["file://", "file:///data", "file:///data/art", "s3://bucket", "s3://bucket/prefix", "s3:/"]
+        ),
+        st.lists(SEGMENT, max_size=4),
+    ),
+    st.text(alphabet="fiels3:/.%2eartxbucketprfix\x00\\", max_size=40),
+)
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(location=LOCATION)
+def test_no_accepted_location_lies_outside_the_roots(location: str) -> None:
+    try:
+        accepted = rules.artifact_location(location, ROOT_SEGMENTS)
+    except InvalidArgumentError:
+        return
+    assert accepted == location.rstrip("/")
+    assert location == "" or _oracle(accepted), accepted  # "" is the default location
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.from_env({"MODELREG_ARTIFACT_ROOT": "file:///data/art", **env})
+
+
+def test_extra_roots_are_normalized_like_the_root() -> None:
+    settings_ = _settings(MODELREG_ARTIFACT_EXTRA_ROOTS=" file:///old/art/ ,file:///mnt/more,")
+    assert settings_.artifact_roots == ("file:///data/art", "file:///old/art", "file:///mnt/more")
+    assert Settings().extra_artifact_roots == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"MODELREG_ARTIFACT_EXTRA_ROOTS": "s3://bucket/x"}, "MODELREG_ARTIFACT_EXTRA_ROOTS"),
+        ({"MODELREG_ARTIFACT_EXTRA_ROOTS": "gs://bucket/x"}, "MODELREG_ARTIFACT_EXTRA_ROOTS"),
+        ({"MODELREG_ARTIFACT_ROOT": "s3://bucket/a/../b"}, "MODELREG_ARTIFACT_ROOT"),
+        ({"MODELREG_ARTIFACT_ROOT": "s3://bucket/a//b"}, "MODELREG_ARTIFACT_ROOT"),
+    ],
+)
+def test_a_root_the_store_cannot_serve_is_a_settings_error(env: dict[str, str], names: str) -> None:
+    s3: dict[str, Any] = {
+        "MODELREG_S3_ENDPOINT": "h:1",
+        "MODELREG_S3_ACCESS_KEY": "k",
+        "MODELREG_S3_SECRET_KEY": "s",
+    }
+    with pytest.raises(ConfigError, match=names):
+        _settings(**env, **s3)
