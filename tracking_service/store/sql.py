@@ -1118,12 +1118,18 @@ class SqlTrackingStore:
             raise RunNotFound(run_id)
         return str(uri)
 
-    def record_artifact(self, run_id: str, path: str, size: int, sha256: str) -> ArtifactFile:
+    def record_artifact(
+        self, run_id: str, path: str, size: int, sha256: str, *, publish: Callable[[], None]
+    ) -> ArtifactFile:
         digest = _path_digest(path)
         with self._sessions.begin() as session:
+            # The run's row lock orders concurrent uploads to one path: each publishes and records
+            # before the next one publishes, so the row written describes the object in place.
             self._check_run(session, run_id, lock=True, live=True)
             self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
+            # Checks that refuse an upload go above: nothing is published once they fail.
+            publish()
             session.execute(
                 sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.path_digest == digest)
             )

@@ -129,12 +129,17 @@ class TrackingServiceStub:
     """
     UploadArtifact: _grpc.StreamUnaryMultiCallable[_tracking_pb2.UploadArtifactRequest, _tracking_pb2.UploadArtifactResponse]
     """Uploads one file under a run's artifact root. The first message is the metadata, then the
-    content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
-    an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-    FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
-    INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-    MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
-    expected_sha256 is set and does not match).
+    content in chunks of at most 1 MiB, then exactly one `end` declaring the size and sha256 of
+    all the content sent. The file is published and recorded only when `end` arrived last and
+    agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
+    `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
+    serialized at publication, so the manifest always describes the stored object.
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+    registered version holds the path), INVALID_ARGUMENT
+    (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
+    metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
+    after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
+    content; ErrorInfo metadata `field` names the field).
     """
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -258,12 +263,17 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """
     UploadArtifact: _aio.StreamUnaryMultiCallable[_tracking_pb2.UploadArtifactRequest, _tracking_pb2.UploadArtifactResponse]  # type: ignore[assignment]
     """Uploads one file under a run's artifact root. The first message is the metadata, then the
-    content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
-    an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-    FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
-    INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-    MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
-    expected_sha256 is set and does not match).
+    content in chunks of at most 1 MiB, then exactly one `end` declaring the size and sha256 of
+    all the content sent. The file is published and recorded only when `end` arrived last and
+    agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
+    `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
+    serialized at publication, so the manifest always describes the stored object.
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+    registered version holds the path), INVALID_ARGUMENT
+    (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
+    metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
+    after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
+    content; ErrorInfo metadata `field` names the field).
     """
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -522,12 +532,17 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.UploadArtifactResponse, _abc.Awaitable[_tracking_pb2.UploadArtifactResponse]]:
         """Uploads one file under a run's artifact root. The first message is the metadata, then the
-        content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
-        an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-        FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
-        INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-        MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
-        expected_sha256 is set and does not match).
+        content in chunks of at most 1 MiB, then exactly one `end` declaring the size and sha256 of
+        all the content sent. The file is published and recorded only when `end` arrived last and
+        agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
+        `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
+        serialized at publication, so the manifest always describes the stored object.
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+        registered version holds the path), INVALID_ARGUMENT
+        (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
+        metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
+        after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
+        content; ErrorInfo metadata `field` names the field).
         """
 
     @_abc_1.abstractmethod
