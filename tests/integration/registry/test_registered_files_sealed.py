@@ -9,6 +9,7 @@ or are refused, so the recorded digests always match the stored bytes.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from pathlib import Path
 
@@ -70,6 +71,38 @@ def test_a_registered_file_is_sealed_alone(servers: Servers, model: str) -> None
     assert refused(lambda: upload(servers, run_id, "model/MLmodel", b"rewritten")) == SEALED
     upload(servers, run_id, "model/sub/weights.bin", b"not registered: still writable")
     assert downloaded(servers, model, 1, "MLmodel") == MODEL_FILES["MLmodel"]
+
+
+def test_uploads_racing_a_registration_are_recorded_or_refused(servers: Servers, model: str) -> None:
+    for trial in range(3):
+        run_id = trained_run(servers).info.run_id
+        outcomes: list[str] = []
+        start = threading.Barrier(7)
+
+        def rewrite(
+            n: int, run_id: str = run_id, start: threading.Barrier = start, outcomes: list[str] = outcomes
+        ) -> None:
+            start.wait()
+            try:
+                upload(servers, run_id, "model/sub/weights.bin", f"writer {n}".encode() * 500)
+                outcomes.append("OK")
+            except grpc.RpcError as exc:
+                outcomes.append(failure(exc)[1])
+
+        writers = [threading.Thread(target=rewrite, args=(n,)) for n in range(6)]
+        for writer in writers:
+            writer.start()
+        start.wait()
+        version = create_version(servers, model, f"runs:/{run_id}/model", run_id)
+        for writer in writers:
+            writer.join()
+
+        assert set(outcomes) <= {"OK", "ARTIFACT_SEALED"} and len(outcomes) == 6, outcomes
+        recorded = {f.path: f.sha256 for f in version.lineage.files}
+        content = downloaded(servers, model, version.version, "sub/weights.bin")
+        assert hashlib.sha256(content).hexdigest() == recorded["sub/weights.bin"], f"trial {trial}"
+        assert manifest_sha256(servers, run_id, "model/sub/weights.bin") == recorded["sub/weights.bin"]
+        assert refused(lambda run_id=run_id: upload(servers, run_id, "model/sub/weights.bin", b"x")) == SEALED
 
 
 def test_sealing_answers_the_files_and_is_idempotent(servers: Servers) -> None:
