@@ -11,8 +11,9 @@ the tracking database's manifest holds (path, size, sha256) and is the source of
 stat (directories are derived from the paths). An upload publishes the object atomically, then
 records it; an interrupted stream publishes nothing and records nothing.
 
-Artifact locations: an experiment's must lie under the server's artifact roots
-(rules.artifact_location) and a run's is checked again before an upload, so the store writes
+Artifact locations: an experiment's must lie under the server's artifact roots, away from where
+default locations go (rules.artifact_location), and apart from every other experiment's (the
+store's check, in its transaction); a run's is checked again before an upload, so the store writes
 nowhere else. Store errors reach callers as the run id and the path in the run: the full URI is the
 server's directory or bucket, and stays in the log (_object_errors).
 
