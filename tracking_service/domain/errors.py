@@ -103,6 +103,21 @@ class ArtifactLocationNotAllowed(FailedPreconditionError):
         )
 
 
+class ArtifactLocationInUse(FailedPreconditionError):
+    """The artifact_location asked for equals, lies below or lies above an existing experiment's,
+    deleted or not: their runs' files would mix. The message names neither the other experiment
+    nor the roots."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ARTIFACT_LOCATION_IN_USE",
+            "artifact_location overlaps another experiment's artifact location (it is the same, "
+            "lies below it or above it); choose a location apart from it, or leave it empty for "
+            "the default",
+            {"field": "artifact_location"},
+        )
+
+
 class BatchTooLarge(InvalidArgumentError):
     def __init__(self, field: str, count: int, limit: int) -> None:
         super().__init__(

@@ -30,6 +30,9 @@ MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_STREAM_BATCH_METRICS = 10_000
 MAX_ARTIFACT_PATH_LENGTH = 1024
+# A file name's limit on nearly every file system (NAME_MAX), and so where clients download to:
+# a longer segment of a location or path could only ever fail, and on the server as INTERNAL.
+MAX_SEGMENT_BYTES = 255
 SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX = 1000, 50_000
 HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 25_000, 100_000
 
@@ -147,6 +150,8 @@ def params(values: Iterable[Param]) -> dict[str, str]:
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f%?#\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LOCATION_SCHEMES = ("file://", "s3://")
+# Default locations are <artifact root>/<experiment id>: no custom location may take those names.
+_DEFAULT_DIRECTORY = re.compile(r"[0-9]+")
 _ANY_ROOT = tuple((scheme,) for scheme in _LOCATION_SCHEMES)
 
 
@@ -190,12 +195,27 @@ def under_roots(uri: str, roots: Sequence[tuple[str, ...]]) -> bool:
     )
 
 
+def _long_segment(segments: Iterable[str]) -> int | None:
+    """The UTF-8 length of the first segment over MAX_SEGMENT_BYTES, if any."""
+    return next((n for segment in segments if (n := len(segment.encode())) > MAX_SEGMENT_BYTES), None)
+
+
+def _default_place(segments: tuple[str, ...], root: tuple[str, ...]) -> bool:
+    """Whether the location of ``segments`` is ``root``, above it, or ``<root>/<digits>[/...]``:
+    it would then hold, or lie inside, a present or future experiment's default location."""
+    if root[: len(segments)] == segments:
+        return True
+    return segments[: len(root)] == root and bool(_DEFAULT_DIRECTORY.fullmatch(segments[len(root)]))
+
+
 def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None) -> str:
     """An experiment's artifact location without trailing '/'; "" (the default) stays "".
 
-    With ``roots`` (the server's artifact roots), only a location at or cleanly under one of them
-    is accepted; without, any clean file:/// or s3:// URI. The message never shows the roots: they
-    are the operator's to publish."""
+    With ``roots`` (the server's artifact roots, the artifact root first), only a location at or
+    cleanly under one of them is accepted, and not the places of default locations: the artifact
+    root itself, what lies above it, or a first segment below it of digits only. Without, any
+    clean file:/// or s3:// URI. The message never shows the roots: they are the operator's to
+    publish. Overlap with existing experiments is the store's check (ArtifactLocationInUse)."""
     require_value(value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH)
     if not value:
         return value
@@ -209,12 +229,35 @@ def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None
             "for the default",
             {"field": "artifact_location"},
         )
+    segments = _split_location(location) or ()
+    if (size := _long_segment(segments[1:])) is not None:
+        raise InvalidArgumentError(
+            "INVALID_ARTIFACT_LOCATION",
+            f"artifact_location has a segment of {size} bytes (UTF-8), the limit is {MAX_SEGMENT_BYTES}",
+            {"field": "artifact_location"},
+        )
+    if roots and _default_place(segments, roots[0]):
+        raise InvalidArgumentError(
+            "INVALID_ARTIFACT_LOCATION",
+            f"artifact_location '{value[:200]}' is where default locations go (the artifact root, "
+            "or a first segment of digits only below it); choose another name or leave it empty",
+            {"field": "artifact_location"},
+        )
     return location
 
 
+def enclosing_locations(location: str) -> list[str]:
+    """``location`` (as artifact_location returns it) and every location above it, segment by
+    segment: ``s3://b/p/x`` gives ``s3://b``, ``s3://b/p`` and ``s3://b/p/x``."""
+    scheme, *segments = _split_location(location) or ("",)
+    lead = scheme + ("/" if scheme == "file://" else "")
+    return [lead + "/".join(segments[:end]) for end in range(1, len(segments) + 1)]
+
+
 def artifact_path(path: str, *, allow_root: bool = False) -> str:
-    """A relative '/'-separated path: no leading '/', backslash, NUL, '.', '..' or empty segment.
-    The root ("") is a path only where ``allow_root`` (listing and stat)."""
+    """A relative '/'-separated path: no leading '/', backslash, NUL, '.', '..' or empty segment,
+    nor a segment over MAX_SEGMENT_BYTES. The root ("") is a path only where ``allow_root``
+    (listing and stat)."""
     if not path:
         if allow_root:
             return path
@@ -225,8 +268,13 @@ def artifact_path(path: str, *, allow_root: bool = False) -> str:
         raise InvalidArtifactPath(path, "must be relative (no leading '/')")
     if "\\" in path or "\0" in path:
         raise InvalidArtifactPath(path, "must not contain backslashes or NUL characters")
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
         raise InvalidArtifactPath(path, "must not contain '.', '..' or empty segments")
+    if (size := _long_segment(segments)) is not None:
+        raise InvalidArtifactPath(
+            path, f"has a segment of {size} bytes (UTF-8), the limit is {MAX_SEGMENT_BYTES}"
+        )
     return path
 
 

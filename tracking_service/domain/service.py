@@ -19,8 +19,9 @@ after publishing and before its commit (or whose commit fails) leaves the new ob
 previous manifest row (or none); reads then fail DIGEST_MISMATCH (or list nothing) until the path
 is uploaded again.
 
-Artifact locations: an experiment's must lie under the server's artifact roots
-(rules.artifact_location) and a run's is checked again before an upload, so the store writes
+Artifact locations: an experiment's must lie under the server's artifact roots, away from where
+default locations go (rules.artifact_location), and apart from every other experiment's (the
+store's check, in its transaction); a run's is checked again before an upload, so the store writes
 nowhere else. Store errors reach callers as the run id and the path in the run: the full URI is the
 server's directory or bucket, and stays in the log (_object_errors).
 

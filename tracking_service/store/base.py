@@ -36,8 +36,10 @@ class TrackingStore(Protocol):
     def create_experiment(
         self, name: str, artifact_location: str, tags: Mapping[str, str], creator: NewGrant | None = None
     ) -> Experiment:
-        """``artifact_location`` "" places the experiment's artifacts under the store's root;
-        ``creator`` is granted (and the grant's event recorded) in the same transaction."""
+        """``artifact_location`` "" places the experiment's artifacts under the store's root; any
+        other must not be, lie below or lie above another experiment's (ArtifactLocationInUse),
+        checked race-free. ``creator`` is granted (and the grant's event recorded) in the same
+        transaction."""
         ...
 
     def get_experiment(self, experiment_id: int) -> Experiment: ...

@@ -56,6 +56,7 @@ from tracking_service.domain.entities import (
     ViewType,
 )
 from tracking_service.domain.errors import (
+    ArtifactLocationInUse,
     ArtifactNotFound,
     ArtifactSealed,
     ExperimentAlreadyExists,
@@ -146,6 +147,11 @@ _EXPERIMENT_STATE = sa.select(_EXPERIMENTS.c.lifecycle_stage, _EXPERIMENTS.c.art
     _EXPERIMENTS.c.experiment_id == sa.bindparam("experiment_id")
 )
 _INSERT_RUN = sa.insert(_RUNS)
+_LOCK_DEFAULT_EXPERIMENT = (
+    sa.select(_EXPERIMENTS.c.experiment_id)
+    .where(_EXPERIMENTS.c.experiment_id == 0)
+    .with_for_update(key_share=True)
+)
 _PARAMS_OF_KEYS = sa.select(_PARAMS.c.key, _PARAMS.c.value).where(
     _PARAMS.c.run_id == _RUN_ID, _PARAMS.c.key.in_(_KEYS)
 )
@@ -437,6 +443,26 @@ def _is_prefix(column: Column, prefix: str) -> Condition:
     return sa.func.substr(column, 1, len(prefix)) == prefix
 
 
+def _overlapping(experiment_id: int, location: str) -> AnySelect:
+    """Another experiment, deleted or not, whose artifact_location is ``location``, lies above it
+    or below it, segment by segment. Default locations are stored resolved (``<root>/<id>``, in
+    the creating transaction), so they count like any other. A location stored with a trailing
+    '/' (before locations were normalized) matches too."""
+    column = _EXPERIMENTS.c.artifact_location
+    enclosing = rules.enclosing_locations(location)
+    return (
+        sa.select(_EXPERIMENTS.c.experiment_id)
+        .where(
+            _EXPERIMENTS.c.experiment_id != experiment_id,
+            sa.or_(
+                column.in_(enclosing + [f"{above}/" for above in enclosing]),
+                _is_prefix(column, f"{location}/"),
+            ),
+        )
+        .limit(1)
+    )
+
+
 class SqlTrackingStore:
     """TrackingStore over a SQLAlchemy engine whose schema is at head (see store.MIGRATIONS)."""
 
@@ -488,6 +514,8 @@ class SqlTrackingStore:
         now = now_ms()
         try:
             with self._sessions.begin() as session:
+                if artifact_location:
+                    self._lock_custom_locations(session)
                 row = ExperimentRow(
                     name=name,
                     artifact_location=artifact_location,
@@ -496,15 +524,35 @@ class SqlTrackingStore:
                     last_update_time=now,
                 )
                 session.add(row)
+                # A taken name fails the flush, before the location is checked: a client retrying
+                # its create gets EXPERIMENT_ALREADY_EXISTS, the answer it expects.
                 session.flush()
                 if not artifact_location:
                     row.artifact_location = f"{self._artifact_root}/{row.experiment_id}"
+                elif session.execute(_overlapping(row.experiment_id, artifact_location)).first():
+                    raise ArtifactLocationInUse()
                 self._put_experiment_tags(session, row.experiment_id, tags)
                 if creator is not None:
                     self._put_grant(session, row.experiment_id, creator)
         except sa.exc.IntegrityError:
             raise ExperimentAlreadyExists(name) from None
         return _experiment(row, tags)
+
+    def _lock_custom_locations(self, session: Session) -> None:
+        """Serializes the creates of experiments with a custom location until commit, so two
+        overlapping ones cannot both pass _overlapping. SQLite serializes writers already (BEGIN
+        IMMEDIATE). PostgreSQL and MySQL lock the Default experiment's row (there from the start,
+        never removed) as the transaction's first statement, so the check after the wait sees what
+        the previous holder committed: MySQL takes its snapshot at the first plain read, after
+        the lock; PostgreSQL is set to READ COMMITTED (under a REPEATABLE READ default the snapshot
+        would predate the wait) and locks FOR NO KEY UPDATE, which leaves the foreign-key checks of
+        runs inserted into experiment 0 alone."""
+        if self._sqlite:
+            return
+        if self._engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        if session.execute(_LOCK_DEFAULT_EXPERIMENT).first() is None:
+            raise RuntimeError("the Default experiment is missing: run ensure_default_experiment first")
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         with self._reads.begin() as session:

@@ -104,8 +104,8 @@ def tracking(tracking_settings: Settings) -> Iterator[Tracking]:
         yield started
 
 
-def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
-    """Runs a failing call; returns its status code and the reason of its single ErrorInfo."""
+def error_info(call: Callable[[], object]) -> tuple[grpc.RpcError, error_details_pb2.ErrorInfo]:
+    """Runs a failing call; returns its error and the single ErrorInfo it carries."""
     with pytest.raises(grpc.RpcError) as caught:
         call()
     error = caught.value
@@ -114,6 +114,12 @@ def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
     assert info.domain == "tracking.modelreg"
+    return error, info
+
+
+def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    """Runs a failing call; returns its status code and the reason of its single ErrorInfo."""
+    error, info = error_info(call)
     return error.code(), info.reason  # type: ignore[attr-defined]
 
 

@@ -209,7 +209,19 @@ def test_artifact_rpcs(tracking: Tracking) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["../escape", "/etc/passwd", "a//b", "a/./b", "a/../b", "a\\b", "trailing/", "x" * 1025]
+    "path",
+    [
+        "../escape",
+        "/etc/passwd",
+        "a//b",
+        "a/./b",
+        "a/../b",
+        "a\\b",
+        "trailing/",
+        "x" * 1025,
+        "x" * 256,
+        "d/" + "é" * 128,
+    ],
 )
 def test_bad_artifact_paths(tracking: Tracking, path: str) -> None:
     run_id = new_run(tracking.stub).info.run_id

@@ -1,14 +1,17 @@
 """Experiment artifact locations: only at or under the server's artifact roots, compared segment
-by segment, and refused before any store call; the extra roots setting that lists more roots."""
+by segment, never where default locations go, and refused before any store call; segments of
+locations and artifact paths within a file name's limit; the extra roots setting that lists more
+roots."""
 
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any, cast
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelreg_server.context import CallContext
@@ -25,11 +28,14 @@ ROOTS = ("file:///data/art", "s3://bucket/prefix")
 ROOT_SEGMENTS = tuple(segments for root in ROOTS if (segments := rules.root_segments(root)))
 
 ACCEPTED = {
-    "file:///data/art": "file:///data/art",
-    "file:///data/art/": "file:///data/art",
     "file:///data/art/team/exp-1": "file:///data/art/team/exp-1",
+    "file:///data/art/team/": "file:///data/art/team",
+    "file:///data/art/v2": "file:///data/art/v2",
+    "file:///data/art/team/17": "file:///data/art/team/17",
+    "file:///data/art/" + "é" * 127 + "a": "file:///data/art/" + "é" * 127 + "a",  # 255 bytes
     "s3://bucket/prefix": "s3://bucket/prefix",
     "s3://bucket/prefix/team/": "s3://bucket/prefix/team",
+    "s3://bucket/prefix/7": "s3://bucket/prefix/7",  # digits: defaults go under the artifact root only
 }
 REFUSED = {
     "another directory": "file:///any/dir",
@@ -56,6 +62,11 @@ REFUSED = {
     "an upper-case scheme": "FILE:///data/art/x",
     "another scheme": "http://bucket/prefix/x",
     "no scheme": "/data/art/x",
+    "the artifact root itself": "file:///data/art",
+    "the artifact root with a '/'": "file:///data/art/",
+    "the Default experiment's location": "file:///data/art/0",
+    "inside a future default location": "file:///data/art/12/x",
+    "a segment of 256 bytes": "file:///data/art/" + "é" * 128,
 }
 
 
@@ -110,12 +121,18 @@ def _as_path(uri: str) -> str | None:
 def _oracle(location: str) -> bool:
     """Independently of rules: the location is its own normal form (neither posix
     normalization nor percent-decoding changes it) and its path lies under a root's path, of the
-    same scheme, outside the staging area."""
+    same scheme, outside the staging area and where defaults go: not at or above the artifact
+    root's path, nor in a directory of digits right under it."""
     path = _as_path(location)
     if path is None or unquote(path) != path or any(c in path for c in "\\\x00?#"):
         return False
     if posixpath.normpath(path) != path or ".modelreg-staging" in path.split("/"):
         return False
+    if location.startswith("file://"):  # ROOTS[0], the artifact root, is /data/art
+        common = posixpath.commonpath([path, "/data/art"])
+        first_below = posixpath.relpath(path, "/data/art").split("/")[0]
+        if common == path or (common == "/data/art" and re.fullmatch("[0-9]+", first_below)):
+            return False
     return any(
         location.startswith(root.split("://")[0] + "://")
         and posixpath.commonpath([path, root_path]) == root_path
@@ -127,7 +144,7 @@ def _oracle(location: str) -> bool:
 # Locations built mostly from the roots and hostile segments, so most examples come close.
 SEGMENT = st.sampled_from(
     ["", ".", "..", "art", "artifacts-evil", "prefix", "prefix-evil", "bucket", "data", "x", "%2e%2e",
-     ".modelreg-staging", "a\x00", "b?c", "d#e", "\\..", "%2F"]
+     ".modelreg-staging", "a\x00", "b?c", "d#e", "\\..", "%2F", "0", "42", "4a"]
 )  # fmt: skip
 LOCATION = st.one_of(
     st.builds(
@@ -150,6 +167,33 @@ def test_no_accepted_location_lies_outside_the_roots(location: str) -> None:
         return
     assert accepted == location.rstrip("/")
     assert location == "" or _oracle(accepted), accepted  # "" is the default location
+
+
+# Segments of one- to four-byte characters, on both sides of the 255-byte limit.
+SEGMENTS = st.lists(st.text(alphabet="aé€𝄞", min_size=60, max_size=256), min_size=1, max_size=3)
+
+
+@settings(database=None, deadline=None)
+@given(segments=SEGMENTS)
+@example(["é" * 127 + "a"]).via("255 bytes")
+@example(["d", "é" * 128]).via("256 bytes")
+def test_a_segment_over_255_bytes_is_refused_in_paths_and_locations(segments: list[str]) -> None:
+    """Longer is no file name (ENAMETOOLONG): it would pass, then fail every upload as INTERNAL."""
+    within = all(len(segment.encode()) <= rules.MAX_SEGMENT_BYTES for segment in segments)
+    path = "/".join(segments)
+    checks = {
+        "path": lambda: rules.artifact_path(path),
+        "artifact_location": lambda: rules.artifact_location(f"file:///data/art/team/{path}", ROOT_SEGMENTS),
+    }
+    for field, check in checks.items():
+        try:
+            check()
+        except InvalidArgumentError as refused:
+            assert not within
+            assert refused.metadata == {"field": field}
+            assert "255" in refused.message
+        else:
+            assert within
 
 
 def _settings(**env: str) -> Settings:

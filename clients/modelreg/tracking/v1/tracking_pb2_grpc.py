@@ -193,9 +193,11 @@ class TrackingServiceServicer:
 
     def CreateExperiment(self, request, context):
         """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
-        INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
-        ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
-        or not (MLflow rule: a deleted experiment still holds its name until it is purged).
+        INVALID_ARTIFACT_LOCATION when artifact_location is not under the server's artifact roots or
+        is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
+        with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
+        until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
+        another experiment's, or lies below or above it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

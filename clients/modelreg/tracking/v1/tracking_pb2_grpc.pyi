@@ -49,9 +49,11 @@ class TrackingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TrackingServiceAsyncStub: ...
     CreateExperiment: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.CreateExperimentRequest, _tracking_pb2.CreateExperimentResponse]
     """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
-    INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
-    ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
-    or not (MLflow rule: a deleted experiment still holds its name until it is purged).
+    INVALID_ARTIFACT_LOCATION when artifact_location is not under the server's artifact roots or
+    is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
+    with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
+    until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
+    another experiment's, or lies below or above it.
     """
     GetExperiment: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentRequest, _tracking_pb2.GetExperimentResponse]
     """Reads one experiment by id. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
@@ -183,9 +185,11 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateExperiment: _aio.UnaryUnaryMultiCallable[_tracking_pb2.CreateExperimentRequest, _tracking_pb2.CreateExperimentResponse]  # type: ignore[assignment]
     """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
-    INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
-    ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
-    or not (MLflow rule: a deleted experiment still holds its name until it is purged).
+    INVALID_ARTIFACT_LOCATION when artifact_location is not under the server's artifact roots or
+    is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
+    with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
+    until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
+    another experiment's, or lies below or above it.
     """
     GetExperiment: _aio.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentRequest, _tracking_pb2.GetExperimentResponse]  # type: ignore[assignment]
     """Reads one experiment by id. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
@@ -320,9 +324,11 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.CreateExperimentResponse, _abc.Awaitable[_tracking_pb2.CreateExperimentResponse]]:
         """Creates an experiment. Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG,
-        INVALID_ARTIFACT_LOCATION when artifact_location is neither file:// nor s3://),
-        ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment with that name exists, deleted
-        or not (MLflow rule: a deleted experiment still holds its name until it is purged).
+        INVALID_ARTIFACT_LOCATION when artifact_location is not under the server's artifact roots or
+        is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
+        with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
+        until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
+        another experiment's, or lies below or above it.
         """
 
     @_abc_1.abstractmethod
