@@ -183,3 +183,6 @@ def test_segments_of_255_bytes_take_uploads(tracking: Tracking) -> None:
     run_id = new_run(tracking.stub, experiment_id=created.experiment_id).info.run_id
     upload(tracking.stub, run_id, f"{name}/model.bin", [b"weights"])
     assert download(tracking.stub, run_id, f"{name}/model.bin")[1] == b"weights"
+    # A file name of 255 bytes too: staging names do not grow with the file's name.
+    upload(tracking.stub, run_id, f"{name}/{name}", [b"long name"])
+    assert download(tracking.stub, run_id, f"{name}/{name}")[1] == b"long name"
