@@ -62,7 +62,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         authenticator=access.authenticator,
     )
     servicer = TrackingServicer(
-        TrackingService(store, objects, settings.auth.policy, settings.artifact_roots),
+        TrackingService(store, objects, settings.artifact_roots, settings.auth.policy),
         count_bytes=metrics.artifact_bytes,
     )
     add_to_server(servicer, server)

@@ -152,7 +152,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LOCATION_SCHEMES = ("file://", "s3://")
 # Default locations are <artifact root>/<experiment id>: no custom location may take those names.
 _DEFAULT_DIRECTORY = re.compile(r"[0-9]+")
-_ANY_ROOT = tuple((scheme,) for scheme in _LOCATION_SCHEMES)
 
 
 def _split_location(uri: str) -> tuple[str, ...] | None:
@@ -208,19 +207,18 @@ def _default_place(segments: tuple[str, ...], root: tuple[str, ...]) -> bool:
     return segments[: len(root)] == root and bool(_DEFAULT_DIRECTORY.fullmatch(segments[len(root)]))
 
 
-def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None) -> str:
+def artifact_location(value: str, roots: Sequence[tuple[str, ...]]) -> str:
     """An experiment's artifact location without trailing '/'; "" (the default) stays "".
 
-    With ``roots`` (the server's artifact roots, the artifact root first), only a location at or
-    cleanly under one of them is accepted, and not the places of default locations: the artifact
-    root itself, what lies above it, or a first segment below it of digits only. Without, any
-    clean file:/// or s3:// URI. The message never shows the roots: they are the operator's to
-    publish. Overlap with existing experiments is the store's check (ArtifactLocationInUse)."""
+    Only a location at or cleanly under one of ``roots`` (the server's artifact roots, the
+    artifact root first) is accepted, and not the places of default locations: the artifact root
+    itself, what lies above it, or a first segment below it of digits only. The message never
+    shows the roots: they are the operator's to publish. Overlap with existing experiments is the store's check (ArtifactLocationInUse)."""
     require_value(value, "artifact_location", "INVALID_ARTIFACT_LOCATION", MAX_ARTIFACT_PATH_LENGTH)
     if not value:
         return value
     location = value.rstrip("/")
-    if not under_roots(location, _ANY_ROOT if roots is None else roots):
+    if not under_roots(location, roots):
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
             f"artifact_location '{value[:200]}' must be a file:/// or s3:// URI under the server's "
@@ -236,7 +234,7 @@ def artifact_location(value: str, roots: Sequence[tuple[str, ...]] | None = None
             f"artifact_location has a segment of {size} bytes (UTF-8), the limit is {MAX_SEGMENT_BYTES}",
             {"field": "artifact_location"},
         )
-    if roots and _default_place(segments, roots[0]):
+    if _default_place(segments, roots[0]):
         raise InvalidArgumentError(
             "INVALID_ARTIFACT_LOCATION",
             f"artifact_location '{value[:200]}' is where default locations go (the artifact root, "

@@ -165,16 +165,17 @@ class TrackingService:
         self,
         store: TrackingStore,
         artifacts: ArtifactStore,
+        artifact_roots: Sequence[str],
         policy: AccessPolicy | None = None,
-        artifact_roots: Sequence[str] | None = None,
     ) -> None:
-        """``artifact_roots``: where an experiment's artifact_location may lie (the server passes
-        its artifact root and extra roots); None accepts any file:// or s3:// location, for code
-        that embeds the service over a store of its own."""
+        """``artifact_roots``: where experiments' artifacts may lie, the artifact root first, then
+        the extra roots an operator lists; at least one."""
+        if not artifact_roots:
+            raise ValueError("artifact_roots needs at least the artifact root")
         self._store = store
         self._artifacts = artifacts
         self._policy = policy or AccessPolicy()
-        self._roots = None if artifact_roots is None else tuple(map(_root_segments, artifact_roots))
+        self._roots = tuple(map(_root_segments, artifact_roots))
         # (user, groups: the grantee, experiment id (int) or run id (str)) -> what the store said.
         # Keyed by the principal's own fields: building a Grantee per call would cost more than
         # the rest of a cached check.
@@ -469,7 +470,7 @@ class TrackingService:
         # Refuses a deleted run or a colliding path before the bytes arrive; record_artifact
         # checks again under the run's lock.
         root = self._store.artifact_root_for_upload(run_id, path)
-        if self._roots is not None and not rules.under_roots(root, self._roots):
+        if not rules.under_roots(root, self._roots):
             raise ArtifactLocationNotAllowed(run_id)
         uri = f"{root}/{path}"
         with _object_errors(run_id, path, uri):

@@ -97,7 +97,9 @@ def generated_only(tracking_settings: Settings, tmp_path: Path) -> Iterator[pb_g
     ensure_schema(engine, MIGRATIONS, auto_upgrade=True, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, tracking_settings.artifact_root)
     store.ensure_default_experiment()
-    servicer = TrackingServicer(TrackingService(store, FileArtifactStore(tmp_path / "artifacts")))
+    servicer = TrackingServicer(
+        TrackingService(store, FileArtifactStore(tmp_path / "artifacts"), [(tmp_path / "artifacts").as_uri()])
+    )
     server = grpc.server(ThreadPoolExecutor(2), interceptors=[ServiceInterceptor("tracking", ERROR_DOMAIN)])
     pb_grpc.add_TrackingServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -77,7 +77,9 @@ def stores(backend: Backend, database_url_factory: Callable[[str], str], tmp_pat
     upgrade(registry_engine, MIGRATIONS_DIR)
     tracking_store = SqlTrackingStore(tracking_engine, (tmp_path / "artifacts").as_uri())
     tracking_store.ensure_default_experiment()
-    tracking = TrackingService(tracking_store, FileArtifactStore(tmp_path / "artifacts"))
+    tracking = TrackingService(
+        tracking_store, FileArtifactStore(tmp_path / "artifacts"), [(tmp_path / "artifacts").as_uri()]
+    )
     yield Stores(tracking, SqlRegistryStore(registry_engine))
     tracking_engine.dispose()
     registry_engine.dispose()

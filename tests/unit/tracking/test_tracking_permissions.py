@@ -44,7 +44,9 @@ class CountingStore:
 def _service(store: SqlTrackingStore, tmp_path: Path, **policy: Any) -> tuple[TrackingService, CountingStore]:
     counting = CountingStore(store)
     artifacts = FileArtifactStore(tmp_path / "artifacts")
-    service = TrackingService(cast(TrackingStore, counting), artifacts, AccessPolicy(**policy))
+    service = TrackingService(
+        cast(TrackingStore, counting), artifacts, [(tmp_path / "artifacts").as_uri()], AccessPolicy(**policy)
+    )
     return service, counting
 
 

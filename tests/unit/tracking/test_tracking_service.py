@@ -53,7 +53,9 @@ class Unreachable:
 
 @pytest.fixture
 def guarded() -> TrackingService:
-    return TrackingService(cast(TrackingStore, Unreachable()), cast(ArtifactStore, Unreachable()))
+    return TrackingService(
+        cast(TrackingStore, Unreachable()), cast(ArtifactStore, Unreachable()), ["file:///unreachable"]
+    )
 
 
 Case = tuple[Callable[[TrackingService], object], str]
