@@ -3,9 +3,9 @@ a version's files, through both real servers on every backend.
 
 A pre-upgrade version is simulated by deleting its seal row in the tracking database: tracking
 migration 0004 created ``artifact_seals`` empty, so a version registered before it has its lineage
-in the registry and no seal, exactly what a registered version is left with once its row is gone.
-Each test first shows an overwrite of such a version's files is accepted, so it fails if the
-simulation did not take, then that the command makes tracking refuse it (ARTIFACT_SEALED).
+in the registry and no seal row, which is what deleting the row leaves. The first test shows an
+overwrite of such a version is accepted (so it fails if the simulation did not take) before the
+command makes tracking refuse one (ARTIFACT_SEALED).
 
 Access control is off, or the caller owns the experiment (its creator has MANAGE), so the tests
 hold whether a direct SealArtifacts needs READ or EDIT on the run's experiment.
