@@ -36,7 +36,10 @@ class ServiceInterceptor(_ServerInterceptor):
     """Wraps every handler of a service.
 
     - ServiceError → its status code with one ErrorInfo (``domain``); any other exception →
-      INTERNAL, the traceback logged with the request id, nothing leaked to the caller.
+      INTERNAL, the traceback logged with the request id, nothing leaked to the caller. A call
+      whose client went away (cancelled, past its deadline, disconnected or killed) is logged as
+      CANCELLED (DEADLINE_EXCEEDED) without a traceback: the error it raises, e.g. while reading
+      an upload stream, is the client's doing, and nobody is left to receive a status.
     - Authenticates the call when given an ``authenticator`` (access control on): the principal
       from ``authorization`` (and ``x-modelreg-on-behalf-of`` from a service) is the actor, and
       ``x-modelreg-actor`` is ignored. Without one, the call has no principal (everything is
@@ -138,6 +141,10 @@ class ServiceInterceptor(_ServerInterceptor):
 
     def _fail(self, exc: Exception, context: grpc.ServicerContext, method: str, call: CallContext) -> None:
         request_id = call.request_id
+        if not context.is_active():
+            # abort() on a finished call sends nothing; it records the code _finish logs, and grpc
+            # does not log an aborted call's exception.
+            context.abort(_gone_code(context), "the client went away")
         if isinstance(exc, ServiceError):
             context.abort_with_status(status_from_error(exc, self._domain))
         # context.abort() raised by a handler has already set the status: let it through.
@@ -148,7 +155,8 @@ class ServiceInterceptor(_ServerInterceptor):
 
     def _finish(self, method: str, context: grpc.ServicerContext, started: float, call: CallContext) -> None:
         seconds = time.perf_counter() - started
-        code = _status_code(context) or grpc.StatusCode.OK
+        # Still active: the status is about to be sent. Not: the client left before it.
+        code = _status_code(context) or (grpc.StatusCode.OK if context.is_active() else _gone_code(context))
         code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         if self._observer is not None:
             self._observer(method, code_name, seconds)
@@ -248,6 +256,13 @@ def _on_behalf_allowed(method: str) -> bool:
 def _text(value: str | bytes | None) -> str | None:
     """Metadata values of ``-bin`` keys arrive as bytes; credentials are text."""
     return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _gone_code(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """Why a call ended before its status was sent: its deadline passed, or the client left."""
+    remaining = context.time_remaining()
+    expired = remaining is not None and remaining <= 0
+    return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
 
 
 def _status_code(context: grpc.ServicerContext) -> grpc.StatusCode | None:

@@ -21,7 +21,8 @@ caller's context), so both logs show one id.
 Identity: with access control on, the registry calls tracking with its own service token
 (modelreg_server.access.service_identity) and a check names the end user it runs for
 (``x-modelreg-on-behalf-of``): tracking authorizes the check as that user, so registering needs
-READ on the run's experiment (a service may seal on a user's behalf, as it may read). A model
+READ on the run's experiment (a service may seal on a user's behalf, as it may read;
+tracking asks EDIT of anyone sealing directly). A model
 file download (:meth:`TrackingLineage.open_file`) names nobody: the registry reads it as itself,
 the caller's READ on the model having been checked.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import logging
 import threading
 import time
@@ -232,7 +234,7 @@ class TrackingLineage:
             stream.close()
             now = current.sha256 if isinstance(current, FileInfo) else "unknown"
             raise errors.ModelFileChanged(path, digest.sha256, now)
-        return ModelFile(digest, _chunks(stream, record.run_id, artifact))
+        return ModelFile(digest, _chunks(stream, record.run_id, artifact, digest))
 
     def _submit(self, call: Callable[[], T]) -> Future[T]:
         return self._pool.submit(contextvars.copy_context().run, call)
@@ -292,8 +294,17 @@ def _unavailable(exc: exceptions.ModelregError) -> errors.TrackingUnavailable:
     return errors.TrackingUnavailable(exc.code)
 
 
-def _chunks(stream: Iterator[FileInfo | memoryview], run_id: str, path: str) -> Iterator[bytes]:
+def _chunks(
+    stream: Iterator[FileInfo | memoryview], run_id: str, path: str, registered: FileDigest
+) -> Iterator[bytes]:
+    """The file's bytes, hashed on the way: tracking's manifest vouched for them before the first
+    one, but only the bytes themselves can show the stored object was not replaced behind it,
+    so a stream whose bytes differ ends with DATA_LOSS instead of OK."""
+    digest = hashlib.sha256()
     with _stream_errors(run_id, path):
         for message in stream:
             if isinstance(message, memoryview):
+                digest.update(message)
                 yield bytes(message)
+    if digest.hexdigest() != registered.sha256:
+        raise errors.ModelFileChanged(registered.path, registered.sha256, digest.hexdigest())

@@ -39,13 +39,14 @@ def create_server(settings: Settings) -> tuple[grpc.Server, int]:
 
 def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     # The artifact store first: an unreachable S3 endpoint must not leave a half-created database.
-    objects = open_artifact_store(settings.artifact_root, settings.s3)
+    objects = open_artifact_store(settings.artifact_root, settings.s3, settings.extra_artifact_roots)
     with _quiet("urllib3"):  # its retry warnings would bury the one line that says what failed
         objects.check()
         # Experiments may lie under the extra roots too, written by the same store: each must be
         # usable by it (a writable directory, a bucket these credentials reach).
         for extra in settings.extra_artifact_roots:
             open_artifact_store(extra, settings.s3).check()
+    objects.sweep()  # staging copies left by processes that died mid-upload
     engine = create_db_engine(settings.database_url, pool_size=settings.workers)
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, settings.artifact_root)

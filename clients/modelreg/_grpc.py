@@ -187,15 +187,18 @@ class Rpc:
             raise from_rpc_error(err, tls=self.secure) from None
 
     def stream_unary(self, method: grpc.StreamUnaryMultiCallable[Req, Resp], requests: Iterator[Req]) -> Resp:
+        call = method.future(
+            requests, timeout=self.transfer_timeout, metadata=self.metadata(), wait_for_ready=False
+        )
         try:
-            return method(
-                requests,
-                timeout=self.transfer_timeout,
-                metadata=self.metadata(),
-                wait_for_ready=False,
-            )
+            return call.result()
         except grpc.RpcError as err:
             raise from_rpc_error(err, tls=self.secure) from None
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) or an exit while waiting: cancel the stream, so the server
+            # sees it end now (CANCELLED) and this process does not wait on it at exit.
+            call.cancel()  # type: ignore[no-untyped-call]
+            raise
 
     def unary_stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:
         responses = method(

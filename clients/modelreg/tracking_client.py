@@ -5,10 +5,10 @@ Listing calls (``search_experiments``, ``search_runs``, ``get_metric_history``) 
 the number of items; after iterating, ``pager.token`` resumes the listing. ``modelreg.Client``
 turns these into MLflow-style ``PagedList`` objects.
 
-Artifacts move in 1 MiB chunks. Uploads are streamed once and the sha256 the server computed is
-compared with the one computed while reading; downloads are written to a temporary file, checked
-against the size and sha256 in the stream's first message, then renamed into place, so a damaged
-download never appears under its final name. Chunks bypass the generated message classes, and a
+Artifacts move in 1 MiB chunks. Uploads are streamed once and end by declaring the size and
+sha256 computed while reading (the server publishes nothing that lacks or disagrees with them);
+downloads are written to a temporary file, checked against the size and sha256 in the stream's
+first message, then renamed into place, so a damaged download never appears under its final name. Chunks bypass the generated message classes, and a
 download's file writes run on a helper thread, overlapping receiving and hashing (see
 ``modelreg.wire``).
 """
@@ -404,10 +404,15 @@ class TrackingClient:
                 run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
             )
             yield transfer.encode_metadata(metadata)
+            size = 0
             with local.open("rb") as f:
                 for message, length in transfer.chunk_messages(f, digest):
                     yield message
+                    size += length
                     counter.add(length)
+            # Only a stream that reached here says it is complete: an interrupted one ends without
+            # this and the server publishes nothing.
+            yield transfer.encode_end(size, digest.hexdigest())
 
         stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests()).file)
         if stored.sha256 != digest.hexdigest():

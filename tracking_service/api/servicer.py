@@ -221,7 +221,7 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
             call_context(),
             metadata.run_id,
             metadata.path,
-            _upload_chunks(request_iterator, self._count_bytes),
+            _UploadStream(request_iterator, self._count_bytes),
             metadata.expected_sha256 or None,
         )
         return pb.UploadArtifactResponse(file=conv.file_to_proto(file))
@@ -320,26 +320,53 @@ def add_to_server(servicer: TrackingServicer, server: grpc.Server) -> None:
     server.add_registered_method_handlers(SERVICE_NAME, artifact_streams)  # type: ignore[attr-defined]
 
 
-def _upload_chunks(
-    requests: Iterable[pb.UploadArtifactRequest | memoryview], count_bytes: ByteCounter
-) -> Iterator[bytes | memoryview]:
-    """The content of an upload; raising here makes the artifact store discard the staged copy."""
-    for request in requests:
-        if isinstance(request, memoryview):
-            chunk: bytes | memoryview = request
-        elif request.WhichOneof("payload") == "chunk":
-            chunk = request.chunk
-        else:
-            raise InvalidArgumentError(
-                "DUPLICATE_METADATA",
-                "only the first message of an upload may carry metadata",
-                {"field": "metadata"},
-            )
-        if len(chunk) > transfer.CHUNK_BYTES:
-            raise InvalidArgumentError(
-                "CHUNK_TOO_LARGE",
-                f"chunk of {len(chunk)} bytes exceeds {transfer.CHUNK_BYTES}",
-                {"field": "chunk"},
-            )
-        count_bytes("in", len(chunk))
-        yield chunk
+class _UploadStream:
+    """The content of an upload, then its declared end (tracking_service.domain.UploadContent).
+
+    Raising while iterating makes the artifact store discard the staged copy: a stream that ends
+    without ``end`` (a client interrupted or killed mid-file half-closes it as if it were done),
+    or sends anything after it, is INCOMPLETE_UPLOAD.
+    """
+
+    def __init__(self, requests: Iterable[pb.UploadArtifactRequest | memoryview], count_bytes: ByteCounter):
+        self._requests = requests
+        self._count_bytes = count_bytes
+        self._end: tuple[int, str] | None = None
+
+    @property
+    def declared(self) -> tuple[int, str]:
+        if self._end is None:
+            raise RuntimeError("the declaration is read once the chunks are consumed")
+        return self._end
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        for request in self._requests:
+            if self._end is not None:
+                raise _incomplete("nothing may follow the end message of an upload")
+            if isinstance(request, memoryview):
+                chunk: bytes | memoryview = request
+            elif (payload := request.WhichOneof("payload")) == "chunk":
+                chunk = request.chunk
+            elif payload == "end":
+                self._end = (request.end.size, request.end.sha256)
+                continue
+            else:
+                raise InvalidArgumentError(
+                    "DUPLICATE_METADATA",
+                    "only the first message of an upload may carry metadata",
+                    {"field": "metadata"},
+                )
+            if len(chunk) > transfer.CHUNK_BYTES:
+                raise InvalidArgumentError(
+                    "CHUNK_TOO_LARGE",
+                    f"chunk of {len(chunk)} bytes exceeds {transfer.CHUNK_BYTES}",
+                    {"field": "chunk"},
+                )
+            self._count_bytes("in", len(chunk))
+            yield chunk
+        if self._end is None:
+            raise _incomplete("the upload ended without its end message")
+
+
+def _incomplete(why: str) -> InvalidArgumentError:
+    return InvalidArgumentError("INCOMPLETE_UPLOAD", f"{why}: nothing was stored", {"field": "end"})

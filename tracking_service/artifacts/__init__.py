@@ -6,6 +6,8 @@ A store accepts object URIs under any root of its scheme; both publish writes at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from modelreg_server.errors import InvalidArgumentError
 
 from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject
@@ -25,12 +27,18 @@ __all__ = [
 ]
 
 
-def open_artifact_store(root_uri: str, s3: S3Options | None) -> ArtifactStore:
-    """The store for ``root_uri``; ArtifactConfigError for an unknown scheme or a malformed root."""
+def open_artifact_store(
+    root_uri: str, s3: S3Options | None, extra_roots: Sequence[str] = ()
+) -> ArtifactStore:
+    """The store for ``root_uri``; ArtifactConfigError for an unknown scheme or a malformed root.
+
+    A file store stages under whichever of ``root_uri`` and the ``extra_roots`` holds the
+    destination, so the rename that publishes stays on one filesystem."""
     root = root_uri.rstrip("/")
     try:
         if root.startswith("file://"):
-            return FileArtifactStore(file_path(root))
+            extras = [file_path(e.rstrip("/")) for e in extra_roots if e.startswith("file://")]
+            return FileArtifactStore(file_path(root), extras)
         if root.startswith("s3://"):
             if s3 is None:
                 raise ArtifactConfigError(f"artifact root {root_uri} needs S3 endpoint and credentials")

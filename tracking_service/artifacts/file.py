@@ -1,9 +1,17 @@
 """Artifacts on a local or mounted filesystem (``file:///abs/path``).
 
 The path after ``file://`` is used verbatim (no percent-decoding), so whatever name the caller
-writes is the name it reads back. A write goes to a hidden sibling ``.<name>.upload-<hex>`` in the
-destination directory (same filesystem), is fsynced, then ``os.replace``d onto the final name:
-readers see the old object or the new one, never a partial file.
+writes is the name it reads back.
+
+Staging: content is written to ``<root>/.modelreg-staging/<process dir>/<hex>``, fsynced, and
+published by ``os.replace`` onto the final name, so readers see the old object or the new one,
+never a partial file. A destination stages under the root that holds it (the artifact root or an
+extra root; every artifact location is confined to them), so the rename stays on one filesystem
+and is atomic. Each process stages in a directory of its own and holds an exclusive ``flock`` on
+its ``lock`` file for its lifetime; at start, :meth:`FileArtifactStore.sweep` removes every
+directory whose lock it can take, i.e. whose process died, however many replicas share the root,
+and never one that is in use (flock over NFS needs a Linux client, which emulates it with POSIX
+locks).
 
 Receiving, hashing and writing overlap: the receiving thread hands chunks through a small bounded
 queue (memory stays flat whatever the size) to a writer thread that hashes and writes them, and
@@ -14,24 +22,30 @@ hashlib and file I/O release the GIL, so the writer runs beside the receiving th
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import queue
+import shutil
+import socket
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from .base import (
     DEFAULT_READ_CHUNK,
+    STAGING_DIR,
     ArtifactConfigError,
     ArtifactMissing,
     Chunk,
+    Staged,
     StoredObject,
-    check_digest,
     check_segments,
     invalid_path,
+    write_now,
 )
 
 SCHEME = "file://"
@@ -39,6 +53,9 @@ SCHEME = "file://"
 QUEUED_CHUNKS = 8
 # Written bytes handed to the disk this often while the upload is still arriving.
 WRITEBACK_EVERY_BYTES = 4 * 1024 * 1024
+LOCK_NAME = "lock"
+
+_log = logging.getLogger(__name__)
 
 
 def file_path(uri: str) -> Path:
@@ -53,24 +70,27 @@ def file_path(uri: str) -> Path:
 
 
 class FileArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_roots: Sequence[Path] = ()) -> None:
         self._root = root
+        # Longest first: a destination stages under the innermost root holding it, on its filesystem.
+        roots = sorted({root, *extra_roots}, key=lambda r: len(r.parts), reverse=True)
+        self._areas = [(r, _StagingArea(r / STAGING_DIR)) for r in roots]
 
-    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
+    def stage(self, uri: str, chunks: Iterable[Chunk]) -> Staged:
         path = file_path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.upload-{uuid.uuid4().hex}")
+        area = next((a for r, a in self._areas if path.is_relative_to(r)), self._areas[-1][1])
+        staging = area.directory() / uuid.uuid4().hex
         try:
             # "x" = O_EXCL with mode 0o666 & ~umask, so the published file has ordinary permissions.
             with staging.open("xb") as out:
                 stored = _write_durably(out, chunks)
-            check_digest(stored.sha256, expected_sha256)
-            os.replace(staging, path)
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)  # makes the rename itself durable
-        return stored
+        return _StagedFile(uri, stored, staging, path)
+
+    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
+        return write_now(self.stage(uri, chunks), expected_sha256)
 
     def read(self, uri: str, chunk_size: int = DEFAULT_READ_CHUNK) -> Iterator[bytes]:
         if chunk_size <= 0:
@@ -93,6 +113,90 @@ class FileArtifactStore:
             raise ArtifactConfigError(f"artifact root {self._root} cannot be created: {exc}") from exc
         if not os.access(self._root, os.W_OK | os.X_OK):
             raise ArtifactConfigError(f"artifact root {self._root} is not writable by this process")
+
+    def sweep(self) -> None:
+        """Removes the staging directories of processes that died (their lock is free)."""
+        for _, area in self._areas:
+            area.sweep()
+
+
+class _StagingArea:
+    """``<root>/.modelreg-staging``: one directory per process, locked for the process's lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._own: Path | None = None  # this process's directory, made at the first write
+        self._own_lock: BinaryIO | None = None  # held open: the flock lasts as long as the store
+        self._guard = threading.Lock()
+
+    def directory(self) -> Path:
+        with self._guard:
+            while self._own is None:
+                self._path.mkdir(parents=True, exist_ok=True)
+                directory = self._path / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                directory.mkdir()
+                # A sweeper may lock and remove the new directory before this process locks it:
+                # then the lock file it holds is no longer the one on disk, and it starts over.
+                lock = _try_lock(directory)
+                if lock is not None and _is_current(lock, directory / LOCK_NAME):
+                    self._own, self._own_lock = directory, lock
+                elif lock is not None:
+                    lock.close()
+            return self._own
+
+    def sweep(self) -> None:
+        try:
+            entries = list(self._path.iterdir())
+        except FileNotFoundError:
+            return
+        for directory in entries:
+            if directory == self._own:
+                continue
+            lock = _try_lock(directory)
+            if lock is None:
+                continue  # a live process stages there
+            with lock:
+                _log.info("removing staging left by a stopped process: %s", directory.name)
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+class _StagedFile(Staged):
+    def __init__(self, uri: str, stored: StoredObject, staging: Path, path: Path) -> None:
+        super().__init__(uri, stored)
+        self._staging = staging
+        self._path = path
+
+    def _publish(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._staging, self._path)
+        _fsync_dir(self._path.parent)  # makes the rename itself durable
+
+    def _discard(self) -> None:
+        self._staging.unlink(missing_ok=True)
+
+
+def _try_lock(directory: Path) -> BinaryIO | None:
+    """The directory's lock file, open and exclusively locked; None when another holder has it
+    (or the directory is gone)."""
+    try:
+        lock = (directory / LOCK_NAME).open("ab")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+def _is_current(lock: BinaryIO, path: Path) -> bool:
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(lock.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _write_durably(out: BinaryIO, chunks: Iterable[Chunk]) -> StoredObject:

@@ -3,15 +3,17 @@
 Keys are used verbatim. Every write is hashed as it streams, and the final object carries the
 digest as user metadata ``x-amz-meta-sha256``. Readers never see a partial or unverified object:
 
-- up to PART_SIZE bytes, the object is verified in memory, then PUT in one request, which S3
+- up to PART_SIZE bytes, the content is staged in memory and published by one PUT, which S3
   publishes atomically;
-- larger, it streams to a staging key ``.modelreg-staging/<hex>`` in the destination bucket with
-  minio's multipart upload (``length=-1``); only when the stream ended normally and the digest
-  matches is it copied server-side onto the final key. The staging key is removed either way, and
-  minio aborts its multipart upload when the stream fails.
+- larger, it streams to a staging key ``.modelreg-staging/<hex>`` in the root's bucket with
+  minio's multipart upload (``length=-1``); publishing copies it server-side onto the final key
+  (a copy of a large object takes a while: it holds the caller's lock meanwhile). The staging key
+  is removed either way, and minio aborts its multipart upload when the stream fails.
 
-Leftovers survive only a process that dies mid-write: give the bucket a lifecycle rule expiring
-``.modelreg-staging/`` and aborting incomplete multipart uploads after a day.
+Leftovers survive only a process that dies mid-write. At start, :meth:`S3ArtifactStore.sweep`
+removes staging keys and aborts incomplete multipart uploads under ``.modelreg-staging/`` older
+than STALE_SECONDS (24 h: longer than any upload, so a live replica's staging is never touched).
+A bucket lifecycle rule doing the same needs no server restart.
 
 Memory per write is about 3 x PART_SIZE: minio still holds the previous part while the next one is
 joined from the chunks, then copied once more to prepend and once more to trim its look-ahead byte
@@ -29,12 +31,14 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, cast
 
 import urllib3
 from minio import Minio
 from minio.commonconfig import ComposeSource
 from minio.error import MinioException, S3Error
+from minio.helpers import DictType
 
 from .base import (
     DEFAULT_READ_CHUNK,
@@ -42,16 +46,19 @@ from .base import (
     ArtifactConfigError,
     ArtifactMissing,
     Chunk,
+    Staged,
     StoredObject,
-    check_digest,
     check_segments,
     invalid_path,
+    write_now,
 )
 
 SCHEME = "s3://"
 STAGING_PREFIX = f"{STAGING_DIR}/"
 PART_SIZE = 8 * 1024 * 1024
 SHA256_METADATA = "sha256"  # minio prefixes it: x-amz-meta-sha256
+STALE_SECONDS = 24 * 3600
+_S3_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 _log = logging.getLogger(__name__)
 
@@ -102,49 +109,51 @@ class S3ArtifactStore:
         self._bucket = bucket  # the root's bucket, which check() verifies
         self._endpoint = endpoint
 
-    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
-        bucket, key = s3_location(uri)
+    def stage(self, uri: str, chunks: Iterable[Chunk]) -> Staged:
+        s3_location(uri)  # a bad URI fails before a byte is read
         hashed = HashedChunks(chunks)
         reader = ChunkReader(hashed)
         whole = reader.read_whole(PART_SIZE)
-        if whole is None:
-            self._write_via_staging(bucket, key, reader, hashed, expected_sha256)
-        else:
-            # Small objects are in memory already: verify first, then one PUT, which S3 publishes
-            # atomically. Saves the staging round trips (HEAD, COPY, DELETE) for the common case.
-            check_digest(hashed.hexdigest(), expected_sha256)
-            self._client.put_object(
-                bucket,
-                key,
-                io.BytesIO(whole),
-                len(whole),
-                metadata={SHA256_METADATA: hashed.hexdigest()},
-                part_size=PART_SIZE,
-            )
-        return StoredObject(hashed.size, hashed.hexdigest())
-
-    def _write_via_staging(
-        self, bucket: str, key: str, reader: ChunkReader, hashed: HashedChunks, expected_sha256: str | None
-    ) -> None:
-        staging = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        if whole is not None:
+            # Small objects stay in memory, all read: one PUT publishes them, which saves the
+            # staging round trips (PUT, COPY, DELETE) for the common case.
+            return _StagedS3(self._client, uri, StoredObject(hashed.size, hashed.hexdigest()), whole)
+        staging = Staging(self._bucket, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
         try:
             # One part in flight at a time: parallel uploads would hold several parts in memory.
             # The cast is sound: put_object only ever calls read(n).
             self._client.put_object(
-                bucket,
-                staging,
+                staging.bucket,
+                staging.key,
                 cast(BinaryIO, reader),
                 length=-1,
                 part_size=PART_SIZE,
                 num_parallel_uploads=1,
             )
-            check_digest(hashed.hexdigest(), expected_sha256)
-            # compose_object is a plain CopyObject up to 5 GiB and a multipart UploadPartCopy beyond.
-            self._client.compose_object(
-                bucket, key, [ComposeSource(bucket, staging)], metadata={SHA256_METADATA: hashed.hexdigest()}
-            )
-        finally:
-            self._discard(bucket, staging)
+        except BaseException:
+            _remove_staging(self._client, staging)
+            raise
+        return _StagedS3(self._client, uri, StoredObject(hashed.size, hashed.hexdigest()), staging)
+
+    def write(self, uri: str, chunks: Iterable[Chunk], expected_sha256: str | None = None) -> StoredObject:
+        return write_now(self.stage(uri, chunks), expected_sha256)
+
+    def sweep(self) -> None:
+        """Removes staging keys and aborts multipart uploads under STAGING_PREFIX older than
+        STALE_SECONDS (one listing page of uploads per start)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=STALE_SECONDS)
+        try:
+            for item in self._client.list_objects(self._bucket, prefix=STAGING_PREFIX, recursive=True):
+                if item.object_name and item.last_modified and item.last_modified < cutoff:
+                    self._client.remove_object(self._bucket, item.object_name)
+            # minio has no public listing of multipart uploads; this private call is stable in 7.x.
+            uploads = self._client._list_multipart_uploads(self._bucket, prefix=STAGING_PREFIX).uploads
+            for upload in uploads:
+                if upload.upload_id and upload.initiated_time and upload.initiated_time < cutoff:
+                    self._client._abort_multipart_upload(self._bucket, upload.object_name, upload.upload_id)
+        except _S3_ERRORS:
+            # Leftovers cost storage, not correctness: the next start or a lifecycle rule retries.
+            _log.warning("could not remove stale staging in bucket %s", self._bucket, exc_info=True)
 
     def read(self, uri: str, chunk_size: int = DEFAULT_READ_CHUNK) -> Iterator[bytes]:
         if chunk_size <= 0:
@@ -166,18 +175,48 @@ class S3ArtifactStore:
         where = f"S3 artifact store {self._endpoint}"
         try:
             exists = self._client.bucket_exists(self._bucket)
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except _S3_ERRORS as exc:
             detail = " ".join(str(exc).split())
             raise ArtifactConfigError(f"{where}: cannot reach bucket {self._bucket!r}: {detail}") from exc
         if not exists:
             raise ArtifactConfigError(f"{where}: bucket {self._bucket!r} does not exist")
 
-    def _discard(self, bucket: str, key: str) -> None:
-        # Cleanup must not mask the write's own outcome; a leftover is reaped by the lifecycle rule.
-        try:
-            self._client.remove_object(bucket, key)
-        except (MinioException, urllib3.exceptions.HTTPError, OSError):
-            _log.warning("could not remove staging object s3://%s/%s", bucket, key, exc_info=True)
+
+@dataclass(frozen=True)
+class Staging:
+    bucket: str
+    key: str
+
+
+class _StagedS3(Staged):
+    def __init__(self, client: Minio, uri: str, stored: StoredObject, content: bytes | Staging) -> None:
+        super().__init__(uri, stored)
+        self._client = client
+        self._content = content
+
+    def _publish(self) -> None:
+        bucket, key = s3_location(self.uri)
+        metadata: DictType = {SHA256_METADATA: self.stored.sha256}
+        if isinstance(self._content, bytes):
+            data = self._content
+            self._client.put_object(bucket, key, io.BytesIO(data), len(data), metadata=metadata)
+        else:
+            # compose_object is a plain CopyObject up to 5 GiB and a multipart UploadPartCopy beyond.
+            source = ComposeSource(self._content.bucket, self._content.key)
+            self._client.compose_object(bucket, key, [source], metadata=metadata)
+
+    def _discard(self) -> None:
+        if isinstance(self._content, Staging):
+            _remove_staging(self._client, self._content)
+        self._content = b""
+
+
+def _remove_staging(client: Minio, staging: Staging) -> None:
+    # Cleanup must not mask the write's own outcome; a leftover is reaped by sweep().
+    try:
+        client.remove_object(staging.bucket, staging.key)
+    except _S3_ERRORS:
+        _log.warning("could not remove staging object s3://%s/%s", staging.bucket, staging.key, exc_info=True)
 
 
 class HashedChunks:

@@ -85,8 +85,8 @@ class ArtifactSealed(FailedPreconditionError):
     def __init__(self, run_id: str, path: str, sealed: str) -> None:
         super().__init__(
             "ARTIFACT_SEALED",
-            f"run '{run_id}' cannot take an upload to '{path}': '{sealed}' is held by a registered model"
-            " version and stays as registered (upload under another path)",
+            f"run '{run_id}' cannot take an upload to '{path}': '{sealed}' is sealed, as the files of a"
+            " registered model version stay as registered (upload under another path)",
             {"run_id": run_id, "path": path, "sealed_path": sealed},
         )
 

@@ -8,8 +8,16 @@ a row limit and offset and split the page off what comes back.
 
 Artifacts: the bytes live in an ArtifactStore (file:// or s3://) at ``<run artifact_uri>/<path>``;
 the tracking database's manifest holds (path, size, sha256) and is the source of truth for list and
-stat (directories are derived from the paths). An upload publishes the object atomically, then
-records it; an interrupted stream publishes nothing and records nothing.
+stat (directories are derived from the paths). An upload is whole or absent: its content is staged
+and verified (against the size and sha256 the sender declares at the end of its stream, and
+``expected_sha256`` when given), then published and recorded in one manifest transaction, under the
+run's row lock, after the run is found live and the path free. Concurrent uploads to one path are
+thereby serialized at publication: the manifest row always describes the object last published.
+An interrupted, cancelled or undeclared stream publishes and records nothing, and its staging copy
+is removed (or, if the server dies, swept at the next start). One window remains: a server killed
+after publishing and before its commit (or whose commit fails) leaves the new object under the
+previous manifest row (or none); reads then fail DIGEST_MISMATCH (or list nothing) until the path
+is uploaded again.
 
 Artifact locations: an experiment's must lie under the server's artifact roots
 (rules.artifact_location) and a run's is checked again before an upload, so the store writes
@@ -37,6 +45,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from modelreg_server.access.policy import (
     AccessPolicy,
@@ -53,7 +62,14 @@ from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
-from tracking_service.artifacts.base import ArtifactMissing, ArtifactStore, Chunk
+from tracking_service.artifacts.base import (
+    ArtifactMissing,
+    ArtifactStore,
+    Chunk,
+    StoredObject,
+    check_declared,
+    check_digest,
+)
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -92,6 +108,18 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 LEVEL_CACHE_SECONDS = 0.5
 MAX_PERMISSION_EVENTS = 1_000
 _log = logging.getLogger(__name__)
+
+
+class UploadContent(Protocol):
+    """An upload's chunks; iterating raises (INCOMPLETE_UPLOAD) unless the stream ended with its
+    declaration, which :attr:`declared` then holds."""
+
+    def __iter__(self) -> Iterator[Chunk]: ...
+
+    @property
+    def declared(self) -> tuple[int, str]:
+        """(size, sha256) as the sender declared them; read once the chunks are consumed."""
+        ...
 
 
 # Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
@@ -429,20 +457,28 @@ class TrackingService:
         ctx: CallContext,
         run_id: str,
         path: str,
-        chunks: Iterable[Chunk],
+        content: UploadContent,
         expected_sha256: str | None = None,
     ) -> ArtifactFile:
-        """Publishes the content at ``path`` of a live run, then records it in the manifest."""
+        """Stages and verifies the content, then publishes it at ``path`` of a live run and records
+        it in the manifest in one transaction; on any failure the staged copy is discarded."""
         run_id = rules.run_id(run_id)
         path = rules.artifact_path(path)
         self._require(ctx, Level.EDIT, run_id)  # before a byte is read or written
+        # Refuses a deleted run or a colliding path before the bytes arrive; record_artifact
+        # checks again under the run's lock.
         root = self._store.artifact_root_for_upload(run_id, path)
         if self._roots is not None and not rules.under_roots(root, self._roots):
             raise ArtifactLocationNotAllowed(run_id)
         uri = f"{root}/{path}"
         with _object_errors(run_id, path, uri):
-            stored = self._artifacts.write(uri, chunks, expected_sha256)
-        return self._store.record_artifact(run_id, path, stored.size, stored.sha256)
+            staged = self._artifacts.stage(uri, content)
+        with staged:
+            check_declared(staged.stored, StoredObject(*content.declared))
+            check_digest(staged.stored.sha256, expected_sha256)
+            return self._store.record_artifact(
+                run_id, path, staged.stored.size, staged.stored.sha256, publish=staged.publish
+            )
 
     def download_artifact(
         self, ctx: CallContext, run_id: str, path: str
@@ -494,11 +530,14 @@ class TrackingService:
     def seal_artifacts(self, ctx: CallContext, run_id: str, path: str) -> list[ArtifactFile]:
         """Freezes the file or directory at ``path`` (see SealArtifacts) and returns its files.
 
-        READ suffices: whoever may read the run may register a version from it, and a seal only
-        keeps the registered bytes as they are.
+        A service registering a version for a user (``via``) needs that user's READ: whoever may
+        read the run may register a version from it. Anyone else sealing directly needs EDIT, as
+        a seal forbids the run's writers to upload there: a reader must not be able to freeze a
+        run's paths without a registered version to show for it.
         """
         path, run_id = rules.artifact_path(path), rules.run_id(run_id)
-        self._require(ctx, Level.READ, run_id)
+        registering = ctx.principal is not None and bool(ctx.principal.via)
+        self._require(ctx, Level.READ if registering else Level.EDIT, run_id)
         return self._store.seal_artifacts(run_id, path)
 
     # -- permissions ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ tracking_service.domain.errors. Run ids are strings, experiment ids the integers
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Subject
@@ -142,7 +142,14 @@ class TrackingStore(Protocol):
         """The run's artifact URI (RunNotFound when the run does not exist)."""
         ...
 
-    def record_artifact(self, run_id: str, path: str, size: int, sha256: str) -> ArtifactFile: ...
+    def record_artifact(
+        self, run_id: str, path: str, size: int, sha256: str, *, publish: Callable[[], None]
+    ) -> ArtifactFile:
+        """In one transaction: locks the run's row, checks that the run is live and ``path`` is
+        neither sealed nor colliding, calls ``publish`` (which puts the object in place), then
+        records the file. A check or ``publish`` that raises leaves the manifest unchanged."""
+        ...
+
     def get_artifact(self, run_id: str, path: str) -> ArtifactFile | None: ...
     def list_artifact_files(self, run_id: str, prefix: str) -> list[ArtifactFile]:
         """Files at ``prefix`` or below it ("" = all), sorted by path."""

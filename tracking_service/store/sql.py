@@ -277,10 +277,13 @@ def _files_at(session: Session, run_id: str, path: str) -> list[ArtifactFile]:
         statement = statement.where(
             sa.or_(_ARTIFACTS.c.path == path, _is_prefix(_ARTIFACTS.c.path, f"{path}/"))
         )
+    rows = session.execute(statement).all()
+    # Matched again in Python: MariaDB's PAD SPACE collations find 'a' for 'a ' with '=', and a
+    # seal recorded for 'a ' would then not cover the 'a' it answered.
+    exact = (row for row in rows if not path or row[0] == path or row[0].startswith(f"{path}/"))
     # Sorted in Python: SQL collations order '/' and other characters differently per backend.
     return sorted(
-        (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in session.execute(statement).all()),
-        key=lambda f: f.path,
+        (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in exact), key=lambda f: f.path
     )
 
 
@@ -1115,12 +1118,18 @@ class SqlTrackingStore:
             raise RunNotFound(run_id)
         return str(uri)
 
-    def record_artifact(self, run_id: str, path: str, size: int, sha256: str) -> ArtifactFile:
+    def record_artifact(
+        self, run_id: str, path: str, size: int, sha256: str, *, publish: Callable[[], None]
+    ) -> ArtifactFile:
         digest = _path_digest(path)
         with self._sessions.begin() as session:
+            # The run's row lock orders concurrent uploads to one path: each publishes and records
+            # before the next one publishes, so the row written describes the object in place.
             self._check_run(session, run_id, lock=True, live=True)
             self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
+            # Checks that refuse an upload go above: nothing is published once they fail.
+            publish()
             session.execute(
                 sa.delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.path_digest == digest)
             )

@@ -58,6 +58,8 @@ def test_a_reader_reads_another_users_experiment_but_changes_nothing_in_it(
         )
         assert _denied(lambda: rick.set_tag(run_id, "k", "v")) == edit
         assert _denied(lambda: rick.log_artifact(run_id, str(upload))) == edit
+        # Sealing forbids the run's writers to upload there: a reader may not, outside a registration.
+        assert _denied(lambda: rick.tracking.seal_artifacts(run_id, "olga-exp-model.txt")) == edit
         assert _denied(lambda: rick.rename_experiment(experiment_id, "mine")) == edit
         assert _denied(lambda: rick.delete_experiment(experiment_id)) == {
             "permission": "MANAGE",
@@ -76,6 +78,8 @@ def test_a_reader_reads_another_users_experiment_but_changes_nothing_in_it(
     with secured.client(secured.user_token("olga")) as olga:
         assert [m.value for m in olga.get_metric_history(run_id, "loss")] == [0.5]
         assert olga.get_run(run_id).data.tags.get("k") is None
+        olga.log_artifact(run_id, str(upload))  # nothing was sealed by the reader's attempt
+        assert [f.path for f in olga.tracking.seal_artifacts(run_id, "intruder.txt")] == ["intruder.txt"]
 
 
 def test_the_creator_manages_and_grants_to_a_user_and_a_group_until_revoked(

@@ -9,7 +9,9 @@ or are refused, so the recorded digests always match the stored bytes.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
@@ -71,6 +73,38 @@ def test_a_registered_file_is_sealed_alone(servers: Servers, model: str) -> None
     assert downloaded(servers, model, 1, "MLmodel") == MODEL_FILES["MLmodel"]
 
 
+def test_uploads_racing_a_registration_are_recorded_or_refused(servers: Servers, model: str) -> None:
+    for trial in range(3):
+        run_id = trained_run(servers).info.run_id
+        outcomes: list[str] = []
+        start = threading.Barrier(7)
+
+        def rewrite(
+            n: int, run_id: str = run_id, start: threading.Barrier = start, outcomes: list[str] = outcomes
+        ) -> None:
+            start.wait()
+            try:
+                upload(servers, run_id, "model/sub/weights.bin", f"writer {n}".encode() * 500)
+                outcomes.append("OK")
+            except grpc.RpcError as exc:
+                outcomes.append(failure(exc)[1])
+
+        writers = [threading.Thread(target=rewrite, args=(n,)) for n in range(6)]
+        for writer in writers:
+            writer.start()
+        start.wait()
+        version = create_version(servers, model, f"runs:/{run_id}/model", run_id)
+        for writer in writers:
+            writer.join()
+
+        assert set(outcomes) <= {"OK", "ARTIFACT_SEALED"} and len(outcomes) == 6, outcomes
+        recorded = {f.path: f.sha256 for f in version.lineage.files}
+        content = downloaded(servers, model, version.version, "sub/weights.bin")
+        assert hashlib.sha256(content).hexdigest() == recorded["sub/weights.bin"], f"trial {trial}"
+        assert manifest_sha256(servers, run_id, "model/sub/weights.bin") == recorded["sub/weights.bin"]
+        assert refused(lambda run_id=run_id: upload(servers, run_id, "model/sub/weights.bin", b"x")) == SEALED
+
+
 def test_sealing_answers_the_files_and_is_idempotent(servers: Servers) -> None:
     run_id = trained_run(servers).info.run_id
     stub = servers.tracking_stub
@@ -89,8 +123,23 @@ def test_sealing_answers_the_files_and_is_idempotent(servers: Servers) -> None:
 
     assert refused(lambda: seal("elsewhere")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
     assert refused(lambda: seal("mod")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
+    # MariaDB's PAD SPACE '=' finds 'model/MLmodel' for it; a seal must name exactly what it covers.
+    assert refused(lambda: seal("model/MLmodel ")) == (grpc.StatusCode.NOT_FOUND, "ARTIFACT_NOT_FOUND")
     assert refused(lambda: seal("../model")) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
     assert refused(lambda: seal("")) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARTIFACT_PATH")
     assert refused(lambda: seal("model", uuid.uuid4().hex)) == (grpc.StatusCode.NOT_FOUND, "RUN_NOT_FOUND")
     stub.DeleteRun(tpb.DeleteRunRequest(run_id=run_id), timeout=10)
     assert refused(lambda: seal("model")) == (grpc.StatusCode.FAILED_PRECONDITION, "RUN_DELETED")
+
+
+def test_bytes_replaced_behind_the_manifest_end_the_download_with_data_loss(
+    servers: Servers, model: str
+) -> None:
+    run = trained_run(servers)
+    create_version(servers, model, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    stored = Path(run.info.artifact_uri.removeprefix("file://")) / "model" / "MLmodel"
+    stored.write_bytes(b"replaced on disk")
+    request = rpb.DownloadModelVersionFileRequest(name=model, version=1, path="MLmodel")
+    with pytest.raises(grpc.RpcError) as error:
+        b"".join(r.chunk for r in servers.registry_stub.DownloadModelVersionFile(request, timeout=10))
+    assert failure(error.value) == (grpc.StatusCode.DATA_LOSS, "DIGEST_MISMATCH")

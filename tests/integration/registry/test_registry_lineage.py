@@ -39,6 +39,8 @@ def upload(servers: Servers, run_id: str, path: str, content: bytes) -> None:
         yield tpb.UploadArtifactRequest(metadata=tpb.UploadArtifactMetadata(run_id=run_id, path=path))
         for start in range(0, len(content), 4096):
             yield tpb.UploadArtifactRequest(chunk=content[start : start + 4096])
+        end = tpb.UploadArtifactEnd(size=len(content), sha256=hashlib.sha256(content).hexdigest())
+        yield tpb.UploadArtifactRequest(end=end)
 
     servers.tracking_stub.UploadArtifact(messages(), timeout=10)
 

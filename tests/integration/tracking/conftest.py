@@ -4,6 +4,10 @@ driven through the generated stubs over a real channel."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +15,13 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from tests.conftest import Backend
+from tests.integration.ops.conftest import free_port
+from tracking_service.artifacts.file import LOCK_NAME
 from tracking_service.config import Settings
 from tracking_service.server import create_server
 
@@ -24,6 +31,7 @@ class Tracking:
     stub: pb_grpc.TrackingServiceStub
     channel: grpc.Channel
     settings: Settings
+    target: str  # host:port
 
 
 @contextlib.contextmanager
@@ -31,12 +39,52 @@ def running(settings: Settings) -> Iterator[Tracking]:
     """Starts a server for ``settings`` and yields a connected stub; stops both afterwards."""
     server, port = create_server(settings)
     server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    target = f"127.0.0.1:{port}"
+    channel = grpc.insecure_channel(target)
     try:
-        yield Tracking(pb_grpc.TrackingServiceStub(channel), channel, settings)
+        yield Tracking(pb_grpc.TrackingServiceStub(channel), channel, settings, target)
     finally:
         channel.close()
         server.stop(None).wait()
+
+
+@contextlib.contextmanager
+def serving_process(
+    root: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], pb_grpc.TrackingServiceStub]]:
+    """``python -m tracking_service serve`` on SQLite and file:// artifacts under ``root``, once
+    healthy, with a connected stub; stopped afterwards unless the test ended it."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tracking_service", "serve"],
+        env={
+            **os.environ,
+            "MODELREG_TRACKING_HOST": "127.0.0.1",
+            "MODELREG_TRACKING_PORT": str(port),
+            "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{root / 'tracking.db'}",
+            "MODELREG_ARTIFACT_ROOT": (root / "artifacts").as_uri(),
+            "MODELREG_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "server did not become healthy"
+                assert server.poll() is None, "server exited"
+                time.sleep(0.2)
+        yield server, pb_grpc.TrackingServiceStub(channel)
+    finally:
+        channel.close()
+        if server.poll() is None:
+            server.terminate()
+            server.wait(30)
 
 
 @pytest.fixture
@@ -67,3 +115,8 @@ def rpc_error(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     assert status.details[0].Unpack(info)
     assert info.domain == "tracking.modelreg"
     return error.code(), info.reason  # type: ignore[attr-defined]
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every file under an artifact root, staging included, but the staging directories' lock files."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)

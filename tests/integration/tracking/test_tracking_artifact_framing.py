@@ -68,8 +68,9 @@ def new_run_id(stub: pb_grpc.TrackingServiceStub) -> str:
 def test_upload_reads_every_valid_chunk_encoding(tracking: Tracking, frame: bytes, content: bytes) -> None:
     run_id = new_run_id(tracking.stub)
     metadata = transfer.encode_metadata(pb.UploadArtifactMetadata(run_id=run_id, path="f.bin"))
-    stored = upload_frames(tracking.channel, [metadata, transfer.encode_chunk(b"head:"), frame])
     expected = b"head:" + content
+    end = transfer.encode_end(len(expected), hashlib.sha256(expected).hexdigest())
+    stored = upload_frames(tracking.channel, [metadata, transfer.encode_chunk(b"head:"), frame, end])
     assert (stored.file_size, stored.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
     assert download(tracking.stub, run_id, "f.bin")[1] == expected
 
@@ -118,8 +119,11 @@ def test_generated_registration_moves_the_same_bytes(generated_only: pb_grpc.Tra
         pb.UploadArtifactRequest(metadata=pb.UploadArtifactMetadata(run_id=run_id, path="m/w.bin")),
         *(pb.UploadArtifactRequest(chunk=c) for c in content),
     ]
-    stored = stub.UploadArtifact(iter(requests), timeout=10).file
     digest = hashlib.sha256(b"".join(content)).hexdigest()
+    requests.append(
+        pb.UploadArtifactRequest(end=pb.UploadArtifactEnd(size=len(b"".join(content)), sha256=digest))
+    )
+    stored = stub.UploadArtifact(iter(requests), timeout=10).file
     assert (stored.file_size, stored.sha256) == (transfer.CHUNK_BYTES + 10, digest)
     metadata, data = download(stub, run_id, "m/w.bin")
     assert (metadata.sha256, data) == (digest, b"".join(content))

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import psutil
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelreg.tracking.v1 import tracking_pb2 as pb
-from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
+
+from .conftest import serving_process
 
 MiB = 1024 * 1024
 SIZE = 1024 * MiB
@@ -47,12 +42,6 @@ class PeakRss:
         self._thread.join()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _content() -> Iterator[bytes]:
     """1 GiB in 1 MiB chunks, each different, generated on the fly."""
     block = os.urandom(MiB)
@@ -62,29 +51,7 @@ def _content() -> Iterator[bytes]:
 
 @pytest.mark.slow
 def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MODELREG_TRACKING_HOST": "127.0.0.1",
-        "MODELREG_TRACKING_PORT": str(port),
-        "MODELREG_TRACKING_DATABASE_URL": f"sqlite:///{tmp_path / 'tracking.db'}",
-        "MODELREG_ARTIFACT_ROOT": (tmp_path / "artifacts").as_uri(),
-        "MODELREG_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "tracking_service", "serve"], env=env)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                break
-            except grpc.RpcError:
-                assert time.monotonic() < deadline, "server did not become healthy"
-                assert server.poll() is None, "server exited"
-                time.sleep(0.2)
-        stub = pb_grpc.TrackingServiceStub(channel)
+    with serving_process(tmp_path) as (server, stub):
         run_id = stub.CreateRun(pb.CreateRunRequest()).run.info.run_id
         expected = hashlib.sha256()
 
@@ -93,6 +60,7 @@ def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
             for chunk in _content():
                 expected.update(chunk)
                 yield pb.UploadArtifactRequest(chunk=chunk)
+            yield pb.UploadArtifactRequest(end=pb.UploadArtifactEnd(size=SIZE, sha256=expected.hexdigest()))
 
         with PeakRss(server.pid) as server_rss, PeakRss(os.getpid()) as client_rss:
             stored = stub.UploadArtifact(requests(), timeout=120).file
@@ -119,7 +87,3 @@ def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
         # The client runs inside pytest, whose own size depends on the tests that ran before: what the
         # transfer itself may add is bounded, not the whole process.
         assert client_growth < RSS_LIMIT
-    finally:
-        channel.close()
-        server.terminate()
-        server.wait(30)

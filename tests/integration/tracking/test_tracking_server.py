@@ -22,7 +22,7 @@ from tracking_service.artifacts import S3Options
 from tracking_service.config import Settings
 from tracking_service.server import create_server
 
-from .conftest import Tracking, rpc_error, running
+from .conftest import Tracking, rpc_error, running, stored_files
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -41,8 +41,17 @@ def upload(
             metadata=pb.UploadArtifactMetadata(run_id=run_id, path=path, expected_sha256=expected_sha256)
         ),
         *(pb.UploadArtifactRequest(chunk=c) for c in chunks),
+        end_of(chunks),
     ]
     return stub.UploadArtifact(iter(requests)).file
+
+
+def end_of(chunks: list[bytes]) -> pb.UploadArtifactRequest:
+    """The end message a client sends after ``chunks``."""
+    data = b"".join(chunks)
+    return pb.UploadArtifactRequest(
+        end=pb.UploadArtifactEnd(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    )
 
 
 def download(stub: TrackingServiceStub, run_id: str, path: str) -> tuple[pb.FileInfo, bytes]:
@@ -234,10 +243,10 @@ def test_interrupted_upload_leaves_nothing(tracking: Tracking) -> None:
     assert list(listing) == []
     root = Path(tracking.settings.artifact_root.removeprefix("file://"))
     for _ in range(50):  # the server notices the cancellation asynchronously
-        if not [p for p in root.rglob("*") if p.is_file()]:
+        if not stored_files(root):
             break
         threading.Event().wait(0.1)
-    assert [p for p in root.rglob("*") if p.is_file()] == []
+    assert stored_files(root) == []
 
 
 def test_bad_input_status_and_reason(tracking: Tracking) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import boto3  # type: ignore[import-untyped]
 import pytest
 
 from tracking_service.artifacts import ArtifactStore, S3Options, open_artifact_store
+from tracking_service.artifacts.base import STAGING_DIR
+from tracking_service.artifacts.file import LOCK_NAME
 
 
 class S3Server(Protocol):  # the s3_server fixture's value (tests/conftest.py)
@@ -36,14 +38,19 @@ def s3_options(server: S3Server) -> S3Options:
     return S3Options(server.endpoint, server.access_key, server.secret_key)
 
 
-def s3_inventory(server: S3Server, bucket: str) -> Callable[[], set[str]]:
-    client = boto3.client(
+def boto_client(server: S3Server) -> Any:
+    """boto3 lists what the minio SDK does not (multipart uploads)."""
+    return boto3.client(
         "s3",
         endpoint_url=f"http://{server.endpoint}",
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
         region_name="us-east-1",
     )
+
+
+def s3_inventory(server: S3Server, bucket: str) -> Callable[[], set[str]]:
+    client = boto_client(server)
 
     def inventory() -> set[str]:
         objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])
@@ -55,7 +62,9 @@ def s3_inventory(server: S3Server, bucket: str) -> Callable[[], set[str]]:
 
 def file_target(root: Path) -> Target:
     def inventory() -> set[str]:
-        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        # A live process's staging directory holds its lock file: not content.
+        names = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        return {n for n in names if not (n.startswith(f"{STAGING_DIR}/") and n.endswith(f"/{LOCK_NAME}"))}
 
     return Target(open_artifact_store(root.as_uri(), None), root.as_uri(), inventory)
 

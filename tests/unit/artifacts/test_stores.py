@@ -18,9 +18,12 @@ from tracking_service.artifacts import (
     StoredObject,
     open_artifact_store,
 )
-from tracking_service.artifacts.s3 import PART_SIZE, ChunkReader, HashedChunks
+from tracking_service.artifacts import s3 as s3_module
+from tracking_service.artifacts.base import STAGING_DIR
+from tracking_service.artifacts.file import LOCK_NAME
+from tracking_service.artifacts.s3 import PART_SIZE, STAGING_PREFIX, ChunkReader, HashedChunks
 
-from .conftest import S3Server, Target, s3_options
+from .conftest import S3Server, Target, boto_client, s3_inventory, s3_options
 
 MiB = 1024 * 1024
 
@@ -257,3 +260,68 @@ def test_hashed_chunks_tally_what_passes() -> None:
     hashed = HashedChunks(odd_chunks(data))
     assert b"".join(hashed) == data
     assert (hashed.size, hashed.hexdigest()) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_staged_content_is_invisible_until_published(target: Target) -> None:
+    for size in (3, PART_SIZE + 1):
+        data = os.urandom(size)
+        with target.store.stage(target.uri(f"s{size}"), odd_chunks(data)) as staged:
+            assert staged.stored == StoredObject(size, hashlib.sha256(data).hexdigest())
+            with pytest.raises(ArtifactMissing):
+                target.store.read(target.uri(f"s{size}"))
+            staged.publish()
+        assert read_all(target, f"s{size}") == data
+        with target.store.stage(target.uri(f"s{size}"), [b"discarded"]):
+            pass  # leaving without publish discards
+        assert read_all(target, f"s{size}") == data
+    assert target.inventory() == {"s3", f"s{PART_SIZE + 1}"}
+
+
+def test_file_sweep_removes_only_the_staging_of_dead_processes(tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    live = open_artifact_store(root.as_uri(), None)
+    staged = live.stage((root / "x").as_uri(), [b"in flight"])  # a live process mid-upload
+    dead = root / STAGING_DIR / "otherhost-4242-deadbeef"
+    dead.mkdir(parents=True)
+    (dead / LOCK_NAME).touch()
+    (dead / "0123abcd").write_bytes(b"left by a killed process")
+    restarted = open_artifact_store(root.as_uri(), None)
+    restarted.sweep()
+    assert not dead.exists()
+    staged.publish()  # the live process's staging survived the other's sweep
+    assert (root / "x").read_bytes() == b"in flight"
+    live.sweep()
+    assert [p.name for p in (root / STAGING_DIR).iterdir()] != []  # its own directory stays
+
+
+@pytest.mark.s3
+def test_s3_sweep_removes_stale_staging_and_multipart_uploads(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inventory = s3_inventory(s3_server, s3_bucket)
+    store = open_artifact_store(f"s3://{s3_bucket}", s3_options(s3_server))
+    staged = store.stage(f"s3://{s3_bucket}/big", odd_chunks(os.urandom(PART_SIZE + 1)))
+    (staging_key,) = inventory()
+    assert staging_key.startswith(STAGING_PREFIX)
+    store.sweep()  # nothing is older than STALE_SECONDS: a live replica's staging stays
+    assert inventory() == {staging_key}
+    # (moto dates every multipart upload 2010, so it only shows that one is aborted.)
+    boto_client(s3_server).create_multipart_upload(Bucket=s3_bucket, Key=f"{STAGING_PREFIX}abandoned")
+    assert inventory() == {staging_key, f"multipart:{STAGING_PREFIX}abandoned"}
+    monkeypatch.setattr(s3_module, "STALE_SECONDS", -60)
+    store.sweep()
+    assert inventory() == set()
+    staged.discard()
+
+
+def test_file_store_stages_under_the_root_holding_the_destination(tmp_path: Path) -> None:
+    # Each root may be its own filesystem: os.replace only publishes within one.
+    main, extra = tmp_path / "main", tmp_path / "extra"
+    store = open_artifact_store(main.as_uri(), None, [extra.as_uri()])
+    with store.stage((extra / "e" / "x").as_uri(), [b"x"]) as staged:
+        assert [p.parent.parent for p in extra.rglob("*") if p.is_file() and p.name != LOCK_NAME] == [
+            extra / STAGING_DIR
+        ]
+        assert not main.exists()
+        staged.publish()
+    assert (extra / "e" / "x").read_bytes() == b"x"

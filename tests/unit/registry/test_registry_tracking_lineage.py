@@ -238,3 +238,16 @@ def test_a_run_deleted_between_its_check_and_the_seal_is_deleted(
         ErrorKind.FAILED_PRECONDITION,
         "RUN_DELETED",
     )
+
+
+def test_bytes_that_differ_from_the_manifest_end_the_stream_with_data_loss(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    registered = hashlib.sha256(b"weights").hexdigest()
+    tracking.sealed = lambda: [FileInfo("model/w.bin", False, 7, registered)]
+    encoded = lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")
+    # The manifest still vouches for the registered digest; the stored object was replaced.
+    tracking.stored["model/w.bin"] = _stored("model/w.bin", b"replaced", sha256=registered)
+    opened = lineage.open_file(CTX, encoded, "w.bin")
+    assert opened is not None
+    assert fails(lambda: b"".join(opened.chunks)) == (ErrorKind.DATA_LOSS, "DIGEST_MISMATCH")

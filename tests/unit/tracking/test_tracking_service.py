@@ -4,7 +4,7 @@ it composes over SqlTrackingStore (every backend) and file:// artifacts."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +26,18 @@ def reason(call: Callable[[], object]) -> str:
     with pytest.raises(ServiceError) as caught:
         call()
     return caught.value.reason
+
+
+class Declared:
+    """Upload content as a client sends it: the chunks, then their size and sha256."""
+
+    def __init__(self, chunks: list[bytes | memoryview]) -> None:
+        self._chunks = chunks
+        data = b"".join(chunks)
+        self.declared = (len(data), hashlib.sha256(data).hexdigest())
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        return iter(self._chunks)
 
 
 class Unreachable:
@@ -207,8 +219,11 @@ REFUSED: dict[str, Case] = {
         "INVALID_PAGE_TOKEN",
     ),
     # artifacts
-    "upload run id": (lambda s: s.upload_artifact(CTX, "x", "f", [b"1"]), "INVALID_RUN_ID"),
-    "upload path empty": (lambda s: s.upload_artifact(CTX, RUN, "", [b"1"]), "INVALID_ARTIFACT_PATH"),
+    "upload run id": (lambda s: s.upload_artifact(CTX, "x", "f", Declared([b"1"])), "INVALID_RUN_ID"),
+    "upload path empty": (
+        lambda s: s.upload_artifact(CTX, RUN, "", Declared([b"1"])),
+        "INVALID_ARTIFACT_PATH",
+    ),
     "download run id": (lambda s: s.download_artifact(CTX, "x", "f"), "INVALID_RUN_ID"),
     "download path empty": (lambda s: s.download_artifact(CTX, RUN, ""), "INVALID_ARTIFACT_PATH"),
     "list run id": (lambda s: s.list_artifacts(CTX, "x"), "INVALID_RUN_ID"),
@@ -230,7 +245,7 @@ BAD_PATHS = ["../escape", "/etc/passwd", "a//b", "a/./b", "a/../b", "a\\b", "a\0
 @pytest.mark.parametrize("path", BAD_PATHS)
 def test_bad_artifact_paths_are_refused_before_the_store(guarded: TrackingService, path: str) -> None:
     for call in (
-        lambda: guarded.upload_artifact(CTX, RUN, path, [b"1"]),
+        lambda: guarded.upload_artifact(CTX, RUN, path, Declared([b"1"])),
         lambda: guarded.download_artifact(CTX, RUN, path),
         lambda: guarded.list_artifacts(CTX, RUN, path),
         lambda: guarded.stat_artifact(CTX, RUN, path),
@@ -375,10 +390,10 @@ def test_experiments_through_the_domain(service: TrackingService, ctx: CallConte
 
 def test_artifacts_through_the_domain(service: TrackingService, ctx: CallContext) -> None:
     run_id = service.create_run(ctx).info.run_id
-    stored = service.upload_artifact(ctx, run_id, "model/weights.bin", [b"ab", memoryview(b"c")])
+    stored = service.upload_artifact(ctx, run_id, "model/weights.bin", Declared([b"ab", memoryview(b"c")]))
     assert (stored.size, stored.sha256) == (3, hashlib.sha256(b"abc").hexdigest())
-    service.upload_artifact(ctx, run_id, "model/conf/x.yaml", [b"k: v"])
-    service.upload_artifact(ctx, run_id, "README", [])
+    service.upload_artifact(ctx, run_id, "model/conf/x.yaml", Declared([b"k: v"]))
+    service.upload_artifact(ctx, run_id, "README", Declared([]))
     file, chunks = service.download_artifact(ctx, run_id, "model/weights.bin")
     assert file == stored and b"".join(chunks) == b"abc"
     assert [(f.path, f.is_dir) for f in service.list_artifacts(ctx, run_id)] == [
@@ -403,7 +418,10 @@ def test_artifacts_through_the_domain(service: TrackingService, ctx: CallContext
         lambda: service.download_artifact(ctx, run_id, "model"),
     ):
         assert reason(missing) == "ARTIFACT_NOT_FOUND"
-    assert reason(lambda: service.upload_artifact(ctx, run_id, "model", [b"1"])) == "INVALID_ARTIFACT_PATH"
+    assert (
+        reason(lambda: service.upload_artifact(ctx, run_id, "model", Declared([b"1"])))
+        == "INVALID_ARTIFACT_PATH"
+    )
     assert reason(lambda: service.list_artifacts(ctx, "0" * 32)) == "RUN_NOT_FOUND"
     service.delete_run(ctx, run_id)
-    assert reason(lambda: service.upload_artifact(ctx, run_id, "late", [b"1"])) == "RUN_DELETED"
+    assert reason(lambda: service.upload_artifact(ctx, run_id, "late", Declared([b"1"]))) == "RUN_DELETED"

@@ -421,14 +421,24 @@ def test_missing_things_are_not_found(store: SqlTrackingStore) -> None:
 
 def test_artifact_manifest_rejects_file_directory_collisions(store: SqlTrackingStore) -> None:
     run_id = new_run(store).info.run_id
-    store.record_artifact(run_id, "model/weights.bin", 3, "a" * 64)
-    store.record_artifact(run_id, "model/weights.bin", 4, "b" * 64)  # overwrite: upsert
+    published: list[str] = []
+
+    def publisher(path: str) -> Callable[[], None]:
+        return lambda: published.append(path)
+
+    store.record_artifact(run_id, "model/weights.bin", 3, "a" * 64, publish=publisher("1"))
+    store.record_artifact(run_id, "model/weights.bin", 4, "b" * 64, publish=publisher("2"))  # upsert
     assert store.get_artifact(run_id, "model/weights.bin") is not None
     assert [f.size for f in store.list_artifact_files(run_id, "model")] == [4]
     for clash in ("model", "model/weights.bin/x"):
         with pytest.raises(ServiceError) as caught:
             store.artifact_root_for_upload(run_id, clash)
         assert reason(caught) == "INVALID_ARTIFACT_PATH"
+        # Checked again under the run's lock, before anything is published.
+        with pytest.raises(ServiceError) as caught:
+            store.record_artifact(run_id, clash, 1, "c" * 64, publish=publisher(clash))
+        assert reason(caught) == "INVALID_ARTIFACT_PATH"
+    assert published == ["1", "2"]
     # Prefix matching is exact: "Model" and "mode" are unrelated to "model".
     assert store.list_artifact_files(run_id, "Model") == []
     assert store.list_artifact_files(run_id, "mode") == []

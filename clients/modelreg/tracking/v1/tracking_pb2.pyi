@@ -1486,27 +1486,62 @@ class UploadArtifactRequest(_message.Message):
 
     METADATA_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
     chunk: _builtins.bytes
-    """Every later message: up to 1 MiB of content."""
+    """Then: up to 1 MiB of content each."""
     @_builtins.property
     def metadata(self) -> Global___UploadArtifactMetadata:
         """First message of the stream, exactly once."""
+
+    @_builtins.property
+    def end(self) -> Global___UploadArtifactEnd:
+        """Last message, exactly once: what the client sent."""
 
     def __init__(
         self,
         *,
         metadata: Global___UploadArtifactMetadata | None = ...,
         chunk: _builtins.bytes = ...,
+        end: Global___UploadArtifactEnd | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "metadata", b"metadata", "payload", b"payload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["metadata", "chunk"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["metadata", "chunk", "end"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___UploadArtifactRequest: _TypeAlias = UploadArtifactRequest  # noqa: Y015
+
+@_typing.final
+class UploadArtifactEnd(_message.Message):
+    """Declares the content of an upload stream, computed by the client as it sends. Required: an
+    upload without it is refused (INCOMPLETE_UPLOAD), so a client that dies or is interrupted after
+    sending part of a file never leaves that part recorded as the whole.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """Total bytes of every chunk sent."""
+    sha256: _builtins.str
+    """Lowercase hex sha256 of those bytes."""
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sha256", b"sha256", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadArtifactEnd: _TypeAlias = UploadArtifactEnd  # noqa: Y015
 
 @_typing.final
 class UploadArtifactResponse(_message.Message):

@@ -369,12 +369,17 @@ class TrackingServiceServicer:
 
     def UploadArtifact(self, request_iterator, context):
         """Uploads one file under a run's artifact root. The first message is the metadata, then the
-        content in chunks of at most 1 MiB. The file becomes visible only when the stream completes;
-        an interrupted upload leaves nothing behind. Errors: NOT_FOUND (RUN_NOT_FOUND),
-        FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a registered version holds the path),
-        INVALID_ARGUMENT (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE,
-        MISSING_METADATA, DUPLICATE_METADATA for a second metadata message, DIGEST_MISMATCH when
-        expected_sha256 is set and does not match).
+        content in chunks of at most 1 MiB, then exactly one `end` declaring the size and sha256 of
+        all the content sent. The file is published and recorded only when `end` arrived last and
+        agrees with the bytes received: a stream that is cancelled, breaks, or half-closes without
+        `end` (a client killed mid-upload) publishes and records nothing. Uploads to one path are
+        serialized at publication, so the manifest always describes the stored object.
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
+        registered version holds the path), INVALID_ARGUMENT
+        (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
+        metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
+        after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
+        content; ErrorInfo metadata `field` names the field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,8 +415,8 @@ class TrackingServiceServicer:
         the path or below it (FAILED_PRECONDITION, ARTIFACT_SEALED), so the answered files stay what
         they are: the registry seals a version's files when it registers them. Sealing and every
         upload lock the run's row, so an upload either lands before the seal (and is answered) or is
-        refused. Idempotent; a seal is never lifted. Needs READ on the run's experiment (whoever may
-        register a version from the run). Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
+        refused. Idempotent; a seal is never lifted. Needs EDIT on the run's experiment; READ when a
+        service (the registry) seals for the user registering a version. Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND),
         FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
