@@ -352,6 +352,33 @@ def cmd_versions_transition(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_versions_seal(args: argparse.Namespace, out: Output) -> int:
+    results = _client(args).seal_registered_versions(args.model)
+    if out.as_json:
+        out.json(results)
+    else:
+        out.table(
+            ["NAME", "VERSION", "RUN_ID", "PATH", "STATUS", "FILES", "ERROR"],
+            [
+                (
+                    r.name,
+                    r.version,
+                    r.run_id,
+                    r.artifact_path,
+                    r.status,
+                    r.files,
+                    f"{r.code} {r.reason}: {r.message}" if r.status == "FAILED" else None,
+                )
+                for r in results
+            ],
+        )
+    failed = sum(r.status == "FAILED" for r in results)
+    if failed:
+        print(f"error: SEAL_FAILED: {failed} of {len(results)} versions are not sealed", file=out.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def cmd_alias_set(args: argparse.Namespace, out: Output) -> int:
     _client(args).set_registered_model_alias(args.name, args.alias, args.version)
     if out.as_json:
@@ -534,6 +561,13 @@ def build_parser() -> argparse.ArgumentParser:
     versions_show = leaf(versions, "show", cmd_versions_show, "show a version with its lineage")
     versions_show.add_argument("name")
     versions_show.add_argument("version")
+    seal = leaf(
+        versions,
+        "seal",
+        cmd_versions_seal,
+        "seal the files of every version you can see against overwrites (once, as an admin, after upgrading)",
+    )
+    seal.add_argument("--model", default=None, help="only this registered model's versions")
     transition = leaf(versions, "transition", cmd_versions_transition, "move a version to a stage")
     transition.add_argument("name")
     transition.add_argument("version")

@@ -17,19 +17,20 @@ Differences worth knowing:
 - ``search_model_versions`` orders by name ASC, then version DESC (newest first) unless
   ``order_by`` says otherwise; ``search_runs`` by start_time DESC.
 - Added by modelreg: ``get_model_history``, ``rollback_stage``, ``resolve_model_uri``,
-  ``get_stage_holder_at``.
+  ``get_stage_holder_at``, ``seal_registered_versions``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from types import TracebackType
 
 from modelreg import entities as e
 from modelreg._grpc import Pager, T
 from modelreg.config import TlsConfig
-from modelreg.exceptions import NotFound
+from modelreg.exceptions import DeadlineExceeded, ModelregError, NotFound, Unauthenticated, Unavailable
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import Progress, TrackingClient
 
@@ -413,6 +414,46 @@ class Client:
     def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
         """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""
         return self.registry.get_stage_holder_at(name, stage, time)
+
+    def seal_registered_versions(self, name: str | None = None) -> list[e.VersionSeal]:
+        """Seals in tracking the source of every registered version the caller can see (of model
+        ``name`` only, when given), as registering has done since seals exist: the upgrade step
+        for versions registered before, whose files can otherwise still be overwritten.
+
+        One result per version, in search order. A version that cannot be sealed (its run deleted,
+        its run or files gone, sealing refused to the caller) is a FAILED result and the rest go
+        on; an unavailable service or rejected credentials raise, as every other version would
+        fail the same way. Idempotent, so it can simply be run again. Sealing directly needs EDIT
+        on each run's experiment (or admin): run it as an admin to cover every version.
+        """
+        filter_string = ""
+        if name is not None:
+            self.registry.get_registered_model(name)  # a misspelt name is NOT_FOUND, not "nothing to seal"
+            # Quoted as the registry's filter grammar reads it: backslashes escaped, quotes doubled.
+            filter_string = "name = '" + name.replace("\\", "\\\\").replace("'", "''") + "'"
+        versions = self.registry.search_model_versions(filter_string, include_lineage=True)
+        return [self._seal_version(version) for version in versions]
+
+    def _seal_version(self, version: e.ModelVersion) -> e.VersionSeal:
+        lineage = version.lineage
+        if lineage is None:
+            return e.VersionSeal(
+                version.name,
+                version.version,
+                None,
+                None,
+                "SKIPPED",
+                reason="NO_LINEAGE",
+                message="registered without a run: tracking holds none of its files",
+            )
+        result = partial(e.VersionSeal, version.name, version.version, lineage.run_id, lineage.artifact_path)
+        try:
+            files = self.tracking.seal_artifacts(lineage.run_id, lineage.artifact_path)
+        except (Unavailable, DeadlineExceeded, Unauthenticated):
+            raise  # the service or the credentials, not this version
+        except ModelregError as exc:
+            return result("FAILED", code=exc.code, reason=exc.reason, message=exc.message)
+        return result("SEALED", files=len(files))
 
 
 def _paged(pager: Pager[T]) -> e.PagedList[T]:

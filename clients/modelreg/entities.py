@@ -164,6 +164,27 @@ class RollbackResult:
     archived: ModelVersion | None
 
 
+@dataclass(frozen=True)
+class VersionSeal:
+    """What sealing one registered version's source did (``Client.seal_registered_versions``).
+
+    ``status`` is ``SEALED`` (``files`` files are sealed now: sealed just now or before, sealing
+    being idempotent), ``FAILED`` (``code`` and ``reason`` as the tracking service answered, e.g.
+    ``FAILED_PRECONDITION`` / ``RUN_DELETED``, and its ``message``) or ``SKIPPED`` (reason
+    ``NO_LINEAGE``: registered without a run, so tracking holds none of its files).
+    """
+
+    name: str
+    version: int
+    run_id: str | None
+    artifact_path: str | None
+    status: str
+    files: int = 0
+    code: str = ""
+    reason: str = ""
+    message: str = ""
+
+
 class PagedList(list[T]):
     """A list of results plus ``token``, the page token of the next page (None at the end).
 
