@@ -192,11 +192,6 @@ class OrderBy:
     ascending: bool
 
 
-def quote(value: str, mark: str = "'") -> str:
-    """``value`` as a quoted string (or key, with mark "`" or '"') that parses back to ``value``."""
-    return mark + value.replace("\\", "\\\\").replace(mark, mark * 2) + mark
-
-
 # --- tokens ------------------------------------------------------------------------------------
 
 # Token kinds, the names of the pattern's groups.

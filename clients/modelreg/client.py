@@ -28,6 +28,7 @@ from functools import partial
 from types import TracebackType
 
 from modelreg import entities as e
+from modelreg import wire
 from modelreg._grpc import Pager, T
 from modelreg.config import TlsConfig
 from modelreg.exceptions import DeadlineExceeded, ModelregError, NotFound, Unauthenticated, Unavailable
@@ -429,8 +430,7 @@ class Client:
         filter_string = ""
         if name is not None:
             self.registry.get_registered_model(name)  # a misspelt name is NOT_FOUND, not "nothing to seal"
-            # Quoted as the registry's filter grammar reads it: backslashes escaped, quotes doubled.
-            filter_string = "name = '" + name.replace("\\", "\\\\").replace("'", "''") + "'"
+            filter_string = f"name = {wire.quote(name)}"
         versions = self.registry.search_model_versions(filter_string, include_lineage=True)
         return [self._seal_version(version) for version in versions]
 

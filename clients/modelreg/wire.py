@@ -1,6 +1,6 @@
 """What client and servers agree on below the generated messages: timestamps, call metadata
-headers, the request id a service forwards when it calls another, and artifact bytes on the wire
-and on disk.
+headers, the request id a service forwards when it calls another, artifact bytes on the wire
+and on disk, and how a string is quoted in a search filter.
 
 Timestamps on the wire are int64 milliseconds since the epoch; :func:`now_ms` reads the clock in
 that unit for the client and both servers.
@@ -220,3 +220,9 @@ def chunk_messages(source: BinaryIO, digest: hashlib._Hash) -> Iterator[tuple[by
     while chunk := source.read(CHUNK_BYTES):
         digest.update(chunk)
         yield encode_chunk(chunk), len(chunk)
+
+
+def quote(value: str, mark: str = "'") -> str:
+    """``value`` as a quoted filter string (or key, with mark "`" or '"') that the services parse
+    back to ``value``: backslashes escaped, the mark doubled."""
+    return mark + value.replace("\\", "\\\\").replace(mark, mark * 2) + mark

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from modelreg.wire import quote
 from modelreg_server.context import CallContext
 from modelreg_server.db import create_db_engine, upgrade
-from modelreg_server.filters import MAX_CLAUSES, MAX_FILTER_VALUES, MAX_IN_VALUES, parse_filter, quote
+from modelreg_server.filters import MAX_CLAUSES, MAX_FILTER_VALUES, MAX_IN_VALUES, parse_filter
 from modelreg_server.sqlfilter import glob_pattern, like_pattern
 from registry_service.domain.filters import MODEL_SEARCH, VERSION_SEARCH
 from registry_service.store import MIGRATIONS_DIR

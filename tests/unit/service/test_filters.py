@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelreg.wire import quote
 from modelreg_server import filters as f
 from modelreg_server.errors import InvalidArgumentError
-from modelreg_server.filters import Comparison, Entity, OrderBy, parse_filter, parse_order_by, quote
+from modelreg_server.filters import Comparison, Entity, OrderBy, parse_filter, parse_order_by
 from registry_service.domain.filters import MODEL_SEARCH, VERSION_SEARCH
 from tracking_service.domain.filters import EXPERIMENT_SEARCH, RUN_SEARCH
 
