@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelreg_server.filters import MAX_CLAUSES, quote
+from modelreg.wire import quote
+from modelreg_server.filters import MAX_CLAUSES
 from tracking_service.domain.entities import Metric, ViewType
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
