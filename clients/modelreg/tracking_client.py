@@ -30,7 +30,7 @@ from modelreg import entities as e
 from modelreg import wire as transfer
 from modelreg._grpc import Pager, Rpc
 from modelreg.config import ClientSettings, TlsConfig
-from modelreg.exceptions import DataLoss, UnsafePathError
+from modelreg.exceptions import DataLoss, ModelregError, UnsafePathError
 from modelreg.paths import safe_join
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
@@ -364,9 +364,10 @@ class TrackingClient:
     ) -> e.FileInfo:
         """Uploads one file as ``<artifact_path>/<file name>``; returns what the server stored.
 
-        With ``expected_sha256`` the server itself refuses a mismatch and publishes nothing;
-        without it the digest the server computed is compared with the one read here, and a
-        difference (the file changed while uploading) raises DataLoss (DIGEST_MISMATCH).
+        With ``expected_sha256`` the server itself refuses a mismatch and publishes nothing. A
+        file that changes while it is read (written to, truncated or replaced) is not sent as
+        complete: the server publishes nothing and this raises DataLoss (FILE_CHANGED). The
+        digest the server computed is compared with the one read here (DIGEST_MISMATCH).
         """
         local = Path(local_path)
         dest = posixpath.join(artifact_path, local.name) if artifact_path else local.name
@@ -398,23 +399,41 @@ class TrackingClient:
         self, run_id: str, local: Path, dest: str, expected_sha256: str | None, counter: _ProgressCounter
     ) -> e.FileInfo:
         digest = hashlib.sha256()
+        changed = False
 
         def requests() -> Iterator[bytes]:
+            nonlocal changed
             metadata = pb.UploadArtifactMetadata(
                 run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
             )
             yield transfer.encode_metadata(metadata)
             size = 0
             with local.open("rb") as f:
+                before = _identity(os.fstat(f.fileno()))
                 for message, length in transfer.chunk_messages(f, digest):
                     yield message
                     size += length
                     counter.add(length)
+                # The bytes hashed are the bytes sent, so only the file's own record can show that
+                # it was written to (or replaced) while being read: a mix of two versions.
+                changed = _identity(os.fstat(f.fileno())) != before or _identity(local.stat()) != before
+            if changed:
+                return  # without the end message: the server publishes nothing
             # Only a stream that reached here says it is complete: an interrupted one ends without
             # this and the server publishes nothing.
             yield transfer.encode_end(size, digest.hexdigest())
 
-        stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests()).file)
+        try:
+            stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests()).file)
+        except ModelregError:
+            if changed:
+                raise DataLoss(
+                    f"{local} changed while it was uploaded to {dest}; nothing was stored",
+                    code="DATA_LOSS",
+                    reason="FILE_CHANGED",
+                    metadata={"path": dest},
+                ) from None
+            raise
         if stored.sha256 != digest.hexdigest():
             raise DataLoss(
                 f"{dest}: the server stored sha256 {stored.sha256}, the file read was {digest.hexdigest()}",
@@ -499,3 +518,8 @@ class TrackingClient:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when a file is written to, truncated or replaced."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)

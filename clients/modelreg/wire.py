@@ -52,6 +52,8 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import BinaryIO
 
+from google.protobuf.message import DecodeError
+
 from modelreg.tracking.v1 import tracking_pb2 as pb
 
 
@@ -171,11 +173,15 @@ def decode_download(data: bytes) -> pb.FileInfo | memoryview:
 def decode_upload(data: bytes) -> pb.UploadArtifactRequest | memoryview:
     """A serialized ``UploadArtifactRequest`` → a view of its chunk, or else the parsed message
     (the metadata, the end, or a chunk encoded another valid way): the caller checks which payload
-    it has."""
+    it has. Bytes that do not parse come back as a message without a payload, which the servicer
+    refuses as INVALID_ARGUMENT: raising here would end the call INTERNAL inside gRPC."""
     start = _chunk_start(data)
     if start is not None:
         return memoryview(data)[start:]
-    return pb.UploadArtifactRequest.FromString(data)
+    try:
+        return pb.UploadArtifactRequest.FromString(data)
+    except DecodeError:
+        return pb.UploadArtifactRequest()
 
 
 class ChunkWriter:

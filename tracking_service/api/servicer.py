@@ -350,6 +350,12 @@ class _UploadStream:
             elif payload == "end":
                 self._end = (request.end.size, request.end.sha256)
                 continue
+            elif payload is None:
+                raise InvalidArgumentError(
+                    "MALFORMED_REQUEST",
+                    "an upload message carries no chunk or end (empty, or not an UploadArtifactRequest)",
+                    {"field": "payload"},
+                )
             else:
                 raise InvalidArgumentError(
                     "DUPLICATE_METADATA",

@@ -27,8 +27,10 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import shutil
 import socket
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +56,8 @@ QUEUED_CHUNKS = 8
 # Written bytes handed to the disk this often while the upload is still arriving.
 WRITEBACK_EVERY_BYTES = 4 * 1024 * 1024
 LOCK_NAME = "lock"
+# <host>-<pid>-<8 hex>: the names directory() gives; nothing else in the area is swept.
+_STAGING_NAME = re.compile(r".+-[0-9]+-[0-9a-f]{8}")
 
 _log = logging.getLogger(__name__)
 
@@ -145,16 +149,24 @@ class _StagingArea:
             return self._own
 
     def sweep(self) -> None:
+        """Removes the directories of dead processes, and only those: a staging area that is a
+        symlink stops the start (removing below it would delete whatever it points to), and
+        only real directories named as :meth:`directory` names them, holding their lock file,
+        are candidates."""
         try:
-            entries = list(self._path.iterdir())
+            area = self._path.lstat()
         except FileNotFoundError:
             return
-        for directory in entries:
-            if directory == self._own:
+        if not stat.S_ISDIR(area.st_mode):
+            raise ArtifactConfigError(f"staging area {self._path} is not a directory (a symlink?)")
+        for directory in self._path.iterdir():
+            if directory == self._own or not _STAGING_NAME.fullmatch(directory.name):
                 continue
-            lock = _try_lock(directory)
+            if not stat.S_ISDIR(directory.lstat().st_mode):
+                continue
+            lock = _try_lock(directory, create=False)
             if lock is None:
-                continue  # a live process stages there
+                continue  # a live process stages there, or it is not a staging directory
             with lock:
                 _log.info("removing staging left by a stopped process: %s", directory.name)
                 shutil.rmtree(directory, ignore_errors=True)
@@ -175,12 +187,13 @@ class _StagedFile(Staged):
         self._staging.unlink(missing_ok=True)
 
 
-def _try_lock(directory: Path) -> BinaryIO | None:
+def _try_lock(directory: Path, *, create: bool = True) -> BinaryIO | None:
     """The directory's lock file, open and exclusively locked; None when another holder has it
-    (or the directory is gone)."""
+    (or the directory or, unless ``create``, the lock file is gone). Never through a symlink."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
     try:
-        lock = (directory / LOCK_NAME).open("ab")
-    except (FileNotFoundError, NotADirectoryError):
+        lock = os.fdopen(os.open(directory / LOCK_NAME, flags, 0o600), "ab")
+    except OSError:  # gone, not a directory, or a symlink (ELOOP)
         return None
     try:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

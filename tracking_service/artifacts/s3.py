@@ -197,13 +197,28 @@ class _StagedS3(Staged):
     def _publish(self) -> None:
         bucket, key = s3_location(self.uri)
         metadata: DictType = {SHA256_METADATA: self.stored.sha256}
-        if isinstance(self._content, bytes):
-            data = self._content
-            self._client.put_object(bucket, key, io.BytesIO(data), len(data), metadata=metadata)
-        else:
-            # compose_object is a plain CopyObject up to 5 GiB and a multipart UploadPartCopy beyond.
-            source = ComposeSource(self._content.bucket, self._content.key)
-            self._client.compose_object(bucket, key, [source], metadata=metadata)
+        try:
+            if isinstance(self._content, bytes):
+                data = self._content
+                self._client.put_object(bucket, key, io.BytesIO(data), len(data), metadata=metadata)
+            else:
+                # compose_object is a plain CopyObject up to 5 GiB and a multipart UploadPartCopy beyond.
+                source = ComposeSource(self._content.bucket, self._content.key)
+                self._client.compose_object(bucket, key, [source], metadata=metadata)
+        except _S3_ERRORS:
+            # A lost answer (a dropped connection, a copy outlasting the read timeout) does not say
+            # whether S3 replaced the object. The manifest must describe what is there: when the
+            # object now carries this content's digest, the publish happened and is recorded.
+            if not self._in_place(bucket, key):
+                raise
+            _log.warning("publishing s3://%s/%s failed to answer but the object is in place", bucket, key)
+
+    def _in_place(self, bucket: str, key: str) -> bool:
+        try:
+            stored = self._client.stat_object(bucket, key)
+        except _S3_ERRORS:
+            return False
+        return (stored.metadata or {}).get(f"x-amz-meta-{SHA256_METADATA}") == self.stored.sha256
 
     def _discard(self) -> None:
         if isinstance(self._content, Staging):

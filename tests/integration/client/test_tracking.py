@@ -240,3 +240,21 @@ def test_multi_chunk_artifacts_round_trip_and_damage_is_caught(
         client.download_artifacts(run_id, "blobs/big.bin", str(target))
     assert caught.value.reason == "DIGEST_MISMATCH"
     assert [p for p in target.rglob("*") if p.is_file()] == []  # no file, not even a partial one
+
+
+def test_a_file_rewritten_while_it_uploads_is_not_stored(client: Client, tmp_path: Path) -> None:
+    run_id = client.create_run("0").info.run_id
+    checkpoint = tmp_path / "ckpt.bin"
+    checkpoint.write_bytes(b"A" * (4 * CHUNK_BYTES))
+
+    def rewrite_once_underway(done: int, total: int) -> None:
+        if done == CHUNK_BYTES:  # the first MiB is out: the rest would be the new version's
+            with checkpoint.open("r+b") as f:
+                f.write(b"B" * (4 * CHUNK_BYTES))
+
+    with pytest.raises(DataLoss) as changed:
+        client.tracking.log_artifact(run_id, checkpoint, progress=rewrite_once_underway)
+    assert changed.value.reason == "FILE_CHANGED"
+    assert client.list_artifacts(run_id) == []  # not a mix of the two versions
+    client.tracking.log_artifact(run_id, checkpoint)  # left alone, it uploads
+    assert [f.path for f in client.list_artifacts(run_id)] == ["ckpt.bin"]

@@ -89,6 +89,19 @@ def test_upload_refuses_metadata_after_the_first_message(tracking: Tracking) -> 
     assert rpc_error(lambda: upload_frames(tracking.channel, frames)) == (INVALID, "MISSING_METADATA")
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [b"\x12\x09hello", b"\xff\xff\xff", b"", b"\x78\x01"],
+    ids=["truncated-chunk", "garbage", "empty", "unknown-field-only"],
+)
+def test_a_malformed_or_empty_upload_message_is_invalid_argument(tracking: Tracking, frame: bytes) -> None:
+    run_id = new_run_id(tracking.stub)
+    metadata = transfer.encode_metadata(pb.UploadArtifactMetadata(run_id=run_id, path="f.bin"))
+    frames = [metadata, transfer.encode_chunk(b"head"), frame, transfer.encode_end(4, "0" * 64)]
+    assert rpc_error(lambda: upload_frames(tracking.channel, frames)) == (INVALID, "MALFORMED_REQUEST")
+    assert rpc_error(lambda: download(tracking.stub, run_id, "f.bin"))[1] == "ARTIFACT_NOT_FOUND"
+
+
 @pytest.fixture
 def generated_only(tracking_settings: Settings, tmp_path: Path) -> Iterator[pb_grpc.TrackingServiceStub]:
     """The servicer registered through the generated add_TrackingServiceServicer_to_server alone

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3
+from minio import Minio
 
 from modelreg_server.errors import ErrorKind, InvalidArgumentError, ServiceError
 from tracking_service.artifacts import (
@@ -294,6 +298,27 @@ def test_file_sweep_removes_only_the_staging_of_dead_processes(tmp_path: Path) -
     assert [p.name for p in (root / STAGING_DIR).iterdir()] != []  # its own directory stays
 
 
+def test_file_sweep_removes_nothing_but_dead_staging_directories(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "artifacts", tmp_path / "elsewhere"
+    (elsewhere / "projectA").mkdir(parents=True)
+    (elsewhere / "projectA" / "data.csv").write_text("precious")
+    area = root / STAGING_DIR
+    area.mkdir(parents=True)
+    unlocked = area / "host-1-0123abcd"  # named like staging, but no lock file: not ours
+    unlocked.mkdir()
+    (area / "notes").mkdir()  # not a staging name
+    (area / "host-2-89abcdef").symlink_to(elsewhere / "projectA", target_is_directory=True)
+    open_artifact_store(root.as_uri(), None).sweep()
+    assert unlocked.is_dir() and (area / "notes").is_dir()
+    assert (elsewhere / "projectA" / "data.csv").read_text() == "precious"
+    # A staging area that is itself a symlink stops the start instead of being swept.
+    shutil.rmtree(area)
+    area.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ArtifactConfigError, match="staging area"):
+        open_artifact_store(root.as_uri(), None).sweep()
+    assert (elsewhere / "projectA" / "data.csv").read_text() == "precious"
+
+
 @pytest.mark.s3
 def test_s3_sweep_removes_stale_staging_and_multipart_uploads(
     s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
@@ -325,3 +350,29 @@ def test_file_store_stages_under_the_root_holding_the_destination(tmp_path: Path
         assert not main.exists()
         staged.publish()
     assert (extra / "e" / "x").read_bytes() == b"x"
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("written", [True, False], ids=["answer-lost", "not-written"])
+def test_an_s3_publish_whose_answer_is_lost_is_judged_by_what_is_in_place(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, written: bool
+) -> None:
+    store = open_artifact_store(f"s3://{s3_bucket}", s3_options(s3_server))
+    uri = f"s3://{s3_bucket}/model.bin"
+    store.write(uri, [b"version one"])
+    put_object = Minio.put_object
+
+    def connection_dropped(self: Minio, *args: Any, **kwargs: Any) -> Any:
+        if written:
+            put_object(self, *args, **kwargs)
+        raise urllib3.exceptions.ProtocolError("connection dropped before the answer")
+
+    monkeypatch.setattr(Minio, "put_object", connection_dropped)
+    staged = store.stage(uri, [b"version two"])
+    if written:
+        staged.publish()  # S3 did replace it: the manifest may record version two
+    else:
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            staged.publish()  # it did not: the manifest keeps version one
+    monkeypatch.undo()
+    assert b"".join(store.read(uri)) == (b"version two" if written else b"version one")

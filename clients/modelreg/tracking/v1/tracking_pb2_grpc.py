@@ -379,8 +379,8 @@ class TrackingServiceServicer:
         Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED, ARTIFACT_SEALED when a
         registered version holds the path), INVALID_ARGUMENT
         (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
-        metadata message, INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything
-        after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
+        metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
+        INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
         content; ErrorInfo metadata `field` names the field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
