@@ -46,6 +46,10 @@ what it parses to must run on every backend without exhausting it. Refused, befo
   MAX_FILTER_VALUES = 5,000 values in all lists: each value is a bound parameter, and backends
   cap those per statement (SQLite at 32,766);
 - an integer field compared to a value outside int64, a number field to a non-finite one;
+- a LIKE / ILIKE pattern longer than MAX_PATTERN_LENGTH = 10,000 characters. SQLite refuses a
+  pattern over 50,000 bytes ("pattern too complex", which was INTERNAL), and a pattern grows as
+  sqlfilter writes it for a backend (up to 4 bytes a character in UTF-8, ``*`` as ``[*]``), so the
+  limit holds on every backend whatever the pattern holds;
 - a NUL character anywhere (PostgreSQL cannot hold one in text: it would fail the query);
 - more than MAX_ORDER_BY_CLAUSES = 3 order_by clauses, or one longer than
   MAX_ORDER_BY_LENGTH = 1,024 characters.
@@ -73,6 +77,10 @@ from typing import NamedTuple
 
 from modelreg_server.errors import InvalidFilter, InvalidOrderBy
 
+# Re-exported: the grammar's integer range is the one every caller-sent integer keeps to.
+from modelreg_server.validation import INT64_MAX as INT64_MAX
+from modelreg_server.validation import INT64_MIN as INT64_MIN
+
 MAX_FILTER_LENGTH = 65_536  # characters
 MAX_NUMBER_LENGTH = 64  # characters of one number literal or quoted integer
 MAX_CLAUSES = 20  # AND-ed clauses; bounds the work of running a search (see above)
@@ -80,7 +88,7 @@ MAX_IN_VALUES = 1_000  # values of one IN / NOT IN list
 MAX_FILTER_VALUES = 5_000  # values of all IN / NOT IN lists of one filter
 MAX_ORDER_BY_CLAUSES = 3
 MAX_ORDER_BY_LENGTH = 1_024  # characters of one order_by clause
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_PATTERN_LENGTH = 10_000  # characters of one LIKE / ILIKE pattern
 
 
 class Entity(enum.StrEnum):
@@ -380,7 +388,10 @@ class _FilterParser:
                 f"operator {op} is not allowed on {entity} {_show(key)}; use {sorted(allowed)}"
             )
         if op not in _LIST_OPS:
-            return Comparison(entity, key, op, self._scalar(kind, attribute, key))
+            value = self._scalar(kind, attribute, key)
+            if op in ("LIKE", "ILIKE") and isinstance(value, str) and len(value) > MAX_PATTERN_LENGTH:
+                raise InvalidFilter(f"a {op} pattern longer than {MAX_PATTERN_LENGTH} characters")
+            return Comparison(entity, key, op, value)
         return Comparison(entity, key, op, self._list(kind, attribute, key))
 
     def _comparator(self) -> str:

@@ -3,6 +3,11 @@
 A token is URL-safe base64 of a small JSON object. It carries the offset into the ordered result
 and a fingerprint of the query it belongs to, so a token replayed against another query is
 INVALID_ARGUMENT rather than a silently wrong page.
+
+A token comes back from the caller, so anything may arrive in its place: whatever does not decode
+to an object with an int64 offset and a string fingerprint is INVALID_PAGE_TOKEN, before any
+query. (An offset beyond int64 failed the query on PostgreSQL and SQLite, ``Infinity`` failed the
+conversion to int, and a deeply nested array Python's JSON decoder: each was INTERNAL.)
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.validation import INT64_MAX
+
+# Tokens this module writes are under 100 characters; the bound keeps decoding cheap and shallow.
+MAX_PAGE_TOKEN_LENGTH = 512
 
 T = TypeVar("T")
 
@@ -60,18 +69,32 @@ def parse_page(page_size: int, page_token: str, *, default: int, maximum: int, q
     size = min(page_size or default, maximum)
     if not page_token:
         return PageRequest(size=size, offset=0, query_fingerprint=query)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-        offset = int(payload["o"])
-        token_query = str(payload["q"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidArgumentError(
-            "INVALID_PAGE_TOKEN", "page_token is malformed", {"field": "page_token"}
-        ) from exc
-    if offset < 0 or token_query != query:
+    offset, token_query = _read_token(page_token)
+    if token_query != query:
         raise InvalidArgumentError(
             "INVALID_PAGE_TOKEN",
             "page_token does not belong to this query (filter or order changed)",
             {"field": "page_token"},
         )
     return PageRequest(size=size, offset=offset, query_fingerprint=query)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # Infinity, -Infinity and NaN, which json accepts
+
+
+def _read_token(page_token: str) -> tuple[int, str]:
+    """The offset and query fingerprint a token carries; INVALID_PAGE_TOKEN unless it is one."""
+    malformed = InvalidArgumentError("INVALID_PAGE_TOKEN", "page_token is malformed", {"field": "page_token"})
+    if len(page_token) > MAX_PAGE_TOKEN_LENGTH:
+        raise malformed
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(page_token.encode()), parse_constant=_refuse_constant)
+    except (binascii.Error, ValueError, UnicodeError) as exc:
+        raise malformed from exc
+    offset = payload.get("o") if isinstance(payload, dict) else None
+    token_query = payload.get("q") if isinstance(payload, dict) else None
+    # type() rather than isinstance(): True is an int to Python, never an offset.
+    if type(offset) is not int or not 0 <= offset <= INT64_MAX or not isinstance(token_query, str):
+        raise malformed
+    return offset, token_query

@@ -7,6 +7,7 @@ backend the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from modelreg_server.errors import InvalidArgumentError
@@ -17,6 +18,11 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_DESCRIPTION_LENGTH = 65536
 MAX_PAGE_SIZE_DEFAULT = 1000
+# What an integer column holds on every backend: a larger value fails the query on PostgreSQL and
+# SQLite instead of matching nothing, so no caller-sent integer may leave this range.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _refuse_nul(value: str, field: str, reason: str) -> None:
@@ -41,6 +47,17 @@ def require_name(
 def require_key(key: str, field: str, reason: str) -> str:
     """A tag, param or metric key: the rules of a name, with the key length limit."""
     return require_name(key, field, reason, MAX_KEY_LENGTH)
+
+
+def require_run_id(value: str, field: str = "run_id") -> str:
+    """A run id as the tracking service makes them: 32 lowercase hex characters."""
+    if not _RUN_ID.fullmatch(value):
+        raise InvalidArgumentError(
+            "INVALID_RUN_ID",
+            f"{field} must be 32 lowercase hex characters, got '{value[:64]}'",
+            {"field": field},
+        )
+    return value
 
 
 def require_value(value: str, field: str, reason: str, max_length: int) -> str:

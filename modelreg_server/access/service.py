@@ -187,7 +187,9 @@ class AccessService:
         return self._store.list_tokens(owner, include_revoked=include_revoked)
 
     def revoke_token(self, ctx: CallContext, token_id: str) -> Token:
-        token = self._store.get_token(token_id) if re.fullmatch(r"[0-9a-f]{12}", token_id) else None
+        if not re.fullmatch(r"[0-9a-f]{12}", token_id):
+            raise errors.InvalidName("INVALID_TOKEN_ID", "id", "must be a token id: 12 hex digits")
+        token = self._store.get_token(token_id)
         if token is None:
             raise errors.TokenNotFound(token_id[:12])
         self._own_or_admin(ctx, token.user, "revoking another user's token")

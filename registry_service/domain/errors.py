@@ -113,6 +113,10 @@ class InvalidModelUri(InvalidField):
     reason_code = "INVALID_MODEL_URI"
 
 
+class InvalidPath(InvalidField):
+    reason_code = "INVALID_PATH"
+
+
 class RunNotFound(FailedPreconditionError):
     def __init__(self, run_id: str) -> None:
         super().__init__("RUN_NOT_FOUND", f"run '{run_id}' does not exist", {"run_id": run_id})

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
+    INT64_MAX,
     MAX_DESCRIPTION_LENGTH,
     check_tags,
     require_key,
     require_name,
+    require_run_id,
     require_value,
 )
 from registry_service.domain import errors
@@ -22,6 +26,8 @@ RESERVED_ALIAS = "latest"
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
 # Aliases that read as version numbers would make models:/Name@3 and models:/Name/3 ambiguous.
 _VERSION_LIKE_RE = re.compile(r"[vV]?\d+")
+# ASCII digits only: str.isdigit() and \d also take "²" or "٣", which int() refuses or reads.
+_VERSION_NUMBER_RE = re.compile(r"[0-9]+")
 _STAGES = {stage.value.lower(): stage for stage in Stage}
 # Stages a rollback can act on: the deployment stages that have one holder at a time.
 ROLLBACK_STAGES = (Stage.STAGING, Stage.PRODUCTION)
@@ -41,8 +47,9 @@ def version_number(version: int) -> int:
     return version
 
 
-def description(text: str) -> str:
-    return require_value(text, "description", errors.InvalidDescription.reason_code, MAX_DESCRIPTION_LENGTH)
+def description(text: str, field: str = "description") -> str:
+    """A description, or a comment on a stage change (``field="comment"``): the same limits."""
+    return require_value(text, field, errors.InvalidDescription.reason_code, MAX_DESCRIPTION_LENGTH)
 
 
 def tags(values: dict[str, str]) -> dict[str, str]:
@@ -94,7 +101,7 @@ def stage(name: str, field: str = "stage") -> Stage:
     found = _STAGES.get(name.strip().lower())
     if found is None:
         raise errors.InvalidStage(
-            f"{field} '{name}' is not one of None, Staging, Production, Archived",
+            f"{field} '{name[:64]}' is not one of None, Staging, Production, Archived",
             field,
         )
     return found
@@ -107,12 +114,29 @@ def rollback_stage(name: str) -> Stage:
     return parsed
 
 
+def run_id(value: str) -> str:
+    """The run a version is registered from: only the tracking service's ids can name one."""
+    return require_run_id(value)
+
+
 def runs_uri_run_id(source_uri: str) -> str | None:
     """The run id of a ``runs:/<run_id>/<path>`` URI, None for any other URI."""
     if not source_uri.startswith("runs:/"):
         return None
-    run_id = source_uri.removeprefix("runs:/").split("/", 1)[0]
-    return run_id or None
+    implied = source_uri.removeprefix("runs:/").split("/", 1)[0]
+    if not implied:
+        return None
+    try:
+        return require_run_id(implied)
+    except InvalidArgumentError:
+        raise errors.InvalidSource(
+            f"source names run '{implied[:64]}', which is no run id", "source"
+        ) from None
+
+
+def file_path(path: str) -> str:
+    """A path to look up among a version's files: bounded, and no NUL (as no stored path has)."""
+    return require_value(path, "path", errors.InvalidPath.reason_code, MAX_SOURCE_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -127,27 +151,41 @@ class ModelUri:
 
 
 def model_uri(uri: str) -> ModelUri:
-    """Parses models:/Name/<version>, models:/Name/<stage>, models:/Name@<alias>, models:/Name/latest."""
+    """Parses models:/Name/<version>, models:/Name/<stage>, models:/Name@<alias>, models:/Name/latest.
+
+    The name and alias follow the rules of names and aliases looked up elsewhere, and a version
+    is an ASCII number from 1 to int64's maximum: anything else is INVALID_MODEL_URI, so no URI
+    reaches a query that a backend would fail on (NUL, a number beyond BIGINT)."""
 
     def bad(why: str) -> Exception:
-        return errors.InvalidModelUri(f"model URI '{uri}': {why}", "uri")
+        return errors.InvalidModelUri(f"model URI '{uri[:300]}': {why}", "uri")
+
+    def checked(part: str, check: Callable[[str], str]) -> str:
+        try:
+            return check(part)
+        except InvalidArgumentError as error:
+            raise bad(error.message) from None
 
     if not uri.startswith("models:/"):
         raise bad("must start with models:/")
     rest = uri.removeprefix("models:/")
     if "@" in rest:
-        name, _, alias_name = rest.partition("@")
-        if not name or "/" in name or not alias_name:
+        name, _, alias_part = rest.partition("@")
+        if not name or "/" in name or not alias_part:
             raise bad("expected models:/<name>@<alias>")
-        return ModelUri(name=name, alias=alias_name)
+        return ModelUri(name=checked(name, model_name), alias=checked(alias_part, alias_name))
     name, _, suffix = rest.rpartition("/")
     if not name or not suffix or "/" in name:
         raise bad("expected models:/<name>/<version|stage|latest>")
-    if suffix.isdigit():
+    name = checked(name, model_name)
+    if _VERSION_NUMBER_RE.fullmatch(suffix):
+        # The length first: int() refuses a string of over 4,300 digits.
+        if len(suffix) > len(str(INT64_MAX)) or not 1 <= int(suffix) <= INT64_MAX:
+            raise bad(f"version must be from 1 to {INT64_MAX}")
         return ModelUri(name=name, version=int(suffix))
     if suffix.lower() == RESERVED_ALIAS:
         return ModelUri(name=name, latest=True)
     parsed = _STAGES.get(suffix.lower())
     if parsed is None:
-        raise bad(f"'{suffix}' is not a version number, a stage or 'latest'")
+        raise bad(f"'{suffix[:64]}' is not a version number, a stage or 'latest'")
     return ModelUri(name=name, stage=parsed)

@@ -196,7 +196,7 @@ class RegistryService:
         source = rules.source(source)
         checked_tags = rules.tags(dict(tags or {}))
         description = rules.description(description)
-        run_id = run_id or rules.runs_uri_run_id(source) or ""
+        run_id = rules.run_id(run_id) if run_id else rules.runs_uri_run_id(source) or ""
         looked_up = self._require(ctx, name, Level.EDIT)
         lineage = None
         if run_id:
@@ -237,7 +237,7 @@ class RegistryService:
     def download_model_version_file(self, ctx: CallContext, name: str, version: int, path: str) -> ModelFile:
         """A registered file of a version: READ on the model is enough (the registry reads the
         run's artifacts as itself)."""
-        name, version = rules.model_name(name), rules.version_number(version)
+        name, version, path = rules.model_name(name), rules.version_number(version), rules.file_path(path)
         self._require(ctx, name, Level.READ)
         lineage = self._store.version_lineage(name, version)
         if lineage is None:
@@ -287,7 +287,7 @@ class RegistryService:
         comment: str = "",
     ) -> ModelVersion:
         name, version, target = rules.model_name(name), rules.version_number(version), rules.stage(stage)
-        comment = rules.description(comment)
+        comment = rules.description(comment, "comment")
         protected = self._stage_guard(ctx, name, target)
         return self._store.transition_stage(
             name,
@@ -309,7 +309,7 @@ class RegistryService:
         name, target, comment = (
             rules.model_name(name),
             rules.rollback_stage(stage),
-            rules.description(comment),
+            rules.description(comment, "comment"),
         )
         protected = self._stage_guard(ctx, name, target)
         return self._store.rollback_stage(name, target, comment, ctx, protected)

@@ -19,6 +19,7 @@ from modelreg_server.validation import (
     check_tags,
     require_key,
     require_name,
+    require_run_id,
     require_value,
 )
 from tracking_service.artifacts.base import STAGING_DIR
@@ -36,7 +37,6 @@ MAX_SEGMENT_BYTES = 255
 SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX = 1000, 50_000
 HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 25_000, 100_000
 
-_RUN_ID = re.compile(r"[0-9a-f]{32}")
 _EXPERIMENT_ID = re.compile(r"[0-9]{1,10}")
 # experiments.experiment_id is a 32-bit INTEGER: a larger id names no experiment, and on
 # PostgreSQL and MySQL comparing the column to one fails the query instead of matching nothing.
@@ -46,13 +46,7 @@ _METRIC_KEY = re.compile(r"[\w\-. /]+")
 
 
 def run_id(value: str, field: str = "run_id") -> str:
-    if not _RUN_ID.fullmatch(value):
-        raise InvalidArgumentError(
-            "INVALID_RUN_ID",
-            f"{field} must be 32 lowercase hex characters, got '{value[:64]}'",
-            {"field": field},
-        )
-    return value
+    return require_run_id(value, field)
 
 
 def experiment_id(value: str, field: str = "experiment_id") -> int:

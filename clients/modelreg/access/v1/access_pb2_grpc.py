@@ -127,7 +127,7 @@ class AccessServiceServicer:
 
     def RevokeToken(self, request, context):
         """Revokes a token; every replica refuses it within one second. The owner or an admin.
-        Errors: NOT_FOUND (TOKEN_NOT_FOUND).
+        Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

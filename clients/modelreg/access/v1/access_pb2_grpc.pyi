@@ -64,7 +64,7 @@ class AccessServiceStub:
     """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse]
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
-    Errors: NOT_FOUND (TOKEN_NOT_FOUND).
+    Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
     """
     ListAccessEvents: _grpc.UnaryUnaryMultiCallable[_access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse]
     """The audit of user and token changes, newest first. Admins only."""
@@ -93,7 +93,7 @@ class AccessServiceAsyncStub(AccessServiceStub):
     """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
     RevokeToken: _aio.UnaryUnaryMultiCallable[_access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse]  # type: ignore[assignment]
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
-    Errors: NOT_FOUND (TOKEN_NOT_FOUND).
+    Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
     """
     ListAccessEvents: _aio.UnaryUnaryMultiCallable[_access_pb2.ListAccessEventsRequest, _access_pb2.ListAccessEventsResponse]  # type: ignore[assignment]
     """The audit of user and token changes, newest first. Admins only."""
@@ -161,7 +161,7 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_access_pb2.RevokeTokenResponse, _abc.Awaitable[_access_pb2.RevokeTokenResponse]]:
         """Revokes a token; every replica refuses it within one second. The owner or an admin.
-        Errors: NOT_FOUND (TOKEN_NOT_FOUND).
+        Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
         """
 
     @_abc_1.abstractmethod

@@ -10,7 +10,10 @@ Conventions (same as modelreg.tracking.v1):
 - Every failure carries exactly one google.rpc.ErrorInfo (domain "registry.modelreg") whose
   reason is an UPPER_SNAKE constant (REGISTERED_MODEL_NOT_FOUND, INVALID_STAGE, ...).
 - List/search calls take page_size (0 = server default, negative is INVALID_ARGUMENT) and an
-  opaque page_token; an empty next_page_token is the only end-of-list signal.
+  opaque page_token; an empty next_page_token is the only end-of-list signal. A page_token
+  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+- No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
+  backend (PostgreSQL cannot store one).
 - A version number below 1 is INVALID_ARGUMENT (INVALID_VERSION) and a description longer than
   65,536 characters INVALID_ARGUMENT (INVALID_DESCRIPTION), on every call that takes one.
 - Stage names on input are case-insensitive ("production", "Production"); outputs use the

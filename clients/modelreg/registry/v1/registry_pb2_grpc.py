@@ -252,8 +252,8 @@ class RegistryServiceServicer:
         """Registers a new version of a model; the version number is the next of 1, 2, 3, ... allocated
         atomically. When run_id is set the tracking service is asked first, before anything is
         written: the run must exist and not be deleted and the source must name an artifact under it.
-        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG),
-        FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
+        INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
         UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -386,7 +386,8 @@ class RegistryServiceServicer:
         """Streams one file of a version, as registered: `path` is a key of the version's lineage
         files (relative to the model directory). Needs READ on the model only: no grant on the
         experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
-        MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+        MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
+        UNAVAILABLE (TRACKING_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -10,7 +10,10 @@ Conventions (same as modelreg.tracking.v1):
 - Every failure carries exactly one google.rpc.ErrorInfo (domain "registry.modelreg") whose
   reason is an UPPER_SNAKE constant (REGISTERED_MODEL_NOT_FOUND, INVALID_STAGE, ...).
 - List/search calls take page_size (0 = server default, negative is INVALID_ARGUMENT) and an
-  opaque page_token; an empty next_page_token is the only end-of-list signal.
+  opaque page_token; an empty next_page_token is the only end-of-list signal. A page_token
+  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+- No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
+  backend (PostgreSQL cannot store one).
 - A version number below 1 is INVALID_ARGUMENT (INVALID_VERSION) and a description longer than
   65,536 characters INVALID_ARGUMENT (INVALID_DESCRIPTION), on every call that takes one.
 - Stage names on input are case-insensitive ("production", "Production"); outputs use the
@@ -81,8 +84,8 @@ class RegistryServiceStub:
     """Registers a new version of a model; the version number is the next of 1, 2, 3, ... allocated
     atomically. When run_id is set the tracking service is asked first, before anything is
     written: the run must exist and not be deleted and the source must name an artifact under it.
-    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG),
-    FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
+    INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
     UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
     """
     GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
@@ -147,7 +150,8 @@ class RegistryServiceStub:
     """Streams one file of a version, as registered: `path` is a key of the version's lineage
     files (relative to the model directory). Needs READ on the model only: no grant on the
     experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
-    MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+    MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
+    UNAVAILABLE (TRACKING_UNAVAILABLE).
     """
     SetRegisteredModelPermission: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]
     """-- access control (see modelreg.access.v1) --
@@ -201,8 +205,8 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """Registers a new version of a model; the version number is the next of 1, 2, 3, ... allocated
     atomically. When run_id is set the tracking service is asked first, before anything is
     written: the run must exist and not be deleted and the source must name an artifact under it.
-    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG),
-    FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
+    INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
     UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
     """
     GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
@@ -267,7 +271,8 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """Streams one file of a version, as registered: `path` is a key of the version's lineage
     files (relative to the model directory). Needs READ on the model only: no grant on the
     experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
-    MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+    MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
+    UNAVAILABLE (TRACKING_UNAVAILABLE).
     """
     SetRegisteredModelPermission: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]  # type: ignore[assignment]
     """-- access control (see modelreg.access.v1) --
@@ -372,8 +377,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Registers a new version of a model; the version number is the next of 1, 2, 3, ... allocated
         atomically. When run_id is set the tracking service is asked first, before anything is
         written: the run must exist and not be deleted and the source must name an artifact under it.
-        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG),
-        FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
+        INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
         UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
         """
 
@@ -534,7 +539,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams one file of a version, as registered: `path` is a key of the version's lineage
         files (relative to the model directory). Needs READ on the model only: no grant on the
         experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
-        MODEL_FILE_NOT_FOUND), FAILED_PRECONDITION (NO_LINEAGE), UNAVAILABLE (TRACKING_UNAVAILABLE).
+        MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
+        UNAVAILABLE (TRACKING_UNAVAILABLE).
         """
 
     @_abc_1.abstractmethod

@@ -14,7 +14,10 @@ Conventions used throughout this file:
   INVALID_ARGUMENT with reason INVALID_EXPERIMENT_ID / INVALID_RUN_ID, on every call that takes one.
 - List/search calls take page_size (0 means the server default, negative is INVALID_ARGUMENT,
   values above the maximum are clamped) and an opaque page_token; an empty next_page_token is
-  the only end-of-list signal.
+  the only end-of-list signal. A page_token this service did not write is INVALID_ARGUMENT
+  (INVALID_PAGE_TOKEN).
+- No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
+  backend (PostgreSQL cannot store one).
 """
 
 from collections import abc as _abc
