@@ -18,7 +18,6 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import grpc
@@ -32,10 +31,14 @@ from hypothesis import strategies as st
 from modelreg.access.v1 import access_pb2
 from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.tracking.v1 import tracking_pb2 as tpb
+from modelreg.wire import quote
 from tests.integration.errors.conftest import ACCESS, CREDENTIALS, REGISTRY, TRACKING, Stack, running_stack
 
+# About a minute per backend for all RPCs; on main before the fixes, each run failed several.
 EXAMPLES_PER_RPC = 150
 FAILURES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+# A failing example is shown cut to 2,000 characters; hypothesis warns while it builds the whole.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 
 def _every_method() -> list[MethodDescriptor]:
@@ -162,10 +165,6 @@ _joined = st.lists(st.one_of(_unicode, _tricky), min_size=1, max_size=4).map("".
 ANY_TEXT = st.one_of(_unicode, _tricky, _joined, _long)
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
 _NUMBER_TEXT = st.one_of(
     st.integers(-(2**80), 2**80).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
@@ -177,7 +176,7 @@ _PATTERN = st.lists(
     ),
     max_size=6,
 ).map("".join)
-_VALUE = st.one_of(_tricky.map(_quoted), _unicode.map(_quoted), _PATTERN.map(_quoted), _NUMBER_TEXT)
+_VALUE = st.one_of(_tricky.map(quote), _unicode.map(quote), _PATTERN.map(quote), _NUMBER_TEXT)
 _FIELDS = [
     "name", "version", "version_number", "run_id", "source", "current_stage", "experiment_id",
     "creation_time", "last_update_time", "start_time", "end_time", "status", "run_name",
@@ -204,9 +203,7 @@ FILTERS = st.one_of(
         st.sampled_from(["version", "run_id", "tags.team"]),
         st.sampled_from([1001, 70_000]),
     ),
-    st.builds(
-        lambda p: f"name LIKE {_quoted(p)}", st.sampled_from(["a" * 60_000, "*" * 20_000, "é" * 30_000])
-    ),
+    st.builds(lambda p: f"name LIKE {quote(p)}", st.sampled_from(["a" * 60_000, "*" * 20_000, "é" * 30_000])),
 )
 ORDER_BY = st.builds(
     lambda f, d: f"{f}{d}",
@@ -333,11 +330,6 @@ def _message(
     )
 
 
-@cache
-def _requests(descriptor: Descriptor, seed: Seed) -> st.SearchStrategy[Message]:
-    return _message(descriptor, _hints(seed))
-
-
 def _strings(message: Message) -> Iterator[str]:
     """Every string a message holds, map keys and nested messages included."""
     for field, value in message.ListFields():
@@ -366,14 +358,14 @@ def test_no_input_makes_an_rpc_fail_internally(stack: Stack, method: MethodDescr
     @settings(
         max_examples=EXAMPLES_PER_RPC,
         deadline=None,
-        database=None,
+        database=None,  # each run draws afresh: its time stays bounded, the seeds differ anyway
         suppress_health_check=[
             HealthCheck.too_slow,
             HealthCheck.data_too_large,
             HealthCheck.large_base_example,
         ],
     )
-    @given(request=_requests(method.input_type, seed))
+    @given(request=_message(method.input_type, _hints(seed)))
     def no_internal_error(request: Message) -> None:
         answer = stack.call(path, request, client_streams=method.client_streaming)
         said = f"{path} answered {answer} to {request!r:.2000}"

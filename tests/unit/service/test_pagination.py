@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from modelreg_server.errors import InvalidArgumentError
@@ -33,6 +35,24 @@ def test_malformed_token_is_invalid(token: str) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         parse_page(10, token, default=100, maximum=1000, query="q")
     assert info.value.reason == "INVALID_PAGE_TOKEN"
+
+
+@pytest.mark.parametrize("offset", ["Infinity", "NaN", "1e400", str(2**63), str(2**70), "true", '"3"', "1.0"])
+def test_a_token_offset_that_is_no_int64_is_invalid(offset: str) -> None:
+    """Each of these was INTERNAL (a failed conversion, or a query past BIGINT) or read as 1 or 3."""
+    token = base64.urlsafe_b64encode(f'{{"o":{offset},"q":"q"}}'.encode()).decode()
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_page(10, token, default=100, maximum=1000, query="q")
+    assert (info.value.reason, info.value.metadata["field"]) == ("INVALID_PAGE_TOKEN", "page_token")
+
+
+def test_a_deeply_nested_or_long_token_is_invalid() -> None:
+    for token in (base64.urlsafe_b64encode(b"[" * 100_000).decode(), "A" * 10_000):
+        with pytest.raises(InvalidArgumentError) as info:
+            parse_page(10, token, default=100, maximum=1000, query="q")
+        assert info.value.reason == "INVALID_PAGE_TOKEN"
+    largest = base64.urlsafe_b64encode(f'{{"o":{2**63 - 1},"q":"q"}}'.encode()).decode()
+    assert parse_page(10, largest, default=100, maximum=1000, query="q").offset == 2**63 - 1
 
 
 def test_token_of_another_query_is_refused() -> None:
