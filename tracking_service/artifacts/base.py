@@ -129,7 +129,10 @@ def write_now(staged: Staged, expected_sha256: str | None) -> StoredObject:
 def check_digest(actual: str, expected: str | None, field: str = "expected_sha256") -> None:
     if expected is not None and actual != expected.lower():
         raise InvalidArgumentError(
-            "DIGEST_MISMATCH", f"content sha256 is {actual}, {field} says {expected}", {"field": field}
+            # The sent value is cut: echoed whole, a long one overflowed the status trailer.
+            "DIGEST_MISMATCH",
+            f"content sha256 is {actual}, {field} says {expected[:64]}",
+            {"field": field},
         )
 
 

@@ -59,6 +59,19 @@ def experiment_id(value: str, field: str = "experiment_id") -> int:
     return int(value)
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def expected_sha256(value: str | None) -> str | None:
+    """A digest an upload must match: None (none given) or 64 hex digits, checked before the
+    upload is looked at, so a malformed one is named whatever else is wrong."""
+    if value is not None and not _SHA256.fullmatch(value):
+        raise InvalidArgumentError(
+            "INVALID_SHA256", "expected_sha256 must be 64 hex digits", {"field": "expected_sha256"}
+        )
+    return value
+
+
 def name(value: str, field: str = "name") -> str:
     return require_name(value, field)
 

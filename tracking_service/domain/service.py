@@ -466,6 +466,7 @@ class TrackingService:
         it in the manifest in one transaction; on any failure the staged copy is discarded."""
         run_id = rules.run_id(run_id)
         path = rules.artifact_path(path)
+        expected_sha256 = rules.expected_sha256(expected_sha256)
         self._require(ctx, Level.EDIT, run_id)  # before a byte is read or written
         # Refuses a deleted run or a colliding path before the bytes arrive; record_artifact
         # checks again under the run's lock.

@@ -347,6 +347,16 @@ def test_input_is_refused_exactly_on_every_backend(
     assert world.stack.call(method, request_for(world)) == Answer(*expected)
 
 
+@pytest.mark.parametrize("digest", [NUL, "f" * 60_000], ids=["NUL", "60 kB"])
+def test_a_malformed_expected_digest_is_refused_before_the_upload(world: World, digest: str) -> None:
+    """It was compared only after the bytes arrived: a sealed path answered ARTIFACT_SEALED, and
+    a mismatch echoed the digest whole (RESOURCE_EXHAUSTED without a reason for a long one)."""
+    metadata = tpb.UploadArtifactMetadata(run_id=world.run_id, path="model/file", expected_sha256=digest)
+    upload = tpb.UploadArtifactRequest(metadata=metadata)
+    answer = world.stack.call(TRACKING + "UploadArtifact", upload, client_streams=True)
+    assert answer == Answer(INVALID, "INVALID_SHA256", "expected_sha256")
+
+
 def test_the_largest_offset_and_pattern_are_served(world: World) -> None:
     """The limits refuse only what is beyond them."""
     last = world.token("SearchRegisteredModels", str(2**63 - 1))
