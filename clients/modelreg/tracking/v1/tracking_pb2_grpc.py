@@ -381,7 +381,8 @@ class TrackingServiceServicer:
         (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
         metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
         INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
-        content; ErrorInfo metadata `field` names the field).
+        content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
+        names the field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

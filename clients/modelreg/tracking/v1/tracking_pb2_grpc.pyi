@@ -144,7 +144,8 @@ class TrackingServiceStub:
     (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
     metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
     INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
-    content; ErrorInfo metadata `field` names the field).
+    content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
+    names the field).
     """
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -280,7 +281,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
     metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
     INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
-    content; ErrorInfo metadata `field` names the field).
+    content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
+    names the field).
     """
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
@@ -551,7 +553,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         (INVALID_ARTIFACT_PATH, CHUNK_TOO_LARGE, MISSING_METADATA, DUPLICATE_METADATA for a second
         metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
         INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
-        content; ErrorInfo metadata `field` names the field).
+        content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
+        names the field).
         """
 
     @_abc_1.abstractmethod
