@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -171,8 +173,9 @@ class ServiceInterceptor(_ServerInterceptor):
             "actor": call.actor,
             "via": (call.principal.via or "-") if call.principal is not None else "-",
         }
-        # %-style: the text is only built if a handler formats the record.
-        log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
+        # %-style: the text is only built if a handler formats the record. Values are quoted
+        # where they could pass for more fields (an actor "alice code=OK"); JSON gets them raw.
+        log.info(_CALL_LINE, *map(_logfmt, fields.values()), extra={"call": fields})
 
     def _rechecked(
         self, method: str, requests: Iterator[Any], authorization: str | None, on_behalf_of: str | None
@@ -251,6 +254,15 @@ def _on_behalf_allowed(method: str) -> bool:
     if method in _ON_BEHALF_WRITES:
         return True
     return not service.startswith("/modelreg.access.") and name.startswith(_READ_PREFIXES)
+
+
+_PLAIN = re.compile(r'[^\s="\\]+')
+
+
+def _logfmt(value: object) -> str:
+    """``value`` as one key=value field: as it is when it is a plain token, else JSON-quoted."""
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 def _text(value: str | bytes | None) -> str | None:
