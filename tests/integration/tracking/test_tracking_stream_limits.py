@@ -130,6 +130,10 @@ def test_an_idle_upload_is_cut_and_stores_nothing(tmp_path: Path) -> None:
         started = time.monotonic()
         try:
             code, info, message = error_info(lambda: stub.UploadArtifact(requests(), timeout=30))
+            # The status ended the call, and with it the read: no thread stays behind, though
+            # the client is still silent.
+            time.sleep(0.3)
+            assert not [t for t in threading.enumerate() if t.name == "modelreg-stream-reader"]
         finally:
             release.set()
         assert time.monotonic() - started < 10
