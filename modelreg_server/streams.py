@@ -3,8 +3,8 @@ wait for its next message, and how long one may last.
 
 The sync gRPC server runs every call on a worker thread of a fixed pool, and a handler reading
 a client stream blocks inside grpc until the next message arrives: a client that sends an
-upload's metadata and then nothing held a worker forever, and a few dozen such clients left no
-thread for anyone's unary calls. Two rules keep the pool available:
+upload's metadata and then nothing would hold a worker forever, and a few dozen such clients
+would leave no thread for anyone's unary calls. Two rules keep the pool available:
 
 - At most ``StreamLimits.concurrent(workers)`` client streams run at once, fewer than the
   workers, so unary calls always find a thread. A stream beyond the bound is refused at once
