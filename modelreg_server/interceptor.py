@@ -66,10 +66,10 @@ class ServiceInterceptor(_ServerInterceptor):
         streams: ClientStreams | None = None,
     ) -> None:
         self._service = service
-        self._streams = streams
         self._domain = domain
         self._observer = observer
         self._authenticator = authenticator
+        self._streams = streams
         # grpc asks the interceptor for a handler on every call; a service's handlers never change
         # once the server runs, so each method is wrapped once.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}

@@ -96,8 +96,7 @@ class LimitedRequests:
         self._wanted: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._arrived: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._done = False
-        self._reader = threading.Thread(target=self._read, name="modelreg-stream-reader", daemon=True)
-        self._reader.start()
+        threading.Thread(target=self._read, name="modelreg-stream-reader", daemon=True).start()
 
     def __iter__(self) -> LimitedRequests:
         return self
@@ -111,7 +110,7 @@ class LimitedRequests:
             item = self._arrived.get(timeout=max(0.0, min(self._limits.idle_seconds, remaining)))
         except queue.Empty:
             self._done = True
-            raise self._timeout() from None
+            raise self._timeout(too_long=remaining <= self._limits.idle_seconds) from None
         if item is _END:
             self._done = True
             raise StopIteration
@@ -120,7 +119,7 @@ class LimitedRequests:
             raise item
         if time.monotonic() >= self._deadline:
             self._done = True
-            raise self._timeout()
+            raise self._timeout(too_long=True)
         return item
 
     def close(self) -> None:
@@ -128,8 +127,8 @@ class LimitedRequests:
         self._done = True
         self._wanted.put(_STOP)
 
-    def _timeout(self) -> DeadlineExceededError:
-        if time.monotonic() >= self._deadline:
+    def _timeout(self, *, too_long: bool) -> DeadlineExceededError:
+        if too_long:
             return DeadlineExceededError(
                 "STREAM_TOO_LONG",
                 f"the stream lasted longer than {self._limits.max_seconds:g}s",
