@@ -15,19 +15,29 @@ import subprocess
 import threading
 from pathlib import Path
 
-from modelreg.cli import EXIT_FAILED, EXIT_OK, CommandTree, Output
+from modelreg.cli import EXIT_FAILED, EXIT_OK, CommandTree, Output, UsageError
 from modelreg_server.launcher import (
     DEFAULT_DATA_DIR,
     DEFAULT_REGISTRY_PORT,
     DEFAULT_TRACKING_PORT,
     LaunchConfig,
     LaunchError,
+    PortUnavailable,
     Services,
     service_command,
 )
 
 # The services' modules, run as `python -m <module>`: modelreg_server never imports them.
 SERVICES = {"tracking": "tracking_service", "registry": "registry_service"}
+
+DATA_DIR_HELP = "where the embedded databases and artifacts live (default %(default)s)"
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 1-65535 (0, "any free port", would leave clients guessing)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
 
 
 def add_server_command(tree: CommandTree) -> None:
@@ -37,16 +47,32 @@ def add_server_command(tree: CommandTree) -> None:
         cmd_server,
         "run both services with the embedded defaults (SQLite, local files)",
     )
-    server.add_argument("--tracking-port", type=int, default=DEFAULT_TRACKING_PORT)
-    server.add_argument("--registry-port", type=int, default=DEFAULT_REGISTRY_PORT)
-    server.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    server.add_argument(
+        "--tracking-port",
+        type=_port,
+        default=DEFAULT_TRACKING_PORT,
+        help="port of the tracking service (default %(default)s)",
+    )
+    server.add_argument(
+        "--registry-port",
+        type=_port,
+        default=DEFAULT_REGISTRY_PORT,
+        help="port of the registry service (default %(default)s)",
+    )
+    server.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
 
 
 def add_db_command(tree: CommandTree) -> None:
     db = tree.group("db", "database maintenance")
     upgrade = tree.leaf(db, "upgrade", cmd_db_upgrade, "apply the schema migrations (idempotent)")
-    upgrade.add_argument("service", nargs="?", choices=["tracking", "registry", "all"], default="all")
-    upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    upgrade.add_argument(
+        "service",
+        nargs="?",
+        choices=["tracking", "registry", "all"],
+        default="all",
+        help="whose database (default %(default)s)",
+    )
+    upgrade.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=DATA_DIR_HELP)
 
 
 def add_tls_command(tree: CommandTree) -> None:
@@ -72,6 +98,8 @@ def add_tls_command(tree: CommandTree) -> None:
 
 
 def cmd_server(args: argparse.Namespace, out: Output) -> int:
+    if args.tracking_port == args.registry_port:
+        raise UsageError("SAME_PORT", f"--tracking-port and --registry-port are both {args.tracking_port}")
     config = LaunchConfig(
         data_dir=args.data_dir, tracking_port=args.tracking_port, registry_port=args.registry_port
     )
@@ -85,8 +113,11 @@ def cmd_server(args: argparse.Namespace, out: Output) -> int:
     services = Services(config)
     try:
         services.start()
+    except PortUnavailable as exc:
+        out.error(f"PORT_UNAVAILABLE: {exc}: choose another with --{exc.service}-port")
+        return EXIT_FAILED
     except LaunchError as exc:
-        print(f"error: SERVER_START_FAILED: {exc}", file=out.stderr)
+        out.error(f"SERVER_START_FAILED: {exc}")
         return EXIT_FAILED
     out.line(f"tracking  listening on {config.tracking_target}")
     out.line(f"registry  listening on {config.registry_target}")
@@ -100,7 +131,7 @@ def cmd_server(args: argparse.Namespace, out: Output) -> int:
             break
     services.stop()
     if crashed is not None:
-        print(f"error: SERVICE_EXITED: the {crashed} service exited; both are stopped", file=out.stderr)
+        out.error(f"SERVICE_EXITED: the {crashed} service exited; both are stopped")
         return EXIT_FAILED
     out.line("stopped")
     return EXIT_OK
@@ -114,10 +145,7 @@ def cmd_db_upgrade(args: argparse.Namespace, out: Output) -> int:
     for name in targets:
         done = subprocess.run(service_command(SERVICES[name], "db", "upgrade"), env=envs[name], check=False)
         if done.returncode != 0:
-            print(
-                f"error: MIGRATION_FAILED: {name} database upgrade exited with {done.returncode}",
-                file=out.stderr,
-            )
+            out.error(f"MIGRATION_FAILED: {name} database upgrade exited with {done.returncode}")
             return EXIT_FAILED
         out.line(f"{name}: database at head")
     return EXIT_OK
@@ -133,7 +161,7 @@ def cmd_tls_init(args: argparse.Namespace, out: Output) -> int:
     try:
         paths = write_local_certificates(args.directory, args.host, force=args.force)
     except FileExistsError as exc:
-        print(f"error: FILES_EXIST: {exc}", file=out.stderr)
+        out.error(f"FILES_EXIST: {exc}")
         return EXIT_FAILED
     files = {name: str(path.resolve()) for name, path in paths.items()}
     if out.as_json:

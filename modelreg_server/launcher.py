@@ -11,21 +11,35 @@ services serve TLS and their targets are ``grpcs://``: the launcher's health che
 registry's channel to tracking trust MODELREG_CA_FILE (default: the system roots) and present
 MODELREG_CLIENT_CERT_FILE / MODELREG_CLIENT_KEY_FILE, the same variables a client reads.
 
-The tracking service starts first; the registry, which asks tracking about runs, starts once
-tracking reports SERVING on grpc.health.v1. Each child runs in its own session, so a Ctrl-C in the
-terminal reaches only the launcher, which then stops the registry before tracking with SIGTERM (the
-services finish in-flight calls) and kills a child that does not exit within the grace period.
+Both ports are checked before anything starts: one another process listens on is refused at once
+(:class:`PortUnavailable`), so the launcher never waits on, or reports, a server that is not its
+own. The tracking service starts first; the registry, which asks tracking about runs, starts once
+tracking reports SERVING on grpc.health.v1 from a socket the child itself listens on (on Linux,
+where /proc tells; elsewhere the port check alone guards against a port taken in between).
+
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only the launcher, which
+then stops the registry before tracking with SIGTERM (the services finish in-flight calls) and kills
+a child that does not exit within the grace period. The services also never outlive the launcher,
+however it dies (SIGKILL, OOM killer): each child runs its service through :func:`run_child`, which
+holds the read end of a pipe whose only write end the launcher keeps open, and SIGTERMs its own
+process when the read ends with end of file. A pipe rather than Linux's PR_SET_PDEATHSIG: that
+needs ``preexec_fn``, which is unsafe once the launcher has threads (gRPC's, from the health checks,
+before the registry starts), fires on the death of the spawning thread rather than the process, and
+exists on Linux only; a pipe's end of file comes from the kernel on every POSIX system, and cannot
+be missed by a child that starts after the launcher died (its first read returns at once).
 """
 
 from __future__ import annotations
 
 import os
+import runpy
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,10 +53,62 @@ DEFAULT_TRACKING_PORT = 50051
 DEFAULT_REGISTRY_PORT = 50052
 TRACKING_SERVICE = "modelreg.tracking.v1.TrackingService"
 REGISTRY_SERVICE = "modelreg.registry.v1.RegistryService"
+# This module, which each child runs first (run_child): spelt out, since as __main__ it has no name.
+CHILD_RUNNER = "modelreg_server.launcher"
 
 
 class LaunchError(RuntimeError):
     """A service did not come up: it exited, or did not report SERVING in time."""
+
+
+class PortUnavailable(LaunchError):
+    """``service``'s port cannot be listened on: another process has it (or the host is wrong)."""
+
+    def __init__(self, service: str, host: str, port: int, why: str) -> None:
+        super().__init__(f"the {service} service cannot listen on {host}:{port}: {why}")
+        self.service = service
+
+
+def port_unavailable(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now, or None when it can. Probed as the services
+    bind (SO_REUSEADDR, no SO_REUSEPORT): any listener counts, a previous run's TIME_WAIT does not."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port``. Read from /proc; where
+    there is none (not Linux) this cannot be told and the answer is True."""
+    if not Path("/proc/net/tcp").exists():
+        return True
+    sockets = set()
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # the process has exited
+        return False
+    for fd in descriptors:
+        try:
+            sockets.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed since listed
+            continue
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:  # no IPv6
+            continue
+        # Columns: sl local_address rem_address st ... inode; local_address is HEXADDR:HEXPORT, st 0A LISTEN.
+        for fields in (row.split() for row in rows):
+            listening = fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+            if listening and f"socket:[{fields[9]}]" in sockets:
+                return True
+    return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,6 +140,14 @@ class LaunchConfig:
     def client_tls(self) -> TlsConfig:
         """What the launcher and the registry present to a TLS service: the client's variables."""
         return TlsConfig.from_env(self.base_env)
+
+    def listen_addresses(self) -> dict[str, tuple[str, int]]:
+        """Where each service will listen: its host setting (loopback unless the environment says
+        otherwise) and its port."""
+        return {
+            "tracking": (self.tracking_env()["MODELREG_TRACKING_HOST"], self.tracking_port),
+            "registry": (self.registry_env()["MODELREG_REGISTRY_HOST"], self.registry_port),
+        }
 
     @property
     def tracking_target(self) -> str:
@@ -124,6 +198,22 @@ def service_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def run_child(argv: Sequence[str]) -> None:
+    """``python -m modelreg_server.launcher FD MODULE ARG...``: runs ``python -m MODULE ARG...`` in
+    this process and sends it SIGTERM (a graceful stop) once the launcher's pipe, read on FD, ends."""
+    fd, module, *args = argv
+    threading.Thread(target=_stop_at_end_of_file, args=(int(fd),), name="launcher-watch", daemon=True).start()
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _stop_at_end_of_file(fd: int) -> None:
+    # The launcher never writes: a read returns only at end of file, when its write end is closed.
+    while os.read(fd, 1):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Services:
     """The two services as child processes; a context manager that stops them on exit."""
 
@@ -131,6 +221,9 @@ class Services:
         self.config = config
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
+        # The children's lifeline (see the module docstring): they hold the read end, this process
+        # the write end, which the kernel closes when this process dies, however it dies.
+        self._lifeline: tuple[int, int] | None = None
 
     def __enter__(self) -> Services:
         self.start()
@@ -142,7 +235,13 @@ class Services:
         self.stop()
 
     def start(self) -> None:
+        """Starts both services; PortUnavailable, before anything starts, when a port is taken."""
+        for name, (host, port) in self.config.listen_addresses().items():
+            why = port_unavailable(host, port)
+            if why is not None:
+                raise PortUnavailable(name, host, port, why)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lifeline = os.pipe()
         try:
             self._spawn("tracking", "tracking_service", self.config.tracking_env())
             self._wait_serving("tracking", self.config.tracking_target, TRACKING_SERVICE)
@@ -158,8 +257,11 @@ class Services:
             self.config.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.config.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
+        assert self._lifeline is not None
+        read_end = self._lifeline[0]
         self.processes[name] = subprocess.Popen(
-            service_command(module, "serve"),
+            service_command(CHILD_RUNNER, str(read_end), module, "serve"),
+            pass_fds=(read_end,),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,
@@ -170,13 +272,21 @@ class Services:
     def _wait_serving(self, name: str, target: str, service: str) -> None:
         deadline = time.monotonic() + self.config.startup_timeout
         process = self.processes[name]
+        host, port = self.config.listen_addresses()[name]
         while time.monotonic() < deadline:
             if process.poll() is not None:
+                why = port_unavailable(host, port)
+                if why is not None:  # taken after the check, before the child could bind it
+                    raise PortUnavailable(name, host, port, why)
                 raise LaunchError(
                     f"{name} service exited with code {process.returncode} during startup{self._log_hint(name)}"
                 )
             try:
-                if is_serving(target, service, timeout=1.0, tls=self.config.client_tls):
+                # SERVING counts only from the child's own socket: whoever else holds the port
+                # answers too until the child, failing to bind it, exits.
+                if is_serving(target, service, timeout=1.0, tls=self.config.client_tls) and listens_on(
+                    process.pid, port
+                ):
                     return
             except ValueError as exc:  # an unreadable MODELREG_CA_FILE, a certificate without its key
                 raise LaunchError(str(exc)) from None
@@ -212,4 +322,12 @@ class Services:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                os.close(fd)
+            self._lifeline = None
         return codes
+
+
+if __name__ == "__main__":
+    run_child(sys.argv[1:])

@@ -8,6 +8,10 @@ Tables for people, ``--json`` for scripts. Exit codes scripts can trust:
 - 3: a service is unavailable or did not answer in time.
 
 Errors print one line on stderr, ``error: <REASON>: <message>``; ``--verbose`` adds the traceback.
+Everything a server sent is printed with its control characters escaped (:func:`printable`), so a
+name cannot drive the terminal; ``--json`` output is JSON-escaped. When the reader of stdout goes
+away (``modelreg models list | head -1``) the command stops silently with exit status 141, as a
+Unix tool killed by SIGPIPE does.
 Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACKING_URI`` /
 ``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
 after the command. With access control on, ``MODELREG_TOKEN`` authenticates every command; a refusal
@@ -24,6 +28,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
 import time
 import traceback
@@ -34,17 +40,23 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, TextIO
 
+from modelreg import config, wire
 from modelreg import entities as e
+from modelreg._grpc import parse_target
 from modelreg.client import Client
 from modelreg.exceptions import (
     DeadlineExceeded,
+    InvalidArgument,
     ModelregError,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
+from modelreg.uris import MODELS_SCHEME, RUNS_SCHEME, parse_model_uri
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+# 128 + SIGPIPE: what a shell reports for a Unix tool stopped by a closed pipe (`seq 1e6 | head -1`).
+EXIT_CLOSED_PIPE = 141
 
 Handler = Callable[[argparse.Namespace, "Output"], int]
 
@@ -60,7 +72,32 @@ SERVER_COMMANDS = {
 }
 
 
+class UsageError(Exception):
+    """A mistake in what was typed or set that argparse cannot see: ``error: REASON: message``, exit 2."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+
+
 # Output
+
+# C0 controls, DEL and C1 controls (ESC and CSI among them: what drives a terminal), the line and
+# paragraph separators, and the bidirectional overrides that make text display in another order.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could move the cursor, recolour or retitle the terminal,
+    break a table row or reorder what is displayed written as a visible escape (``\\x1b``, ``\\n``)."""
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 class Output:
@@ -84,7 +121,11 @@ class Output:
             print(f"{key.ljust(width)}  {_cell(value)}", file=self.stdout)
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.stdout)
+        print(printable(text), file=self.stdout)
+
+    def error(self, message: str) -> None:
+        """One ``error: REASON: message`` line on stderr."""
+        print(f"error: {printable(message)}", file=self.stderr)
 
 
 def _plain(value: Any) -> Any:
@@ -102,10 +143,12 @@ def _cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value) or "-"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-    return str(value)
+        text = ",".join(str(v) for v in value) or "-"
+    elif isinstance(value, Mapping):
+        text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    else:
+        text = str(value)
+    return printable(text)
 
 
 def _time(ms: int | None) -> str:
@@ -144,8 +187,33 @@ class ProgressBar:
 # Commands that talk to the services
 
 
+def target(args: argparse.Namespace, service: str) -> str:
+    """The ``--SERVICE-uri`` target, else the environment's or the default; a malformed one is a
+    usage error naming the flag or variable it came from."""
+    given: str | None = getattr(args, f"{service}_uri", None)
+    uri = given or config.default_uri(service)
+    try:
+        parse_target(uri)
+    except ValueError:
+        source = f"--{service}-uri" if given else f"MODELREG_{service.upper()}_URI"
+        raise UsageError(
+            "INVALID_TARGET",
+            f"{source} {uri!r} is not a gRPC target: use host:port, grpc://host:port or grpcs://host:port",
+        ) from None
+    return uri
+
+
 def _client(args: argparse.Namespace) -> Client:
-    return Client(getattr(args, "tracking_uri", None), getattr(args, "registry_uri", None))
+    return Client(target(args, "tracking"), target(args, "registry"))
+
+
+def _require_model(client: Client, name: str, version: str | None = None) -> None:
+    """Raises NotFound for an unknown model (or version): called when a listing for it came back
+    empty, so a misspelt name is an error rather than an empty table."""
+    if version is None:
+        client.get_registered_model(name)
+    else:
+        client.get_model_version(name, version)
 
 
 def cmd_experiments_list(args: argparse.Namespace, out: Output) -> int:
@@ -186,9 +254,11 @@ def cmd_experiments_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace, out: Output) -> int:
-    runs = _client(args).search_runs(
-        args.experiment_id or [], args.filter or "", max_results=args.max_results
-    )
+    client = _client(args)
+    runs = client.search_runs(args.experiment_id or [], args.filter or "", max_results=args.max_results)
+    if not runs:
+        for experiment_id in args.experiment_id or []:
+            client.get_experiment(experiment_id)  # an unknown experiment is NOT_FOUND, not an empty table
     if out.as_json:
         out.json(runs)
     else:
@@ -286,10 +356,13 @@ def _versions_table(out: Output, versions: Sequence[e.ModelVersion]) -> None:
 
 
 def cmd_versions_list(args: argparse.Namespace, out: Output) -> int:
-    clauses = [f"name='{args.name}'"] if args.name else []
+    clauses = [f"name = {wire.quote(args.name)}"] if args.name else []
     if args.filter:
         clauses.append(args.filter)
-    versions = _client(args).search_model_versions(filter_string=" and ".join(clauses))
+    client = _client(args)
+    versions = client.search_model_versions(filter_string=" and ".join(clauses))
+    if not versions and args.name:
+        _require_model(client, args.name)
     if out.as_json:
         out.json(versions)
     else:
@@ -374,7 +447,7 @@ def cmd_versions_seal(args: argparse.Namespace, out: Output) -> int:
         )
     failed = sum(r.status == "FAILED" for r in results)
     if failed:
-        print(f"error: SEAL_FAILED: {failed} of {len(results)} versions are not sealed", file=out.stderr)
+        out.error(f"SEAL_FAILED: {failed} of {len(results)} versions are not sealed")
         return EXIT_FAILED
     return EXIT_OK
 
@@ -398,7 +471,10 @@ def cmd_alias_delete(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
-    events = _client(args).get_model_history(args.name, args.version)
+    client = _client(args)
+    events = client.get_model_history(args.name, args.version)
+    if not events:
+        _require_model(client, args.name, args.version)
     if out.as_json:
         out.json(events)
     else:
@@ -435,12 +511,28 @@ def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
 def cmd_download(args: argparse.Namespace, out: Output) -> int:
     from modelreg.models.fetch import fetch_model
 
+    if args.uri.startswith((MODELS_SCHEME, RUNS_SCHEME)) or not Path(args.uri).is_dir():
+        try:
+            parse_model_uri(args.uri)
+        except InvalidArgument as exc:
+            raise UsageError(exc.reason, exc.message) from None
     client = _client(args)
     bar = ProgressBar(out.stderr, "download")
     try:
         fetched = fetch_model(
-            args.uri, tracking=client.tracking, registry=client.registry, dst_path=args.output, progress=bar
+            args.uri,
+            tracking=client.tracking,
+            registry=client.registry,
+            dst_path=args.output,
+            progress=bar,
+            overwrite=args.force,
         )
+    except FileExistsError as exc:
+        out.error(
+            f"DESTINATION_EXISTS: {exc}: choose another --output, or pass --force to write the model's "
+            "files into it (files of the same name are replaced, others are kept)"
+        )
+        return EXIT_FAILED
     finally:
         bar.finish()
     if out.as_json:
@@ -464,23 +556,40 @@ def _server_not_installed(args: argparse.Namespace, out: Output) -> int:
     words = ["modelreg", args.command]
     if SERVER_COMMANDS[args.command][1] and args.words and not args.words[0].startswith("-"):
         words.append(args.words[0])
-    print(
-        f"error: SERVER_NOT_INSTALLED: '{' '.join(words)}' needs the server distribution: "
-        f"pip install {SERVER_DISTRIBUTION}",
-        file=out.stderr,
+    raise UsageError(
+        "SERVER_NOT_INSTALLED",
+        f"'{' '.join(words)}' needs the server distribution: pip install {SERVER_DISTRIBUTION}",
     )
-    return EXIT_USAGE
 
 
 # Parser
+
+MODEL_HELP = "registered model name"
+VERSION_HELP = "version number"
+COMMENT_HELP = "recorded with the change in the model's history"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def _common_options() -> argparse.ArgumentParser:
     # SUPPRESS defaults let the same option appear before or after the command without the
     # subcommand's default overwriting a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--tracking-uri", default=argparse.SUPPRESS, help="tracking service host:port")
-    common.add_argument("--registry-uri", default=argparse.SUPPRESS, help="registry service host:port")
+    common.add_argument(
+        "--tracking-uri",
+        default=argparse.SUPPRESS,
+        help="tracking service host:port or grpcs://host:port (default: $MODELREG_TRACKING_URI, else localhost:50051)",
+    )
+    common.add_argument(
+        "--registry-uri",
+        default=argparse.SUPPRESS,
+        help="registry service host:port or grpcs://host:port (default: $MODELREG_REGISTRY_URI, else localhost:50052)",
+    )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
     )
@@ -547,20 +656,24 @@ def build_parser() -> argparse.ArgumentParser:
     runs_list = leaf(runs, "list", cmd_runs_list, "list runs, newest first")
     runs_list.add_argument("--experiment-id", action="append", help="repeatable; default: every experiment")
     runs_list.add_argument("--filter", default=None, help='e.g. "metrics.rmse < 5"')
-    runs_list.add_argument("--max-results", type=int, default=100)
-    leaf(runs, "show", cmd_runs_show, "show one run").add_argument("run_id")
+    runs_list.add_argument(
+        "--max-results", type=positive_int, default=100, help="at most this many runs (default %(default)s)"
+    )
+    leaf(runs, "show", cmd_runs_show, "show one run").add_argument("run_id", help="the run's id")
 
     models = group("models", "registered models")
-    leaf(models, "list", cmd_models_list, "list registered models").add_argument("--filter", default=None)
-    leaf(models, "show", cmd_models_show, "show a registered model").add_argument("name")
+    leaf(models, "list", cmd_models_list, "list registered models").add_argument(
+        "--filter", default=None, help="e.g. \"name LIKE 'house%%'\""
+    )
+    leaf(models, "show", cmd_models_show, "show a registered model").add_argument("name", help=MODEL_HELP)
 
     versions = group("versions", "model versions")
     versions_list = leaf(versions, "list", cmd_versions_list, "list versions, newest first")
     versions_list.add_argument("name", nargs="?", help="registered model (default: every model)")
     versions_list.add_argument("--filter", default=None, help="e.g. \"current_stage='Production'\"")
     versions_show = leaf(versions, "show", cmd_versions_show, "show a version with its lineage")
-    versions_show.add_argument("name")
-    versions_show.add_argument("version")
+    versions_show.add_argument("name", help=MODEL_HELP)
+    versions_show.add_argument("version", help=VERSION_HELP)
     seal = leaf(
         versions,
         "seal",
@@ -569,35 +682,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seal.add_argument("--model", default=None, help="only this registered model's versions")
     transition = leaf(versions, "transition", cmd_versions_transition, "move a version to a stage")
-    transition.add_argument("name")
-    transition.add_argument("version")
+    transition.add_argument("name", help=MODEL_HELP)
+    transition.add_argument("version", help=VERSION_HELP)
     transition.add_argument("stage", help="None, Staging, Production or Archived")
     transition.add_argument(
         "--no-archive", action="store_true", help="keep the stage's other versions where they are"
     )
-    transition.add_argument("--comment", default="")
+    transition.add_argument("--comment", default="", help=COMMENT_HELP)
 
     alias = group("alias", "aliases")
     alias_set = leaf(alias, "set", cmd_alias_set, "point an alias at a version")
-    alias_set.add_argument("name")
-    alias_set.add_argument("alias")
-    alias_set.add_argument("version")
+    alias_set.add_argument("name", help=MODEL_HELP)
+    alias_set.add_argument("alias", help="letters, digits, '_' and '-', e.g. champion")
+    alias_set.add_argument("version", help=VERSION_HELP)
     alias_delete = leaf(alias, "delete", cmd_alias_delete, "remove an alias")
-    alias_delete.add_argument("name")
-    alias_delete.add_argument("alias")
+    alias_delete.add_argument("name", help=MODEL_HELP)
+    alias_delete.add_argument("alias", help="the alias to remove")
 
     history = leaf(commands, "history", cmd_history, "a model's audit history, oldest first")
-    history.add_argument("name")
-    history.add_argument("--version", default=None)
+    history.add_argument("name", help=MODEL_HELP)
+    history.add_argument("--version", default=None, help="only this version's events")
 
     rollback = leaf(commands, "rollback", cmd_rollback, "give a stage back to its previous holder")
-    rollback.add_argument("name")
+    rollback.add_argument("name", help=MODEL_HELP)
     rollback.add_argument("stage", help="Staging or Production")
-    rollback.add_argument("--comment", default="")
+    rollback.add_argument("--comment", default="", help=COMMENT_HELP)
 
     download = leaf(commands, "download", cmd_download, "download a model, verified, into a directory")
     download.add_argument("uri", help="models:/Name/Production, models:/Name@alias, runs:/<id>/path, ...")
     download.add_argument("-o", "--output", type=Path, required=True, help="directory to create (or empty)")
+    download.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a directory that holds files: the model's replace those of the same name, others stay",
+    )
 
     # Imported here: cli_access builds on this module's Output and CommandTree.
     from modelreg.cli_access import add_access_commands
@@ -608,6 +726,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the exit code (the console script exits with it)."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # here, so a closed pipe is seen now rather than at interpreter exit
+    except BrokenPipeError:
+        return _closed_pipe()
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         # parse_args, except that a stand-in for a server command takes any arguments.
@@ -620,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, out)
+    except UsageError as exc:
+        return _fail(args, out, EXIT_USAGE, str(exc))
     except (Unavailable, DeadlineExceeded) as exc:
         return _fail(args, out, EXIT_UNAVAILABLE, str(exc))
     except Unauthenticated as exc:
@@ -630,8 +759,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, out, EXIT_FAILED, _denied(exc))
     except ModelregError as exc:
         return _fail(args, out, EXIT_FAILED, str(exc))
-    except (OSError, ValueError) as exc:  # local files: an existing download target, a full disk...
-        return _fail(args, out, EXIT_FAILED, f"{type(exc).__name__.upper()}: {exc}")
+    except BrokenPipeError:
+        raise  # the reader of stdout has gone: main ends quietly
+    except OSError as exc:  # local files: a full disk, a directory in the way, no permission...
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, out, EXIT_FAILED, f"LOCAL_FILE_ERROR: {where}{exc.strerror or exc}")
+    except ValueError as exc:  # the client's settings: an unreadable MODELREG_CA_FILE, a bad timeout...
+        return _fail(args, out, EXIT_USAGE, f"INVALID_SETTING: {exc}")
+
+
+def _closed_pipe() -> int:
+    """Ends quietly once stdout's reader has gone (``modelreg ... | head -1``). What is still
+    buffered can never be written; stdout is pointed at /dev/null so the interpreter's final flush
+    does not report it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file descriptor (captured in-process)
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 def _denied(exc: PermissionDenied) -> str:
@@ -646,10 +793,16 @@ def _denied(exc: PermissionDenied) -> str:
 def _fail(args: argparse.Namespace, out: Output, code: int, error: str) -> int:
     """Reports the exception being handled as one line; the traceback only with --verbose."""
     if getattr(args, "verbose", False):
-        traceback.print_exc(file=out.stderr)
-    print(f"error: {error}", file=out.stderr)
+        # Escaped line by line: the messages in it may quote what a server sent.
+        for line in traceback.format_exc().splitlines():
+            print(printable(line), file=out.stderr)
+    out.error(error)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the imported module rather than this __main__ copy of it, whose UsageError is not
+    # the class the server's commands raise.
+    from modelreg.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -15,7 +15,17 @@ from typing import Any, Protocol, cast
 
 from modelreg import entities as e
 from modelreg.access_client import AccessClient
-from modelreg.cli import EXIT_OK, EXIT_USAGE, CommandTree, Output, _client, _time
+from modelreg.cli import (
+    EXIT_OK,
+    MODEL_HELP,
+    CommandTree,
+    Output,
+    UsageError,
+    _client,
+    _time,
+    positive_int,
+    target,
+)
 
 LEVELS = ("READ", "EDIT", "MANAGE")
 
@@ -35,14 +45,8 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
-def _usage_error(out: Output, reason: str, message: str) -> int:
-    """A usage mistake argparse cannot see, reported as one line, exit 2."""
-    print(f"error: {reason}: {message}", file=out.stderr)
-    return EXIT_USAGE
-
-
 def _access(args: argparse.Namespace) -> AccessClient:
-    return AccessClient(getattr(args, "registry_uri", None))
+    return AccessClient(target(args, "registry"))
 
 
 class PermissionsApi(Protocol):
@@ -142,9 +146,7 @@ def cmd_users_list(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_users_update(args: argparse.Namespace, out: Output) -> int:
     if args.admin is None and args.disabled is None and args.groups is None:
-        return _usage_error(
-            out, "NOTHING_TO_CHANGE", "give --admin/--no-admin, --disable/--enable or --groups"
-        )
+        raise UsageError("NOTHING_TO_CHANGE", "give --admin/--no-admin, --disable/--enable or --groups")
     with _access(args) as access:
         user = access.update_user(args.name, admin=args.admin, disabled=args.disabled, groups=args.groups)
     _show_user(out, user)
@@ -172,7 +174,7 @@ def cmd_tokens_create(args: argparse.Namespace, out: Output) -> int:
         try:
             expires_in = parse_duration(args.expires_in)
         except ValueError as exc:
-            return _usage_error(out, "INVALID_DURATION", f"--expires-in: {exc}")
+            raise UsageError("INVALID_DURATION", f"--expires-in: {exc}") from None
     with _access(args) as access:
         created = access.create_token(args.user, description=args.description, expires_in_seconds=expires_in)
     if out.as_json:
@@ -350,13 +352,13 @@ def add_access_commands(tree: CommandTree, models: Any) -> None:
 
     users = group("users", "users (admins only)")
     create = leaf(users, "create", cmd_users_create, "create a user")
-    create.add_argument("name")
+    create.add_argument("name", help="1-128 letters, digits and . _ @ + / : = -")
     create.add_argument("--admin", action="store_true", help="may manage users and everything else")
     create.add_argument("--service", action="store_true", help="a service identity, may act for others")
     create.add_argument("--group", action="append", metavar="G", help="a group to be in; repeatable")
     leaf(users, "list", cmd_users_list, "list users")
     update = leaf(users, "update", cmd_users_update, "change a user's admin flag, groups or disabled flag")
-    update.add_argument("name")
+    update.add_argument("name", help="the user to change")
     admin = update.add_mutually_exclusive_group()
     admin.add_argument(
         "--admin", dest="admin", action="store_const", const=True, default=None, help="make an admin"
@@ -386,7 +388,9 @@ def add_access_commands(tree: CommandTree, models: Any) -> None:
     token_create.add_argument(
         "--expires-in", default=None, metavar="DURATION", help="e.g. 90s, 15m, 12h, 30d, 1y (default: never)"
     )
-    token_create.add_argument("--description", default="", metavar="TEXT")
+    token_create.add_argument(
+        "--description", default="", metavar="TEXT", help="what the token is for, shown in listings"
+    )
     token_list = leaf(tokens, "list", cmd_tokens_list, "list tokens (yours; everyone's for an admin)")
     token_list.add_argument("--user", default="", metavar="NAME", help="only this user's tokens")
     token_list.add_argument("--all", action="store_true", help="include revoked tokens")
@@ -396,7 +400,9 @@ def add_access_commands(tree: CommandTree, models: Any) -> None:
     grant = leaf(permissions, "set", cmd_permissions_set, "grant a user or group a level")
     _target_options(grant)
     _principal_options(grant)
-    grant.add_argument("--level", required=True, type=str.upper, choices=LEVELS)
+    grant.add_argument(
+        "--level", required=True, type=str.upper, choices=LEVELS, help="READ < EDIT < MANAGE (any case)"
+    )
     listing = leaf(permissions, "list", cmd_permissions_list, "current grants (and a model's protection)")
     _target_options(listing)
     listing.add_argument("--history", action="store_true", help="also the grant changes, with actor and time")
@@ -405,7 +411,7 @@ def add_access_commands(tree: CommandTree, models: Any) -> None:
     _principal_options(revoke)
 
     protect = leaf(models, "protect", cmd_models_protect, "which changes to a model need MANAGE")
-    protect.add_argument("name")
+    protect.add_argument("name", help=MODEL_HELP)
     protect.add_argument(
         "--alias", action="append", metavar="A", help="a protected alias; repeatable; replaces the list"
     )
@@ -415,4 +421,6 @@ def add_access_commands(tree: CommandTree, models: Any) -> None:
 
     access = group("access", "the access audit")
     events = leaf(access, "events", cmd_access_events, "user and token changes, newest first")
-    events.add_argument("--max-results", type=int, default=100)
+    events.add_argument(
+        "--max-results", type=positive_int, default=100, help="at most this many events (default %(default)s)"
+    )

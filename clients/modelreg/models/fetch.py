@@ -213,6 +213,27 @@ def _download(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _download_over(
+    source: ModelSource,
+    tracking: TrackingClient,
+    registry: RegistryClient,
+    target: Path,
+    progress: Progress | None,
+) -> None:
+    """Into a directory that holds files: everything is downloaded and verified beside it first,
+    then each model file replaces the file of its name in ``target``; other files stay."""
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    try:
+        staged = staging / "model"
+        _download(source, tracking, registry, staged, progress)
+        for path in source.digests:
+            destination = model_path(target, path)  # refuses a symlink in target that leads out
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            model_path(staged, path).replace(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def fetch_model(
     model_uri: str,
     *,
@@ -220,13 +241,15 @@ def fetch_model(
     registry: RegistryClient | None = None,
     dst_path: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> FetchedModel:
     """Brings a model directory to local disk, verified; see the module docstring.
 
     ``model_uri`` may also be a local model directory, checked against its own ``files`` map.
-    With ``dst_path`` the model's files are written into that directory (absent or empty) instead
-    of the cache. The clients default to the process-wide ones
-    that ``modelreg.set_tracking_uri`` / ``set_registry_uri`` configure.
+    With ``dst_path`` the model's files are written into that directory instead of the cache: it
+    must be absent or empty (FileExistsError otherwise) unless ``overwrite``, which writes the
+    model's files over those of the same name and leaves the others. The clients default to the
+    process-wide ones that ``modelreg.set_tracking_uri`` / ``set_registry_uri`` configure.
     """
     if not model_uri.startswith((MODELS_SCHEME, RUNS_SCHEME)) and Path(model_uri).is_dir():
         return FetchedModel(Path(model_uri), verify_model_dir(Path(model_uri)), None)
@@ -237,9 +260,14 @@ def fetch_model(
     source = resolve_source(model_uri, tracking, registry)
     if dst_path is not None:
         target = Path(dst_path)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise FileExistsError(f"{target} exists and is not an empty directory")
-        _download(source, tracking, registry, target, progress)
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"{target} exists and is not a directory")
+        if target.is_dir() and any(target.iterdir()):
+            if not overwrite:
+                raise FileExistsError(f"{target} exists and is not empty")
+            _download_over(source, tracking, registry, target, progress)
+        else:
+            _download(source, tracking, registry, target, progress)
     else:
         target = cache_root() / "models" / source.tree_digest
         cached = target.is_dir()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
 
+from modelreg import Client
 from modelreg.cli import ProgressBar, main
 from modelreg.models.model_dir import sha256_file
 from modelreg_server.launcher import free_port
@@ -111,10 +116,35 @@ def test_download_writes_a_verified_model(
     assert code == 0, err
     assert sorted(p.name for p in target.iterdir()) == ["model.skops", "modelreg-model.json"]
     assert str(target) in out
-    code, _, err = run(
-        capsys, *seeded.targets(), "download", f"runs:/{seeded.run_ids[1]}/model", "-o", str(target)
+
+
+def test_download_into_a_directory_with_files_says_so_and_force_writes_the_model_there(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    (target / "model.skops").write_bytes(b"stale")
+    argv = [*seeded.targets(), "download", f"models:/{seeded.model}/1", "-o", str(target)]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: DESTINATION_EXISTS: {target} exists and is not empty: choose another --output, or pass "
+        "--force to write the model's files into it (files of the same name are replaced, others are kept)\n"
     )
-    assert code == 1 and err.startswith("error: FILEEXISTSERROR: ")
+    assert (target / "model.skops").read_bytes() == b"stale"
+
+    listed = run_json(capsys, seeded, *argv[4:], "--force")
+    assert isinstance(listed, dict)
+    assert {path: sha256_file(target / path) for path in listed["files"]} == listed["files"]
+    assert (target / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in target.iterdir()) == ["model.skops", "modelreg-model.json", "notes.txt"]
+
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, *argv[:-1], str(tmp_path / "file"), "--force")
+    assert code == 1 and err.startswith(
+        f"error: LOCAL_FILE_ERROR: {tmp_path / 'file'} exists and is not a directory"
+    )
 
 
 @pytest.mark.parametrize("uri", ["models:/{model}/1", "runs:/{run}/model"])
@@ -137,8 +167,12 @@ def test_download_json_lists_every_file_written(
         (["runs", "show", "0" * 32], "RUN_NOT_FOUND"),
         (["versions", "transition", "{model}", "99", "Production"], "MODEL_VERSION_NOT_FOUND"),
         (["versions", "show", "x", "one"], "INVALID_VERSION"),
-        (["download", "models:/x/Prod", "-o", "unused"], "INVALID_MODEL_URI"),
         (["rollback", "x", "Archived"], "INVALID_STAGE"),
+        (["versions", "list", "NoSuchModel"], "REGISTERED_MODEL_NOT_FOUND"),
+        (["versions", "list", "It's-{model}"], "REGISTERED_MODEL_NOT_FOUND"),
+        (["history", "NoSuchModel"], "REGISTERED_MODEL_NOT_FOUND"),
+        (["history", "{model}", "--version", "99"], "MODEL_VERSION_NOT_FOUND"),
+        (["runs", "list", "--experiment-id", "987654"], "EXPERIMENT_NOT_FOUND"),
     ],
 )
 def test_failures_exit_1_with_one_line(
@@ -159,9 +193,67 @@ def test_verbose_adds_the_traceback(capsys: pytest.CaptureFixture[str], seeded: 
     )
 
 
+def test_a_known_model_with_no_matching_version_is_an_empty_table(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded
+) -> None:
+    code, out, err = run(
+        capsys, *seeded.targets(), "versions", "list", seeded.model, "--filter", "version > 99"
+    )
+    assert (code, err) == (0, "")
+    assert out.split() == ["VERSION", "STAGE", "ALIASES", "STATUS", "RUN_ID", "CREATED", "SOURCE"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "error"),
+    [
+        (
+            ["--tracking-uri", "http://localhost:5000", "runs", "list"],
+            {},
+            "error: INVALID_TARGET: --tracking-uri 'http://localhost:5000' is not a gRPC target: use "
+            "host:port, grpc://host:port or grpcs://host:port\n",
+        ),
+        (
+            ["models", "list", "--tracking-uri", "localhost:1"],
+            {"MODELREG_REGISTRY_URI": "https://registry.example.com"},
+            "error: INVALID_TARGET: MODELREG_REGISTRY_URI 'https://registry.example.com' is not a gRPC "
+            "target: use host:port, grpc://host:port or grpcs://host:port\n",
+        ),
+        (
+            ["whoami", "--registry-uri", "s3://bucket"],
+            {},
+            "error: INVALID_TARGET: --registry-uri 's3://bucket' is not a gRPC target: use host:port, "
+            "grpc://host:port or grpcs://host:port\n",
+        ),
+        (
+            ["download", "models:/x/Prod", "-o", "unused"],
+            {},
+            "error: INVALID_MODEL_URI: invalid model URI 'models:/x/Prod': 'Prod' is neither a version "
+            "number, a stage nor 'latest'\n",
+        ),
+    ],
+)
+def test_a_bad_uri_is_a_usage_error_in_the_tools_words(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    error: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert run(capsys, *argv) == (2, "", error)
+
+
 @pytest.mark.parametrize(
     "argv",
-    [[], ["models"], ["versions", "transition", "x"], ["nonsense"], ["runs", "list", "--max-results", "x"]],
+    [
+        [],
+        ["models"],
+        ["versions", "transition", "x"],
+        ["nonsense"],
+        ["runs", "list", "--max-results", "x"],
+        ["runs", "list", "--max-results", "-1"],
+    ],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, _, err = run(capsys, *argv)
@@ -228,3 +320,49 @@ def test_json_option_before_the_command(capsys: pytest.CaptureFixture[str], seed
     code, out, _ = run(capsys, "--json", *seeded.targets(), "versions", "list", seeded.model)
     assert code == 0
     assert [v["version"] for v in json.loads(out)] == [2, 1]
+
+
+def test_text_from_the_server_cannot_drive_the_terminal(
+    capsys: pytest.CaptureFixture[str], seeded: Seeded
+) -> None:
+    hostile = "\x1b[2J\x1b]0;pwned\x07\x9b31m\nfake row\u202e"
+    name = f"Escapes-{seeded.model}"
+    with Client(seeded.tracking, seeded.registry) as client:
+        client.create_registered_model(name, tags={"note": hostile}, description=hostile)
+    shown = "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\nfake row\\u202e"
+    for argv in (["models", "list", "--filter", f"name = '{name}'"], ["models", "show", name]):
+        code, out, err = run(capsys, *seeded.targets(), *argv)
+        assert (code, err) == (0, "")
+        assert shown in out
+        assert f"note={shown}" in out or argv[1] == "list"  # tags: on `models show` only
+        assert not [c for c in out.replace("\n", "") if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    # In an error the server's message quotes the name, and it is escaped there too.
+    code, out, err = run(capsys, *seeded.targets(), "models", "show", f"Nope{hostile}")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and shown in err and "\x1b" not in err
+    # --json carries the text itself, JSON-escaped.
+    model = run_json(capsys, seeded, "models", "show", name)
+    assert isinstance(model, dict) and model["description"] == hostile
+
+
+def _closed_pipe_run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``modelreg ARGV`` with stdout a pipe whose reader has already gone."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "modelreg.cli", *argv],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["versions", "list", "{model}"]])
+def test_a_closed_pipe_ends_the_command_quietly_with_status_141(seeded: Seeded, command: list[str]) -> None:
+    done = _closed_pipe_run([*seeded.targets(), *(a.format(model=seeded.model) for a in command)])
+    assert (done.returncode, done.stderr) == (141, "")

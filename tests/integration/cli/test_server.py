@@ -1,7 +1,9 @@
-"""`modelreg server` as a real process: both services come up SERVING and stop on a signal."""
+"""`modelreg server` as a real process: both services come up SERVING and stop on a signal, a taken
+port stops it before anything starts, and its services do not outlive it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,14 +13,16 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import psutil
 import pytest
 
 import modelreg
 from modelreg import RegistryClient, TlsConfig, TrackingClient
+from modelreg_server import launcher
 from modelreg_server.healthcheck import is_serving
 from modelreg_server.launcher import REGISTRY_SERVICE, TRACKING_SERVICE, free_port
 from modelreg_server.tls import write_local_certificates
-from tests.servers import register_a_run
+from tests.servers import register_a_run, running_tracking
 
 
 def launch(
@@ -99,18 +103,74 @@ def test_server_with_a_certificate_serves_tls_and_the_registry_reaches_tracking_
     assert f"registry  listening on {registry}" in out
 
 
-def test_server_that_cannot_start_stops_what_it_started(tmp_path: Path) -> None:
-    tracking_port = free_port()
-    with socket.socket() as taken:  # the registry's port is busy: the registry cannot bind
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        registry_port = taken.getsockname()[1]
-        process = launch(tmp_path / "data", tracking_port, registry_port, tmp_path / "server.log")
+@pytest.mark.parametrize("taken", ["tracking", "registry"])
+def test_a_taken_port_fails_at_once_naming_the_flag_and_starts_nothing(tmp_path: Path, taken: str) -> None:
+    with socket.socket() as holder:  # another process's server, as far as the launcher can tell
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        ports = {"tracking": free_port(), "registry": free_port(), taken: holder.getsockname()[1]}
+        started = time.monotonic()
+        process = launch(tmp_path / "data", ports["tracking"], ports["registry"], tmp_path / "server.log")
         try:
-            process.communicate(timeout=60)
+            out, _ = process.communicate(timeout=60)
         finally:
             if process.poll() is None:
                 process.kill()
+        took = time.monotonic() - started
     assert process.returncode == 1
-    assert "error: SERVER_START_FAILED: registry service" in (tmp_path / "server.log").read_text()
-    assert not is_serving(f"127.0.0.1:{tracking_port}")
+    assert "listening" not in out
+    assert (tmp_path / "server.log").read_text() == (
+        f"error: PORT_UNAVAILABLE: the {taken} service cannot listen on 127.0.0.1:{ports[taken]}: "
+        f"Address already in use: choose another with --{taken}-port\n"
+    )
+    assert took < 10  # an interpreter start, not a service start-up and a health-check timeout
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_port_taken_after_the_check_is_not_mistaken_for_the_services_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another tracking service takes the port between the check and the child's bind: it answers
+    SERVING, but start() fails rather than report it as the launcher's own."""
+    # The check saw the port free (raising=False: main, before the check existed, fails below instead).
+    monkeypatch.setattr(launcher, "port_unavailable", lambda host, port: None, raising=False)
+    with running_tracking(tmp_path / "other") as (other, _):
+        config = launcher.LaunchConfig(
+            data_dir=tmp_path / "data",
+            tracking_port=int(other.rsplit(":", 1)[1]),
+            registry_port=free_port(),
+            log_dir=tmp_path / "logs",
+            startup_timeout=30,
+            base_env={k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")},
+        )
+        services = launcher.Services(config)
+        try:
+            with pytest.raises(launcher.LaunchError, match="tracking service exited with code 1"):
+                services.start()
+        finally:
+            services.stop()
+    assert "registry" not in services.processes
+    assert "cannot listen on" in (tmp_path / "logs" / "tracking.log").read_text()
+
+
+def test_services_die_with_a_launcher_killed_by_sigkill(tmp_path: Path) -> None:
+    tracking_port, registry_port = free_port(), free_port()
+    process = launch(tmp_path / "data", tracking_port, registry_port, tmp_path / "server.log")
+    children: list[psutil.Process] = []
+    try:
+        wait_serving(f"127.0.0.1:{registry_port}", REGISTRY_SERVICE, process)
+        children = psutil.Process(process.pid).children()
+        assert len(children) == 2
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 5
+        while launcher.port_unavailable("127.0.0.1", tracking_port) or launcher.port_unavailable(
+            "127.0.0.1", registry_port
+        ):
+            assert time.monotonic() < deadline, "a service still holds its port 5 s after the launcher died"
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        for child in children:  # only should the test fail: they are gone otherwise
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
