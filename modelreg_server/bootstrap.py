@@ -18,6 +18,7 @@ from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.interceptor import CallObserver, ServiceInterceptor
 from modelreg_server.observability import JsonFormatter
 from modelreg_server.settings import TlsSettings
+from modelreg_server.streams import ClientStreams, StreamLimits
 
 # Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -41,11 +42,17 @@ def new_server(
     max_workers: int,
     observer: CallObserver | None = None,
     authenticator: Authenticator | None = None,
+    stream_limits: StreamLimits | None = None,
 ) -> grpc.Server:
+    """A server of ``max_workers`` threads; client streams are limited by ``stream_limits``
+    (the defaults when None), so that some of the threads are always left for unary calls."""
+    streams = ClientStreams(stream_limits or StreamLimits(), max_workers)
     return grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
         interceptors=[
-            ServiceInterceptor(service, error_domain, observer=observer, authenticator=authenticator)
+            ServiceInterceptor(
+                service, error_domain, observer=observer, authenticator=authenticator, streams=streams
+            )
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -9,6 +9,7 @@ layering test enforces that.
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -35,9 +36,17 @@ class CallContext:
     principal: Principal | None = None
 
 
+# Characters that could end a log line, move the cursor or hide text: never in an actor or id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A request id is a token: visible ASCII, no spaces (uuids, trace ids, ULIDs all fit).
+_REQUEST_ID = re.compile(r"[\x21-\x7e]+")
+
+
 def require_bounded(call: CallContext) -> None:
     """INVALID_ARGUMENT (reason INVALID_METADATA, the header named) for an over-long actor or
-    request id: the interceptor checks every call before its handler runs."""
+    request id, an actor with control characters, or a request id other than visible ASCII:
+    the interceptor checks every call before its handler runs. Both are recorded (history, call
+    log), so neither may carry anything that changes how a record reads."""
     for header, value, limit in (
         (wire.ACTOR_HEADER, call.actor, MAX_ACTOR_LENGTH),
         (wire.REQUEST_ID_HEADER, call.request_id, MAX_REQUEST_ID_LENGTH),
@@ -48,6 +57,16 @@ def require_bounded(call: CallContext) -> None:
                 f"{header} is {len(value)} characters, the limit is {limit}",
                 {"field": header},
             )
+    if _CONTROL.search(call.actor):
+        raise InvalidArgumentError(
+            "INVALID_METADATA", f"{wire.ACTOR_HEADER} holds control characters", {"field": wire.ACTOR_HEADER}
+        )
+    if not _REQUEST_ID.fullmatch(call.request_id):
+        raise InvalidArgumentError(
+            "INVALID_METADATA",
+            f"{wire.REQUEST_ID_HEADER} must be visible ASCII without spaces",
+            {"field": wire.REQUEST_ID_HEADER},
+        )
 
 
 _current_call: ContextVar[CallContext] = ContextVar("modelreg_current_call")

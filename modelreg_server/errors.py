@@ -64,6 +64,14 @@ class UnavailableError(ServiceError):
     kind = ErrorKind.UNAVAILABLE
 
 
+class DeadlineExceededError(ServiceError):
+    kind = ErrorKind.DEADLINE_EXCEEDED
+
+
+class ResourceExhaustedError(ServiceError):
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+
+
 class DataLossError(ServiceError):
     """Stored bytes are not what was recorded."""
 

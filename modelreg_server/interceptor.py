@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -15,6 +18,7 @@ from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call, require_bounded
 from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
+from modelreg_server.streams import ClientStreams
 
 log = logging.getLogger("modelreg.calls")
 # How often the credentials of a client stream are checked again (the authenticator caches them
@@ -46,6 +50,8 @@ class ServiceInterceptor(_ServerInterceptor):
       allowed) and the actor is the name the client claims in ``x-modelreg-actor``.
     - Reads ``x-request-id`` (generated when absent) into the call's CallContext
       (modelreg_server.context), which the servicers pass on explicitly.
+    - Admits client streams through ``streams`` (modelreg_server.streams): a bounded number at
+      once, each message awaited for a bounded time. Without it, client streams are unlimited.
     - Logs one line per call on ``modelreg.calls``: service, method, code, duration, request id,
       actor, and the service it came through (``via``). The message is ``key=value`` text; the
       same fields ride on the record as ``call`` so the JSON formatter (MODELREG_LOG_FORMAT=json)
@@ -59,11 +65,13 @@ class ServiceInterceptor(_ServerInterceptor):
         *,
         observer: CallObserver | None = None,
         authenticator: Authenticator | None = None,
+        streams: ClientStreams | None = None,
     ) -> None:
         self._service = service
         self._domain = domain
         self._observer = observer
         self._authenticator = authenticator
+        self._streams = streams
         # grpc asks the interceptor for a handler on every call; a service's handlers never change
         # once the server runs, so each method is wrapped once.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -171,8 +179,9 @@ class ServiceInterceptor(_ServerInterceptor):
             "actor": call.actor,
             "via": (call.principal.via or "-") if call.principal is not None else "-",
         }
-        # %-style: the text is only built if a handler formats the record.
-        log.info(_CALL_LINE, *fields.values(), extra={"call": fields})
+        # %-style: the text is only built if a handler formats the record. Values are quoted
+        # where they could pass for more fields (an actor "alice code=OK"); JSON gets them raw.
+        log.info(_CALL_LINE, *map(_logfmt, fields.values()), extra={"call": fields})
 
     def _rechecked(
         self, method: str, requests: Iterator[Any], authorization: str | None, on_behalf_of: str | None
@@ -190,6 +199,18 @@ class ServiceInterceptor(_ServerInterceptor):
                 due = time.monotonic() + RECHECK_SECONDS
             yield request
 
+    @contextmanager
+    def _client_stream(
+        self, method: str, requests: Iterator[Any], authorization: str | None, on_behalf_of: str | None
+    ) -> Iterator[Iterator[Any]]:
+        """A client stream's requests as the handler reads them: admitted under the stream limits
+        (a slot held until the handler returns) and their credentials rechecked."""
+        if self._streams is None:
+            yield self._rechecked(method, requests, authorization, on_behalf_of)
+            return
+        with self._streams.admitted(requests) as limited:
+            yield self._rechecked(method, limited, authorization, on_behalf_of)
+
     def _wrap_unary(
         self,
         method: str,
@@ -203,7 +224,8 @@ class ServiceInterceptor(_ServerInterceptor):
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
                 if streams_requests:
-                    request = self._rechecked(method, request, authorization, on_behalf_of)
+                    with self._client_stream(method, request, authorization, on_behalf_of) as requests:
+                        return behavior(requests, context)
                 return behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
@@ -225,8 +247,10 @@ class ServiceInterceptor(_ServerInterceptor):
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
                 if streams_requests:
-                    request = self._rechecked(method, request, authorization, on_behalf_of)
-                yield from behavior(request, context)
+                    with self._client_stream(method, request, authorization, on_behalf_of) as requests:
+                        yield from behavior(requests, context)
+                else:
+                    yield from behavior(request, context)
             except Exception as exc:
                 self._fail(exc, context, method, call)
             finally:
@@ -251,6 +275,15 @@ def _on_behalf_allowed(method: str) -> bool:
     if method in _ON_BEHALF_WRITES:
         return True
     return not service.startswith("/modelreg.access.") and name.startswith(_READ_PREFIXES)
+
+
+_PLAIN = re.compile(r'[^\s="\\]+')
+
+
+def _logfmt(value: object) -> str:
+    """``value`` as one key=value field: as it is when it is a plain token, else JSON-quoted."""
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 def _text(value: str | bytes | None) -> str | None:

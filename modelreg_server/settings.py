@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from modelreg_server.access.oidc import OidcSettings
 from modelreg_server.access.policy import AccessPolicy, Level
 from modelreg_server.db import database_url_error
+from modelreg_server.streams import StreamLimits
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -237,6 +238,16 @@ class EnvReader:
                 )
             return None
         return TlsSettings(*pair, client_ca=client_ca)
+
+    def stream_limits(self, workers: int) -> StreamLimits:
+        """MODELREG_STREAM_IDLE_SECONDS, MODELREG_STREAM_MAX_SECONDS and MODELREG_MAX_STREAMS
+        (fewer than ``workers``, so unary calls keep a thread; see modelreg_server.streams)."""
+        defaults = StreamLimits()
+        return StreamLimits(
+            idle_seconds=self.number("MODELREG_STREAM_IDLE_SECONDS", defaults.idle_seconds, 0.1, 86400),
+            max_seconds=self.number("MODELREG_STREAM_MAX_SECONDS", defaults.max_seconds, 1, 7 * 86400),
+            max_streams=self.integer("MODELREG_MAX_STREAMS", 0, 1, max(1, workers - 1)) or None,
+        )
 
     def log_level(self, default: str = "INFO") -> str:
         return self.choice("MODELREG_LOG_LEVEL", default, LOG_LEVELS)

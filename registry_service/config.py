@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from modelreg._grpc import parse_target
 from modelreg.config import TlsConfig
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
+from modelreg_server.streams import StreamLimits
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -33,6 +34,10 @@ class Settings:
     - MODELREG_TRACKING_TIMEOUT_SECONDS: overall deadline of one lineage check, retries included
       (default 5). When it passes, CreateModelVersion fails with UNAVAILABLE and writes nothing.
     - MODELREG_REGISTRY_WORKERS: gRPC worker threads, also the database pool size (default 16).
+    - MODELREG_MAX_STREAMS: client streams (uploads, metric streams) running at once, fewer than
+      the workers (default: the workers less a quarter); one more is RESOURCE_EXHAUSTED.
+    - MODELREG_STREAM_IDLE_SECONDS (default 30), MODELREG_STREAM_MAX_SECONDS (default 3600): how
+      long a client stream may wait between messages and last in all (DEADLINE_EXCEEDED).
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m registry_service db upgrade``.
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
@@ -67,6 +72,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings | None = None
     reflection: bool = True
+    streams: StreamLimits = field(default_factory=StreamLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -80,7 +86,7 @@ class Settings:
                 "MODELREG_TRACKING_TIMEOUT_SECONDS", cls.tracking_timeout_seconds, 0.1, 600
             ),
             tracking_tls=_tracking_tls(read),
-            workers=read.integer("MODELREG_REGISTRY_WORKERS", cls.workers, 1, 1024),
+            workers=(workers := read.integer("MODELREG_REGISTRY_WORKERS", cls.workers, 1, 1024)),
             auto_migrate=read.boolean("MODELREG_AUTO_MIGRATE", cls.auto_migrate),
             log_level=read.log_level(cls.log_level),
             json_logs=read.json_logs(),
@@ -90,6 +96,7 @@ class Settings:
             auth=read.auth(host, "MODELREG_REGISTRY_HOST"),
             tls=read.tls(),
             reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
+            streams=read.stream_limits(workers),
         )
 
 

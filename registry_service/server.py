@@ -60,6 +60,7 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
         max_workers=settings.workers,
         observer=metrics.observe_call,
         authenticator=access.authenticator,
+        stream_limits=settings.streams,
     )
     service = RegistryService(SqlRegistryStore(engine), lineage, settings.auth.policy)
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)

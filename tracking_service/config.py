@@ -10,6 +10,7 @@ from pathlib import Path
 from minio.helpers import check_bucket_name
 
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
+from modelreg_server.streams import StreamLimits
 from tracking_service.artifacts import S3Options
 from tracking_service.domain import rules
 
@@ -36,6 +37,10 @@ class Settings:
       MODELREG_S3_SECURE (true/false, default false), MODELREG_S3_REGION: the S3-compatible server,
       required when the artifact root is s3://.
     - MODELREG_TRACKING_WORKERS: gRPC worker threads, also the database pool size (default 16).
+    - MODELREG_MAX_STREAMS: client streams (uploads, metric streams) running at once, fewer than
+      the workers (default: the workers less a quarter); one more is RESOURCE_EXHAUSTED.
+    - MODELREG_STREAM_IDLE_SECONDS (default 30), MODELREG_STREAM_MAX_SECONDS (default 3600): how
+      long a client stream may wait between messages and last in all (DEADLINE_EXCEEDED).
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m tracking_service db upgrade``.
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
@@ -70,6 +75,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings | None = None
     reflection: bool = True
+    streams: StreamLimits = field(default_factory=StreamLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -83,7 +89,7 @@ class Settings:
             artifact_root=artifact_root,
             extra_artifact_roots=extra_roots,
             s3=_s3_options(read) if artifact_root.startswith("s3://") else None,
-            workers=read.integer("MODELREG_TRACKING_WORKERS", cls.workers, 1, 1024),
+            workers=(workers := read.integer("MODELREG_TRACKING_WORKERS", cls.workers, 1, 1024)),
             auto_migrate=read.boolean("MODELREG_AUTO_MIGRATE", cls.auto_migrate),
             log_level=read.log_level(cls.log_level),
             json_logs=read.json_logs(),
@@ -93,6 +99,7 @@ class Settings:
             auth=read.auth(host, "MODELREG_TRACKING_HOST"),
             tls=read.tls(),
             reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
+            streams=read.stream_limits(workers),
         )
 
     @property

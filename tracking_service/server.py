@@ -60,6 +60,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
         max_workers=settings.workers,
         observer=metrics.observe_call,
         authenticator=access.authenticator,
+        stream_limits=settings.streams,
     )
     servicer = TrackingServicer(
         TrackingService(store, objects, settings.artifact_roots, settings.auth.policy),

@@ -5,13 +5,18 @@ come back INTERNAL."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 import modelreg
 from modelreg.exceptions import InvalidArgument
+from modelreg.registry.v1 import registry_pb2, registry_pb2_grpc
 from modelreg_server.context import MAX_ACTOR_LENGTH
 from tests.conftest import Backend
 from tests.servers import Services, running_registry, running_tracking
@@ -130,3 +135,39 @@ def test_nul_in_any_string_is_invalid_on_every_backend(services: Services) -> No
             assert refused(call).reason == reason
         assert client.get_run(run_id).data.params == {}
         assert [m.name for m in client.search_registered_models()] == ["Nul"]
+
+
+# (gRPC itself refuses control characters and non-ASCII in these headers before they are sent;
+# tests/unit/service/test_call_context.py covers the server's own refusal of them.)
+@pytest.mark.parametrize(("header", "value"), [("x-request-id", "req 1 code=OK"), ("x-request-id", " ")])
+def test_request_ids_that_would_change_how_a_record_reads_are_refused(
+    services: Services, header: str, value: str
+) -> None:
+    with grpc.insecure_channel(services.registry) as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreateRegisteredModel(
+                registry_pb2.CreateRegisteredModelRequest(name="Forged"),
+                metadata=((header, value),),
+                timeout=10,
+            )
+    refusal = modelreg.exceptions.from_rpc_error(error.value)
+    assert (refusal.reason, refusal.metadata["field"]) == ("INVALID_METADATA", header)
+    with modelreg.Client(services.tracking, services.registry) as client:
+        assert client.search_registered_models(filter_string="name = 'Forged'") == []
+
+
+def test_an_actor_with_spaces_and_equals_signs_is_one_field_of_the_call_log(
+    services: Services, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELREG_USER", 'alice code=OK "x"')
+    with (
+        caplog.at_level(logging.INFO, logger="modelreg.calls"),
+        modelreg.Client(services.tracking, services.registry) as client,
+    ):
+        client.create_registered_model("Spaced")
+    (line,) = [r.getMessage() for r in caplog.records if "method=CreateRegisteredModel" in r.getMessage()]
+    fields = re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line)
+    assert [key for key, _ in fields].count("code") == 1
+    assert dict(fields)["actor"] == json.dumps('alice code=OK "x"')
+    assert dict(fields)["code"] == "OK"

@@ -43,7 +43,8 @@ def servers(
             port=0,
             database_url=database_url_factory(backend.name),
             artifact_root=(tmp_path / "artifacts").as_uri(),
-            workers=4,
+            # 6 uploads at once (racing a registration): 8 workers less a reserve admit them.
+            workers=8,
         )
     )
     tracking.start()

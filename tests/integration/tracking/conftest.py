@@ -94,7 +94,8 @@ def tracking_settings(backend: Backend, tmp_path: Path) -> Settings:
         port=0,
         database_url=backend.url,
         artifact_root=(tmp_path / "artifacts").as_uri(),
-        workers=4,
+        # 6 client streams at once (the concurrent-upload tests' writers): 8 workers less a reserve.
+        workers=8,
     )
 
 
