@@ -79,6 +79,20 @@ def add_health_and_reflection(
     return health_servicer
 
 
+def port_unavailable(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now, or None when it can. Probed as the services
+    bind (SO_REUSEADDR, no SO_REUSEPORT): any listener counts, a previous run's TIME_WAIT does not."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def bind(server: grpc.Server, host: str, port: int, tls: TlsSettings | None = None) -> int:
     """Binds a port and returns the actual port (port 0 picks a free one): TLS with ``tls``
     (requiring client certificates when it names a client CA), else plaintext.
@@ -87,14 +101,8 @@ def bind(server: grpc.Server, host: str, port: int, tls: TlsSettings | None = No
     gRPC's own failure also writes a C-core error line to stderr, which would bury the one line
     the service prints when it cannot start.
     """
-    if port:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            # As gRPC does: connections of a previous process in TIME_WAIT must not count as "in use".
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError as exc:
-                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if port and (why := port_unavailable(host, port)) is not None:
+        raise OSError(f"cannot listen on {host}:{port}: {why}")
     try:
         if tls is None:
             bound = server.add_insecure_port(f"{host}:{port}")

@@ -46,6 +46,7 @@ from types import TracebackType
 from typing import IO
 
 from modelreg.config import TlsConfig
+from modelreg_server.bootstrap import port_unavailable
 from modelreg_server.healthcheck import is_serving
 
 DEFAULT_DATA_DIR = Path(".modelreg")
@@ -67,20 +68,6 @@ class PortUnavailable(LaunchError):
     def __init__(self, service: str, host: str, port: int, why: str) -> None:
         super().__init__(f"the {service} service cannot listen on {host}:{port}: {why}")
         self.service = service
-
-
-def port_unavailable(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on now, or None when it can. Probed as the services
-    bind (SO_REUSEADDR, no SO_REUSEPORT): any listener counts, a previous run's TIME_WAIT does not."""
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, address in addresses:
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
 
 
 def listens_on(pid: int, port: int) -> bool:
