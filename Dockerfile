@@ -1,4 +1,4 @@
-# One image for both services. The build stage makes wheels of both distributions (generated gRPC
+# One image for both services and the MLflow REST endpoint. The build stage makes wheels of both distributions (generated gRPC
 # code is already in the source tree, so nothing is generated here): the client from clients/, the
 # server from the root with its database drivers. Naming ./clients lets pip take the server's
 # `modelreg` requirement from the source tree; its sklearn extra is not asked for, so neither
@@ -12,6 +12,7 @@ COPY clients ./clients
 COPY modelreg_server ./modelreg_server
 COPY tracking_service ./tracking_service
 COPY registry_service ./registry_service
+COPY mlflow_gateway ./mlflow_gateway
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ./clients '.[postgres,mysql]'
 
 FROM python:3.11-slim
@@ -24,6 +25,6 @@ RUN mkdir /certs && chown modelreg /certs
 USER modelreg
 WORKDIR /home/modelreg
 ENV PYTHONUNBUFFERED=1
-EXPOSE 50051 50052 9464 9465
+EXPOSE 50051 50052 9464 9465 5000
 ENTRYPOINT ["python", "-m"]
 CMD ["tracking_service", "serve"]

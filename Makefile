@@ -8,7 +8,7 @@ GEN_DIRS := clients/modelreg/tracking/v1 clients/modelreg/registry/v1 clients/mo
 PROTOC := $(PY) -m grpc_tools.protoc -Iprotos --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc
 
-.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams up down clean
+.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams bench-events bench-webhooks bench-memory bench-mlflow-rest up down clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,13 +72,33 @@ bench-quick: install
 	$(PY) bench/security.py --quick
 	$(PY) bench/silent_streams.py --quick
 
+# Webhook delivery throughput, and registration latency while receivers hang (modelreg only).
+bench-webhooks: install
+	$(PY) bench/webhooks.py
+
 # What access control and TLS cost (modelreg only): plain, auth, TLS and both in one run.
 bench-security: install
 	$(PY) bench/security.py
 
-# GetRun's p99 while 64 uploads hang after their metadata (target under 50 ms; modelreg only).
+# GetRun's p99 while 64 uploads hang after their metadata, then while 64 downloads stop reading
+# (target under 50 ms; modelreg only).
 bench-streams: install
 	$(PY) bench/silent_streams.py
+
+# WatchModelEvents: commit-to-watcher latency p50/p99 with 1, 100 and 1,000 watchers on one
+# registry, and its CPU seconds (SQLite; PostgreSQL too when MODELREG_TEST_POSTGRES_URL is set).
+bench-events: install
+	$(PY) bench/events.py
+
+# The tracking service's resident memory before and after 40 distinct large filters (SQLite, and
+# PostgreSQL when MODELREG_BENCH_POSTGRES_URL or MODELREG_TEST_POSTGRES_URL is set; modelreg only).
+bench-memory: install
+	$(PY) bench/filter_memory.py
+
+# The unmodified mlflow client against MLflow's server and against modelreg's MLflow endpoint,
+# and the same operations through the gRPC client: bench/results/mlflow_rest.md.
+bench-mlflow-rest: install
+	$(PY) bench/mlflow_rest.py
 
 up:
 	docker compose up -d --build
@@ -87,4 +107,4 @@ down:
 	docker compose down
 
 clean:
-	rm -rf $(VENV) .venv-bench-mlflow .modelreg .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
+	rm -rf $(VENV) .venv-bench-mlflow .venv-mlflow2 .modelreg .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results

@@ -42,6 +42,7 @@ MODEL = "bench-model"
 WARM_MODEL = "bench-model-warmup"
 CONCURRENT_MODEL = "bench-concurrent"
 WALKTHROUGH_MODEL = "HousePricePredictor"
+AUTOLOG_MODEL = "bench-autolog-pipeline"
 ALIAS = "champion"
 
 
@@ -92,6 +93,10 @@ OPS: tuple[OpSpec, ...] = (
     OpSpec("log_model_register", 5, "absolute", max_ms=300),
     OpSpec("load_model", 20, "absolute", max_ms=50),
     OpSpec("predict", 200, "info"),
+    # An autologged fit of a scaler + ridge pipeline: params, training metrics, the model logged
+    # and registered (what autologging adds to a fit is most of it); then loading that model.
+    OpSpec("autolog_fit_register", 5, "info"),
+    OpSpec("autolog_load_model", 20, "info"),
     OpSpec("concurrent_register", 400, "concurrency", unit="s"),
 )
 OPS_BY_NAME = {op.name: op for op in OPS}
@@ -193,6 +198,38 @@ def walkthrough_frame(seed: int = 0) -> tuple[Any, Any]:
     frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=["rooms", "area", "age"])
     target = 3.0 * frame["rooms"] + 2.0 * frame["area"] - 0.5 * frame["age"] + rng.normal(0, 0.1, 100)
     return frame, target
+
+
+def autolog_pipeline() -> Any:
+    """The autologged model: a scaler and a ridge regression, fitted on the walkthrough's data."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scaler", StandardScaler()), ("ridge", Ridge(alpha=0.5))])
+
+
+def autolog_fit_register(system: Any, experiment_id: str, n: int) -> OpResult:
+    """Autologged fits of the pipeline, each logging and registering it; ``system`` is the
+    ``mlflow`` or the ``modelreg`` module (the calls are the same)."""
+    frame, target = walkthrough_frame()
+    system.set_experiment(experiment_id=experiment_id)
+    system.sklearn.autolog(registered_model_name=AUTOLOG_MODEL)
+    try:
+        samples = timed(lambda i: autolog_pipeline().fit(frame, target), n, warmup=1)
+    finally:
+        system.sklearn.autolog(disable=True)
+    return summarize("autolog_fit_register", samples)
+
+
+def autolog_load_model(system: Any, n: int) -> OpResult:
+    """Loads the latest autologged version with ``system.pyfunc``; checks its predictions once."""
+    uri = f"models:/{AUTOLOG_MODEL}/latest"
+    frame, _ = walkthrough_frame(seed=1)
+    expected = autolog_pipeline().fit(*walkthrough_frame()).predict(frame)
+    matches = bool((abs(system.pyfunc.load_model(uri).predict(frame) - expected) < 1e-9).all())
+    samples = timed(lambda i: system.pyfunc.load_model(uri), n, warmup=1)
+    return summarize("autolog_load_model", samples, matches=matches)
 
 
 def write_model_dir(root: Path) -> Path:

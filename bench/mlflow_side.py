@@ -46,6 +46,7 @@ class MlflowBench:
         self.experiment_id = self.client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
         self._versions_ready = False
         self._walkthrough: Any = None
+        self._autologged = False
 
     def new_run(self, experiment_id: str | None = None) -> str:
         return str(self.client.create_run(experiment_id or self.experiment_id).info.run_id)
@@ -288,6 +289,17 @@ class MlflowBench:
         frame, _ = common.walkthrough_frame(seed=1)
         matches = bool((abs(loaded.predict(frame) - trained.predict(frame)) < 1e-9).all())
         return common.summarize("predict", common.timed(lambda i: loaded.predict(frame), n), matches=matches)
+
+    # --- autologging ------------------------------------------------------------------------
+
+    def autolog_fit_register(self, n: int) -> OpResult:
+        self._autologged = True
+        return common.autolog_fit_register(mlflow, self.experiment_id, n)
+
+    def autolog_load_model(self, n: int) -> OpResult:
+        if not self._autologged:
+            self.autolog_fit_register(1)
+        return common.autolog_load_model(mlflow, n)
 
     # --- concurrency ------------------------------------------------------------------------
 

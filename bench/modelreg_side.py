@@ -41,6 +41,7 @@ class ModelregBench:
         self.experiment_id = self.client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
         self._versions_ready = False
         self._walkthrough: Any = None
+        self._autologged = False
 
     def new_run(self, experiment_id: str | None = None) -> str:
         return self.client.create_run(experiment_id or self.experiment_id).info.run_id
@@ -156,7 +157,7 @@ class ModelregBench:
         version = (client or self.client).create_model_version(
             name, f"runs:/{self.model_run}/model", run_id=self.model_run
         )
-        return version.version
+        return int(version.version)
 
     def create_model_version(self, n: int) -> OpResult:
         self.client.create_registered_model(common.MODEL)
@@ -301,7 +302,7 @@ class ModelregBench:
         if self._walkthrough is None:
             self.log_model_register(1)
         latest = max(
-            v.version for v in self.client.search_model_versions(f"name='{common.WALKTHROUGH_MODEL}'")
+            int(v.version) for v in self.client.search_model_versions(f"name='{common.WALKTHROUGH_MODEL}'")
         )
         self.client.transition_model_version_stage(
             common.WALKTHROUGH_MODEL, latest, "Production", archive_existing_versions=True
@@ -321,6 +322,17 @@ class ModelregBench:
         frame, _ = common.walkthrough_frame(seed=1)
         matches = bool((abs(loaded.predict(frame) - trained.predict(frame)) < 1e-9).all())
         return common.summarize("predict", common.timed(lambda i: loaded.predict(frame), n), matches=matches)
+
+    # --- autologging ------------------------------------------------------------------------
+
+    def autolog_fit_register(self, n: int) -> OpResult:
+        self._autologged = True
+        return common.autolog_fit_register(modelreg, self.experiment_id, n)
+
+    def autolog_load_model(self, n: int) -> OpResult:
+        if not self._autologged:
+            self.autolog_fit_register(1)
+        return common.autolog_load_model(modelreg, n)
 
     # --- concurrency ------------------------------------------------------------------------
 

@@ -44,23 +44,39 @@ MLFLOW_VENV = ROOT / ".venv-bench-mlflow"
 MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
 # What the MLflow venv holds; a change here rebuilds it on the next run.
 MLFLOW_REQUIREMENTS = ("mlflow>=3,<4", "scikit-learn", "pandas", "matplotlib")
-MLFLOW_MARKER = MLFLOW_VENV / ".bench-requirements"
+# The last MLflow 2.x client, for the tests that run the real client against modelreg's REST endpoint.
+MLFLOW2_VENV = ROOT / ".venv-mlflow2"
+MLFLOW2_PY = MLFLOW2_VENV / "bin" / "python"
+MLFLOW2_REQUIREMENTS = ("mlflow>=2,<3", "scikit-learn", "pandas")
 FLOOR_CALLS = 2_000
 FLOOR_PAYLOAD = b"x" * 32
 
 
-def ensure_mlflow_venv() -> None:
-    """Creates the MLflow venv once; reuses it while its requirements are unchanged."""
-    wanted = "\n".join(MLFLOW_REQUIREMENTS)
-    if MLFLOW_MARKER.exists() and MLFLOW_MARKER.read_text() == wanted and MLFLOW_PY.exists():
-        return
-    print(f"creating {MLFLOW_VENV.name} with {', '.join(MLFLOW_REQUIREMENTS)} ...", flush=True)
+def ensure_venv(venv: Path, requirements: Sequence[str]) -> Path:
+    """Creates ``venv`` with ``requirements`` once; reuses it while they are unchanged. Its python."""
+    python = venv / "bin" / "python"
+    marker = venv / ".bench-requirements"
+    wanted = "\n".join(requirements)
+    if marker.exists() and marker.read_text() == wanted and python.exists():
+        return python
+    print(f"creating {venv.name} with {', '.join(requirements)} ...", flush=True)
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--clear", str(MLFLOW_VENV)], check=True)
-    pip = [str(MLFLOW_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, *MLFLOW_REQUIREMENTS], check=True)
-    MLFLOW_MARKER.write_text(wanted)
+    subprocess.run([*pip, *requirements], check=True)
+    marker.write_text(wanted)
+    return python
+
+
+def ensure_mlflow_venv() -> Path:
+    """The benchmark's MLflow venv (the newest MLflow 3.x); its python."""
+    return ensure_venv(MLFLOW_VENV, MLFLOW_REQUIREMENTS)
+
+
+def ensure_mlflow2_venv() -> Path:
+    """The last MLflow 2.x client's venv; its python."""
+    return ensure_venv(MLFLOW2_VENV, MLFLOW2_REQUIREMENTS)
 
 
 def free_port() -> int:
@@ -243,30 +259,30 @@ def side_flags(args: argparse.Namespace, workdir: Path, blob: Path, ops: str) ->
     return [*flags, "--quick"] if args.quick else flags
 
 
+def mlflow_server_argv(home: Path, port: int) -> list[str]:
+    """An MLflow tracking server on 127.0.0.1:``port``: SQLite and proxied local artifacts under ``home``."""
+    return [
+        str(MLFLOW_VENV / "bin" / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(home / "artifacts"),
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
 def bench_mlflow(args: argparse.Namespace, tmp: Path, blob: Path) -> tuple[dict[str, Any], dict[str, float]]:
     ensure_mlflow_venv()
     home = tmp / "mlflow"
     home.mkdir()
     port = free_port()
     with services() as started:
-        server = spawn(
-            started,
-            "mlflow-server",
-            [
-                str(MLFLOW_VENV / "bin" / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{home / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(home / "artifacts"),
-                "--serve-artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            home,
-        )
+        server = spawn(started, "mlflow-server", mlflow_server_argv(home, port), home)
         started_at = time.monotonic()
         wait_until(server, lambda: http_ok(f"http://127.0.0.1:{port}/health"))
         print(f"MLflow server ready in {time.monotonic() - started_at:.1f}s", flush=True)

@@ -18,7 +18,7 @@ from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.interceptor import CallObserver, ServiceInterceptor
 from modelreg_server.observability import JsonFormatter
 from modelreg_server.settings import TlsSettings
-from modelreg_server.streams import ClientStreams, StreamLimits
+from modelreg_server.streams import StreamLimits, Streams
 
 # Artifacts travel in chunks of at most 1 MiB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -43,15 +43,28 @@ def new_server(
     observer: CallObserver | None = None,
     authenticator: Authenticator | None = None,
     stream_limits: StreamLimits | None = None,
+    long_streams: Sequence[str] = (),
+    long_stream_workers: int = 0,
 ) -> grpc.Server:
-    """A server of ``max_workers`` threads; client streams are limited by ``stream_limits``
-    (the defaults when None), so that some of the threads are always left for unary calls."""
-    streams = ClientStreams(stream_limits or StreamLimits(), max_workers)
+    """A server of ``max_workers`` threads; streams (both directions) are limited by
+    ``stream_limits`` (the defaults when None), so that some of the threads are always left for
+    unary calls.
+
+    ``long_streams`` (full method names) are server streams that mostly wait, bounded by their
+    own limit of ``long_stream_workers`` at once (the registry's watches): they take no stream
+    slot, and the pool has a thread for each on top of ``max_workers`` (threads are started only
+    when needed)."""
+    streams = Streams(stream_limits or StreamLimits(), max_workers)
     return grpc.server(
-        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
+        ThreadPoolExecutor(max_workers=max_workers + long_stream_workers, thread_name_prefix=service),
         interceptors=[
             ServiceInterceptor(
-                service, error_domain, observer=observer, authenticator=authenticator, streams=streams
+                service,
+                error_domain,
+                observer=observer,
+                authenticator=authenticator,
+                streams=streams,
+                unslotted=frozenset(long_streams),
             )
         ],
         options=[

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from modelreg import wire
 from modelreg_server.access.policy import Principal
 from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.idempotency import MAX_KEY_LENGTH, WriteKey
 
 ANONYMOUS_ACTOR = "anonymous"
 # The columns that record them (model_events.actor, model_versions.user_id, model_events.request_id):
@@ -29,28 +30,33 @@ class CallContext:
     """The caller of one RPC: ``actor`` is who does it (recorded in history), ``request_id`` the id
     both services log and the registry stores with each event, ``principal`` the authenticated
     caller whose permissions apply (None when access control is off: every call is allowed and
-    the actor is the name the client claims)."""
+    the actor is the name the client claims). ``write`` is the call's idempotency key (with the
+    method and a digest of the request) when the client sent ``x-modelreg-idempotency-key``: a
+    write passes it to its store call, which applies the key once (modelreg_server.idempotency)."""
 
     actor: str
     request_id: str
     principal: Principal | None = None
+    write: WriteKey | None = None
 
 
 # Characters that could end a log line, move the cursor or hide text: never in an actor or id.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# A request id is a token: visible ASCII, no spaces (uuids, trace ids, ULIDs all fit).
+# A request id (and an idempotency key) is a token: visible ASCII, no spaces (uuids, trace ids,
+# ULIDs all fit).
 _REQUEST_ID = re.compile(r"[\x21-\x7e]+")
 
 
 def require_bounded(call: CallContext) -> None:
-    """INVALID_ARGUMENT (reason INVALID_METADATA, the header named) for an over-long actor or
-    request id, an actor with control characters, or a request id other than visible ASCII:
-    the interceptor checks every call before its handler runs. Both are recorded (history, call
-    log), so neither may carry anything that changes how a record reads."""
-    for header, value, limit in (
-        (wire.ACTOR_HEADER, call.actor, MAX_ACTOR_LENGTH),
-        (wire.REQUEST_ID_HEADER, call.request_id, MAX_REQUEST_ID_LENGTH),
-    ):
+    """INVALID_ARGUMENT (reason INVALID_METADATA, the header named) for an over-long actor,
+    request id or idempotency key, an actor with control characters, or a request id or key other
+    than visible ASCII: the interceptor checks every call before its handler runs. They are
+    recorded (history, call log, applied_writes), so none may carry anything that changes how a
+    record reads."""
+    tokens = [(wire.REQUEST_ID_HEADER, call.request_id, MAX_REQUEST_ID_LENGTH)]
+    if call.write is not None:
+        tokens.append((wire.IDEMPOTENCY_HEADER, call.write.key, MAX_KEY_LENGTH))
+    for header, value, limit in ((wire.ACTOR_HEADER, call.actor, MAX_ACTOR_LENGTH), *tokens):
         if len(value) > limit:
             raise InvalidArgumentError(
                 "INVALID_METADATA",
@@ -61,12 +67,11 @@ def require_bounded(call: CallContext) -> None:
         raise InvalidArgumentError(
             "INVALID_METADATA", f"{wire.ACTOR_HEADER} holds control characters", {"field": wire.ACTOR_HEADER}
         )
-    if not _REQUEST_ID.fullmatch(call.request_id):
-        raise InvalidArgumentError(
-            "INVALID_METADATA",
-            f"{wire.REQUEST_ID_HEADER} must be visible ASCII without spaces",
-            {"field": wire.REQUEST_ID_HEADER},
-        )
+    for header, value, _ in tokens:
+        if not _REQUEST_ID.fullmatch(value):
+            raise InvalidArgumentError(
+                "INVALID_METADATA", f"{header} must be visible ASCII without spaces", {"field": header}
+            )
 
 
 _current_call: ContextVar[CallContext] = ContextVar("modelreg_current_call")

@@ -1,6 +1,7 @@
 """Database engines and Alembic schema management shared by both services.
 
-- SQLite (the embedded default) gets WAL, a busy timeout and foreign keys on every connection.
+- SQLite (the embedded default) gets WAL, a busy timeout and foreign keys on every connection,
+  and a per-connection statement cache of SQLITE_CACHED_STATEMENTS (see there).
   Transactions that may write begin IMMEDIATE (they wait for the write lock up front); read-only
   ones, through :func:`read_only`, begin DEFERRED and read their WAL snapshot beside a writer.
   WAL checkpoints run on a helper thread, not inside the commit of whichever call crosses the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
+
+from modelreg_server.filters import Comparison
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,8 +40,31 @@ NAMING_CONVENTION: dict[str, str] = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+# The character set and collation of every column of caller-sent text on MySQL/MariaDB, whatever
+# the database's default: utf8mb4 holds any text, and the binary collation compares it
+# case-sensitively, as PostgreSQL and SQLite do.
+MYSQL_CHARSET, MYSQL_COLLATION = "utf8mb4", "utf8mb4_bin"
+
+
+def text_column(length: int) -> sa.types.TypeEngine[str]:
+    """A column of caller-sent text of up to ``length`` characters on every backend (VARCHAR
+    counts characters on MySQL/MariaDB as on PostgreSQL)."""
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset=MYSQL_CHARSET, collation=MYSQL_COLLATION), "mysql", "mariadb"
+    )
+
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Prepared statements the sqlite3 module keeps per connection, by SQL text (its default is 128).
+# A search's SQL text differs with the length of each IN list of its filter, and the prepared
+# form of a large one (5,000 bound values, the filter limit) holds about 0.2 MiB: a server's 16
+# pooled connections kept hundreds of them. 64 holds every statement of the common calls (about
+# 30) with room to spare; a connection that ran a large statement is replaced after it
+# (discard_after_use), so what stays cached is small.
+SQLITE_CACHED_STATEMENTS = 64
+# The largest search whose statement is kept for the next identical search (see small_search).
+CACHED_SEARCH_VALUES = 100
+CACHED_SEARCH_CHARACTERS = 2_048
 # Execution option marking an engine's transactions as read-only (see read_only()).
 READ_ONLY_OPTION = "modelreg_read_only"
 # The WAL checkpoint thread's period. Request connections checkpoint only past the safety net
@@ -75,13 +103,13 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
         return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     database = sa_url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    connect_args: dict[str, Any] = {"check_same_thread": False, "cached_statements": SQLITE_CACHED_STATEMENTS}
     if in_memory:
-        engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, poolclass=StaticPool, connect_args=connect_args)
     else:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        )
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        engine = sa.create_engine(url, connect_args=connect_args)
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -109,6 +137,32 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     if not in_memory:
         _start_wal_checkpointer(engine)
     return engine
+
+
+def discard_after_use(connection: sa.Connection) -> None:
+    """On SQLite, closes ``connection``'s database connection when it goes back to the pool (a new
+    one replaces it at the next checkout) instead of keeping it: its statement cache would keep
+    the large statement it just ran (see SQLITE_CACHED_STATEMENTS). Elsewhere, a no-op: psycopg
+    and PyMySQL keep no statement run once. An in-memory database lives in its one connection,
+    which is kept."""
+    if connection.dialect.name == "sqlite" and not isinstance(connection.engine.pool, StaticPool):
+        connection.connection.invalidate(soft=True)
+
+
+def small_search(filters: Iterable[Comparison], ids: int = 0) -> bool:
+    """Whether a search's statement is worth keeping, in a memo or a connection's statement
+    cache: at most CACHED_SEARCH_VALUES bound values (``ids`` ids and the filters' values),
+    together at most CACHED_SEARCH_CHARACTERS long. A statement keeps every value it binds."""
+    values = [str(v) for c in filters for v in (c.value if isinstance(c.value, tuple) else (c.value,))]
+    return ids + len(values) <= CACHED_SEARCH_VALUES and sum(map(len, values)) <= CACHED_SEARCH_CHARACTERS
+
+
+def discard_after_large_search(
+    connection: sa.Connection, filters: Iterable[Comparison], ids: int = 0
+) -> None:
+    """discard_after_use for a search that is not a small_search: its statement is not kept."""
+    if not small_search(filters, ids):
+        discard_after_use(connection)
 
 
 def read_only(engine: Engine) -> Engine:

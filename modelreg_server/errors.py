@@ -91,6 +91,9 @@ class PermissionDeniedError(ServiceError):
 class InvalidFilter(InvalidArgumentError):
     """A search filter that does not parse or breaks a limit of modelreg_server.filters."""
 
+    # Where the parser stood when it refused (modelreg_server.filters.parse_condition sets it).
+    position: int | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__("INVALID_FILTER", f"invalid filter: {message}", {"field": "filter"})
 

@@ -73,7 +73,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from modelreg_server.errors import InvalidFilter, InvalidOrderBy
 
@@ -95,6 +95,7 @@ class Entity(enum.StrEnum):
     METRIC = "metric"
     PARAM = "param"
     TAG = "tag"
+    VERSION_TAG = "version_tag"  # a model version's own tags (promotion gate conditions only)
     ATTRIBUTE = "attribute"
 
 
@@ -107,6 +108,8 @@ ENTITY_ALIASES: Mapping[str, Entity] = {
     "parameters": Entity.PARAM,
     "tag": Entity.TAG,
     "tags": Entity.TAG,
+    "version_tag": Entity.VERSION_TAG,
+    "version_tags": Entity.VERSION_TAG,
     "attribute": Entity.ATTRIBUTE,
     "attributes": Entity.ATTRIBUTE,
     "attr": Entity.ATTRIBUTE,
@@ -135,6 +138,7 @@ ENTITY_KINDS: Mapping[Entity, Kind] = {
     Entity.METRIC: Kind.NUMBER,
     Entity.PARAM: Kind.STRING,
     Entity.TAG: Kind.STRING,
+    Entity.VERSION_TAG: Kind.STRING,
 }
 
 
@@ -194,6 +198,19 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Relative:
+    """A clause of a condition (:func:`parse_condition`) whose right side is another subject's
+    field: ``<entity>.<key> <op> <prefix>.<entity>.<key> [* factor]``."""
+
+    entity: Entity
+    key: str
+    op: str
+    other_entity: Entity
+    other_key: str
+    factor: float = 1.0
+
+
+@dataclass(frozen=True)
 class OrderBy:
     entity: Entity
     key: str
@@ -226,7 +243,7 @@ _TOKEN = re.compile(
       | (?P<dquoted>{_DQUOTED_PATTERN})
       | (?P<backtick>{_BACKTICK_PATTERN})
       | (?P<op>!=|<>|<=|>=|==|=|<|>)
-      | (?P<punct>[(),])
+      | (?P<punct>[(),*])
       | (?P<end>\Z)
       | (?P<bad>.)
     )""",
@@ -278,6 +295,7 @@ class _Cursor:
         self._position = 0
         self._peeked: _Token | None = None
         self._at_end = False
+        self.last_position = 0  # where the token scanned last starts (for error positions)
 
     def peek(self) -> _Token | None:
         if self._peeked is None and not self._at_end:
@@ -324,6 +342,7 @@ class _Cursor:
         assert kind is not None
         self._position = match.end()
         start = match.start(kind)
+        self.last_position = start
         if kind == _END:
             return None
         if kind == _BAD:
@@ -349,19 +368,55 @@ def parse_filter(text: str, spec: SearchSpec) -> list[Comparison]:
         raise InvalidFilter(f"the filter has {len(text)} characters, the limit is {MAX_FILTER_LENGTH}")
     if "\x00" in text:
         raise InvalidFilter("the filter contains a NUL character")
-    return _FilterParser(text, spec).parse()
+    return cast(list[Comparison], _FilterParser(text, spec).parse())
+
+
+def parse_condition(
+    text: str,
+    spec: SearchSpec,
+    reference: str,
+    check: Callable[[Comparison | Relative], str | None] | None = None,
+) -> list[Comparison | Relative]:
+    """A filter whose clauses may also compare to another subject's field: a value written
+    ``<reference>.<entity>.<key>``, optionally ``* <number>`` (one factor, no other arithmetic),
+    is a :class:`Relative`. Errors are InvalidFilter with ``position`` set to where the parser
+    stood (the start of the token it read last). ``check`` returns why a parsed clause is refused
+    (None: accepted); its refusal is placed at the clause's start."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilter(f"the filter has {len(text)} characters, the limit is {MAX_FILTER_LENGTH}")
+    if "\x00" in text:
+        raise InvalidFilter("the filter contains a NUL character")
+    parser = _FilterParser(text, spec, reference, check)
+    try:
+        return parser.parse()
+    except InvalidFilter as error:
+        if error.position is None:
+            error.position = parser.position
+        raise
 
 
 class _FilterParser:
-    def __init__(self, text: str, spec: SearchSpec) -> None:
+    def __init__(
+        self,
+        text: str,
+        spec: SearchSpec,
+        reference: str = "",
+        check: Callable[[Comparison | Relative], str | None] | None = None,
+    ) -> None:
         self._tokens = _Cursor(text, InvalidFilter)
+        self._check = check
         self._spec = spec
         self._values = 0  # IN / NOT IN values so far, against MAX_FILTER_VALUES
+        self._reference = f"{reference.lower()}." if reference else ""
 
-    def parse(self) -> list[Comparison]:
+    @property
+    def position(self) -> int:
+        return self._tokens.last_position
+
+    def parse(self) -> list[Comparison | Relative]:
         if self._tokens.peek() is None:
             return []
-        clauses = [self._clause()]
+        clauses: list[Comparison | Relative] = [self._clause()]
         while (token := self._tokens.peek()) is not None:
             keyword = self._tokens.keyword()
             if keyword == "OR":
@@ -374,7 +429,17 @@ class _FilterParser:
             clauses.append(self._clause())
         return clauses
 
-    def _clause(self) -> Comparison:
+    def _clause(self) -> Comparison | Relative:
+        token = self._tokens.peek()
+        start = self._tokens.last_position if token is None else token.position
+        clause = self._parsed_clause()
+        if self._check is not None and (why := self._check(clause)) is not None:
+            error = InvalidFilter(why)
+            error.position = start
+            raise error
+        return clause
+
+    def _parsed_clause(self) -> Comparison | Relative:
         entity, key = _field(self._tokens, self._spec)
         op = self._comparator()
         if entity is Entity.ATTRIBUTE:
@@ -387,12 +452,47 @@ class _FilterParser:
             raise InvalidFilter(
                 f"operator {op} is not allowed on {entity} {_show(key)}; use {sorted(allowed)}"
             )
+        if self._reference and (relative := self._relative(entity, key, op)) is not None:
+            return relative
         if op not in _LIST_OPS:
             value = self._scalar(kind, attribute, key)
             if op in ("LIKE", "ILIKE") and isinstance(value, str) and len(value) > MAX_PATTERN_LENGTH:
                 raise InvalidFilter(f"a {op} pattern longer than {MAX_PATTERN_LENGTH} characters")
             return Comparison(entity, key, op, value)
         return Comparison(entity, key, op, self._list(kind, attribute, key))
+
+    def _relative(self, entity: Entity, key: str, op: str) -> Relative | None:
+        """``<reference>.<entity>.<key> [* number]`` at the cursor, or None when the value is not one."""
+        token = self._tokens.peek()
+        if token is None or token.kind != _WORD or not token.text.lower().startswith(self._reference):
+            return None
+        self._tokens.next("a field")
+        if entity is Entity.ATTRIBUTE or op not in NUMERIC_OPS:
+            raise InvalidFilter(
+                f"{_show(token.text)} at position {token.position} compares metrics, params or tags "
+                f"with {sorted(NUMERIC_OPS)} only"
+            )
+        entity_name, dot, other_key = token.text[len(self._reference) :].partition(".")
+        other = ENTITY_ALIASES.get(entity_name.lower())
+        if other is None or not (dot and other_key and other in self._spec.entity_ops):
+            raise InvalidFilter(
+                f"expected {self._reference}metrics.<key>, {self._reference}params.<key> or "
+                f"{self._reference}tags.<key> at position {token.position}, got {_show(token.text)}"
+            )
+        factor = 1.0
+        if (star := self._tokens.peek()) is not None and star[:2] == (_PUNCT, "*"):
+            self._tokens.next("*")
+            number = self._tokens.next("a number")
+            if number.kind != _NUMBER:
+                raise InvalidFilter(f"expected a number after '*' at position {number.position}")
+            factor = float(number.text)
+            if not math.isfinite(factor):
+                raise InvalidFilter(f"number {number.text} at position {number.position} is out of range")
+            if ENTITY_KINDS[other] is not Kind.NUMBER or ENTITY_KINDS[entity] is not Kind.NUMBER:
+                raise InvalidFilter(f"'*' at position {star.position} multiplies metrics only")
+        if op not in self._spec.entity_ops[entity]:
+            raise InvalidFilter(f"operator {op} is not allowed on {entity} {_show(key)}")
+        return Relative(entity, key, op, other, other_key, factor)
 
     def _comparator(self) -> str:
         keyword = self._tokens.keyword()

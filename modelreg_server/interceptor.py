@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -18,7 +20,8 @@ from modelreg_server.access.authenticator import Authenticator
 from modelreg_server.context import ANONYMOUS_ACTOR, CallContext, begin_call, require_bounded
 from modelreg_server.errors import ServiceError
 from modelreg_server.grpc_errors import internal_status, status_from_error
-from modelreg_server.streams import ClientStreams
+from modelreg_server.idempotency import WriteKey
+from modelreg_server.streams import ServerStream, Streams
 
 log = logging.getLogger("modelreg.calls")
 # How often the credentials of a client stream are checked again (the authenticator caches them
@@ -49,9 +52,15 @@ class ServiceInterceptor(_ServerInterceptor):
       ``x-modelreg-actor`` is ignored. Without one, the call has no principal (everything is
       allowed) and the actor is the name the client claims in ``x-modelreg-actor``.
     - Reads ``x-request-id`` (generated when absent) into the call's CallContext
-      (modelreg_server.context), which the servicers pass on explicitly.
-    - Admits client streams through ``streams`` (modelreg_server.streams): a bounded number at
-      once, each message awaited for a bounded time. Without it, client streams are unlimited.
+      (modelreg_server.context), which the servicers pass on explicitly, and
+      ``x-modelreg-idempotency-key`` into its ``write``: the key, the method's name and the sha256
+      of the request's deterministic serialization (empty for a client stream, whose messages the
+      domain digests one by one).
+    - Admits streams through ``streams`` (modelreg_server.streams): a bounded number at once of
+      either direction, each message awaited (client streams) or taken by the client (server
+      streams) within a bounded time. Without it, streams are unlimited. A server stream cut for
+      being over a limit is logged as DEADLINE_EXCEEDED with ``reason`` STREAM_IDLE or
+      STREAM_TOO_LONG (its client, which stopped reading, gets CANCELLED).
     - Logs one line per call on ``modelreg.calls``: service, method, code, duration, request id,
       actor, and the service it came through (``via``). The message is ``key=value`` text; the
       same fields ride on the record as ``call`` so the JSON formatter (MODELREG_LOG_FORMAT=json)
@@ -65,9 +74,12 @@ class ServiceInterceptor(_ServerInterceptor):
         *,
         observer: CallObserver | None = None,
         authenticator: Authenticator | None = None,
-        streams: ClientStreams | None = None,
+        streams: Streams | None = None,
+        unslotted: frozenset[str] = frozenset(),
     ) -> None:
         self._service = service
+        # Server-streaming methods bounded by their own limit rather than the stream slots.
+        self._unslotted = unslotted
         self._domain = domain
         self._observer = observer
         self._authenticator = authenticator
@@ -119,9 +131,12 @@ class ServiceInterceptor(_ServerInterceptor):
             handler.response_serializer,
         )
 
-    def _begin(self, context: grpc.ServicerContext) -> tuple[CallContext, str | None, str | None]:
-        """The call as claimed (logged even if authentication fails), and its credentials."""
-        request_id = actor = authorization = on_behalf_of = None
+    def _begin(
+        self, context: grpc.ServicerContext, method: str, request: Any = None
+    ) -> tuple[CallContext, str | None, str | None]:
+        """The call as claimed (logged even if authentication fails), and its credentials;
+        ``request`` is the request of a unary call (None for a client stream)."""
+        request_id = actor = authorization = on_behalf_of = idempotency_key = None
         for key, value in context.invocation_metadata():  # a few pairs: a scan beats a dict copy
             if key == wire.REQUEST_ID_HEADER:
                 request_id = value
@@ -131,8 +146,16 @@ class ServiceInterceptor(_ServerInterceptor):
                 authorization = value
             elif key == wire.ON_BEHALF_HEADER:
                 on_behalf_of = value
+            elif key == wire.IDEMPOTENCY_HEADER:
+                idempotency_key = value
         claimed = ANONYMOUS_ACTOR if self._authenticator is not None else str(actor or ANONYMOUS_ACTOR)
-        call = CallContext(actor=claimed, request_id=str(request_id or uuid.uuid4().hex))
+        write = None
+        if idempotency_key is not None:
+            serialize = getattr(request, "SerializeToString", None)
+            body: bytes = serialize(deterministic=True) if serialize is not None else b""
+            digest = hashlib.sha256(body).hexdigest() if request is not None else ""
+            write = WriteKey(str(idempotency_key), method[method.rfind("/") + 1 :], digest)
+        call = CallContext(actor=claimed, request_id=str(request_id or uuid.uuid4().hex), write=write)
         return call, _text(authorization), _text(on_behalf_of)
 
     def _authenticate(
@@ -142,7 +165,7 @@ class ServiceInterceptor(_ServerInterceptor):
             principal = self._authenticator.authenticate(
                 authorization, on_behalf_of, reads_only=_on_behalf_allowed(method)
             )
-            call = CallContext(actor=principal.name, request_id=call.request_id, principal=principal)
+            call = dataclasses.replace(call, actor=principal.name, principal=principal)
         require_bounded(call)
         begin_call(call)
         return call
@@ -161,10 +184,20 @@ class ServiceInterceptor(_ServerInterceptor):
         log.exception("unhandled error in %s (request id %s)", method, request_id)
         context.abort_with_status(internal_status(self._domain, request_id))
 
-    def _finish(self, method: str, context: grpc.ServicerContext, started: float, call: CallContext) -> None:
+    def _finish(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        started: float,
+        call: CallContext,
+        cut: ServiceError | None = None,
+    ) -> None:
+        """Logs the call; ``cut`` is the limit a server stream was cancelled for."""
         seconds = time.perf_counter() - started
         # Still active: the status is about to be sent. Not: the client left before it.
         code = _status_code(context) or (grpc.StatusCode.OK if context.is_active() else _gone_code(context))
+        if cut is not None:
+            code = grpc.StatusCode[cut.kind.value]
         code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         if self._observer is not None:
             self._observer(method, code_name, seconds)
@@ -179,9 +212,13 @@ class ServiceInterceptor(_ServerInterceptor):
             "actor": call.actor,
             "via": (call.principal.via or "-") if call.principal is not None else "-",
         }
+        line = _CALL_LINE
+        if cut is not None:
+            fields["reason"] = cut.reason
+            line += " reason=%s"
         # %-style: the text is only built if a handler formats the record. Values are quoted
         # where they could pass for more fields (an actor "alice code=OK"); JSON gets them raw.
-        log.info(_CALL_LINE, *map(_logfmt, fields.values()), extra={"call": fields})
+        log.info(line, *map(_logfmt, fields.values()), extra={"call": fields})
 
     def _rechecked(
         self, method: str, requests: Iterator[Any], authorization: str | None, on_behalf_of: str | None
@@ -220,7 +257,9 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            call, authorization, on_behalf_of = self._begin(context)
+            call, authorization, on_behalf_of = self._begin(
+                context, method, None if streams_requests else request
+            )
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
                 if streams_requests:
@@ -243,18 +282,24 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> Any:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
-            call, authorization, on_behalf_of = self._begin(context)
+            call, authorization, on_behalf_of = self._begin(
+                context, method, None if streams_requests else request
+            )
+            stream: ServerStream | None = None
             try:
                 call = self._authenticate(method, call, authorization, on_behalf_of)
-                if streams_requests:
+                if streams_requests:  # bidirectional: bounded as a client stream
                     with self._client_stream(method, request, authorization, on_behalf_of) as requests:
                         yield from behavior(requests, context)
-                else:
+                elif self._streams is None:
                     yield from behavior(request, context)
+                else:
+                    with self._streams.sending(context, slot=method not in self._unslotted) as stream:
+                        yield from stream.responses(behavior(request, context))
             except Exception as exc:
                 self._fail(exc, context, method, call)
             finally:
-                self._finish(method, context, started, call)
+                self._finish(method, context, started, call, stream.cut if stream is not None else None)
 
         return wrapped
 

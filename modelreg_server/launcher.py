@@ -1,4 +1,5 @@
-"""Starting both services as child processes with the embedded defaults (``modelreg server``).
+"""Starting both services, and the MLflow REST endpoint beside them, as child processes with the
+embedded defaults (``modelreg server``).
 
 Embedded defaults, under a data directory (``./.modelreg`` unless told otherwise):
 ``tracking.db``, ``registry.db`` and, with MODELREG_AUTH=on, ``auth.db`` (SQLite, the access
@@ -27,6 +28,13 @@ needs ``preexec_fn``, which is unsafe once the launcher has threads (gRPC's, fro
 before the registry starts), fires on the death of the spawning thread rather than the process, and
 exists on Linux only; a pipe's end of file comes from the kernel on every POSIX system, and cannot
 be missed by a child that starts after the launcher died (its first read returns at once).
+
+The MLflow REST endpoint (``mlflow_gateway``, when :attr:`LaunchConfig.mlflow_port` is set) is a
+third child, started last and stopped first, in the same way: its port is checked with the others,
+it holds the same lifeline, and it counts as up once ``GET /health`` answers from a socket the child
+itself listens on. It calls both services at the targets above (MODELREG_CA_FILE and the client
+certificate variables when they serve TLS) and serves HTTPS itself with
+MODELREG_MLFLOW_TLS_CERT_FILE / MODELREG_MLFLOW_TLS_KEY_FILE.
 """
 
 from __future__ import annotations
@@ -35,11 +43,14 @@ import os
 import runpy
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +63,7 @@ from modelreg_server.healthcheck import is_serving
 DEFAULT_DATA_DIR = Path(".modelreg")
 DEFAULT_TRACKING_PORT = 50051
 DEFAULT_REGISTRY_PORT = 50052
+DEFAULT_MLFLOW_PORT = 5000
 TRACKING_SERVICE = "modelreg.tracking.v1.TrackingService"
 REGISTRY_SERVICE = "modelreg.registry.v1.RegistryService"
 # This module, which each child runs first (run_child): spelt out, since as __main__ it has no name.
@@ -110,6 +122,8 @@ class LaunchConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     tracking_port: int = DEFAULT_TRACKING_PORT
     registry_port: int = DEFAULT_REGISTRY_PORT
+    # The MLflow REST endpoint's port; None: no endpoint.
+    mlflow_port: int | None = None
     # Where clients reach the services; the services themselves listen as their settings say.
     host: str = "127.0.0.1"
     # None: the children write to this process's stdout/stderr; else one log file each in it.
@@ -131,10 +145,13 @@ class LaunchConfig:
     def listen_addresses(self) -> dict[str, tuple[str, int]]:
         """Where each service will listen: its host setting (loopback unless the environment says
         otherwise) and its port."""
-        return {
+        addresses = {
             "tracking": (self.tracking_env()["MODELREG_TRACKING_HOST"], self.tracking_port),
             "registry": (self.registry_env()["MODELREG_REGISTRY_HOST"], self.registry_port),
         }
+        if self.mlflow_port is not None:
+            addresses["mlflow"] = (self.mlflow_env()["MODELREG_MLFLOW_HOST"], self.mlflow_port)
+        return addresses
 
     @property
     def tracking_target(self) -> str:
@@ -143,6 +160,12 @@ class LaunchConfig:
     @property
     def registry_target(self) -> str:
         return f"{'grpcs://' if self.tls else ''}{self.host}:{self.registry_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        """What ``MLFLOW_TRACKING_URI`` names to reach the endpoint."""
+        https = self.base_env.get("MODELREG_MLFLOW_TLS_CERT_FILE")
+        return f"{'https' if https else 'http'}://{self.host}:{self.mlflow_port}"
 
     def tracking_env(self) -> dict[str, str]:
         data = self.data_dir.resolve()
@@ -180,9 +203,35 @@ class LaunchConfig:
             "MODELREG_TRACKING_TARGET": self.tracking_target,
         }
 
+    def mlflow_env(self) -> dict[str, str]:
+        # The endpoint's own TLS files and host come from the environment; the port and the
+        # services it calls are this launcher's.
+        return {
+            "MODELREG_MLFLOW_HOST": self.host,
+            **self.base_env,
+            "MODELREG_MLFLOW_PORT": str(self.mlflow_port),
+            "MODELREG_TRACKING_URI": self.tracking_target,
+            "MODELREG_REGISTRY_URI": self.registry_target,
+        }
+
 
 def service_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def answers_health(url: str) -> bool:
+    """Whether the MLflow endpoint at ``url`` answers ``GET /health`` with 200 OK. Its certificate
+    is not checked: this only asks whether it is up, sends nothing secret, and whose socket
+    answers is told by :func:`listens_on`; a certificate the caller's clients are to trust may
+    come from any CA."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1.0, context=context) as response:
+            return bool(response.status == 200 and response.read() == b"OK")
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
 
 
 def run_child(argv: Sequence[str]) -> None:
@@ -202,7 +251,8 @@ def _stop_at_end_of_file(fd: int) -> None:
 
 
 class Services:
-    """The two services as child processes; a context manager that stops them on exit."""
+    """The two services (and the MLflow endpoint) as child processes; a context manager that stops
+    them on exit."""
 
     def __init__(self, config: LaunchConfig) -> None:
         self.config = config
@@ -222,7 +272,8 @@ class Services:
         self.stop()
 
     def start(self) -> None:
-        """Starts both services; PortUnavailable, before anything starts, when a port is taken."""
+        """Starts both services, then the endpoint; PortUnavailable, before anything starts, when a
+        port is taken."""
         for name, (host, port) in self.config.listen_addresses().items():
             why = port_unavailable(host, port)
             if why is not None:
@@ -230,15 +281,19 @@ class Services:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self._lifeline = os.pipe()
         try:
-            self._spawn("tracking", "tracking_service", self.config.tracking_env())
+            self._spawn("tracking", ["tracking_service", "serve"], self.config.tracking_env())
             self._wait_serving("tracking", self.config.tracking_target, TRACKING_SERVICE)
-            self._spawn("registry", "registry_service", self.config.registry_env())
+            self._spawn("registry", ["registry_service", "serve"], self.config.registry_env())
             self._wait_serving("registry", self.config.registry_target, REGISTRY_SERVICE)
+            if self.config.mlflow_port is not None:
+                self._spawn("mlflow", ["mlflow_gateway"], self.config.mlflow_env())
+                url = self.config.mlflow_url
+                self._wait_ready("mlflow", lambda: answers_health(url), f"answer GET {url}/health")
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, name: str, module: str, env: dict[str, str]) -> None:
+    def _spawn(self, name: str, module_and_args: list[str], env: dict[str, str]) -> None:
         out: IO[bytes] | None = None
         if self.config.log_dir is not None:
             self.config.log_dir.mkdir(parents=True, exist_ok=True)
@@ -247,7 +302,7 @@ class Services:
         assert self._lifeline is not None
         read_end = self._lifeline[0]
         self.processes[name] = subprocess.Popen(
-            service_command(CHILD_RUNNER, str(read_end), module, "serve"),
+            service_command(CHILD_RUNNER, str(read_end), *module_and_args),
             pass_fds=(read_end,),
             env=env,
             stdout=out,
@@ -257,6 +312,15 @@ class Services:
         )
 
     def _wait_serving(self, name: str, target: str, service: str) -> None:
+        tls = self.config.client_tls
+        self._wait_ready(
+            name,
+            lambda: is_serving(target, service, timeout=1.0, tls=tls),
+            f"report SERVING on {target}",
+        )
+
+    def _wait_ready(self, name: str, ready: Callable[[], bool], what: str) -> None:
+        """Until ``ready()`` holds with the child ``name`` listening on its port itself."""
         deadline = time.monotonic() + self.config.startup_timeout
         process = self.processes[name]
         host, port = self.config.listen_addresses()[name]
@@ -269,17 +333,15 @@ class Services:
                     f"{name} service exited with code {process.returncode} during startup{self._log_hint(name)}"
                 )
             try:
-                # SERVING counts only from the child's own socket: whoever else holds the port
+                # An answer counts only from the child's own socket: whoever else holds the port
                 # answers too until the child, failing to bind it, exits.
-                if is_serving(target, service, timeout=1.0, tls=self.config.client_tls) and listens_on(
-                    process.pid, port
-                ):
+                if ready() and listens_on(process.pid, port):
                     return
             except ValueError as exc:  # an unreadable MODELREG_CA_FILE, a certificate without its key
                 raise LaunchError(str(exc)) from None
             time.sleep(0.1)
         raise LaunchError(
-            f"{name} service did not report SERVING on {target} within {self.config.startup_timeout:.0f}s{self._log_hint(name)}"
+            f"{name} service did not {what} within {self.config.startup_timeout:.0f}s{self._log_hint(name)}"
         )
 
     def _log_hint(self, name: str) -> str:
@@ -292,9 +354,9 @@ class Services:
         return next((name for name, p in self.processes.items() if p.poll() is not None), None)
 
     def stop(self) -> dict[str, int]:
-        """Stops the registry, then tracking; returns each child's exit code."""
+        """Stops the endpoint, the registry, then tracking; returns each child's exit code."""
         codes: dict[str, int] = {}
-        for name in ("registry", "tracking"):
+        for name in ("mlflow", "registry", "tracking"):
             process = self.processes.pop(name, None)
             if process is None:
                 continue

@@ -8,6 +8,12 @@ A token comes back from the caller, so anything may arrive in its place: whateve
 to an object with an int64 offset and a string fingerprint is INVALID_PAGE_TOKEN, before any
 query. (An offset beyond int64 failed the query on PostgreSQL and SQLite, ``Infinity`` failed the
 conversion to int, and a deeply nested array Python's JSON decoder: each was INTERNAL.)
+
+Pages are bounded by bytes as well as by rows: every listing hands ``split`` the size of each row
+as it will go over the wire (an estimate from its text, see ``modelreg_server.validation.text_bytes``),
+and a page ends before the row that would take it past :data:`RESPONSE_BYTE_BUDGET`, with a token
+that resumes at that row. A page always holds at least one row: the caps on what one entity may
+hold (README, "Limits") keep any one row well under the gRPC message limit.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -25,6 +31,10 @@ from modelreg_server.validation import INT64_MAX
 
 # Tokens this module writes are under 100 characters; the bound keeps decoding cheap and shallow.
 MAX_PAGE_TOKEN_LENGTH = 512
+# What the rows of one listing response may add up to: half the 8 MiB gRPC message limit
+# (modelreg_server.bootstrap.MAX_MESSAGE_BYTES), so the estimate per row and the fields around
+# the rows have room to spare.
+RESPONSE_BYTE_BUDGET = 4 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -42,10 +52,25 @@ class PageRequest:
         """Rows to ask the database for: one past the page, whose presence says another follows."""
         return self.size + 1
 
-    def split(self, rows: Sequence[T]) -> tuple[Sequence[T], str]:
-        """The page's rows and the next page's token, from rows fetched with ``fetch_limit``."""
+    def split(
+        self, rows: Sequence[T], size_of: Callable[[T], int] | int, budget: int = RESPONSE_BYTE_BUDGET
+    ) -> tuple[Sequence[T], str]:
+        """The page's rows and the next page's token, from rows fetched with ``fetch_limit``.
+
+        The page ends at ``size`` rows, or before the row that would take the rows' total size
+        past ``budget`` (the first row always stays); the token then resumes exactly at the first
+        row left out. ``size_of`` gives a row's size, or is the size of every row."""
         items = rows[: self.size]
-        return items, self.next_token(len(items), len(rows) > self.size)
+        if isinstance(size_of, int):
+            items = items[: max(1, budget // size_of)] if size_of > 0 else items
+        else:
+            total = 0
+            for count, row in enumerate(items):
+                total += size_of(row)
+                if total > budget and count:
+                    items = items[:count]
+                    break
+        return items, self.next_token(len(items), len(rows) > len(items))
 
     def next_token(self, returned: int, has_more: bool) -> str:
         """The token of the following page, or "" when this page was the last."""

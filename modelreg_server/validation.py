@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.errors import InvalidArgumentError, ResourceExhaustedError
 
 MAX_NAME_LENGTH = 250
 MAX_KEY_LENGTH = 250
@@ -21,6 +21,9 @@ MAX_PAGE_SIZE_DEFAULT = 1000
 # What an integer column holds on every backend: a larger value fails the query on PostgreSQL and
 # SQLite instead of matching nothing, so no caller-sent integer may leave this range.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# experiments.experiment_id is a 32-bit INTEGER: a larger id names no experiment, and on
+# PostgreSQL and MySQL comparing the column to one fails the query instead of matching nothing.
+MAX_EXPERIMENT_ID = 2**31 - 1
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -75,3 +78,32 @@ def check_tags(tags: Mapping[str, str], field: str = "tags", reason: str = "INVA
         require_key(key, f"{field} key", reason)
         require_value(value, f"{field}['{key}']", reason, MAX_TAG_VALUE_LENGTH)
     return dict(tags)
+
+
+def text_bytes(value: str) -> int:
+    """The UTF-8 size of ``value``, as it goes over the wire. ``isascii`` is O(1) on CPython, so
+    ASCII text (nearly all of it) costs no encoding."""
+    return len(value) if value.isascii() else len(value.encode())
+
+
+def mapping_bytes(values: Mapping[str, str]) -> int:
+    """The UTF-8 size of a tag or param map's keys and values (what the size caps count)."""
+    # One string measured at C speed: twice as fast as measuring each key and value.
+    return text_bytes("".join(values) + "".join(values.values()))
+
+
+class LimitExceeded(ResourceExhaustedError):
+    """A write that would leave an entity over one of its caps (see README, "Limits"): the reason
+    names the cap, the metadata the field and the limit. Nothing of the write is kept."""
+
+    def __init__(self, reason: str, message: str, field: str, limit: int) -> None:
+        super().__init__(reason, message, {"field": field, "limit": str(limit)})
+
+
+def within_limit(owner: str, count: int, things: str, limit: int, reason: str, field: str) -> None:
+    """LimitExceeded (``reason``) when ``owner`` would hold ``count`` ``things``, over ``limit``;
+    e.g. ``within_limit("run 'ab12'", 1001, "tags", 1000, "TOO_MANY_TAGS", "tags")``."""
+    if count > limit:
+        raise LimitExceeded(
+            reason, f"{owner} would hold {count} {things}, the limit is {limit}", field, limit
+        )

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 
 from modelreg._grpc import parse_target
 from modelreg.config import TlsConfig
+from modelreg_server.idempotency import DEFAULT_RETENTION_HOURS
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 from modelreg_server.streams import StreamLimits
+from registry_service.domain.watch import WatchLimits
+from registry_service.domain.webhooks import WebhookSettings
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -34,16 +37,40 @@ class Settings:
     - MODELREG_TRACKING_TIMEOUT_SECONDS: overall deadline of one lineage check, retries included
       (default 5). When it passes, CreateModelVersion fails with UNAVAILABLE and writes nothing.
     - MODELREG_REGISTRY_WORKERS: gRPC worker threads, also the database pool size (default 16).
-    - MODELREG_MAX_STREAMS: client streams (uploads, metric streams) running at once, fewer than
-      the workers (default: the workers less a quarter); one more is RESOURCE_EXHAUSTED.
+    - MODELREG_MAX_STREAMS: streams of either direction (uploads, metric streams, downloads)
+      running at once, fewer than the workers (default: the workers less a quarter); one more is
+      RESOURCE_EXHAUSTED.
     - MODELREG_STREAM_IDLE_SECONDS (default 30), MODELREG_STREAM_MAX_SECONDS (default 3600): how
-      long a client stream may wait between messages and last in all (DEADLINE_EXCEEDED).
+      long a client stream may wait between messages, or a download's message wait for its client
+      to take it, and how long either may last in all (DEADLINE_EXCEEDED; a download is cancelled).
+    - MODELREG_MAX_WATCHERS: WatchModelEvents streams running at once (default 1,000; one more is
+      RESOURCE_EXHAUSTED). They take none of the MODELREG_MAX_STREAMS slots: the server has a
+      thread for each on top of the workers.
+    - MODELREG_WATCH_MAX_SECONDS: how long one watch lasts before it ends with OK and its client
+      resumes (default 900). MODELREG_WATCH_HEARTBEAT_SECONDS: how often a watch sends its cursor
+      when no event matched (default 10; below MODELREG_STREAM_IDLE_SECONDS).
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m registry_service db upgrade``.
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
       MODELREG_ADMIN_GROUP, MODELREG_DEFAULT_PERMISSION, MODELREG_CREATOR_PERMISSION: access
       control, see modelreg_server.settings.AuthSettings.
     - MODELREG_REFLECTION: serve gRPC server reflection (default true; compose turns it off).
+    - MODELREG_IDEMPOTENCY_HOURS: how long the idempotency key of an applied write is kept, i.e.
+      how long a client may retry it and be answered without applying it again (default 24; each
+      server process deletes older keys every 5 minutes).
+    - MODELREG_WEBHOOK_ALLOW_HTTP, MODELREG_WEBHOOK_ALLOW_PRIVATE: accept http:// webhook URLs,
+      and hosts on private, loopback or link-local addresses (default false: https to public
+      addresses only).
+    - MODELREG_WEBHOOK_RETRY_SECONDS: the waits after each failed delivery attempt, comma-separated
+      (default ``5,30,120,600,3600,10800,21600``); past the last the delivery is dead (1 to 20 waits).
+    - MODELREG_WEBHOOK_TIMEOUT_SECONDS: deadline of one whole webhook attempt (default 10).
+    - MODELREG_WEBHOOK_DNS_TIMEOUT_SECONDS: longest wait for a webhook host's name lookup (default 5).
+    - MODELREG_WEBHOOK_POLL_SECONDS: how often the delivery worker looks for new events (default 1).
+    - MODELREG_WEBHOOK_SECRET_GRACE_HOURS: how long a rotated-out secret keeps signing (default 24).
+    - MODELREG_WEBHOOK_CONCURRENCY: webhook requests in flight per process (default 8).
+    - MODELREG_WEBHOOK_WORKER: false stops this process delivering (others still do; default true).
+    - MODELREG_WEBHOOK_RETENTION_DAYS: how long succeeded and dead deliveries are listed before
+      each worker deletes them (default 30).
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
@@ -72,7 +99,10 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings | None = None
     reflection: bool = True
+    idempotency_hours: float = DEFAULT_RETENTION_HOURS
     streams: StreamLimits = field(default_factory=StreamLimits)
+    watch: WatchLimits = field(default_factory=WatchLimits)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -96,8 +126,47 @@ class Settings:
             auth=read.auth(host, "MODELREG_REGISTRY_HOST"),
             tls=read.tls(),
             reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
+            idempotency_hours=read.number(
+                "MODELREG_IDEMPOTENCY_HOURS", cls.idempotency_hours, 0.01, 24 * 365
+            ),
             streams=read.stream_limits(workers),
+            watch=WatchLimits(
+                max_watchers=read.integer("MODELREG_MAX_WATCHERS", WatchLimits.max_watchers, 1, 100_000),
+                max_seconds=read.number("MODELREG_WATCH_MAX_SECONDS", WatchLimits.max_seconds, 1, 86_400),
+                heartbeat_seconds=read.number(
+                    "MODELREG_WATCH_HEARTBEAT_SECONDS", WatchLimits.heartbeat_seconds, 0.05, 3600
+                ),
+            ),
+            webhooks=_webhooks(read),
         )
+
+
+def _webhooks(read: EnvReader) -> WebhookSettings:
+    default = WebhookSettings()
+    name = "MODELREG_WEBHOOK_RETRY_SECONDS"
+    raw = read.text(name, ",".join(f"{s:g}" for s in default.retry_seconds))
+    try:
+        waits = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated seconds, got {raw!r}") from None
+    if not 1 <= len(waits) <= 20 or not all(0 <= wait <= 7 * 24 * 3600 for wait in waits):
+        raise ConfigError(f"{name} must be 1 to 20 waits of 0 to 604800 seconds, got {raw!r}")
+    return WebhookSettings(
+        allow_http=read.boolean("MODELREG_WEBHOOK_ALLOW_HTTP", default.allow_http),
+        allow_private=read.boolean("MODELREG_WEBHOOK_ALLOW_PRIVATE", default.allow_private),
+        retry_seconds=waits,
+        timeout_seconds=read.number("MODELREG_WEBHOOK_TIMEOUT_SECONDS", default.timeout_seconds, 0.1, 60),
+        poll_seconds=read.number("MODELREG_WEBHOOK_POLL_SECONDS", default.poll_seconds, 0.01, 60),
+        secret_grace_hours=read.number(
+            "MODELREG_WEBHOOK_SECRET_GRACE_HOURS", default.secret_grace_hours, 0, 24 * 30
+        ),
+        concurrency=read.integer("MODELREG_WEBHOOK_CONCURRENCY", default.concurrency, 1, 256),
+        worker=read.boolean("MODELREG_WEBHOOK_WORKER", default.worker),
+        retention_days=read.number("MODELREG_WEBHOOK_RETENTION_DAYS", default.retention_days, 0.00001, 3650),
+        dns_timeout_seconds=read.number(
+            "MODELREG_WEBHOOK_DNS_TIMEOUT_SECONDS", default.dns_timeout_seconds, 0.1, 60
+        ),
+    )
 
 
 def _tracking_target(raw: str) -> str:

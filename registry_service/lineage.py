@@ -25,6 +25,11 @@ READ on the run's experiment (a service may seal on a user's behalf, as it may r
 tracking asks EDIT of anyone sealing directly). A model
 file download (:meth:`TrackingLineage.open_file`) names nobody: the registry reads it as itself,
 the caller's READ on the model having been checked.
+
+Failures: an answer about the run (not found, deleted, no such artifact) or the caller's rights
+is answered as such; tracking's RESOURCE_EXHAUSTED TOO_MANY_STREAMS (a download while it runs its
+limit of streams) as the registry's own, so clients try again later; any other failure of the
+tracking service, whatever its status, as UNAVAILABLE TRACKING_UNAVAILABLE, never INTERNAL.
 """
 
 from __future__ import annotations
@@ -39,12 +44,14 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
+import grpc
+
 from modelreg import exceptions, wire
 from modelreg.config import TlsConfig
 from modelreg.entities import FileInfo, Run
 from modelreg.tracking_client import TrackingClient
 from modelreg_server.context import CallContext
-from modelreg_server.errors import InvalidArgumentError, PermissionDeniedError
+from modelreg_server.errors import InvalidArgumentError, PermissionDeniedError, ServiceError
 from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EncodedLineage, FileDigest, LineageRecord, ModelFile
@@ -54,13 +61,9 @@ _log = logging.getLogger(__name__)
 _SEQUENTIAL_STEPS = 2  # GetRun, then SealArtifacts
 # Sealing runs on the pool while the caller's thread runs GetRun.
 _POOL_CALLS_PER_CHECK = 1
-# Failures of the tracking service itself, as opposed to answers about the run.
-_UNAVAILABLE = (
-    exceptions.Unavailable,
-    exceptions.DeadlineExceeded,
-    exceptions.Internal,
-    exceptions.Cancelled,
-)
+# Tracking's answer when it runs its limit of streams: the registry answers it as it answers its
+# own (RESOURCE_EXHAUSTED, the same reason), so a client tries again later.
+_STREAMS_BUSY = (grpc.StatusCode.RESOURCE_EXHAUSTED.name, "TOO_MANY_STREAMS")
 
 
 def artifact_path(source: str, run_id: str, artifact_uri: str) -> str:
@@ -181,8 +184,10 @@ class TrackingLineage:
         ``identity`` returns the registry's current token (access control on)."""
 
         def connect(token: str) -> TrackingClient:
+            # Retried within the call's share too: the registry's caller retries the whole call.
+            share = timeout / _SEQUENTIAL_STEPS
             return TrackingClient(
-                target, timeout=timeout / _SEQUENTIAL_STEPS, token=token, tls=tls or TlsConfig()
+                target, timeout=share, token=token, tls=tls or TlsConfig(), retry_seconds=share / 2
             )
 
         client: TrackingReads = connect("") if identity is None else _IdentifiedClient(connect, identity)
@@ -200,12 +205,15 @@ class TrackingLineage:
         try:
             with wire.forwarding_request_id(ctx.request_id), wire.forwarding_end_user(end_user):
                 return lineage_codec.encode(self._fetch(run_id, source, time.monotonic() + self._timeout))
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
         except TimeoutError as exc:  # a background call still running at the check's deadline
             raise errors.TrackingUnavailable(f"no answer within {self._timeout}s") from exc
         except exceptions.PermissionDenied as exc:  # the caller may not read the run
             raise PermissionDeniedError(exc.reason, exc.message, exc.metadata) from exc
+        except exceptions.ModelregError as exc:  # any other failure of the tracking service
+            raise _tracking_failure(exc) from exc
+
+    def decode(self, lineage: EncodedLineage) -> LineageRecord:
+        return lineage_codec.decode(lineage)
 
     def open_file(self, ctx: CallContext, lineage: EncodedLineage, path: str) -> ModelFile | None:
         record = lineage_codec.decode(lineage)
@@ -283,28 +291,37 @@ def _stream_errors(run_id: str, path: str) -> Iterator[None]:
         yield
     except exceptions.NotFound as exc:
         raise errors.SourceArtifactNotFound(run_id, path) from exc
-    except _UNAVAILABLE as exc:
-        raise _unavailable(exc) from exc
+    except exceptions.ModelregError as exc:
+        raise _tracking_failure(exc) from exc
 
 
-def _unavailable(exc: exceptions.ModelregError) -> errors.TrackingUnavailable:
-    """The caller learns the status code; gRPC's text names the tracking service's address, which
-    is the deployment's to know, so it goes to the log."""
-    _log.warning("the tracking service did not answer: %s %s", exc.code, exc.message)
+def _tracking_failure(exc: exceptions.ModelregError) -> ServiceError:
+    """The registry's error for a failure of the tracking service, as opposed to an answer about
+    the run: RESOURCE_EXHAUSTED (TOO_MANY_STREAMS) while tracking runs its limit of streams,
+    UNAVAILABLE (TRACKING_UNAVAILABLE) for anything else. The caller learns the status code;
+    gRPC's text may name the tracking service's address, which is the deployment's to know, so
+    it goes to the log."""
+    if (exc.code, exc.reason) == _STREAMS_BUSY:
+        return errors.TrackingBusy(exc.metadata.get("limit", ""))
+    _log.warning("the tracking service did not answer: %s %s %s", exc.code, exc.reason, exc.message)
     return errors.TrackingUnavailable(exc.code)
 
 
 def _chunks(
-    stream: Iterator[FileInfo | memoryview], run_id: str, path: str, registered: FileDigest
-) -> Iterator[bytes]:
+    stream: Generator[FileInfo | memoryview, None, None], run_id: str, path: str, registered: FileDigest
+) -> Generator[bytes, None, None]:
     """The file's bytes, hashed on the way: tracking's manifest vouched for them before the first
     one, but only the bytes themselves can show the stored object was not replaced behind it,
-    so a stream whose bytes differ ends with DATA_LOSS instead of OK."""
+    so a stream whose bytes differ ends with DATA_LOSS instead of OK. Closing it (a reader that
+    stops early) closes the download, which cancels the call to the tracking service."""
     digest = hashlib.sha256()
-    with _stream_errors(run_id, path):
-        for message in stream:
-            if isinstance(message, memoryview):
-                digest.update(message)
-                yield bytes(message)
+    try:
+        with _stream_errors(run_id, path):
+            for message in stream:
+                if isinstance(message, memoryview):
+                    digest.update(message)
+                    yield bytes(message)
+    finally:
+        stream.close()
     if digest.hexdigest() != registered.sha256:
         raise errors.ModelFileChanged(registered.path, registered.sha256, digest.hexdigest())

@@ -6,6 +6,8 @@ Backends:
   MySQL/MariaDB when MODELREG_TEST_MYSQL_URL is set (e.g. mysql+pymysql://root@127.0.0.1:3306/test).
   Each test gets a database of its own, created on that server and dropped afterwards.
 - S3 runs against moto's S3-compatible server on 127.0.0.1 (started once per session).
+- mlflow (tests/integration/mlflow_compat) runs MLflow users' scripts on a real MLflow server from
+  the benchmark's MLflow venv, built on first use; it skips only when PyPI is unreachable.
 
 When MODELREG_REQUIRE_BACKENDS lists backends (e.g. "postgres,s3", as .ci/run sets it), a test of
 such a backend that would skip fails instead, and the session fails if none of them passed.
@@ -17,6 +19,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -47,14 +50,15 @@ def _server_url(backend: str) -> str:
     return url
 
 
-def _fresh_database(backend: str) -> Iterator[str]:
-    """Creates a uniquely named database on the backend's server; drops it afterwards."""
+def _fresh_database(backend: str, options: str = "") -> Iterator[str]:
+    """Creates a uniquely named database on the backend's server, with the CREATE DATABASE
+    ``options`` (e.g. ``CHARACTER SET latin1``); drops it afterwards."""
     server_url = sa.make_url(_server_url(backend))
     name = f"modelreg_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+            connection.execute(sa.text(f"CREATE DATABASE {name} {options}"))
     except sa.exc.OperationalError as exc:
         admin.dispose()
         skip_or_fail(backend, f"server not reachable: {exc.orig}")
@@ -113,6 +117,16 @@ def database_url_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
             pass
 
 
+@pytest.fixture
+def latin1_databases() -> Iterator[Callable[[], str]]:
+    """Makes fresh MySQL/MariaDB databases whose default character set is latin1 (as a server of
+    that default makes them), dropped afterwards."""
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(
+            contextmanager(_fresh_database)("mysql", "CHARACTER SET latin1")
+        )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -162,7 +176,7 @@ _passed_by_backend: dict[str, int] = {}
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.passed:
-        for backend in ("postgres", "mysql", "s3"):
+        for backend in ("postgres", "mysql", "s3", "mlflow"):
             if backend in report.keywords:
                 _passed_by_backend[backend] = _passed_by_backend.get(backend, 0) + 1
 

@@ -3,13 +3,19 @@ tiny workflow to run against them."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelreg import RegistryClient, TrackingClient
 from modelreg.config import TlsConfig
@@ -17,6 +23,7 @@ from modelreg.entities import ModelVersion
 from modelreg_server.settings import AuthSettings, TlsSettings
 from registry_service import config as registry_config
 from registry_service import server as registry_server
+from tests.conftest import _free_port as free_port
 from tracking_service import config as tracking_config
 from tracking_service import server as tracking_server
 
@@ -114,3 +121,59 @@ def register_a_run(tracking: TrackingClient, registry: RegistryClient, files: Pa
     assert fetched.lineage is not None
     assert (fetched.lineage.run_id, dict(fetched.lineage.metrics)) == (run_id, {"rmse": 0.5})
     return fetched
+
+
+class RegistryProcess:
+    """``python -m registry_service serve`` on a database already at the schema's head, on a fixed
+    port: stopped (SIGTERM), killed (SIGKILL) and started again at will. ``env`` adds settings."""
+
+    def __init__(self, database_url: str, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        base = {key: value for key, value in os.environ.items() if not key.startswith("MODELREG_")}
+        self._env = {
+            **base,
+            "MODELREG_REGISTRY_HOST": "127.0.0.1",
+            "MODELREG_REGISTRY_PORT": str(self.port),
+            "MODELREG_REGISTRY_DATABASE_URL": database_url,
+            "MODELREG_AUTO_MIGRATE": "false",
+            "MODELREG_LOG_LEVEL": "WARNING",
+            # Versions registered without a run never ask tracking.
+            "MODELREG_TRACKING_TARGET": "127.0.0.1:9",
+            **(env or {}),
+        }
+        self._cwd = cwd
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Starts the server and waits until its health check answers SERVING."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry_service", "serve"],
+            env=self._env,
+            cwd=self._cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._process = process
+        deadline = time.monotonic() + 60
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    stderr = process.stderr.read().decode() if process.stderr else ""
+                    raise AssertionError(f"registry exited early: {stderr}")
+                try:
+                    request = health_pb2.HealthCheckRequest(service="modelreg.registry.v1.RegistryService")
+                    if stub.Check(request, timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        raise AssertionError(f"{self.target} did not become SERVING")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stops the server (SIGTERM: gracefully; SIGKILL: at once); its exit status."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return process.returncode if process is not None else 0
+        process.send_signal(sig)
+        return process.wait(timeout=30)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from minio.helpers import check_bucket_name
 
+from modelreg_server.idempotency import DEFAULT_RETENTION_HOURS
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 from modelreg_server.streams import StreamLimits
 from tracking_service.artifacts import S3Options
@@ -37,16 +38,21 @@ class Settings:
       MODELREG_S3_SECURE (true/false, default false), MODELREG_S3_REGION: the S3-compatible server,
       required when the artifact root is s3://.
     - MODELREG_TRACKING_WORKERS: gRPC worker threads, also the database pool size (default 16).
-    - MODELREG_MAX_STREAMS: client streams (uploads, metric streams) running at once, fewer than
-      the workers (default: the workers less a quarter); one more is RESOURCE_EXHAUSTED.
+    - MODELREG_MAX_STREAMS: streams of either direction (uploads, metric streams, downloads)
+      running at once, fewer than the workers (default: the workers less a quarter); one more is
+      RESOURCE_EXHAUSTED.
     - MODELREG_STREAM_IDLE_SECONDS (default 30), MODELREG_STREAM_MAX_SECONDS (default 3600): how
-      long a client stream may wait between messages and last in all (DEADLINE_EXCEEDED).
+      long a client stream may wait between messages, or a download's message wait for its client
+      to take it, and how long either may last in all (DEADLINE_EXCEEDED; a download is cancelled).
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m tracking_service db upgrade``.
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
       MODELREG_ADMIN_GROUP, MODELREG_DEFAULT_PERMISSION, MODELREG_CREATOR_PERMISSION: access
       control, see modelreg_server.settings.AuthSettings.
     - MODELREG_REFLECTION: serve gRPC server reflection (default true; compose turns it off).
+    - MODELREG_IDEMPOTENCY_HOURS: how long the idempotency key of an applied write is kept, i.e.
+      how long a client may retry it and be answered without applying it again (default 24; each
+      server process deletes older keys every 5 minutes).
     - MODELREG_LOG_LEVEL: DEBUG, INFO (default), WARNING, ERROR.
     - MODELREG_LOG_FORMAT: ``text`` (default) or ``json`` (one JSON object per call log line).
     - MODELREG_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM (default 10).
@@ -75,6 +81,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings | None = None
     reflection: bool = True
+    idempotency_hours: float = DEFAULT_RETENTION_HOURS
     streams: StreamLimits = field(default_factory=StreamLimits)
 
     @classmethod
@@ -99,6 +106,9 @@ class Settings:
             auth=read.auth(host, "MODELREG_TRACKING_HOST"),
             tls=read.tls(),
             reflection=read.boolean("MODELREG_REFLECTION", cls.reflection),
+            idempotency_hours=read.number(
+                "MODELREG_IDEMPOTENCY_HOURS", cls.idempotency_hours, 0.01, 24 * 365
+            ),
             streams=read.stream_limits(workers),
         )
 

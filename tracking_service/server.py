@@ -51,6 +51,7 @@ def _build(settings: Settings) -> tuple[grpc.Server, int, HealthServicer]:
     ensure_schema(engine, MIGRATIONS, auto_upgrade=settings.auto_migrate, fix_command=UPGRADE_COMMAND)
     store = SqlTrackingStore(engine, settings.artifact_root)
     store.ensure_default_experiment()
+    store.applied_writes.start_pruning(settings.idempotency_hours)
     access = open_access(settings.auth, pool_size=settings.workers, auto_migrate=settings.auto_migrate)
     metrics = ServiceMetrics("tracking")
     metrics.watch_pool(engine)

@@ -1,8 +1,8 @@
 """modelreg: experiment tracking and a model registry over gRPC, with MLflow's workflow.
 
 ``import modelreg`` gives the fluent API (``start_run``, ``log_param``, ``log_metric``, ...),
-``Client`` (MLflow's ``MlflowClient`` method names), the lower-level ``TrackingClient`` and
-``RegistryClient``, ``entities`` and ``exceptions``. The flavors load on first use
+``Client`` (MLflow's ``MlflowClient`` method names; ``MlflowClient`` is the same class), the
+lower-level ``TrackingClient`` and ``RegistryClient``, ``entities`` and ``exceptions``. The flavors load on first use
 (``modelreg.sklearn``, ``modelreg.pyfunc``), so importing modelreg never imports scikit-learn or
 pandas.
 """
@@ -13,30 +13,46 @@ import importlib
 from types import ModuleType
 
 from modelreg import entities, exceptions
+from modelreg._autolog import autolog
 from modelreg.client import Client
 from modelreg.config import TlsConfig
 from modelreg.entities import Experiment, Metric, ModelVersion, Param, RegisteredModel, Run, RunTag
 from modelreg.fluent import (
     ActiveRun,
     active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
     delete_tag,
     end_run,
     flush_async_logging,
     flush_metrics,
     get_artifact_uri,
+    get_experiment,
     get_experiment_by_name,
+    get_parent_run,
     get_registry_uri,
     get_run,
     get_tracking_uri,
     last_active_run,
     log_artifact,
     log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
+    log_text,
+    register_model,
+    search_experiments,
     search_runs,
     set_experiment,
+    set_experiment_tag,
+    set_experiment_tags,
     set_registry_uri,
     set_tag,
     set_tags,
@@ -45,6 +61,9 @@ from modelreg.fluent import (
 )
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import TrackingClient
+
+MlflowClient = Client
+"""MLflow's name for :class:`Client` (also ``modelreg.tracking.MlflowClient``)."""
 
 __version__ = "0.1.0"
 
@@ -63,6 +82,7 @@ __all__ = [
     "Client",
     "Experiment",
     "Metric",
+    "MlflowClient",
     "ModelVersion",
     "Param",
     "RegisteredModel",
@@ -72,6 +92,10 @@ __all__ = [
     "TlsConfig",
     "TrackingClient",
     "active_run",
+    "autolog",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
     "delete_tag",
     "end_run",
     "entities",
@@ -79,19 +103,31 @@ __all__ = [
     "flush_async_logging",
     "flush_metrics",
     "get_artifact_uri",
+    "get_experiment",
     "get_experiment_by_name",
+    "get_parent_run",
     "get_registry_uri",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
     "log_artifact",
     "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
+    "register_model",
+    "search_experiments",
     "search_runs",
     "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
     "set_registry_uri",
     "set_tag",
     "set_tags",

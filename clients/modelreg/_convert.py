@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from modelreg import entities as e
 from modelreg.access.v1 import access_pb2 as access_pb
+from modelreg.exceptions import InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.tracking.v1 import tracking_pb2 as tpb
 
@@ -32,6 +33,10 @@ _RUN_STATUS_NAMES = {number: name.removeprefix("RUN_STATUS_") for name, number i
 _VERSION_STATUS_NAMES = {
     number: name.removeprefix("MODEL_VERSION_STATUS_") for name, number in rpb.ModelVersionStatus.items()
 }
+_RUN_EVENT_ACTIONS = {
+    name.removeprefix("RUN_EVENT_ACTION_"): number for name, number in tpb.RunEventAction.items()
+}
+_RUN_EVENT_ACTION_NAMES = {number: name for name, number in _RUN_EVENT_ACTIONS.items()}
 _EVENT_ACTION_NAMES = {number: name.removeprefix("EVENT_ACTION_") for name, number in rpb.EventAction.items()}
 # (key, value) of a Metric or Param message, for dict(map(...)): a third cheaper than a comprehension.
 _KEY_VALUE = attrgetter("key", "value")
@@ -51,6 +56,7 @@ _RUN_INFO_FIELDS = attrgetter(
 
 K = TypeVar("K")
 V = TypeVar("V")
+N = TypeVar("N")
 
 
 def _dict(proto_map: Mapping[K, V]) -> dict[K, V]:
@@ -125,8 +131,41 @@ def run(r: tpb.Run) -> e.Run:
             dict(map(_KEY_VALUE, data.metrics)),
             dict(map(_KEY_VALUE, data.params)),
             _dict(tags) if tags else {},
+            tuple(map(metric, data.metrics)),
         ),
     )
+
+
+# MLflow's tags for what modelreg keeps in a run's columns (the tracking service maps filters on
+# them to the columns), and the tag MLflow's ``run.info.user_id`` repeats.
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_ID_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+
+
+def mlflow_run(run: e.Run) -> e.Run:
+    """The run as MLflow shows it (``modelreg.Client`` and the fluent API): its tags hold
+    ``mlflow.runName`` and, for a nested run, ``mlflow.parentRunId``, and ``info.user_id`` is the
+    ``mlflow.user`` tag. TrackingClient shows the run as stored."""
+    info, data = run.info, run.data
+    tags = {**data.tags, RUN_NAME_TAG: info.run_name}
+    parent = info.parent_run_id
+    if parent:
+        tags[PARENT_RUN_ID_TAG] = parent
+    # Built field by field: 40% cheaper than dataclasses.replace, and it runs once per run found.
+    mlflow_info = e.RunInfo(
+        info.run_id,
+        info.experiment_id,
+        info.run_name,
+        info.status,
+        info.start_time,
+        info.end_time,
+        info.artifact_uri,
+        info.lifecycle_stage,
+        parent,
+        tags.get(USER_TAG, ""),
+    )
+    return e.Run(mlflow_info, e.RunData(data.metrics, data.params, tags, data.latest_metrics))
 
 
 def experiment(x: tpb.Experiment) -> e.Experiment:
@@ -165,7 +204,7 @@ def lineage(li: rpb.Lineage) -> e.Lineage:
 def model_version(mv: rpb.ModelVersion) -> e.ModelVersion:
     return e.ModelVersion(
         name=mv.name,
-        version=mv.version,
+        version=e.Version(mv.version),
         creation_timestamp=mv.creation_time,
         last_updated_timestamp=mv.last_updated_time,
         current_stage=stage_name(mv.current_stage),
@@ -189,11 +228,29 @@ def registered_model(rm: rpb.RegisteredModel) -> e.RegisteredModel:
         description=rm.description,
         tags=_dict(rm.tags),
         latest_versions=[model_version(v) for v in rm.latest_versions],
-        aliases={a.alias: a.version for a in rm.aliases},
+        aliases={a.alias: e.Version(a.version) for a in rm.aliases},
     )
 
 
-def model_event(ev: rpb.ModelEvent) -> e.ModelEvent:
+def run_event_action_to_proto(action: str) -> tpb.RunEventAction.ValueType:
+    """A run event action by name (``FINISHED``, ``FAILED``, ``KILLED``, ``DELETED``, ``RESTORED``;
+    any case, prefix optional)."""
+    return _action_number(_RUN_EVENT_ACTIONS, action, "RUN_EVENT_ACTION_")
+
+
+def run_event(ev: tpb.RunEvent) -> e.RunEvent:
+    return e.RunEvent(
+        cursor=ev.cursor,
+        run_id=ev.run_id,
+        experiment_id=ev.experiment_id,
+        action=_RUN_EVENT_ACTION_NAMES[ev.action],
+        actor=ev.actor,
+        time=ev.time,
+        request_id=ev.request_id,
+    )
+
+
+def model_event(ev: rpb.ModelEvent, cursor: str = "") -> e.ModelEvent:
     return e.ModelEvent(
         event_id=ev.event_id,
         name=ev.name,
@@ -204,6 +261,50 @@ def model_event(ev: rpb.ModelEvent) -> e.ModelEvent:
         actor=ev.actor,
         time=ev.time,
         comment=ev.comment,
+        model_id=ev.model_id,
+        cursor=cursor,
+        gate_results=tuple(gate_result(result) for result in ev.gate_results),
+        approver=ev.approver,
+        gate_overridden=ev.gate_overridden,
+    )
+
+
+def gate_result(result: rpb.GateResult) -> e.GateResult:
+    return e.GateResult(result.clause, result.passed, result.left, result.right, result.message)
+
+
+def promotion_gate(gate: rpb.PromotionGate) -> e.PromotionGate:
+    return e.PromotionGate(
+        name=gate.name,
+        target=gate.target,
+        condition=gate.condition,
+        require_signature=gate.require_signature,
+        require_digests=gate.require_digests,
+        approvals_required=gate.approvals_required,
+        updated_by=gate.updated_by,
+        updated_time=gate.updated_time,
+    )
+
+
+APPROVAL_STATUS_NAMES = {
+    number: name.removeprefix("APPROVAL_STATUS_") for name, number in rpb.ApprovalStatus.items()
+}
+
+
+def approval_request(request: rpb.ApprovalRequest) -> e.ApprovalRequest:
+    return e.ApprovalRequest(
+        request_id=request.request_id,
+        name=request.name,
+        version=request.version,
+        target=request.target,
+        status=APPROVAL_STATUS_NAMES[request.status],
+        requested_by=request.requested_by,
+        requested_time=request.requested_time,
+        expires_time=request.expires_time,
+        comment=request.comment,
+        decided_by=request.decided_by,
+        decided_time=request.decided_time,
+        decision_comment=request.decision_comment,
     )
 
 
@@ -247,3 +348,23 @@ def permission_event(v: access_pb.PermissionEvent) -> e.PermissionEvent:
 
 def model_protection(p: rpb.ModelProtection) -> e.ModelProtection:
     return e.ModelProtection(p.production, tuple(p.aliases))
+
+
+def event_action_number(name: str) -> rpb.EventAction.ValueType:
+    """An event action by name (``STAGE_TRANSITIONED``, any case, prefix optional)."""
+    return _action_number(_EVENT_ACTIONS, name, "EVENT_ACTION_")
+
+
+def _action_number(numbers: Mapping[str, N], name: str, prefix: str) -> N:
+    key = name.upper().removeprefix(prefix)
+    if key not in numbers or key == "UNSPECIFIED":
+        raise InvalidArgument(
+            f"actions: '{name}' is not an event action: one of {', '.join(k for k in numbers if k != 'UNSPECIFIED')}",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_ACTION",
+            metadata={"field": "actions"},
+        )
+    return numbers[key]
+
+
+_EVENT_ACTIONS = {name: number for number, name in _EVENT_ACTION_NAMES.items()}

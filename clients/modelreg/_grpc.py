@@ -4,12 +4,26 @@
   threads.
 - Every call carries a deadline: ``timeout`` for unary calls, ``transfer_timeout`` for streams
   (artifacts and metric streams can legitimately run for minutes).
-- Retries live in the gRPC service config, not in Python loops: only idempotent methods (reads:
-  Get*, Search*, List*, Stat*, Download*, Resolve*) are retried, on UNAVAILABLE, up to 4 attempts
-  with exponential backoff, within the call's deadline. Writes are never retried: a retried
-  CreateModelVersion could register two versions.
-- ``wait_for_ready=False``: a dead target fails fast with UNAVAILABLE (then retried as above)
-  instead of hanging until the deadline.
+- Retries are one loop (:meth:`Rpc.unary`, :meth:`Rpc.stream_unary`) driven by
+  :data:`RETRY_POLICY`: every unary call, reads and writes, is retried on UNAVAILABLE (a service
+  restarting, a connection lost) with exponential backoff and jitter for up to ``retry_seconds``
+  in all (``MODELREG_RETRY_SECONDS``, default 60; 0 disables retries). Each attempt has its own
+  deadline (``timeout``). gRPC's own retries (service config) are off: they stop at 5 attempts.
+- Every write carries ``x-modelreg-idempotency-key``, one random key per logical call and the same
+  on each of its retries, and the services apply a key once: a write whose answer was lost (the
+  write committed, the connection broke) is answered again on retry, not applied twice. Reads
+  (the :data:`IDEMPOTENT_PREFIXES`) carry none. The access service keeps no keys, so the
+  AccessClient retries its reads only (``RetryPolicy.writes``).
+- Client streams: an artifact upload is sent again whole from its file (the same bytes at the same
+  path is the same outcome) on UNAVAILABLE, and on RESOURCE_EXHAUSTED reason TOO_MANY_STREAMS (the
+  server's stream slots are all taken). A LogMetrics stream carries one idempotency key and the
+  server stores its n-th message once per key (``<key>/<n>``); a retry sends the messages again from
+  the first (the client keeps what it sent for that), so the messages stored before the break are
+  skipped and none is stored twice.
+  Server streams (downloads) are not retried: a failed download raises, and the caller downloads
+  again (a partial file never lands under its name).
+- Ctrl-C (KeyboardInterrupt) ends the wait between attempts at once and retries nothing more; an
+  attempt under way ends within its deadline.
 - ``grpcs://`` targets use TLS with the files of a :class:`~modelreg.config.TlsConfig` (the CA to
   trust, the client certificate for mTLS); a failed handshake says which side is likely wrong.
 - Metadata on every call: ``x-request-id`` (the request id of the server call we are serving, when
@@ -17,40 +31,76 @@
   <token>`` when the client has a token, and ``x-modelreg-on-behalf-of`` when a service forwards
   its end user (:func:`modelreg.wire.forwarding_end_user`).
 
-Per-call overhead matters (a loopback round trip is ~0.5 ms): the service config is built once per
-service, the actor header once per client, and a request id is 16 random bytes in hex.
+Per-call overhead matters (a loopback round trip is ~0.5 ms): the actor header is built once per
+client, and a request id and an idempotency key are 16 random bytes in hex each.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import logging
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
 
 from modelreg import wire
-from modelreg.config import TLS_VARIABLES, ClientSettings, TlsConfig
-from modelreg.exceptions import from_rpc_error
+from modelreg.config import DEFAULT_RETRY_SECONDS, TLS_VARIABLES, ClientSettings, TlsConfig
+from modelreg.exceptions import ModelregError, from_rpc_error
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-# Methods with these prefixes change nothing (Seal: idempotent), so a retry after UNAVAILABLE is safe.
-IDEMPOTENT_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve", "Seal")
-RETRY_POLICY = {
-    "maxAttempts": 4,
-    "initialBackoff": "0.1s",
-    "maxBackoff": "2s",
-    "backoffMultiplier": 2,
-    "retryableStatusCodes": ["UNAVAILABLE"],
-}
+# Methods with these prefixes change nothing (Seal: idempotent): they carry no idempotency key.
+IDEMPOTENT_PREFIXES = ("Get", "Search", "List", "Stat", "Download", "Resolve", "Seal", "WhoAmI")
+log = logging.getLogger("modelreg.client")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long a failed call is tried again.
+
+    A call failing with one of ``codes`` (a client stream also with RESOURCE_EXHAUSTED and one of
+    ``stream_reasons``) is tried again after a pause drawn from [ceiling/2, ceiling], the ceiling
+    starting at ``initial_backoff`` and multiplied by ``multiplier`` up to ``max_backoff``, until
+    ``total_seconds`` have passed since the first attempt (0: never tried again). ``writes``:
+    whether writes are retried too (they are where the service applies idempotency keys).
+    """
+
+    total_seconds: float = DEFAULT_RETRY_SECONDS
+    initial_backoff: float = 0.1
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+    codes: frozenset[str] = frozenset({"UNAVAILABLE"})
+    stream_reasons: frozenset[str] = frozenset({"TOO_MANY_STREAMS"})
+    writes: bool = True
+
+    def retries(self, error: ModelregError, *, stream: bool) -> bool:
+        """Whether a call that failed with ``error`` may be tried again. A connection refused for
+        its TLS settings (UNAVAILABLE too) is raised at once: only a setting fixes it."""
+        if error.code in self.codes:
+            return not error.misconfigured
+        return stream and error.code == "RESOURCE_EXHAUSTED" and error.reason in self.stream_reasons
+
+    def pauses(self) -> Iterator[float]:
+        """The pauses before the 2nd, 3rd, ... attempt (jittered so clients do not retry in step)."""
+        ceiling = self.initial_backoff
+        while True:
+            yield random.uniform(ceiling / 2, ceiling)
+            ceiling = min(ceiling * self.multiplier, self.max_backoff)
+
+
+RETRY_POLICY = RetryPolicy()
+
+
+def is_write(method_name: str) -> bool:
+    """Whether a method may change something, i.e. its calls carry an idempotency key."""
+    return not method_name.startswith(IDEMPOTENT_PREFIXES)
 
 
 def parse_target(uri: str) -> tuple[str, bool]:
@@ -63,17 +113,6 @@ def parse_target(uri: str) -> tuple[str, bool]:
     if "://" in uri:
         raise ValueError(f"unsupported URI {uri!r}: modelreg speaks gRPC, use host:port or grpc://host:port")
     return uri, False
-
-
-@cache
-def service_config(service: ServiceDescriptor) -> str:
-    """The gRPC service config (JSON) that retries the idempotent methods of ``service``."""
-    names = [
-        {"service": service.full_name, "method": m.name}
-        for m in service.methods
-        if m.name.startswith(IDEMPOTENT_PREFIXES)
-    ]
-    return json.dumps({"methodConfig": [{"name": names, "waitForReady": False, "retryPolicy": RETRY_POLICY}]})
 
 
 def _tls_file(tls: TlsConfig, field: str) -> bytes | None:
@@ -101,13 +140,17 @@ def channel_credentials(tls: TlsConfig) -> grpc.ChannelCredentials:
     )
 
 
-def open_channel(uri: str, service: ServiceDescriptor, tls: TlsConfig | None = None) -> grpc.Channel:
+def open_channel(uri: str, tls: TlsConfig | None = None) -> grpc.Channel:
     target, secure = parse_target(uri)
     options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", service_config(service)),
+        ("grpc.enable_retries", 0),  # Rpc's loop retries (see the module docstring)
+        # Reconnect soon after a restart: the channel's own backoff between connection attempts
+        # would otherwise grow to 2 minutes, and a retry meanwhile fails without trying.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
         # Servers reject pings more frequent than every 5 minutes by default (too_many_pings), so
         # keepalive probes at that interval: often enough to notice a dead peer behind a NAT.
         ("grpc.keepalive_time_ms", 300_000),
@@ -121,9 +164,11 @@ def open_channel(uri: str, service: ServiceDescriptor, tls: TlsConfig | None = N
     return grpc.insecure_channel(target, options=options)
 
 
-def new_request_id() -> str:
-    """32 random hex digits, the shape of ``uuid4().hex`` at a fifth of its cost."""
-    return os.urandom(16).hex()
+def caller_headers(actor: str, token: str | None) -> tuple[tuple[str, str], ...]:
+    """The headers naming who calls: the actor, and the bearer token when there is one."""
+    if token:
+        return ((wire.ACTOR_HEADER, actor), (wire.AUTHORIZATION_HEADER, f"Bearer {token}"))
+    return ((wire.ACTOR_HEADER, actor),)
 
 
 class Rpc:
@@ -132,29 +177,35 @@ class Rpc:
     def __init__(
         self,
         uri: str,
-        service: ServiceDescriptor,
         *,
         actor: str,
         timeout: float,
         transfer_timeout: float,
         token: str | None = None,
         tls: TlsConfig | None = None,
+        retry: RetryPolicy = RETRY_POLICY,
     ):
         self.uri = uri
         self.secure = parse_target(uri)[1]
         self.actor = actor
         self.timeout = timeout
         self.transfer_timeout = transfer_timeout
-        self.channel = open_channel(uri, service, tls)
-        self._fixed_headers: tuple[tuple[str, str], ...] = ((wire.ACTOR_HEADER, actor),)
-        if token:
-            self._fixed_headers += ((wire.AUTHORIZATION_HEADER, f"Bearer {token}"),)
+        self.retry = retry
+        # Attempts that failed and were tried again, over this client's life.
+        self.retried = 0
+        self.channel = open_channel(uri, tls)
+        self._fixed_headers = caller_headers(actor, token)
 
-    def metadata(self) -> tuple[tuple[str, str], ...]:
+    def metadata(self, *, write: bool = False) -> tuple[tuple[str, str], ...]:
+        """The headers of one logical call (every attempt of it sends the same): with ``write``,
+        a fresh idempotency key."""
+        caller = wire.caller()
         headers = (
-            (wire.REQUEST_ID_HEADER, wire.forwarded_request_id() or new_request_id()),
-            *self._fixed_headers,
+            (wire.REQUEST_ID_HEADER, wire.forwarded_request_id() or wire.new_request_id()),
+            *(self._fixed_headers if caller is None else caller_headers(*caller)),
         )
+        if write:
+            headers += ((wire.IDEMPOTENCY_HEADER, wire.new_request_id()),)
         end_user = wire.forwarded_end_user()
         return headers if end_user is None else (*headers, (wire.ON_BEHALF_HEADER, end_user))
 
@@ -162,7 +213,6 @@ class Rpc:
     def for_client(
         cls,
         target: str,
-        service: ServiceDescriptor,
         settings: ClientSettings,
         *,
         timeout: float | None,
@@ -172,33 +222,71 @@ class Rpc:
         """The Rpc of a service client: explicit arguments, else the environment's settings."""
         return cls(
             target,
-            service,
             actor=settings.actor,
             timeout=timeout if timeout is not None else settings.timeout,
             transfer_timeout=settings.transfer_timeout,
             token=token if token is not None else settings.token,
             tls=tls if tls is not None else settings.tls,
+            retry=RetryPolicy(total_seconds=settings.retry_seconds),
         )
+
+    def _retrying(self, attempt: Callable[[], T], *, stream: bool = False, write: bool = False) -> T:
+        """``attempt()`` until it succeeds, fails for good, or RETRY_POLICY's time is up; the
+        last error as a ModelregError. Ctrl-C during a pause raises at once."""
+        policy = self.retry
+        give_up = time.monotonic() + policy.total_seconds
+        pauses = policy.pauses()
+        while True:
+            try:
+                return attempt()
+            except grpc.RpcError as err:
+                error = from_rpc_error(err, tls=self.secure)
+            pause = next(pauses)
+            if (
+                (write and not policy.writes)
+                or not policy.retries(error, stream=stream)
+                or time.monotonic() + pause > give_up
+            ):
+                raise error
+            self.retried += 1
+            log.debug("%s (%s); trying again in %.2f s", error.code, error, pause)
+            time.sleep(pause)
 
     def unary(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
-        try:
-            return method(request, timeout=self.timeout, metadata=self.metadata(), wait_for_ready=False)
-        except grpc.RpcError as err:
-            raise from_rpc_error(err, tls=self.secure) from None
-
-    def stream_unary(self, method: grpc.StreamUnaryMultiCallable[Req, Resp], requests: Iterator[Req]) -> Resp:
-        call = method.future(
-            requests, timeout=self.transfer_timeout, metadata=self.metadata(), wait_for_ready=False
+        """One call, retried per RETRY_POLICY; a write carries one idempotency key throughout."""
+        name: str = getattr(request, "DESCRIPTOR").name  # noqa: B009 (every request is a message)
+        write = is_write(name.removesuffix("Request"))
+        metadata = self.metadata(write=write)
+        return self._retrying(
+            lambda: method(request, timeout=self.timeout, metadata=metadata, wait_for_ready=False),
+            write=write,
         )
-        try:
-            return call.result()
-        except grpc.RpcError as err:
-            raise from_rpc_error(err, tls=self.secure) from None
-        except BaseException:
-            # Ctrl-C (KeyboardInterrupt) or an exit while waiting: cancel the stream, so the server
-            # sees it end now (CANCELLED) and this process does not wait on it at exit.
-            call.cancel()  # type: ignore[no-untyped-call]
-            raise
+
+    def stream_unary(
+        self,
+        method: grpc.StreamUnaryMultiCallable[Req, Resp],
+        requests: Callable[[], Iterator[Req]],
+        *,
+        write: bool = False,
+    ) -> Resp:
+        """A client stream: ``requests()`` gives the messages of each attempt, retried per
+        RETRY_POLICY (UNAVAILABLE, or RESOURCE_EXHAUSTED with TOO_MANY_STREAMS); with ``write``
+        every attempt carries the same idempotency key."""
+        metadata = self.metadata(write=write)
+
+        def attempt() -> Resp:
+            call = method.future(
+                requests(), timeout=self.transfer_timeout, metadata=metadata, wait_for_ready=False
+            )
+            try:
+                return call.result()
+            except BaseException:
+                # Ctrl-C (KeyboardInterrupt) or an exit while waiting: cancel the stream, so the
+                # server sees it end now (CANCELLED) and this process does not wait on it at exit.
+                call.cancel()  # type: ignore[no-untyped-call]
+                raise
+
+        return self._retrying(attempt, stream=True, write=write)
 
     def unary_stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:
         responses = method(

@@ -7,6 +7,7 @@ needs an admin; any user manages their own tokens.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -40,12 +41,13 @@ class AccessClient:
         self.target = target or settings.registry_uri
         self._rpc = Rpc.for_client(
             self.target,
-            pb.DESCRIPTOR.services_by_name["AccessService"],
             settings,
             timeout=timeout,
             token=token,
             tls=tls,
         )
+        # The access service keeps no idempotency keys: only its reads are retried.
+        self._rpc.retry = dataclasses.replace(self._rpc.retry, writes=False)
         self._stub = pb_grpc.AccessServiceStub(self._rpc.channel)
 
     def close(self) -> None:
@@ -67,8 +69,15 @@ class AccessClient:
         request = pb.CreateUserRequest(name=name, admin=admin, service=service, groups=list(groups))
         return _user(self._rpc.unary(self._stub.CreateUser, request).user)
 
-    def list_users(self) -> list[e.User]:
-        return [_user(u) for u in self._rpc.unary(self._stub.ListUsers, pb.ListUsersRequest()).users]
+    def list_users(self, *, page_size: int = 0) -> list[e.User]:
+        """Every user, by name: the pages of ``page_size`` users (0: the server's default) that
+        the server answers, followed to the last."""
+
+        def fetch(token: str, size: int) -> tuple[list[e.User], str]:
+            r = self._rpc.unary(self._stub.ListUsers, pb.ListUsersRequest(page_size=size, page_token=token))
+            return [_user(u) for u in r.users], r.next_page_token
+
+        return list(Pager(fetch, page_size=page_size))
 
     def update_user(
         self,
@@ -93,9 +102,20 @@ class AccessClient:
         response = self._rpc.unary(self._stub.CreateToken, request)
         return e.CreatedToken(_token(response.token), response.secret)
 
-    def list_tokens(self, user: str = "", *, include_revoked: bool = False) -> list[e.Token]:
-        request = pb.ListTokensRequest(user=user, include_revoked=include_revoked)
-        return [_token(t) for t in self._rpc.unary(self._stub.ListTokens, request).tokens]
+    def list_tokens(
+        self, user: str = "", *, include_revoked: bool = False, page_size: int = 0
+    ) -> list[e.Token]:
+        """Every token of ``user`` (default: the caller's own, or everyone's for an admin), oldest
+        first: the pages of ``page_size`` tokens (0: the server's default), followed to the last."""
+
+        def fetch(token: str, size: int) -> tuple[list[e.Token], str]:
+            request = pb.ListTokensRequest(
+                user=user, include_revoked=include_revoked, page_size=size, page_token=token
+            )
+            r = self._rpc.unary(self._stub.ListTokens, request)
+            return [_token(t) for t in r.tokens], r.next_page_token
+
+        return list(Pager(fetch, page_size=page_size))
 
     def revoke_token(self, token_id: str) -> e.Token:
         return _token(self._rpc.unary(self._stub.RevokeToken, pb.RevokeTokenRequest(id=token_id)).token)

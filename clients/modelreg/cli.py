@@ -16,9 +16,10 @@ Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACK
 ``MODELREG_REGISTRY_URI``, else localhost:50051 / localhost:50052. Options may come before or
 after the command. With access control on, ``MODELREG_TOKEN`` authenticates every command; a refusal
 for missing or bad credentials says so. The access-control commands (``whoami``, ``users``,
-``tokens``, ``permissions``, ``models protect``, ``access events``) live in :mod:`modelreg.cli_access`.
+``tokens``, ``permissions``, ``models protect``, ``access events``) live in :mod:`modelreg.cli_access`,
+the promotion commands (``gates``, ``promote``, ``approvals``) in :mod:`modelreg.cli_gates`.
 
-``modelreg server``, ``modelreg db upgrade`` and ``modelreg tls init`` belong to the server
+``modelreg server``, ``modelreg db upgrade``, ``modelreg gc`` and ``modelreg tls init`` belong to the server
 distribution (``modelreg-server``), which adds them through the ``modelreg.commands`` entry point
 group; this module never imports server code. Without it they exit 2 naming what to install.
 """
@@ -68,7 +69,9 @@ SERVER_DISTRIBUTION = "modelreg-server"
 SERVER_COMMANDS = {
     "server": ("run both services with the embedded defaults (SQLite, local files)", False),
     "db": ("database maintenance", True),
+    "gc": ("remove the files and rows of runs and experiments deleted long enough ago", False),
     "tls": ("TLS certificates for local use", True),
+    "mlflow-server": ("run the MLflow REST endpoint in front of running services", False),
 }
 
 
@@ -129,7 +132,10 @@ class Output:
 
 
 def _plain(value: Any) -> Any:
-    """Entities (frozen dataclasses, mappings, lists) as JSON-ready values."""
+    """Entities (frozen dataclasses, mappings, lists) as JSON-ready values; version numbers are
+    JSON numbers."""
+    if isinstance(value, e.Version):
+        return int(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -472,17 +478,20 @@ def cmd_alias_delete(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     client = _client(args)
-    events = client.get_model_history(args.name, args.version)
+    events = client.get_model_history(args.name, args.version, include_deleted=args.all)
     if not events:
         _require_model(client, args.name, args.version)
     if out.as_json:
         out.json(events)
     else:
+        # The model each event belongs to matters once a name has had more than one.
+        models = len({v.model_id for v in events}) > 1
         out.table(
-            ["TIME", "VERSION", "ACTION", "FROM", "TO", "ACTOR", "COMMENT"],
+            ["TIME", *(["MODEL"] if models else []), "VERSION", "ACTION", "FROM", "TO", "ACTOR", "COMMENT"],
             [
                 (
                     _time(v.time),
+                    *([v.model_id] if models else []),
                     v.version or "-",
                     v.action,
                     v.from_value or "-",
@@ -493,6 +502,37 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
                 for v in events
             ],
         )
+    return EXIT_OK
+
+
+def cmd_events_watch(args: argparse.Namespace, out: Output) -> int:
+    """Prints events as they are written until interrupted (Ctrl-C ends it with status 0): one
+    JSON object per line with --json (its ``cursor`` resumes after it), else one line each."""
+    watch = _client(args).watch_model_events(
+        args.name,
+        actions=args.action or (),
+        stages=args.stage or (),
+        aliases=args.alias or (),
+        cursor=args.cursor,
+        from_beginning=args.from_beginning,
+    )
+    try:
+        for event in watch:
+            if out.as_json:
+                print(json.dumps(_plain(event)), file=out.stdout, flush=True)
+            else:
+                version = f" v{event.version}" if event.version else ""
+                values = (
+                    f" {event.from_value or '-'} -> {event.to_value or '-'}"
+                    if event.from_value or event.to_value
+                    else ""
+                )
+                out.line(
+                    f"{_time(event.time)}  {event.name}{version}  {event.action}{values}  by {event.actor}"
+                )
+                out.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C is how a watch ends
+        watch.close()
     return EXIT_OK
 
 
@@ -702,6 +742,24 @@ def build_parser() -> argparse.ArgumentParser:
     history = leaf(commands, "history", cmd_history, "a model's audit history, oldest first")
     history.add_argument("name", help=MODEL_HELP)
     history.add_argument("--version", default=None, help="only this version's events")
+    history.add_argument(
+        "--all",
+        action="store_true",
+        help="also the events of earlier models of this name, deleted before the current one "
+        "(an admin's when access control is on); a MODEL column then tells them apart",
+    )
+
+    events = group("events", "the registry's history as it is written")
+    watch = leaf(events, "watch", cmd_events_watch, "print events as they are written, until interrupted")
+    watch.add_argument("name", nargs="?", default=None, help="registered model (default: every model)")
+    watch.add_argument(
+        "--action", action="append", help="only this action, e.g. STAGE_TRANSITIONED; repeatable"
+    )
+    watch.add_argument("--stage", action="append", help="only events into or out of this stage; repeatable")
+    watch.add_argument("--alias", action="append", help="only events of this alias; repeatable")
+    start = watch.add_mutually_exclusive_group()
+    start.add_argument("--cursor", default=None, help="resume after this cursor (an event's, with --json)")
+    start.add_argument("--from-beginning", action="store_true", help="every event since the first")
 
     rollback = leaf(commands, "rollback", cmd_rollback, "give a stage back to its previous holder")
     rollback.add_argument("name", help=MODEL_HELP)
@@ -719,8 +777,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Imported here: cli_access builds on this module's Output and CommandTree.
     from modelreg.cli_access import add_access_commands
+    from modelreg.cli_gates import add_gate_commands
+    from modelreg.cli_webhooks import add_webhook_commands
 
     add_access_commands(tree, models)
+    add_gate_commands(tree)
+    add_webhook_commands(tree)
     return parser
 
 

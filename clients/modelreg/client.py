@@ -6,7 +6,8 @@ names, same argument names, results with the attributes MLflow users read (``mv.
 
 Differences worth knowing:
 
-- ``ModelVersion.version`` is an int; version arguments accept ints or strings ("3").
+- ``ModelVersion.version`` is a string, as MLflow's (``"3"``), that also equals the int 3;
+  version arguments accept ints or strings. ``modelreg.MlflowClient`` is this class.
 - ``transition_model_version_stage`` archives the previous holder of the target stage by default
   (``archive_existing_versions=True``; MLflow defaults to False). See
   :meth:`Client.transition_model_version_stage`.
@@ -23,10 +24,12 @@ Differences worth knowing:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
 
+from modelreg import _convert as conv
 from modelreg import entities as e
 from modelreg import wire
 from modelreg._grpc import Pager, T
@@ -34,6 +37,21 @@ from modelreg.config import TlsConfig
 from modelreg.exceptions import DeadlineExceeded, ModelregError, NotFound, Unauthenticated, Unavailable
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import Progress, TrackingClient
+from modelreg.watch import EventWatch
+from modelreg.webhooks_client import WebhookMethods
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _on_registry(method: Callable[Concatenate[WebhookMethods, P], R]) -> Callable[Concatenate[Client, P], R]:
+    """A RegistryClient method as a Client method, with its signature and docstring."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(self.registry, *args, **kwargs)
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
 
 
 def _flush_buffered_metrics() -> None:
@@ -70,6 +88,17 @@ class Client:
     @property
     def registry_uri(self) -> str:
         return self.registry.target
+
+    # Webhooks (modelreg.webhooks_client)
+    create_webhook = _on_registry(WebhookMethods.create_webhook)
+    get_webhook = _on_registry(WebhookMethods.get_webhook)
+    list_webhooks = _on_registry(WebhookMethods.list_webhooks)
+    update_webhook = _on_registry(WebhookMethods.update_webhook)
+    delete_webhook = _on_registry(WebhookMethods.delete_webhook)
+    test_webhook = _on_registry(WebhookMethods.test_webhook)
+    rotate_webhook_secret = _on_registry(WebhookMethods.rotate_webhook_secret)
+    list_webhook_deliveries = _on_registry(WebhookMethods.list_webhook_deliveries)
+    replay_webhook_delivery = _on_registry(WebhookMethods.replay_webhook_delivery)
 
     def close(self) -> None:
         self.tracking.close()
@@ -151,11 +180,18 @@ class Client:
     ) -> e.Run:
         # MLflow's client makes nested runs with this tag; modelreg records the parent natively.
         parent = str(tags.get("mlflow.parentRunId", "")) if tags else ""
-        return self.tracking.create_run(experiment_id, run_name, start_time, tags, parent or None)
+        run = self.tracking.create_run(experiment_id, run_name, start_time, tags, parent or None)
+        return conv.mlflow_run(run)
 
     def get_run(self, run_id: str) -> e.Run:
+        """The run, its tags holding MLflow's ``mlflow.runName`` (and ``mlflow.parentRunId``)."""
         _flush_buffered_metrics()
-        return self.tracking.get_run(run_id)
+        return conv.mlflow_run(self.tracking.get_run(run_id))
+
+    def get_parent_run(self, run_id: str) -> e.Run | None:
+        """The run's parent (``mlflow.parentRunId``), None for a top-level run."""
+        parent = self.get_run(run_id).info.parent_run_id
+        return self.get_run(parent) if parent else None
 
     def search_runs(
         self,
@@ -170,7 +206,8 @@ class Client:
         pager = self.tracking.search_runs(
             experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         )
-        return _paged(pager)
+        runs = [conv.mlflow_run(run) for run in pager]
+        return e.PagedList(runs, token=pager.token)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         self.tracking.update_run(run_id, status=status, run_name=name)
@@ -183,6 +220,20 @@ class Client:
 
     def restore_run(self, run_id: str) -> None:
         self.tracking.restore_run(run_id)
+
+    def list_run_events(
+        self,
+        experiment_ids: Sequence[str] | str | None = None,
+        *,
+        run_id: str = "",
+        actions: Sequence[str] = (),
+        cursor: str = "",
+        max_results: int = 0,
+    ) -> e.RunEvents:
+        """Run lifecycle events after ``cursor``; see TrackingClient.list_run_events."""
+        return self.tracking.list_run_events(
+            experiment_ids, run_id=run_id, actions=actions, cursor=cursor, max_results=max_results
+        )
 
     def log_param(self, run_id: str, key: str, value: object) -> object:
         self.tracking.log_param(run_id, key, value)
@@ -200,9 +251,12 @@ class Client:
         params: Sequence[e.Param] = (),
         tags: Sequence[e.RunTag] = (),
     ) -> None:
-        self.tracking.log_batch(run_id, metrics, params, tags)
+        """Stores the batch atomically; an ``mlflow.runName`` tag renames the run (as in MLflow):
+        see :func:`log_batch_renaming`."""
+        log_batch_renaming(self.tracking, run_id, metrics, params, tags)
 
     def set_tag(self, run_id: str, key: str, value: object) -> None:
+        """Sets a tag; ``mlflow.runName`` renames the run, as in MLflow."""
         self.tracking.set_tag(run_id, key, value)
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -233,6 +287,20 @@ class Client:
         progress: Progress | None = None,
     ) -> None:
         self.tracking.log_artifacts(run_id, local_dir, artifact_path, progress=progress)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Uploads ``text`` (UTF-8) as the artifact file ``artifact_file`` of the run."""
+        from modelreg import fluent
+
+        fluent.upload_file(
+            self.tracking, run_id, artifact_file, lambda p: p.write_text(text, encoding="utf-8")
+        )
+
+    def log_dict(self, run_id: str, dictionary: Mapping[str, object], artifact_file: str) -> None:
+        """Uploads ``dictionary`` as YAML (.yaml/.yml) or JSON (anything else), as MLflow does."""
+        from modelreg import fluent
+
+        self.log_text(run_id, fluent.dict_text(dictionary, artifact_file), artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[e.FileInfo]:
         return self.tracking.list_artifacts(run_id, path or "")
@@ -320,10 +388,14 @@ class Client:
         run_id: str | None = None,
         tags: Mapping[str, object] | None = None,
         description: str | None = None,
+        *,
+        await_creation_for: int | None = None,
     ) -> e.ModelVersion:
         """Registers the next version of ``name`` (which must exist). With ``run_id`` the lineage
         (params, metrics, tags, file digests) is recorded; metrics still buffered by the fluent
-        API are sent first so the lineage sees them."""
+        API are sent first so the lineage sees them. The version is READY when this returns, so
+        ``await_creation_for`` (MLflow's) has nothing to wait for."""
+        del await_creation_for
         if run_id:
             _flush_buffered_metrics()
         return self.registry.create_model_version(name, source, run_id, tags, description)
@@ -366,6 +438,8 @@ class Client:
         stage: str,
         archive_existing_versions: bool = True,
         comment: str = "",
+        *,
+        override_gates: bool = False,
     ) -> e.ModelVersion:
         """Moves a version to ``stage`` ("None", "Staging", "Production", "Archived"; any case).
 
@@ -375,9 +449,10 @@ class Client:
         version to roll back to. This is what the MLflow workflow our users bring expects ("the
         version that held Production before is archived") without the argument. Pass
         ``archive_existing_versions=False`` to let several versions share the stage, as in MLflow.
+        A promotion gate on the stage may refuse the move; ``override_gates`` is for admins.
         """
         return self.registry.transition_model_version_stage(
-            name, version, stage, archive_existing_versions, comment
+            name, version, stage, archive_existing_versions, comment, override_gates=override_gates
         )
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: object) -> None:
@@ -386,8 +461,11 @@ class Client:
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         self.registry.delete_model_version_tag(name, version, key)
 
-    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        self.registry.set_registered_model_alias(name, alias, version)
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: int | str, *, override_gates: bool = False
+    ) -> None:
+        """Points ``alias`` at ``version``; the alias's gate applies (``override_gates``: admins)."""
+        self.registry.set_registered_model_alias(name, alias, version, override_gates=override_gates)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         self.registry.delete_registered_model_alias(name, alias)
@@ -396,18 +474,102 @@ class Client:
         return self.registry.get_model_version_by_alias(name, alias)
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
-        """The URI of the version's files (its ``source``, e.g. ``runs:/<run_id>/model``)."""
-        return self.registry.get_model_version(name, version).source
+        """Where the version's files are stored: its run's artifact location joined with the
+        registered path (``file:///...`` or ``s3://...``), as MLflow answers; the ``source`` of a
+        version registered without a run. Reading there directly skips the digest checks that
+        ``modelreg.sklearn.load_model`` / ``modelreg download`` make."""
+        mv = self.registry.get_model_version(name, version)
+        if mv.lineage is None:
+            return mv.source
+        root = self.tracking.get_run(mv.lineage.run_id).info.artifact_uri.rstrip("/")
+        return f"{root}/{mv.lineage.artifact_path}" if mv.lineage.artifact_path else root
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> e.ModelVersion:
+        """Registers the files of ``src_model_uri`` (``models:/Name/3``, ``models:/Name@alias``,
+        ...) as the next version of ``dst_name``, which is created when missing, as MLflow does;
+        the new version keeps the source's run and lineage."""
+        from modelreg import fluent
+
+        src = self.registry.resolve_model_uri(src_model_uri)
+        return fluent.create_version(self.registry, dst_name, src.source, src.run_id)
 
     # modelreg's own
 
-    def get_model_history(self, name: str, version: int | str | None = None) -> list[e.ModelEvent]:
-        """Every audit event of a model (or of one version), oldest first."""
-        return list(self.registry.list_model_events(name, version))
+    def get_model_history(
+        self, name: str, version: int | str | None = None, *, include_deleted: bool = False
+    ) -> list[e.ModelEvent]:
+        """Every audit event of a model (or of one version), oldest first; ``include_deleted``
+        adds those of the models of that name deleted before it (see list_model_events)."""
+        return list(self.registry.list_model_events(name, version, include_deleted=include_deleted))
 
-    def rollback_stage(self, name: str, stage: str, comment: str = "") -> e.RollbackResult:
-        """Gives ``stage`` back to its previous holder and archives the current one."""
-        return self.registry.rollback_stage(name, stage, comment)
+    def watch_model_events(
+        self,
+        name: str | None = None,
+        *,
+        actions: Sequence[str] = (),
+        stages: Sequence[str] = (),
+        aliases: Sequence[str] = (),
+        cursor: str | None = None,
+        from_beginning: bool = False,
+    ) -> EventWatch:
+        """The registry's events as they are written (see RegistryClient.watch_model_events): an
+        endless iterator that resumes by itself; its ``.cursor`` is where to resume later."""
+        return self.registry.watch_model_events(
+            name,
+            actions=actions,
+            stages=stages,
+            aliases=aliases,
+            cursor=cursor,
+            from_beginning=from_beginning,
+        )
+
+    def rollback_stage(
+        self, name: str, stage: str, comment: str = "", *, override_gates: bool = False
+    ) -> e.RollbackResult:
+        """Gives ``stage`` back to its previous holder and archives the current one (the stage's
+        promotion gate applies to the restored version; ``override_gates`` is for admins)."""
+        return self.registry.rollback_stage(name, stage, comment, override_gates=override_gates)
+
+    def set_promotion_gate(
+        self,
+        name: str,
+        target: str,
+        condition: str = "",
+        *,
+        require_signature: bool = False,
+        require_digests: bool = False,
+        approvals_required: int = 0,
+    ) -> e.PromotionGate:
+        """Guards promotions of ``name`` into ``target`` ("Staging", "Production", "@alias")."""
+        return self.registry.set_promotion_gate(
+            name,
+            target,
+            condition,
+            require_signature=require_signature,
+            require_digests=require_digests,
+            approvals_required=approvals_required,
+        )
+
+    def get_promotion_gates(self, name: str) -> list[e.PromotionGate]:
+        return self.registry.get_promotion_gates(name)
+
+    def delete_promotion_gate(self, name: str, target: str) -> None:
+        self.registry.delete_promotion_gate(name, target)
+
+    def request_promotion_approval(
+        self, name: str, version: int | str, target: str, comment: str = ""
+    ) -> e.ApprovalRequest:
+        return self.registry.request_promotion_approval(name, version, target, comment)
+
+    def approve_promotion(self, name: str, request_id: int, comment: str = "") -> e.ApprovalRequest:
+        return self.registry.approve_promotion(name, request_id, comment)
+
+    def reject_promotion(self, name: str, request_id: int, comment: str = "") -> e.ApprovalRequest:
+        return self.registry.reject_promotion(name, request_id, comment)
+
+    def list_approval_requests(self, name: str, status: str = "") -> list[e.ApprovalRequest]:
+        """Every request of ``name`` (of ``status``), newest first, fetched page by page."""
+        return list(self.registry.list_approval_requests(name, status))
 
     def resolve_model_uri(self, uri: str) -> e.ModelVersion:
         return self.registry.resolve_model_uri(uri)
@@ -439,14 +601,16 @@ class Client:
         if lineage is None:
             return e.VersionSeal(
                 version.name,
-                version.version,
+                int(version.version),
                 None,
                 None,
                 "SKIPPED",
                 reason="NO_LINEAGE",
                 message="registered without a run: tracking holds none of its files",
             )
-        result = partial(e.VersionSeal, version.name, version.version, lineage.run_id, lineage.artifact_path)
+        result = partial(
+            e.VersionSeal, version.name, int(version.version), lineage.run_id, lineage.artifact_path
+        )
         try:
             files = self.tracking.seal_artifacts(lineage.run_id, lineage.artifact_path)
         except (Unavailable, DeadlineExceeded, Unauthenticated):
@@ -454,6 +618,33 @@ class Client:
         except ModelregError as exc:
             return result("FAILED", code=exc.code, reason=exc.reason, message=exc.message)
         return result("SEALED", files=len(files))
+
+
+def log_batch_renaming(
+    tracking: TrackingClient,
+    run_id: str,
+    metrics: Sequence[e.Metric] = (),
+    params: Sequence[e.Param] = (),
+    tags: Sequence[e.RunTag] = (),
+) -> None:
+    """A batch whose ``mlflow.runName`` tag renames the run, which the service does in a call of
+    its own (a batch refuses the tag). The rename goes first: a refused name stores nothing, and
+    a batch sent again after a failure renames again (no change) rather than logging twice. A
+    batch refused after the rename puts the previous name back, so a refused batch changes
+    nothing."""
+    names = [t for t in tags if t.key == conv.RUN_NAME_TAG]
+    rest = [t for t in tags if t.key != conv.RUN_NAME_TAG]
+    if not names:
+        tracking.log_batch(run_id, metrics, params, rest)
+        return
+    previous = tracking.get_run(run_id).info.run_name
+    tracking.set_tag(run_id, conv.RUN_NAME_TAG, names[-1].value)
+    try:
+        tracking.log_batch(run_id, metrics, params, rest)
+    except ModelregError:
+        if previous != names[-1].value:
+            tracking.set_tag(run_id, conv.RUN_NAME_TAG, previous)
+        raise
 
 
 def _paged(pager: Pager[T]) -> e.PagedList[T]:

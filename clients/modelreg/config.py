@@ -9,6 +9,9 @@
   (default: the OS user); ignored by a service with access control on.
 - ``MODELREG_TIMEOUT``: per-call deadline in seconds for unary calls (default 30).
 - ``MODELREG_TRANSFER_TIMEOUT``: deadline in seconds for one artifact or metric stream (default 3600).
+- ``MODELREG_RETRY_SECONDS``: how long a call that failed UNAVAILABLE (a restarting or unreachable
+  service) is retried, with exponential backoff and jitter, before the error is raised (default 60;
+  0 disables retries). Writes carry an idempotency key, so a retried write is applied once.
 - ``MODELREG_CACHE_DIR``: where loaded models are cached, keyed by digest (default
   ``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``).
 
@@ -36,6 +39,7 @@ DEFAULT_TRACKING_URI = "localhost:50051"
 DEFAULT_REGISTRY_URI = "localhost:50052"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_TRANSFER_TIMEOUT = 3600.0
+DEFAULT_RETRY_SECONDS = 60.0
 
 
 def _os_user() -> str:
@@ -104,6 +108,7 @@ class ClientSettings:
     transfer_timeout: float
     cache_dir: Path
     tls: TlsConfig
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
 
     @classmethod
     def from_env(cls) -> ClientSettings:
@@ -120,4 +125,19 @@ class ClientSettings:
                 or Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelreg"
             ),
             tls=TlsConfig.from_env(),
+            retry_seconds=_seconds(env, "MODELREG_RETRY_SECONDS", DEFAULT_RETRY_SECONDS),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A non-negative number of seconds from ``name``; ValueError naming the variable otherwise."""
+    raw = env.get(name) or ""
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {raw!r}")
+    return value

@@ -9,9 +9,61 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 T = TypeVar("T")
+
+
+class RunStatus:
+    """MLflow's ``RunStatus``: the run statuses, as the strings ``run.info.status`` holds."""
+
+    RUNNING: ClassVar[str] = "RUNNING"
+    SCHEDULED: ClassVar[str] = "SCHEDULED"
+    FINISHED: ClassVar[str] = "FINISHED"
+    FAILED: ClassVar[str] = "FAILED"
+    KILLED: ClassVar[str] = "KILLED"
+    _ALL: ClassVar[tuple[str, ...]] = (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED)
+
+    @staticmethod
+    def is_terminated(status: str) -> bool:
+        return status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+    @staticmethod
+    def all_status() -> list[str]:
+        return list(RunStatus._ALL)
+
+
+class ViewType:
+    """MLflow's ``ViewType``: which runs or experiments a search returns. Searches take these ints
+    or the names ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")."""
+
+    ACTIVE_ONLY: ClassVar[int] = 1
+    DELETED_ONLY: ClassVar[int] = 2
+    ALL: ClassVar[int] = 3
+
+
+class Version(str):
+    """A model version number as MLflow hands it out: the string ``"3"``, which also equals the
+    int ``3`` (``mv.version == 3`` and ``mv.version == "3"`` both hold, and ``int(mv.version)``
+    is the number). Ordering is a string's, as in MLflow: sort by ``int(v)``. Hashing is the
+    string's too (no hash can agree with both ``"3"`` and ``3``): as a set member or dict key,
+    ``v`` matches ``"3"``, not ``3``; look up int-keyed collections by ``int(v)``."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int) and not isinstance(other, bool):
+            return str.__eq__(self, str(other))
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"'{self}'"
 
 
 @dataclass(frozen=True)
@@ -45,6 +97,9 @@ class RunInfo:
     artifact_uri: str
     lifecycle_stage: str
     parent_run_id: str | None = None
+    # Who created the run, as MLflow's ``run.info.user_id``: the ``mlflow.user`` tag the fluent
+    # API sets ("" when the run has none).
+    user_id: str = ""
 
     @property
     def run_uuid(self) -> str:
@@ -57,6 +112,9 @@ class RunData:
     metrics: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The latest point of each metric with its timestamp and step (``metrics`` keeps only the
+    # value, as MLflow's ``run.data.metrics``). It repeats ``metrics``, so equality ignores it.
+    latest_metrics: tuple[Metric, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +168,7 @@ class Lineage:
 @dataclass(frozen=True)
 class ModelVersion:
     name: str
-    version: int
+    version: Version
     creation_timestamp: int
     last_updated_timestamp: int
     current_stage: str
@@ -133,7 +191,7 @@ class RegisteredModel:
     description: str
     tags: Mapping[str, str] = field(default_factory=dict)
     latest_versions: list[ModelVersion] = field(default_factory=list)
-    aliases: Mapping[str, int] = field(default_factory=dict)
+    aliases: Mapping[str, Version] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,8 +199,11 @@ class ModelEvent:
     """One entry of a registered model's audit history.
 
     ``action`` is one of VERSION_CREATED, VERSION_DELETED, STAGE_TRANSITIONED, STAGE_ROLLED_BACK,
-    ALIAS_SET, ALIAS_MOVED, ALIAS_DELETED, MODEL_CREATED, MODEL_DELETED, MODEL_RENAMED;
-    ``version`` is 0 for model-level events.
+    ALIAS_SET, ALIAS_MOVED, ALIAS_DELETED, MODEL_CREATED, MODEL_DELETED, MODEL_RENAMED, the
+    permission, tag and description events, GATE_SET, GATE_DELETED, APPROVAL_REQUESTED,
+    APPROVAL_GRANTED, APPROVAL_REJECTED and PROMOTION_REFUSED (the proto's EventAction);
+    ``version`` is 0 for model-level events. ``model_id`` is the registered model the event
+    belongs to: a name deleted and created again names a new model, with a new id.
     """
 
     event_id: int
@@ -154,6 +215,82 @@ class ModelEvent:
     actor: str
     time: int
     comment: str
+    model_id: int = 0
+    # Where a watch resumes after this event (watch_model_events; empty from list_model_events).
+    cursor: str = ""
+    # A gated promotion or its PROMOTION_REFUSED event: the gate's checks, the approver, and
+    # whether an admin overrode the gate.
+    gate_results: tuple[GateResult, ...] = ()
+    approver: str = ""
+    gate_overridden: bool = False
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One entry of the runs' lifecycle log. ``action`` is FINISHED, FAILED, KILLED, DELETED or
+    RESTORED; ``cursor`` is where a later ``list_run_events(cursor=...)`` resumes after it."""
+
+    cursor: str
+    run_id: str
+    experiment_id: str
+    action: str
+    actor: str
+    time: int
+    request_id: str
+
+
+@dataclass(frozen=True)
+class RunEvents:
+    """A batch of run lifecycle events and the cursor to ask with next (unchanged when empty)."""
+
+    events: tuple[RunEvent, ...]
+    next_cursor: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One check of a promotion gate: ``clause`` as the gate reads it, whether it ``passed``,
+    the values compared and a one-line ``message``."""
+
+    clause: str
+    passed: bool
+    left: str
+    right: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PromotionGate:
+    """What a promotion of a version of ``name`` into ``target`` ("Staging", "Production" or
+    "@alias") must satisfy (README, "Promotion gates and approvals")."""
+
+    name: str
+    target: str
+    condition: str
+    require_signature: bool
+    require_digests: bool
+    approvals_required: int
+    updated_by: str
+    updated_time: int
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A request to promote one version into one target; ``status`` is PENDING, APPROVED,
+    REJECTED, CONSUMED or EXPIRED."""
+
+    request_id: int
+    name: str
+    version: int
+    target: str
+    status: str
+    requested_by: str
+    requested_time: int
+    expires_time: int
+    comment: str
+    decided_by: str
+    decided_time: int
+    decision_comment: str
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 Every failed call raises a subclass of :class:`ModelregError`, chosen by the gRPC status code,
 carrying the server's google.rpc.ErrorInfo: ``reason`` (UPPER_SNAKE, e.g. ``RUN_NOT_FOUND``) and
 ``metadata``. Branch on the class and ``reason``; the message is for people.
+
+MLflow code keeps working: ``MlflowException`` is :class:`ModelregError` (so ``except
+MlflowException`` catches every modelreg error) and ``error_code`` is MLflow's name of the
+error's kind (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``, ...).
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ class ModelregError(Exception):
 
     Attributes: ``code`` (gRPC status name, e.g. ``"NOT_FOUND"``), ``reason`` (the ErrorInfo
     reason, or the code when the server sent none), ``message`` and ``metadata``.
+    ``misconfigured`` is true for a failed connection that a setting must fix (TLS on one side
+    only, an untrusted certificate): retrying it cannot help.
     """
+
+    misconfigured = False
 
     def __init__(
         self,
@@ -37,6 +45,39 @@ class ModelregError(Exception):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+    @property
+    def error_code(self) -> str:
+        """MLflow's error code for this error's gRPC status (``NOT_FOUND`` →
+        ``RESOURCE_DOES_NOT_EXIST``, ``INVALID_ARGUMENT`` → ``INVALID_PARAMETER_VALUE``, ...)."""
+        return MLFLOW_ERROR_CODES.get(self.code, "INTERNAL_ERROR")
+
+    @classmethod
+    def invalid_parameter_value(cls, message: str) -> InvalidArgument:
+        """MLflow's ``MlflowException.invalid_parameter_value``."""
+        return InvalidArgument(message, code="INVALID_ARGUMENT")
+
+
+MlflowException = ModelregError
+"""MLflow's base exception: every modelreg client error is one."""
+
+# gRPC status name → MLflow's ErrorCode name (what MlflowException.error_code holds).
+MLFLOW_ERROR_CODES: dict[str, str] = {
+    "INVALID_ARGUMENT": "INVALID_PARAMETER_VALUE",
+    "OUT_OF_RANGE": "INVALID_PARAMETER_VALUE",
+    "NOT_FOUND": "RESOURCE_DOES_NOT_EXIST",
+    "ALREADY_EXISTS": "RESOURCE_ALREADY_EXISTS",
+    "FAILED_PRECONDITION": "INVALID_STATE",
+    "PERMISSION_DENIED": "PERMISSION_DENIED",
+    "UNAUTHENTICATED": "UNAUTHENTICATED",
+    "RESOURCE_EXHAUSTED": "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE": "TEMPORARILY_UNAVAILABLE",
+    "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
+    "CANCELLED": "CANCELLED",
+    "DATA_LOSS": "DATA_LOSS",
+    "UNIMPLEMENTED": "NOT_IMPLEMENTED",
+    "INTERNAL": "INTERNAL_ERROR",
+}
 
 
 class InvalidArgument(ModelregError):
@@ -62,6 +103,14 @@ class PermissionDenied(ModelregError):
 class Unauthenticated(PermissionDenied):
     """Missing, malformed, expired or revoked credentials (set MODELREG_TOKEN or pass ``token=``).
     A PermissionDenied, so code that catches that catches this too."""
+
+
+class ResourceExhausted(ModelregError):
+    """A write refused because it would leave an entity over a cap (``TOO_MANY_PARAMS``,
+    ``RUN_TOO_LARGE``, ...: the ``field`` and ``limit`` are in ``metadata``; nothing of the write
+    was kept), a stream refused while the server holds its most (``TOO_MANY_STREAMS``), or a
+    message over gRPC's size limit. Deleting something makes room under a cap; a refused stream
+    may be tried again later."""
 
 
 class Unavailable(ModelregError):
@@ -113,6 +162,7 @@ _BY_CODE: dict[grpc.StatusCode, type[ModelregError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.INTERNAL: Internal,
@@ -174,9 +224,11 @@ def from_rpc_error(err: grpc.RpcError, *, tls: bool | None = None) -> ModelregEr
         message = f"{hint} ({message})"
     info = _error_info(err)
     cls = _BY_CODE.get(code, ModelregError)
-    return cls(
+    error = cls(
         message,
         code=code.name,
         reason=info.reason if info is not None else "",
         metadata=dict(info.metadata) if info is not None else None,
     )
+    error.misconfigured = hint is not None
+    return error

@@ -14,23 +14,40 @@ are logged. The buffer is flushed by ``end_run``, ``flush_metrics``, ``get_run``
 ``modelreg.Client`` reads and registrations, and at interpreter exit. A failed send is raised by the next
 ``log_metric``, ``flush_metrics`` or ``end_run`` of this process: never dropped silently.
 ``log_param`` and ``set_tag`` are direct calls, so a conflicting param fails at once.
+
+System tags, as MLflow's fluent API sets them on a new run: ``mlflow.user`` (MODELREG_USER, else
+the OS user), ``mlflow.source.name`` (the script, ``sys.argv[0]``), ``mlflow.source.type``
+(``LOCAL``), ``mlflow.source.git.commit`` (when the script is in a git checkout),
+``mlflow.note.content`` (``start_run(description=)``); ``mlflow.runName`` and
+``mlflow.parentRunId`` are the run's name and parent (see ``modelreg._convert``). Logging a model
+appends to ``mlflow.log-model.history``; ``log_table`` to ``mlflow.loggedArtifacts``.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import json
 import logging
 import os
+import posixpath
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from modelreg import _convert as conv
 from modelreg import config
 from modelreg import entities as e
 from modelreg.config import ClientSettings
-from modelreg.exceptions import FailedPrecondition, ModelregError, NotFound
+from modelreg.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, ModelregError, NotFound
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import TrackingClient
 from modelreg.wire import now_ms
@@ -317,6 +334,43 @@ def get_experiment_by_name(name: str) -> e.Experiment | None:
         return None
 
 
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: Mapping[str, object] | None = None
+) -> str:
+    """Creates an experiment; returns its id (AlreadyExists when the name is taken)."""
+    return tracking_client().create_experiment(name, artifact_location, tags).experiment_id
+
+
+def get_experiment(experiment_id: str) -> e.Experiment:
+    """Raises NotFound (RESOURCE_DOES_NOT_EXIST to MLflow code) for an unknown id."""
+    return tracking_client().get_experiment(experiment_id)
+
+
+def search_experiments(
+    view_type: str | int = "ACTIVE_ONLY",
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+) -> list[e.Experiment]:
+    """Every matching experiment (all of them unless ``max_results``)."""
+    return list(tracking_client().search_experiments(filter_string or "", view_type, max_results, order_by))
+
+
+def set_experiment_tag(key: str, value: object) -> None:
+    """Tags the active experiment (the Default one when none was set)."""
+    tracking_client().set_experiment_tag(_state.experiment_id or "0", key, value)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Marks the experiment and its runs deleted (restorable until garbage-collected)."""
+    tracking_client().delete_experiment(experiment_id)
+
+
+def set_experiment_tags(tags: Mapping[str, object]) -> None:
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
+
+
 # Runs
 
 
@@ -351,15 +405,24 @@ def start_run(
         run = client.get_run(run_id)
     else:
         parent = parent_run_id or (stack[-1].info.run_id if stack and nested else None)
-        all_tags = dict(tags or {})
+        own_tags = dict(tags or {})
+        system: dict[str, object] = {k: v for k, v in _source_tags().items() if k not in own_tags}
         if description is not None:
-            all_tags["modelreg.note.content"] = description
+            system[NOTE_TAG] = description
+        # The system tags go with the run's own unless together they pass what one call may
+        # carry (MAX_TAGS_PER_CALL): then they follow in a second call, so the caller's limit
+        # is the documented one, whatever the system adds.
+        together = len(own_tags) + len(system) <= MAX_TAGS_PER_CALL
         run = client.create_run(
             experiment_id=experiment_id or _state.experiment_id or "0",
             run_name=run_name,
-            tags=all_tags,
+            tags={**system, **own_tags} if together else own_tags,
             parent_run_id=parent,
         )
+        if not together:
+            client.log_batch(run.info.run_id, tags=[e.RunTag(k, str(v)) for k, v in system.items()])
+            run = client.get_run(run.info.run_id)
+    run = conv.mlflow_run(run)
     active = ActiveRun(info=run.info, data=run.data)
     stack.append(active)
     with _state.lock:
@@ -374,7 +437,8 @@ def active_run() -> ActiveRun | None:
 
 
 def last_active_run() -> e.Run | None:
-    """The active run, else the run most recently started in this process (fresh from the server)."""
+    """The active run, else the run most recently started or ended in this process (fresh from the
+    server): after a parent run with nested runs, the parent, as in MLflow."""
     current = active_run()
     run_id = current.info.run_id if current is not None else _state.last_run_id
     return get_run(run_id) if run_id is not None else None
@@ -389,6 +453,8 @@ def end_run(status: str = "FINISHED") -> None:
     if not stack:
         return
     run = stack.pop()
+    with _state.lock:
+        _state.last_run_id = run.info.run_id
     try:
         flush_metrics()
     except Exception:
@@ -399,8 +465,20 @@ def end_run(status: str = "FINISHED") -> None:
 
 
 def get_run(run_id: str) -> e.Run:
+    """The run, its tags holding MLflow's ``mlflow.runName`` (and ``mlflow.parentRunId``)."""
     flush_metrics()
-    return tracking_client().get_run(run_id)
+    return conv.mlflow_run(tracking_client().get_run(run_id))
+
+
+def get_parent_run(run_id: str) -> e.Run | None:
+    """The run's parent (``mlflow.parentRunId``), None for a top-level run."""
+    parent = get_run(run_id).info.parent_run_id
+    return get_run(parent) if parent else None
+
+
+def delete_run(run_id: str) -> None:
+    """Marks the run deleted (restorable until garbage-collected)."""
+    tracking_client().delete_run(run_id)
 
 
 def _run_id() -> str:
@@ -455,11 +533,16 @@ def log_metrics(
 
 
 def set_tag(key: str, value: object) -> None:
+    """Sets a tag of the active run; ``mlflow.runName`` renames the run, as in MLflow."""
     tracking_client().set_tag(_run_id(), key, value)
 
 
 def set_tags(tags: Mapping[str, object]) -> None:
+    """Sets the tags in batches of 100; ``mlflow.runName`` renames the run, as ``set_tag`` does."""
     run_id = _run_id()
+    tags = dict(tags)
+    if conv.RUN_NAME_TAG in tags:
+        tracking_client().set_tag(run_id, conv.RUN_NAME_TAG, tags.pop(conv.RUN_NAME_TAG))
     items = [e.RunTag(str(k), str(v)) for k, v in tags.items()]
     for start in range(0, len(items), _TAGS_PER_BATCH):
         tracking_client().log_batch(run_id, tags=items[start : start + _TAGS_PER_BATCH])
@@ -482,6 +565,334 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     current = active_run() or start_run()
     root = current.info.artifact_uri.rstrip("/")
     return f"{root}/{artifact_path.lstrip('/')}" if artifact_path else root
+
+
+def upload_file(
+    tracking: TrackingClient, run_id: str, artifact_file: str, write: Callable[[Path], object]
+) -> None:
+    """Writes one file with ``write(path)`` in a temporary directory and uploads it as
+    ``artifact_file`` (a file path under the run's artifact root)."""
+    directory, name = posixpath.split(artifact_file.strip("/"))
+    if name in ("", ".", ".."):
+        raise InvalidArgument(
+            f"artifact_file {artifact_file!r} must name a file",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_ARTIFACT_PATH",
+            metadata={"field": "artifact_file"},
+        )
+    with tempfile.TemporaryDirectory(prefix="modelreg-") as tmp:
+        local = Path(tmp) / name
+        write(local)
+        tracking.log_artifact(run_id, local, directory or None)
+
+
+def _log_file(artifact_file: str, write: Callable[[Path], object], run_id: str | None = None) -> None:
+    """upload_file to the active run (or ``run_id``) through the process-wide client."""
+    upload_file(tracking_client(), run_id or _run_id(), artifact_file, write)
+
+
+def dict_text(dictionary: Mapping[str, Any], artifact_file: str) -> str:
+    """``dictionary`` as YAML for a .yaml/.yml file (needs PyYAML), else as JSON, as MLflow writes it."""
+    if artifact_file.endswith((".yaml", ".yml")):
+        import yaml
+
+        return str(yaml.safe_dump(dict(dictionary), default_flow_style=False))
+    return json.dumps(dictionary, indent=2)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Uploads ``text`` (UTF-8) as the artifact ``artifact_file`` of the active run."""
+    _log_file(artifact_file, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
+    """Uploads ``dictionary`` as YAML when ``artifact_file`` ends in .yaml or .yml (needs PyYAML),
+    else as JSON, as MLflow does."""
+    log_text(dict_text(dictionary, artifact_file), artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Uploads a matplotlib figure (``savefig``) or a plotly figure (``.html`` with
+    ``write_html``, else ``write_image``) as ``artifact_file``."""
+    kwargs = dict(save_kwargs or {})
+    module = type(figure).__module__
+    if module.startswith("matplotlib"):
+        _log_file(artifact_file, lambda path: figure.savefig(path, **kwargs))
+    elif module.startswith("plotly"):
+        if artifact_file.endswith(".html"):
+            _log_file(artifact_file, lambda path: figure.write_html(str(path), **kwargs))
+        else:
+            _log_file(artifact_file, lambda path: figure.write_image(str(path), **kwargs))
+    else:
+        raise TypeError(f"log_figure takes a matplotlib or plotly figure, not {type(figure).__name__}")
+
+
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    *,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+) -> None:
+    """Uploads a PIL image or a numpy array (H x W, or H x W x 1, 3 or 4; integers in 0..255, or floats
+    in 0..1 scaled by 255, as MLflow does) as the image ``artifact_file`` (needs Pillow).
+
+    MLflow's ``key``/``step`` form (an image series) is not provided: pass ``artifact_file``."""
+    if artifact_file is None or key is not None or step is not None or timestamp is not None:
+        raise InvalidArgument(
+            "log_image needs artifact_file; the key/step image series is not provided by modelreg",
+            code="INVALID_ARGUMENT",
+            reason="NOT_SUPPORTED",
+            metadata={"field": "key"},
+        )
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(_image_array(image))
+    _log_file(artifact_file, image.save)
+
+
+def _image_array(array: Any) -> Any:
+    import numpy as np
+
+    values = np.asarray(array)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] not in (3, 4)):
+        raise ValueError(f"an image array is H x W, or H x W x 1, 3 or 4; got shape {values.shape}")
+    if np.issubdtype(values.dtype, np.floating):
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ValueError("a float image array holds values in [0, 1]")
+        return (values * 255).round().astype(np.uint8)
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise ValueError("an integer image array holds values in [0, 255]")
+    return values.astype(np.uint8)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Uploads a dict of columns or a pandas DataFrame as the JSON MLflow writes
+    (``{"columns": [...], "data": [[...], ...]}``), and records it in the run's
+    ``mlflow.loggedArtifacts`` tag (``[{"path": ..., "type": "table"}]``)."""
+    import pandas as pd
+
+    if not artifact_file.endswith(".json"):
+        raise InvalidArgument(
+            f"artifact_file {artifact_file!r} must end in .json",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_ARTIFACT_PATH",
+            metadata={"field": "artifact_file"},
+        )
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame.from_dict(dict(data))
+    target = run_id or _run_id()
+    _log_file(artifact_file, lambda path: frame.to_json(path, orient="split", index=False), target)
+    _append_tag_list(target, LOGGED_ARTIFACTS_TAG, {"path": artifact_file, "type": "table"})
+
+
+def log_input(
+    dataset: Any,
+    context: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    model: Any = None,
+) -> None:
+    """Records a dataset the active run used, in the run's ``modelreg.datasets`` tag: a JSON list
+    of ``{"name", "digest", "source_type", "source", "context", "tags"}``.
+
+    ``dataset`` is an object with MLflow's Dataset attributes (``name``, ``digest``, optional
+    ``source_type``/``source``) or a pandas DataFrame (name "dataset", digest the first 8 hex of
+    the sha256 of its JSON). MLflow keeps datasets as run inputs, which modelreg's runs do not
+    have, so MLflow's dataset views do not show them; the data itself is not uploaded.
+    """
+    del model  # MLflow's LoggedModel inputs: modelreg has no logged-model entity
+    name, digest = getattr(dataset, "name", None), getattr(dataset, "digest", None)
+    if name is None or digest is None:
+        import hashlib
+
+        import pandas as pd
+
+        if not isinstance(dataset, pd.DataFrame):
+            raise TypeError("log_input takes a dataset (with name and digest) or a pandas DataFrame")
+        name, digest = "dataset", hashlib.sha256(dataset.to_json().encode()).hexdigest()[:8]
+    source = getattr(dataset, "source", None)
+    entry = {
+        "name": str(name),
+        "digest": str(digest),
+        "source_type": str(getattr(dataset, "source_type", "") or ""),
+        "source": "" if source is None else str(getattr(source, "uri", source)),
+        "context": context or "",
+        "tags": dict(tags or {}),
+    }
+    _append_tag_list(_run_id(), DATASETS_TAG, entry)
+
+
+def _append_tag_list(run_id: str, key: str, entry: Mapping[str, Any]) -> None:
+    """Appends ``entry`` to the JSON list the run's tag ``key`` holds (read, then written: two
+    processes appending to one run at once may lose an entry, as in MLflow)."""
+    current = tracking_client().get_run(run_id).data.tags.get(key)
+    try:
+        entries = json.loads(current) if current else []
+    except ValueError:
+        entries = []
+    if not isinstance(entries, list):
+        entries = []
+    entries.append(dict(entry))
+    tracking_client().set_tag(run_id, key, json.dumps(entries))
+
+
+def record_logged_model(run_id: str, artifact_path: str, flavors: Mapping[str, Any]) -> None:
+    """Appends what MLflow records of a logged model to the run's ``mlflow.log-model.history``
+    tag: ``run_id``, ``artifact_path``, ``utc_time_created``, ``model_uuid``, ``flavors``."""
+    created = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime())
+    entry = {
+        "run_id": run_id,
+        "artifact_path": artifact_path,
+        "utc_time_created": created,
+        "model_uuid": uuid.uuid4().hex,
+        "flavors": dict(flavors),
+    }
+    _append_tag_list(run_id, LOG_MODEL_HISTORY_TAG, entry)
+
+
+# System tags
+
+NOTE_TAG = "mlflow.note.content"
+# Tags one CreateRun or LogBatch call may carry (the tracking service's batch limit).
+MAX_TAGS_PER_CALL = 100
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+DATASETS_TAG = "modelreg.datasets"
+
+
+def _source_tags() -> dict[str, str]:
+    """The system tags of a new run, as MLflow's default and git context providers set them."""
+    main = sys.argv[0] if sys.argv else None
+    tags = {
+        conv.USER_TAG: ClientSettings.from_env().actor,
+        SOURCE_NAME_TAG: "<console>" if main is None else main,
+        SOURCE_TYPE_TAG: "LOCAL",
+    }
+    script = main not in (None, "", "-c")
+    commit = _commit_of(Path(main).resolve().parent if main and script else Path.cwd())
+    if commit:
+        tags[GIT_COMMIT_TAG] = commit
+    return tags
+
+
+@functools.lru_cache(maxsize=8)
+def _commit_of(directory: Path) -> str | None:
+    """git_commit, once per directory runs start from: a checkout seldom changes under a running
+    script, and a repository's packed refs (or a ``git`` process) would otherwise cost every run."""
+    return git_commit(directory)
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit checked out in the git work tree holding ``directory``, or None: read from
+    ``.git`` (a directory, or a worktree's ``gitdir:`` file; refs loose or packed), else from
+    ``git rev-parse HEAD`` (2 s timeout) when the files say something this reader does not know."""
+    for top in (directory, *directory.parents):
+        dot_git = top / ".git"
+        if dot_git.exists():
+            break
+    else:
+        return None
+    try:
+        commit = _read_head(dot_git)
+    except (OSError, ValueError):
+        commit = None
+    if commit is not None:
+        return commit
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=2, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = done.stdout.strip()
+    return out if done.returncode == 0 and _is_sha(out) else None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _read_head(dot_git: Path) -> str | None:
+    git_dir = dot_git
+    if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+        line = dot_git.read_text().strip()
+        if not line.startswith("gitdir:"):
+            return None
+        git_dir = (dot_git.parent / line.removeprefix("gitdir:").strip()).resolve()
+    head = (git_dir / "HEAD").read_text().strip()
+    if _is_sha(head):
+        return head
+    if not head.startswith("ref: "):
+        return None
+    ref = head.removeprefix("ref: ")
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text().strip()).resolve()
+    for base in (git_dir, common):
+        loose = base / ref
+        if loose.is_file():
+            value = loose.read_text().strip()
+            return value if _is_sha(value) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        with packed.open() as lines:  # line by line: packed-refs may list millions of refs
+            for line in lines:
+                sha, _, name = line.rstrip("\n").partition(" ")
+                if name == ref and _is_sha(sha):
+                    return sha
+    return None
+
+
+# Registry
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    await_registration_for: int | None = None,
+    *,
+    tags: Mapping[str, object] | None = None,
+) -> e.ModelVersion:
+    """Registers the model at ``model_uri`` (``runs:/<run_id>/<path>``, or ``models:/...`` to
+    register a registered version's files again) as the next version of ``name``, creating the
+    registered model on first use. The version is READY when this returns, so
+    ``await_registration_for`` has nothing to wait for."""
+    from modelreg.uris import RunsUri, parse_model_uri
+
+    del await_registration_for
+    parsed = parse_model_uri(model_uri)
+    registry = registry_client()
+    run_id: str | None
+    if isinstance(parsed, RunsUri):
+        source, run_id = parsed.uri, parsed.run_id
+    else:
+        version = registry.resolve_model_uri(parsed.uri)
+        source, run_id = version.source, version.run_id
+    return create_version(registry, name, source, run_id, tags)
+
+
+def create_version(
+    registry: RegistryClient,
+    name: str,
+    source: str,
+    run_id: str | None,
+    tags: Mapping[str, object] | None = None,
+) -> e.ModelVersion:
+    """The next version of ``name``, creating the registered model on first use."""
+    try:  # the model usually exists: one call, not two
+        return registry.create_model_version(name, source=source, run_id=run_id, tags=tags)
+    except NotFound as exc:
+        if exc.reason != "REGISTERED_MODEL_NOT_FOUND":
+            raise
+    with contextlib.suppress(AlreadyExists):  # another job created it meanwhile: just as good
+        registry.create_registered_model(name)
+    return registry.create_model_version(name, source=source, run_id=run_id, tags=tags)
 
 
 # Search
@@ -541,7 +952,10 @@ def search_runs(
         ]
         if not ids:  # only unknown names: nothing matches (an empty list would mean "everything")
             return [] if output_format == "list" else _runs_frame([])
-    runs = list(client.search_runs(ids, filter_string, run_view_type, max_results, order_by))
+    runs = [
+        conv.mlflow_run(r)
+        for r in client.search_runs(ids, filter_string, run_view_type, max_results, order_by)
+    ]
     if output_format == "list":
         return runs
     if output_format != "pandas":

@@ -9,10 +9,11 @@ or the OS user), which the registry records in its audit history.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +25,8 @@ from modelreg.config import ClientSettings, TlsConfig
 from modelreg.exceptions import DataLoss, InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
+from modelreg.watch import EventWatch
+from modelreg.webhooks_client import WebhookMethods
 
 
 def version_number(version: int | str) -> int:
@@ -46,12 +49,13 @@ def _str_map(tags: Mapping[str, object] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (tags or {}).items()}
 
 
-class RegistryClient:
+class RegistryClient(WebhookMethods):
     """Client of ``modelreg.registry.v1.RegistryService``.
 
     ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
     ``MODELREG_REGISTRY_URI`` or ``localhost:50052``. ``timeout`` is the deadline of each call in
-    seconds. Thread-safe: one channel per client.
+    seconds; ``retry_seconds`` how long a call failing UNAVAILABLE is retried (default
+    ``MODELREG_RETRY_SECONDS`` or 60). Thread-safe: one channel per client.
     ``tls`` (a :class:`~modelreg.config.TlsConfig`) replaces the TLS files of the environment
     (``MODELREG_CA_FILE``, ``MODELREG_CLIENT_CERT_FILE``, ``MODELREG_CLIENT_KEY_FILE``) for a
     ``grpcs://`` target, e.g. so a service passes its own client certificate.
@@ -64,12 +68,14 @@ class RegistryClient:
         timeout: float | None = None,
         token: str | None = None,
         tls: TlsConfig | None = None,
+        retry_seconds: float | None = None,
     ) -> None:
         settings = ClientSettings.from_env()
+        if retry_seconds is not None:
+            settings = dataclasses.replace(settings, retry_seconds=retry_seconds)
         self.target = target or settings.registry_uri
         self._rpc = Rpc.for_client(
             self.target,
-            pb.DESCRIPTOR.services_by_name["RegistryService"],
             settings,
             timeout=timeout,
             token=token,
@@ -311,6 +317,8 @@ class RegistryClient:
         stage: str,
         archive_existing_versions: bool = True,
         comment: str = "",
+        *,
+        override_gates: bool = False,
     ) -> e.ModelVersion:
         """Moves a version to ``stage`` (None, Staging, Production, Archived; any case).
 
@@ -319,7 +327,9 @@ class RegistryClient:
         same transaction, so a stage has one holder and ``models:/Name/Production`` is never
         ambiguous (this is what the MLflow workflow our users bring expects of a promotion).
         Pass ``archive_existing_versions=False`` for MLflow's behaviour of sharing a stage.
-        ``comment`` is recorded in the history event.
+        ``comment`` is recorded in the history event. A gate on the stage may refuse the move
+        (FailedPrecondition PROMOTION_GATE_FAILED or APPROVAL_REQUIRED); an admin may pass
+        ``override_gates=True``, which the history records.
         """
         request = pb.TransitionModelVersionStageRequest(
             name=name,
@@ -327,6 +337,7 @@ class RegistryClient:
             stage=stage,
             archive_existing_versions=archive_existing_versions,
             comment=comment,
+            override_gates=override_gates,
         )
         return conv.model_version(
             self._rpc.unary(self._stub.TransitionModelVersionStage, request).model_version
@@ -340,19 +351,28 @@ class RegistryClient:
             for v in self._rpc.unary(self._stub.GetLatestVersions, request).model_versions
         ]
 
-    def rollback_stage(self, name: str, stage: str, comment: str = "") -> e.RollbackResult:
+    def rollback_stage(
+        self, name: str, stage: str, comment: str = "", *, override_gates: bool = False
+    ) -> e.RollbackResult:
         """Gives ``stage`` back to the version that held it before the current holder, and archives
-        the current holder. Raises FailedPrecondition (NO_ROLLBACK_TARGET) when there is none."""
-        response = self._rpc.unary(
-            self._stub.RollbackStage, pb.RollbackStageRequest(name=name, stage=stage, comment=comment)
+        the current holder. Raises FailedPrecondition (NO_ROLLBACK_TARGET) when there is none; the
+        stage's gate applies to the restored version unless an admin passes ``override_gates``."""
+        request = pb.RollbackStageRequest(
+            name=name, stage=stage, comment=comment, override_gates=override_gates
         )
+        response = self._rpc.unary(self._stub.RollbackStage, request)
         archived = conv.model_version(response.archived) if response.HasField("archived") else None
         return e.RollbackResult(restored=conv.model_version(response.restored), archived=archived)
 
     # Aliases
 
-    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        request = pb.SetRegisteredModelAliasRequest(name=name, alias=alias, version=version_number(version))
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: int | str, *, override_gates: bool = False
+    ) -> None:
+        """``override_gates``: an admin's, past the alias's gate (recorded in the event)."""
+        request = pb.SetRegisteredModelAliasRequest(
+            name=name, alias=alias, version=version_number(version), override_gates=override_gates
+        )
         self._rpc.unary(self._stub.SetRegisteredModelAlias, request)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
@@ -366,17 +386,56 @@ class RegistryClient:
     # History and resolution
 
     def list_model_events(
-        self, name: str, version: int | str | None = None, max_results: int | None = None
+        self,
+        name: str,
+        version: int | str | None = None,
+        max_results: int | None = None,
+        *,
+        include_deleted: bool = False,
     ) -> Pager[e.ModelEvent]:
-        """The audit history of a model (or of one version), oldest first."""
+        """The audit history of a model (or of one version), oldest first. ``include_deleted``
+        adds, first, the events of the models of that name deleted before the current one (an
+        admin's call when access control is on); each event's ``model_id`` names its model."""
         number = version_number(version) if version is not None else 0
 
         def fetch(token: str, size: int) -> tuple[list[e.ModelEvent], str]:
-            request = pb.ListModelEventsRequest(name=name, version=number, page_size=size, page_token=token)
+            request = pb.ListModelEventsRequest(
+                name=name, version=number, page_size=size, page_token=token, include_deleted=include_deleted
+            )
             response = self._rpc.unary(self._stub.ListModelEvents, request)
             return [conv.model_event(ev) for ev in response.events], response.next_page_token
 
         return Pager(fetch, max_results=max_results)
+
+    def watch_model_events(
+        self,
+        name: str | None = None,
+        *,
+        actions: Sequence[str] = (),
+        stages: Sequence[str] = (),
+        aliases: Sequence[str] = (),
+        cursor: str | None = None,
+        from_beginning: bool = False,
+    ) -> EventWatch:
+        """The registry's events as they are written, an endless iterator: of one model
+        (``name``; None: every model, which needs READ on all of them), of some ``actions``
+        (e.g. ``"STAGE_TRANSITIONED"``), of some ``stages`` or ``aliases``. It starts after
+        ``cursor`` (an event's ``cursor``, or the iterator's ``.cursor``), else now, or with
+        ``from_beginning`` at the first event; it reconnects by itself (see modelreg.watch)."""
+        action_numbers = [conv.event_action_number(action) for action in actions]
+
+        def open_watch(after: str, beginning: bool) -> Iterator[pb.WatchModelEventsResponse]:
+            request = pb.WatchModelEventsRequest(
+                name=name or "",
+                actions=action_numbers,
+                stages=list(stages),
+                aliases=list(aliases),
+                cursor=after,
+                from_beginning=beginning,
+            )
+            return self._rpc.unary_stream(self._stub.WatchModelEvents, request)
+
+        return EventWatch(open_watch, cursor or "", from_beginning)
 
     def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
         """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""
@@ -388,3 +447,77 @@ class RegistryClient:
         → the version, with its source and lineage, in one round trip."""
         request = pb.ResolveModelUriRequest(uri=uri)
         return conv.model_version(self._rpc.unary(self._stub.ResolveModelUri, request).model_version)
+
+    # Promotion gates and approvals
+
+    def set_promotion_gate(
+        self,
+        name: str,
+        target: str,
+        condition: str = "",
+        *,
+        require_signature: bool = False,
+        require_digests: bool = False,
+        approvals_required: int = 0,
+    ) -> e.PromotionGate:
+        """Creates or replaces the gate on ``target`` ("Staging", "Production" or "@alias")."""
+        request = pb.SetPromotionGateRequest(
+            name=name,
+            target=target,
+            condition=condition,
+            require_signature=require_signature,
+            require_digests=require_digests,
+            approvals_required=approvals_required,
+        )
+        return conv.promotion_gate(self._rpc.unary(self._stub.SetPromotionGate, request).gate)
+
+    def get_promotion_gates(self, name: str) -> list[e.PromotionGate]:
+        response = self._rpc.unary(self._stub.GetPromotionGates, pb.GetPromotionGatesRequest(name=name))
+        return [conv.promotion_gate(gate) for gate in response.gates]
+
+    def delete_promotion_gate(self, name: str, target: str) -> None:
+        self._rpc.unary(
+            self._stub.DeletePromotionGate, pb.DeletePromotionGateRequest(name=name, target=target)
+        )
+
+    def request_promotion_approval(
+        self, name: str, version: int | str, target: str, comment: str = ""
+    ) -> e.ApprovalRequest:
+        request = pb.RequestPromotionApprovalRequest(
+            name=name, version=version_number(version), target=target, comment=comment
+        )
+        return conv.approval_request(self._rpc.unary(self._stub.RequestPromotionApproval, request).request)
+
+    def approve_promotion(self, name: str, request_id: int, comment: str = "") -> e.ApprovalRequest:
+        request = pb.ApprovePromotionRequest(name=name, request_id=request_id, comment=comment)
+        return conv.approval_request(self._rpc.unary(self._stub.ApprovePromotion, request).request)
+
+    def reject_promotion(self, name: str, request_id: int, comment: str = "") -> e.ApprovalRequest:
+        request = pb.RejectPromotionRequest(name=name, request_id=request_id, comment=comment)
+        return conv.approval_request(self._rpc.unary(self._stub.RejectPromotion, request).request)
+
+    def list_approval_requests(
+        self, name: str, status: str = "", max_results: int | None = None
+    ) -> Pager[e.ApprovalRequest]:
+        """Newest first; ``status``: PENDING, APPROVED, REJECTED, CONSUMED, EXPIRED (any case),
+        or "" for all."""
+        number = rpb_status(status)
+
+        def fetch(token: str, size: int) -> tuple[list[e.ApprovalRequest], str]:
+            request = pb.ListApprovalRequestsRequest(
+                name=name, status=number, page_size=size, page_token=token
+            )
+            response = self._rpc.unary(self._stub.ListApprovalRequests, request)
+            return [conv.approval_request(r) for r in response.requests], response.next_page_token
+
+        return Pager(fetch, max_results=max_results)
+
+
+def rpb_status(status: str) -> pb.ApprovalStatus.ValueType:
+    if not status:
+        return pb.APPROVAL_STATUS_UNSPECIFIED
+    try:
+        return pb.ApprovalStatus.Value(f"APPROVAL_STATUS_{status.upper()}")
+    except ValueError:
+        names = ", ".join(n for n in conv.APPROVAL_STATUS_NAMES.values() if n != "UNSPECIFIED")
+        raise ValueError(f"status must be one of {names}, got {status!r}") from None

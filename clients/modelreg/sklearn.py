@@ -21,23 +21,25 @@ Heavy modules (scikit-learn, skops, pandas) are imported when a function needs t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from modelreg.entities import ModelVersion
-from modelreg.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg._autolog import sklearn_autolog as autolog
+from modelreg.entities import ModelVersion, Version
+from modelreg.exceptions import FailedPrecondition, InvalidArgument
 from modelreg.models.errors import PickleNotAllowedError, UntrustedTypesError
 from modelreg.models.fetch import fetch_model
+from modelreg.models.info import flavors as model_flavors
+from modelreg.models.info import utc_time_created as model_time_created
 from modelreg.models.model_dir import (
     ModelMetadata,
     directory_digests,
@@ -65,9 +67,42 @@ class ModelInfo:
     serialization_format: str
     signature: ModelSignature | None
     metadata: ModelMetadata
-    # The registered version number when registered_model_name was given, else None.
-    registered_model_version: int | None = None
+    # The registered version number when registered_model_name was given, else None: a string
+    # that also equals its int, as ModelVersion.version (MLflow hands out "1").
+    registered_model_version: Version | None = None
     model_version: ModelVersion | None = None
+
+    @classmethod
+    def of(
+        cls,
+        model_uri: str,
+        run_id: str,
+        artifact_path: str,
+        metadata: ModelMetadata,
+        version: ModelVersion | None = None,
+    ) -> ModelInfo:
+        """The info of the model ``metadata`` describes, logged at ``model_uri`` (and registered
+        as ``version``)."""
+        return cls(
+            artifact_path=artifact_path,
+            model_uri=model_uri,
+            run_id=run_id,
+            flavor=metadata.flavor,
+            serialization_format=metadata.serialization,
+            signature=metadata.signature,
+            metadata=metadata,
+            registered_model_version=None if version is None else version.version,
+            model_version=version,
+        )
+
+    @property
+    def flavors(self) -> dict[str, dict[str, Any]]:
+        """MLflow's ``ModelInfo.flavors``: this flavor and ``python_function``."""
+        return model_flavors(self.metadata)
+
+    @property
+    def utc_time_created(self) -> str:
+        return model_time_created(self.metadata)
 
 
 @cache
@@ -137,24 +172,60 @@ def save_model(
 
 def log_model(
     sk_model: Any,
-    artifact_path: str,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     serialization_format: str = "skops",
     await_registration_for: int | None = None,
+    *,
+    name: str | None = None,
 ) -> ModelInfo:
-    """Saves the model, uploads it under the active run at ``artifact_path`` and, with
+    """Saves the model, uploads it under the active run at ``name`` (MLflow 3's argument; or
+    ``artifact_path``, its older spelling; default ``"model"``) and, with
     ``registered_model_name``, registers it as a new version (creating the registered model when
     it does not exist yet). Starts a run when none is active, as MLflow does; that run stays
     active until ``modelreg.end_run()`` (or the end of the process).
 
     ``await_registration_for`` is accepted for MLflow compatibility: registration here completes
     within the call (the version is READY when this returns), so there is nothing to wait for.
+    The run's ``mlflow.log-model.history`` tag records the model, as MLflow's does.
     """
+    del await_registration_for
+    return log_model_dir(
+        lambda local: save_model(
+            sk_model,
+            local,
+            serialization_format=serialization_format,
+            signature=signature,
+            input_example=input_example,
+        ),
+        model_artifact_path(name, artifact_path),
+        registered_model_name,
+    )
+
+
+def model_artifact_path(name: str | None, artifact_path: str | None) -> str:
+    """Where ``log_model`` puts the model: ``name`` (MLflow 3) or ``artifact_path`` (its older
+    spelling), ``"model"`` when neither is given; both at once is INVALID_ARGUMENT."""
+    if name is not None and artifact_path is not None:
+        raise InvalidArgument(
+            "pass name or artifact_path (its older spelling), not both",
+            code="INVALID_ARGUMENT",
+            reason="INVALID_ARTIFACT_PATH",
+        )
+    return name or artifact_path or "model"
+
+
+def log_model_dir(
+    save: Callable[[Path], ModelMetadata], artifact_path: str, registered_model_name: str | None
+) -> ModelInfo:
+    """What every flavor's ``log_model`` does once it knows how to save its model: checks
+    ``artifact_path``, starts a run when none is active, has ``save`` write the model directory
+    into a temporary directory, uploads it under the run at ``artifact_path`` and, with
+    ``registered_model_name``, registers it."""
     from modelreg import fluent
 
-    del await_registration_for
     artifact_path = artifact_path.strip("/")
     if not artifact_path:
         raise InvalidArgument(
@@ -167,47 +238,14 @@ def log_model(
     tracking = fluent.tracking_client()
     with tempfile.TemporaryDirectory(prefix="modelreg-model-") as tmp:
         local = Path(tmp) / "model"
-        metadata = save_model(
-            sk_model,
-            local,
-            serialization_format=serialization_format,
-            signature=signature,
-            input_example=input_example,
-        )
+        metadata = save(local)
         tracking.log_artifacts(run_id, local, artifact_path)
     model_uri = f"runs:/{run_id}/{artifact_path}"
+    fluent.record_logged_model(run_id, artifact_path, model_flavors(metadata))
     version = None
     if registered_model_name is not None:
-        version = _register(registered_model_name, model_uri, run_id)
-    return ModelInfo(
-        artifact_path=artifact_path,
-        model_uri=model_uri,
-        run_id=run_id,
-        flavor=FLAVOR,
-        serialization_format=metadata.serialization,
-        signature=metadata.signature,
-        metadata=metadata,
-        registered_model_version=None if version is None else version.version,
-        model_version=version,
-    )
-
-
-def _register(name: str, source: str, run_id: str) -> ModelVersion:
-    """Registers a new version, creating the registered model on first use.
-
-    The version is asked for first: the model usually exists, so this costs one call, not two.
-    """
-    from modelreg import fluent
-
-    registry = fluent.registry_client()
-    try:
-        return registry.create_model_version(name, source=source, run_id=run_id)
-    except NotFound as exc:
-        if exc.reason != "REGISTERED_MODEL_NOT_FOUND":
-            raise
-    with contextlib.suppress(AlreadyExists):  # another job created it meanwhile: just as good
-        registry.create_registered_model(name)
-    return registry.create_model_version(name, source=source, run_id=run_id)
+        version = fluent.register_model(model_uri, registered_model_name)
+    return ModelInfo.of(model_uri, run_id, artifact_path, metadata, version)
 
 
 def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
@@ -272,4 +310,4 @@ def load_model(
     return load_local_model(fetched.path, fetched.metadata, trusted_types, allow_pickle=allow_pickle)
 
 
-__all__ = ["ModelInfo", "load_model", "log_model", "save_model"]
+__all__ = ["ModelInfo", "autolog", "load_model", "log_model", "save_model"]

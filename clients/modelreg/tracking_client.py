@@ -5,7 +5,8 @@ Listing calls (``search_experiments``, ``search_runs``, ``get_metric_history``) 
 the number of items; after iterating, ``pager.token`` resumes the listing. ``modelreg.Client``
 turns these into MLflow-style ``PagedList`` objects.
 
-Artifacts move in 1 MiB chunks. Uploads are streamed once and end by declaring the size and
+Artifacts move in 1 MiB chunks. Uploads are streamed (again whole from the file when a retry is
+due, see ``modelreg._grpc``) and end by declaring the size and
 sha256 computed while reading (the server publishes nothing that lacks or disagrees with them);
 downloads are written to a temporary file, checked against the size and sha256 in the stream's
 first message, then renamed into place, so a damaged download never appears under its final name. Chunks bypass the generated message classes, and a
@@ -15,10 +16,12 @@ download's file writes run on a helper thread, overlapping receiving and hashing
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
 import tempfile
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +68,9 @@ class TrackingClient:
 
     ``target`` is ``host:port`` (``grpc://`` optional, ``grpcs://`` for TLS); it defaults to
     ``MODELREG_TRACKING_URI`` or ``localhost:50051``. ``timeout`` is the deadline of each unary
-    call in seconds. Thread-safe: one channel per client, shared by every thread.
+    call in seconds; ``retry_seconds`` how long a call failing UNAVAILABLE is retried (default
+    ``MODELREG_RETRY_SECONDS`` or 60, see ``modelreg._grpc``). Thread-safe: one channel per
+    client, shared by every thread.
     ``tls`` (a :class:`~modelreg.config.TlsConfig`) replaces the TLS files of the environment
     (``MODELREG_CA_FILE``, ``MODELREG_CLIENT_CERT_FILE``, ``MODELREG_CLIENT_KEY_FILE``) for a
     ``grpcs://`` target, e.g. so a service passes its own client certificate.
@@ -78,11 +83,14 @@ class TrackingClient:
         timeout: float | None = None,
         token: str | None = None,
         tls: TlsConfig | None = None,
+        retry_seconds: float | None = None,
     ) -> None:
         settings = ClientSettings.from_env()
+        if retry_seconds is not None:
+            settings = dataclasses.replace(settings, retry_seconds=retry_seconds)
         self.target = target or settings.tracking_uri
         service = pb.DESCRIPTOR.services_by_name["TrackingService"]
-        self._rpc = Rpc.for_client(self.target, service, settings, timeout=timeout, token=token, tls=tls)
+        self._rpc = Rpc.for_client(self.target, settings, timeout=timeout, token=token, tls=tls)
         self._stub = pb_grpc.TrackingServiceStub(self._rpc.channel)
         # The artifact streams carry encoded bytes, not generated messages: see modelreg.wire.
         channel = self._rpc.channel
@@ -246,6 +254,31 @@ class TrackingClient:
     def restore_run(self, run_id: str) -> None:
         self._rpc.unary(self._stub.RestoreRun, pb.RestoreRunRequest(run_id=run_id))
 
+    def list_run_events(
+        self,
+        experiment_ids: Sequence[str] | str | None = None,
+        *,
+        run_id: str = "",
+        actions: Sequence[str] = (),
+        cursor: str = "",
+        max_results: int = 0,
+    ) -> e.RunEvents:
+        """Run lifecycle events after ``cursor`` (from the beginning when empty), oldest first, at
+        most ``max_results`` (0: the server's default, 100; at most 1,000). Ask again with
+        ``next_cursor`` to follow the log: nothing is missed or seen twice."""
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(i) for i in experiment_ids or ()]
+        response = self._rpc.unary(
+            self._stub.ListRunEvents,
+            pb.ListRunEventsRequest(
+                experiment_ids=ids,
+                run_id=run_id,
+                actions=[conv.run_event_action_to_proto(action) for action in actions],
+                cursor=cursor,
+                page_size=max_results,
+            ),
+        )
+        return e.RunEvents(tuple(map(conv.run_event, response.events)), response.next_cursor)
+
     def search_runs(
         self,
         experiment_ids: Sequence[str] | str | None = None,
@@ -315,14 +348,34 @@ class TrackingClient:
     def log_metrics_stream(self, batches: Iterable[tuple[str, Sequence[e.Metric]]]) -> int:
         """Sends ``(run_id, points)`` batches (each 1..10,000 points) over one LogMetrics stream.
 
-        Each batch is stored atomically; returns the number of points stored. On failure the
-        batches sent before the failing one stay stored.
+        Each batch is stored atomically; returns the number of points stored. A stream broken by
+        UNAVAILABLE is sent again from its first batch (kept in memory until the call returns);
+        the server stores each batch of the stream once, so no point is stored twice. On a failure
+        that is not retried, the batches stored before it stay stored.
         """
-        requests = (conv.metrics_request(run_id, points) for run_id, points in batches if points)
-        return self._rpc.stream_unary(self._stub.LogMetrics, requests).stored_count
+        source = (conv.metrics_request(run_id, points) for run_id, points in batches if points)
+        sent: list[pb.LogMetricsRequest] = []
+        lock = threading.Lock()
 
-    def get_metric_history(self, run_id: str, key: str, max_results: int | None = None) -> Pager[e.Metric]:
-        """Every point of one metric, ordered by (step, timestamp)."""
+        def requests() -> Iterator[pb.LogMetricsRequest]:
+            # A retry sends again what was sent (the stream's idempotency key makes the server skip
+            # the messages it stored), then goes on with the batches not yet sent.
+            yield from sent[: len(sent)]
+            while True:
+                with lock:  # a failed attempt's gRPC thread may still be pulling
+                    request = next(source, None)
+                    if request is None:
+                        return
+                    sent.append(request)
+                yield request
+
+        return self._rpc.stream_unary(self._stub.LogMetrics, requests, write=True).stored_count
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> Pager[e.Metric]:
+        """Every point of one metric, ordered by (step, timestamp), from ``page_token`` (a
+        listing's ``pager.token``) when given."""
 
         def fetch(token: str, size: int) -> tuple[list[e.Metric], str]:
             request = pb.GetMetricHistoryRequest(
@@ -331,7 +384,7 @@ class TrackingClient:
             response = self._rpc.unary(self._stub.GetMetricHistory, request)
             return [conv.metric(m) for m in response.metrics], response.next_page_token
 
-        return Pager(fetch, max_results=max_results)
+        return Pager(fetch, page_token=page_token, max_results=max_results)
 
     # Artifacts
 
@@ -400,9 +453,12 @@ class TrackingClient:
     ) -> e.FileInfo:
         digest = hashlib.sha256()
         changed = False
+        start = counter.done
 
         def requests() -> Iterator[bytes]:
-            nonlocal changed
+            # Each attempt (a retry sends the file again whole) reads and hashes it afresh.
+            nonlocal changed, digest
+            digest, changed, counter.done = hashlib.sha256(), False, start
             metadata = pb.UploadArtifactMetadata(
                 run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
             )
@@ -424,7 +480,7 @@ class TrackingClient:
             yield transfer.encode_end(size, digest.hexdigest())
 
         try:
-            stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests()).file)
+            stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests).file)
         except ModelregError:
             if changed:
                 raise DataLoss(

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from modelreg_server.errors import InvalidArgumentError, PermissionDeniedError
+from modelreg_server.validation import within_limit
+
+# Grants one experiment or registered model may hold (README, "Limits"): its permission listing
+# answers them all at once, and 1,000 grants to the longest names (512 bytes each, granted by one
+# as long) take ~1.1 MB of it.
+MAX_GRANTS = 1000
 
 
 class Level(enum.IntEnum):
@@ -98,6 +104,12 @@ class GrantEvent:
     detail: str = ""
 
 
+def grants_limit(resource: str, count: int) -> None:
+    """RESOURCE_EXHAUSTED (TOO_MANY_GRANTS) when ``resource`` would hold ``count`` grants, over
+    MAX_GRANTS; the store counts them after its write, under the resource's row lock."""
+    within_limit(resource, count, "grants", MAX_GRANTS, "TOO_MANY_GRANTS", "principal")
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     """How levels are decided when access control is on (MODELREG_DEFAULT_PERMISSION,
@@ -156,10 +168,10 @@ def denied(
     )
 
 
-def require_admin(principal: Principal | None, action: str) -> None:
+def require_admin(principal: Principal | None, action: str, resource: str = "access") -> None:
     if principal is not None and not principal.admin:
         raise PermissionDeniedError(
-            "PERMISSION_DENIED", f"{action} needs an admin", {"permission": "ADMIN", "resource": "access"}
+            "PERMISSION_DENIED", f"{action} needs an admin", {"permission": "ADMIN", "resource": resource}
         )
 
 

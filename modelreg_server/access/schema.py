@@ -7,15 +7,12 @@ authenticate a call.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from modelreg_server.db import NAMING_CONVENTION
+from modelreg_server.db import NAMING_CONVENTION, text_column
 
-# Case-sensitive names on MySQL/MariaDB too, as on PostgreSQL and SQLite.
-Name = sa.String(128).with_variant(
-    mysql.VARCHAR(128, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-)
+# Columns of caller-sent text are utf8mb4 on MySQL/MariaDB (migration 0002), names case-sensitive.
+Name = text_column(128)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -33,7 +30,7 @@ class UserRow(Base):
     service: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[int] = mapped_column(sa.BigInteger)
-    created_by: Mapped[str] = mapped_column(sa.String(250))
+    created_by: Mapped[str] = mapped_column(text_column(250))
 
 
 class UserGroupRow(Base):
@@ -49,9 +46,9 @@ class TokenRow(Base):
     id: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     secret_hash: Mapped[str] = mapped_column(sa.String(64))
-    description: Mapped[str] = mapped_column(sa.String(250), default="")
+    description: Mapped[str] = mapped_column(text_column(250), default="")
     created_at: Mapped[int] = mapped_column(sa.BigInteger)
-    created_by: Mapped[str] = mapped_column(sa.String(250))
+    created_by: Mapped[str] = mapped_column(text_column(250))
     expires_at: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
     revoked_at: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
 
@@ -62,8 +59,8 @@ class AccessEventRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     time: Mapped[int] = mapped_column(sa.BigInteger)
-    actor: Mapped[str] = mapped_column(sa.String(250))
+    actor: Mapped[str] = mapped_column(text_column(250))
     action: Mapped[str] = mapped_column(sa.String(32))
-    target: Mapped[str] = mapped_column(sa.String(128))
-    detail: Mapped[str] = mapped_column(sa.String(1000), default="")
+    target: Mapped[str] = mapped_column(text_column(128))
+    detail: Mapped[str] = mapped_column(text_column(1000), default="")
     request_id: Mapped[str] = mapped_column(sa.String(128), default="")

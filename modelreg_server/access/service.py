@@ -19,7 +19,7 @@ from modelreg_server.access.policy import Principal, Subject, require_admin
 from modelreg_server.context import CallContext
 from modelreg_server.errors import FailedPreconditionError
 from modelreg_server.pagination import fingerprint, parse_page
-from modelreg_server.validation import require_value
+from modelreg_server.validation import require_value, text_bytes
 
 # Letters (any script), digits and the punctuation identity providers put in user and group
 # names (e-mail addresses, Keycloak's "/team/sub-team" group paths, "org:team"); no spaces or
@@ -29,6 +29,11 @@ MAX_GROUPS = 100
 MAX_DESCRIPTION = 250
 MAX_EXPIRY_SECONDS = 10 * 365 * 24 * 3600
 EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX = 100, 1_000
+USERS_PAGE_DEFAULT, USERS_PAGE_MAX = 100, 1_000
+TOKENS_PAGE_DEFAULT, TOKENS_PAGE_MAX = 100, 1_000
+# The fixed fields and framing of an event, a user, a token, and each of a user's groups, for
+# pages sized by bytes (modelreg_server.pagination): tags, length prefixes and int64 varints.
+_EVENT_OVERHEAD, _USER_OVERHEAD, _TOKEN_OVERHEAD, _GROUP_OVERHEAD = 64, 64, 96, 8
 
 
 class TokenStore(Protocol):
@@ -58,8 +63,10 @@ class AccessStore(TokenStore, Protocol):
         ctx: CallContext,
     ) -> User: ...
     def get_user(self, name: str) -> User | None: ...
-    def list_users(self) -> list[User]: ...
-    def list_tokens(self, user: str | None, *, include_revoked: bool) -> list[Token]: ...
+    def list_users(self, limit: int, offset: int) -> list[User]: ...
+    def list_tokens(
+        self, user: str | None, *, include_revoked: bool, limit: int, offset: int
+    ) -> list[Token]: ...
     def get_token(self, token_id: str) -> Token | None: ...
     def revoke_token(self, token_id: str, ctx: CallContext) -> Token: ...
     def list_events(self, limit: int, offset: int) -> list[AccessEvent]: ...
@@ -127,9 +134,14 @@ class AccessService:
             user_name(name), admin=admin, service=service, groups=group_names(groups), ctx=ctx
         )
 
-    def list_users(self, ctx: CallContext) -> list[User]:
+    def list_users(self, ctx: CallContext, page_size: int, page_token: str) -> tuple[list[User], str]:
         require_admin(ctx.principal, "listing users")
-        return self._store.list_users()
+        query = fingerprint("access-users")
+        page = parse_page(
+            page_size, page_token, default=USERS_PAGE_DEFAULT, maximum=USERS_PAGE_MAX, query=query
+        )
+        items, token = page.split(self._store.list_users(page.fetch_limit, page.offset), user_bytes)
+        return list(items), token
 
     def update_user(
         self,
@@ -178,13 +190,23 @@ class AccessService:
         )
         return CreatedToken(token, new.secret)
 
-    def list_tokens(self, ctx: CallContext, user: str, include_revoked: bool) -> list[Token]:
+    def list_tokens(
+        self, ctx: CallContext, user: str, include_revoked: bool, page_size: int, page_token: str
+    ) -> tuple[list[Token], str]:
+        owner: str | None
         if ctx.principal is None or ctx.principal.admin:
-            return self._store.list_tokens(
-                user_name(user, "user") if user else None, include_revoked=include_revoked
-            )
-        owner = self._own_or_admin(ctx, user, "listing another user's tokens")
-        return self._store.list_tokens(owner, include_revoked=include_revoked)
+            owner = user_name(user, "user") if user else None
+        else:
+            owner = self._own_or_admin(ctx, user, "listing another user's tokens")
+        query = fingerprint("access-tokens", owner, include_revoked)
+        page = parse_page(
+            page_size, page_token, default=TOKENS_PAGE_DEFAULT, maximum=TOKENS_PAGE_MAX, query=query
+        )
+        found = self._store.list_tokens(
+            owner, include_revoked=include_revoked, limit=page.fetch_limit, offset=page.offset
+        )
+        items, token = page.split(found, token_bytes)
+        return list(items), token
 
     def revoke_token(self, ctx: CallContext, token_id: str) -> Token:
         if not re.fullmatch(r"[0-9a-f]{12}", token_id):
@@ -220,5 +242,22 @@ class AccessService:
             maximum=EVENTS_PAGE_MAX,
             query=fingerprint("access-events"),
         )
-        items, token = page.split(self._store.list_events(page.fetch_limit, page.offset))
+        items, token = page.split(self._store.list_events(page.fetch_limit, page.offset), event_bytes)
         return list(items), token
+
+
+# What one entity takes in its listing's response, at least (tests/unit/test_size_estimates.py).
+
+
+def event_bytes(event: AccessEvent) -> int:
+    text = (event.actor, event.action, event.target, event.detail, event.request_id)
+    return _EVENT_OVERHEAD + sum(map(text_bytes, text))
+
+
+def user_bytes(user: User) -> int:
+    groups = text_bytes("".join(user.groups)) + _GROUP_OVERHEAD * len(user.groups)
+    return _USER_OVERHEAD + text_bytes(user.name + user.created_by) + groups
+
+
+def token_bytes(token: Token) -> int:
+    return _TOKEN_OVERHEAD + text_bytes(token.id + token.user + token.description + token.created_by)

@@ -102,7 +102,8 @@ class AccessServicer(access_pb2_grpc.AccessServiceServicer):
         return pb.CreateUserResponse(user=user_pb(user))
 
     def ListUsers(self, request: pb.ListUsersRequest, context: grpc.ServicerContext) -> pb.ListUsersResponse:
-        return pb.ListUsersResponse(users=[user_pb(u) for u in self._service.list_users(call_context())])
+        users, token = self._service.list_users(call_context(), request.page_size, request.page_token)
+        return pb.ListUsersResponse(users=[user_pb(u) for u in users], next_page_token=token)
 
     def UpdateUser(
         self, request: pb.UpdateUserRequest, context: grpc.ServicerContext
@@ -127,8 +128,14 @@ class AccessServicer(access_pb2_grpc.AccessServiceServicer):
     def ListTokens(
         self, request: pb.ListTokensRequest, context: grpc.ServicerContext
     ) -> pb.ListTokensResponse:
-        found = self._service.list_tokens(call_context(), request.user, request.include_revoked)
-        return pb.ListTokensResponse(tokens=[token_pb(t) for t in found])
+        found, token = self._service.list_tokens(
+            call_context(),
+            request.user,
+            request.include_revoked,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListTokensResponse(tokens=[token_pb(t) for t in found], next_page_token=token)
 
     def RevokeToken(
         self, request: pb.RevokeTokenRequest, context: grpc.ServicerContext

@@ -100,9 +100,9 @@ class SqlAccessStore:
             found = self._users_where(session, _users.c.name == name)
         return found[0] if found else None
 
-    def list_users(self) -> list[User]:
+    def list_users(self, limit: int, offset: int) -> list[User]:
         with self._read.begin() as session:
-            return self._users_where(session, sa.true())
+            return self._users_where(session, sa.true(), limit=limit, offset=offset)
 
     def ensure_service_user(self, name: str, ctx: CallContext) -> None:
         """Creates the service user ``name`` unless it exists (a service's own identity); a user of
@@ -114,8 +114,16 @@ class SqlAccessStore:
         if existing is None or not existing.service or existing.admin:
             raise errors.NotAServiceUser(name)
 
-    def _users_where(self, session: Session, condition: sa.ColumnElement[bool]) -> list[User]:
-        rows = session.execute(sa.select(_users).where(condition).order_by(_users.c.name)).all()
+    def _users_where(
+        self,
+        session: Session,
+        condition: sa.ColumnElement[bool],
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[User]:
+        query = sa.select(_users).where(condition).order_by(_users.c.name).limit(limit).offset(offset)
+        rows = session.execute(query).all()
         groups: dict[int, list[str]] = defaultdict(list)
         if rows:
             for user_id, group in session.execute(
@@ -161,7 +169,7 @@ class SqlAccessStore:
             self._event(session, ctx, "TOKEN_CREATED", token_id, f"user={user}")
         return Token(token_id, user, description, now, ctx.actor, expires_at, None)
 
-    def list_tokens(self, user: str | None, *, include_revoked: bool) -> list[Token]:
+    def list_tokens(self, user: str | None, *, include_revoked: bool, limit: int, offset: int) -> list[Token]:
         query = self._token_query()
         if user is not None:
             query = query.where(_users.c.name == user)
@@ -169,7 +177,10 @@ class SqlAccessStore:
             query = query.where(_tokens.c.revoked_at.is_(None))
         with self._read.begin() as session:
             return [
-                _token(row) for row in session.execute(query.order_by(_tokens.c.created_at, _tokens.c.id))
+                _token(row)
+                for row in session.execute(
+                    query.order_by(_tokens.c.created_at, _tokens.c.id).limit(limit).offset(offset)
+                )
             ]
 
     def get_token(self, token_id: str) -> Token | None:

@@ -10,6 +10,7 @@ from modelreg.registry.v1 import registry_pb2 as pb
 from registry_service.domain.entities import (
     EventAction,
     FileDigest,
+    GateResult,
     ModelEvent,
     ModelProtection,
     ModelVersion,
@@ -17,6 +18,7 @@ from registry_service.domain.entities import (
     Stage,
     VersionStatus,
 )
+from registry_service.domain.gates import ApprovalRequest, ApprovalStatus, PromotionGate
 
 _STAGES = {
     Stage.NONE: pb.STAGE_NONE,
@@ -73,15 +75,19 @@ def model_version(version: ModelVersion) -> pb.ModelVersion:
 
 
 def registered_model(model: RegisteredModel) -> pb.RegisteredModel:
-    return pb.RegisteredModel(
+    """The model with its latest versions without their lineage (GetModelVersion has it): four
+    lineages of runs at their caps would take a model past the message limit."""
+    message = pb.RegisteredModel(
         name=model.name,
         creation_time=model.creation_time,
         last_updated_time=model.last_updated_time,
         description=model.description,
         tags=model.tags,
-        latest_versions=[model_version(v) for v in model.latest_versions],
         aliases=[pb.Alias(alias=alias, version=version) for alias, version in model.aliases.items()],
     )
+    for version in model.latest_versions:
+        add_model_version(message.latest_versions, version, with_lineage=False)
+    return message
 
 
 def model_event(event: ModelEvent) -> pb.ModelEvent:
@@ -95,6 +101,63 @@ def model_event(event: ModelEvent) -> pb.ModelEvent:
         actor=event.actor,
         time=event.time,
         comment=event.comment,
+        model_id=event.model_id,
+        gate_results=[gate_result(result) for result in event.gate_results],
+        approver=event.approver,
+        gate_overridden=event.gate_overridden,
+    )
+
+
+def gate_result(result: GateResult) -> pb.GateResult:
+    return pb.GateResult(
+        clause=result.clause,
+        passed=result.passed,
+        left=result.left,
+        right=result.right,
+        message=result.message,
+    )
+
+
+def promotion_gate(gate: PromotionGate) -> pb.PromotionGate:
+    return pb.PromotionGate(
+        name=gate.name,
+        target=gate.target,
+        condition=gate.condition,
+        require_signature=gate.require_signature,
+        require_digests=gate.require_digests,
+        approvals_required=gate.approvals_required,
+        updated_by=gate.updated_by,
+        updated_time=gate.updated_time,
+    )
+
+
+_APPROVAL_STATUSES = {
+    status: pb.ApprovalStatus.Value(f"APPROVAL_STATUS_{status.value}") for status in ApprovalStatus
+}
+_APPROVAL_STATUSES_IN: dict[int, ApprovalStatus] = {
+    int(v): status for status, v in _APPROVAL_STATUSES.items()
+}
+
+
+def approval_status_in(value: int) -> ApprovalStatus | None:
+    """A request's status filter; UNSPECIFIED (or a number this server does not know): any."""
+    return _APPROVAL_STATUSES_IN.get(int(value))
+
+
+def approval_request(request: ApprovalRequest) -> pb.ApprovalRequest:
+    return pb.ApprovalRequest(
+        request_id=request.request_id,
+        name=request.name,
+        version=request.version,
+        target=request.target,
+        status=_APPROVAL_STATUSES[request.status],
+        requested_by=request.requested_by,
+        requested_time=request.requested_time,
+        expires_time=request.expires_time,
+        comment=request.comment,
+        decided_by=request.decided_by,
+        decided_time=request.decided_time,
+        decision_comment=request.decision_comment,
     )
 
 
@@ -104,3 +167,12 @@ def protection(value: ModelProtection) -> pb.ModelProtection:
 
 def file_digest(digest: FileDigest) -> pb.FileDigest:
     return pb.FileDigest(path=digest.path, size=digest.size, sha256=digest.sha256)
+
+
+def event_action_name(value: int) -> str:
+    """An EventAction of a request by name, for the domain to check: a number this proto does not
+    define (or UNSPECIFIED) keeps its number, which names no action."""
+    try:
+        return pb.EventAction.Name(value)  # type: ignore[arg-type]
+    except ValueError:
+        return str(value)

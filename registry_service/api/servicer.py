@@ -114,11 +114,16 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def SearchModelVersions(
         self, request: pb.SearchModelVersionsRequest, context: grpc.ServicerContext
     ) -> pb.SearchModelVersionsResponse:
+        with_lineage = request.view == pb.MODEL_VERSION_VIEW_FULL
         page = self._service.search_model_versions(
-            call_context(), request.filter, list(request.order_by), request.page_size, request.page_token
+            call_context(),
+            request.filter,
+            list(request.order_by),
+            request.page_size,
+            request.page_token,
+            with_lineage,
         )
         response = pb.SearchModelVersionsResponse(next_page_token=page.next_page_token)
-        with_lineage = request.view == pb.MODEL_VERSION_VIEW_FULL
         for version in page.items:
             convert.add_model_version(response.model_versions, version, with_lineage=with_lineage)
         return response
@@ -149,6 +154,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.stage,
             request.archive_existing_versions,
             request.comment,
+            request.override_gates,
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.model_version(version))
 
@@ -157,13 +163,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.GetLatestVersionsResponse:
         response = pb.GetLatestVersionsResponse()
         for version in self._service.get_latest_versions(call_context(), request.name, list(request.stages)):
-            convert.add_model_version(response.model_versions, version, with_lineage=True)
+            # Without lineage (GetModelVersion has it): four lineages of runs at their caps
+            # could take the answer past the message limit.
+            convert.add_model_version(response.model_versions, version, with_lineage=False)
         return response
 
     def RollbackStage(
         self, request: pb.RollbackStageRequest, context: grpc.ServicerContext
     ) -> pb.RollbackStageResponse:
-        result = self._service.rollback_stage(call_context(), request.name, request.stage, request.comment)
+        result = self._service.rollback_stage(
+            call_context(), request.name, request.stage, request.comment, request.override_gates
+        )
         response = pb.RollbackStageResponse(restored=convert.model_version(result.restored))
         if result.archived is not None:
             response.archived.CopyFrom(convert.model_version(result.archived))
@@ -174,7 +184,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def SetRegisteredModelAlias(
         self, request: pb.SetRegisteredModelAliasRequest, context: grpc.ServicerContext
     ) -> pb.SetRegisteredModelAliasResponse:
-        self._service.set_registered_model_alias(call_context(), request.name, request.alias, request.version)
+        self._service.set_registered_model_alias(
+            call_context(),
+            request.name,
+            request.alias,
+            request.version,
+            override_gates=request.override_gates,
+        )
         return pb.SetRegisteredModelAliasResponse()
 
     def DeleteRegisteredModelAlias(
@@ -195,11 +211,35 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.ListModelEventsRequest, context: grpc.ServicerContext
     ) -> pb.ListModelEventsResponse:
         page = self._service.list_model_events(
-            call_context(), request.name, request.version, request.page_size, request.page_token
+            call_context(),
+            request.name,
+            request.version,
+            request.page_size,
+            request.page_token,
+            include_deleted=request.include_deleted,
         )
         return pb.ListModelEventsResponse(
             events=[convert.model_event(e) for e in page.items], next_page_token=page.next_page_token
         )
+
+    def WatchModelEvents(
+        self, request: pb.WatchModelEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchModelEventsResponse]:
+        items = self._service.watch_model_events(
+            call_context(),
+            request.name,
+            [convert.event_action_name(action) for action in request.actions],
+            list(request.stages),
+            list(request.aliases),
+            request.cursor,
+            request.from_beginning,
+            context.is_active,
+        )
+        for item in items:
+            if item.event is None:
+                yield pb.WatchModelEventsResponse(cursor=item.cursor)
+            else:
+                yield pb.WatchModelEventsResponse(event=convert.model_event(item.event), cursor=item.cursor)
 
     def GetStageHolderAt(
         self, request: pb.GetStageHolderAtRequest, context: grpc.ServicerContext
@@ -260,3 +300,69 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             call_context(), request.name, request.protection.production, list(request.protection.aliases)
         )
         return pb.SetRegisteredModelProtectionResponse(protection=convert.protection(protection))
+
+    # -- promotion gates and approvals ---------------------------------------------------------
+
+    def SetPromotionGate(
+        self, request: pb.SetPromotionGateRequest, context: grpc.ServicerContext
+    ) -> pb.SetPromotionGateResponse:
+        gate = self._service.set_promotion_gate(
+            call_context(),
+            request.name,
+            request.target,
+            request.condition,
+            require_signature=request.require_signature,
+            require_digests=request.require_digests,
+            approvals_required=request.approvals_required,
+        )
+        return pb.SetPromotionGateResponse(gate=convert.promotion_gate(gate))
+
+    def GetPromotionGates(
+        self, request: pb.GetPromotionGatesRequest, context: grpc.ServicerContext
+    ) -> pb.GetPromotionGatesResponse:
+        found = self._service.get_promotion_gates(call_context(), request.name)
+        return pb.GetPromotionGatesResponse(gates=[convert.promotion_gate(gate) for gate in found])
+
+    def DeletePromotionGate(
+        self, request: pb.DeletePromotionGateRequest, context: grpc.ServicerContext
+    ) -> pb.DeletePromotionGateResponse:
+        self._service.delete_promotion_gate(call_context(), request.name, request.target)
+        return pb.DeletePromotionGateResponse()
+
+    def RequestPromotionApproval(
+        self, request: pb.RequestPromotionApprovalRequest, context: grpc.ServicerContext
+    ) -> pb.RequestPromotionApprovalResponse:
+        made = self._service.request_promotion_approval(
+            call_context(), request.name, request.version, request.target, request.comment
+        )
+        return pb.RequestPromotionApprovalResponse(request=convert.approval_request(made))
+
+    def ApprovePromotion(
+        self, request: pb.ApprovePromotionRequest, context: grpc.ServicerContext
+    ) -> pb.ApprovePromotionResponse:
+        decided = self._service.decide_promotion(
+            call_context(), request.name, request.request_id, True, request.comment
+        )
+        return pb.ApprovePromotionResponse(request=convert.approval_request(decided))
+
+    def RejectPromotion(
+        self, request: pb.RejectPromotionRequest, context: grpc.ServicerContext
+    ) -> pb.RejectPromotionResponse:
+        decided = self._service.decide_promotion(
+            call_context(), request.name, request.request_id, False, request.comment
+        )
+        return pb.RejectPromotionResponse(request=convert.approval_request(decided))
+
+    def ListApprovalRequests(
+        self, request: pb.ListApprovalRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.ListApprovalRequestsResponse:
+        page = self._service.list_approval_requests(
+            call_context(),
+            request.name,
+            convert.approval_status_in(request.status),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListApprovalRequestsResponse(
+            requests=[convert.approval_request(r) for r in page.items], next_page_token=page.next_page_token
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, NewType, TypeVar
 
@@ -43,6 +43,18 @@ class EventAction(enum.Enum):
     PERMISSION_SET = "PERMISSION_SET"
     PERMISSION_DELETED = "PERMISSION_DELETED"
     PROTECTION_SET = "PROTECTION_SET"
+    MODEL_TAG_SET = "MODEL_TAG_SET"
+    MODEL_TAG_DELETED = "MODEL_TAG_DELETED"
+    MODEL_DESCRIPTION_UPDATED = "MODEL_DESCRIPTION_UPDATED"
+    VERSION_TAG_SET = "VERSION_TAG_SET"
+    VERSION_TAG_DELETED = "VERSION_TAG_DELETED"
+    VERSION_DESCRIPTION_UPDATED = "VERSION_DESCRIPTION_UPDATED"
+    GATE_SET = "GATE_SET"
+    GATE_DELETED = "GATE_DELETED"
+    APPROVAL_REQUESTED = "APPROVAL_REQUESTED"
+    APPROVAL_GRANTED = "APPROVAL_GRANTED"
+    APPROVAL_REJECTED = "APPROVAL_REJECTED"
+    PROMOTION_REFUSED = "PROMOTION_REFUSED"
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,7 @@ class ModelFile:
     """One registered file of a version on its way out: its digest as registered, then its bytes."""
 
     digest: FileDigest
-    chunks: Iterator[bytes]
+    chunks: Generator[bytes, None, None]  # close it to stop the download early
 
 
 @dataclass(frozen=True)
@@ -113,8 +125,21 @@ class RegisteredModel:
 
 
 @dataclass(frozen=True)
+class GateResult:
+    """One check of a promotion gate: the clause as written back, whether it held, the values
+    compared (registry_service.domain.gates)."""
+
+    clause: str
+    passed: bool
+    left: str = ""
+    right: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class ModelEvent:
-    """An immutable history entry; ``name`` is the model's name when the event happened."""
+    """An immutable history entry; ``name`` is the model's name when the event happened and
+    ``model_id`` the model it belongs to (a name deleted and created again is a new model)."""
 
     event_id: int
     name: str
@@ -125,6 +150,12 @@ class ModelEvent:
     actor: str
     time: int
     comment: str
+    model_id: int
+    # What a gated promotion (or its refusal) recorded: the gate's results, who approved it,
+    # whether an admin overrode the gate.
+    gate_results: tuple[GateResult, ...] = ()
+    approver: str = ""
+    gate_overridden: bool = False
 
 
 @dataclass(frozen=True)

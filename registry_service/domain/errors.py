@@ -17,6 +17,7 @@ from modelreg_server.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnavailableError,
 )
 from registry_service.domain.entities import Stage
@@ -199,3 +200,49 @@ class ProtectedStage(PermissionDeniedError):
 class TrackingUnavailable(UnavailableError):
     def __init__(self, detail: str) -> None:
         super().__init__("TRACKING_UNAVAILABLE", f"the tracking service did not answer: {detail}")
+
+
+class TrackingBusy(ResourceExhaustedError):
+    """The tracking service refused the registry's download: it runs its limit of streams. The
+    reason is the one the registry gives for its own limit, so a client tries again alike."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(
+            "TOO_MANY_STREAMS",
+            "the tracking service is running its limit of uploads, downloads and metric streams: "
+            "try again shortly",
+            {"limit": limit} if limit else {},
+        )
+
+
+class InvalidAction(InvalidField):
+    reason_code = "INVALID_ACTION"
+
+
+class InvalidCursor(InvalidField):
+    reason_code = "INVALID_CURSOR"
+
+
+class TooManyFilters(InvalidField):
+    reason_code = "TOO_MANY_FILTERS"
+
+
+class WatchNeedsModel(PermissionDeniedError):
+    """A registry-wide watch by a caller who may not read every model unconditionally."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "PERMISSION_DENIED",
+            "watching every model needs READ on all of them (an admin, or a default permission of "
+            "READ): watch one model by name instead",
+            {"permission": "READ", "resource": "registered_models/*", "field": "name"},
+        )
+
+
+class TooManyWatchers(ResourceExhaustedError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "TOO_MANY_WATCHERS",
+            f"the service is running its limit of {limit} event watches: try again shortly",
+            {"limit": str(limit)},
+        )

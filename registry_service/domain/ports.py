@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from modelreg_server.context import CallContext
-from registry_service.domain.entities import EncodedLineage, ModelFile
+from registry_service.domain.entities import EncodedLineage, LineageRecord, ModelFile
 
 
 class LineagePort(Protocol):
@@ -28,4 +28,8 @@ class LineagePort(Protocol):
         one of its registered files), streamed from the run's artifacts as the registry itself:
         the caller's READ on the model was checked, no grant on the experiment is needed. Errors
         of the stream: SourceArtifactNotFound, TrackingUnavailable."""
+        ...
+
+    def decode(self, lineage: EncodedLineage) -> LineageRecord:
+        """The record a stored lineage holds (what promotion gates evaluate)."""
         ...

@@ -11,18 +11,37 @@ from modelreg_server.validation import (
     INT64_MAX,
     MAX_DESCRIPTION_LENGTH,
     check_tags,
+    mapping_bytes,
     require_key,
     require_name,
     require_run_id,
     require_value,
+    text_bytes,
+    within_limit,
 )
 from registry_service.domain import errors
-from registry_service.domain.entities import ModelProtection, Stage
+from registry_service.domain.entities import ModelEvent, ModelProtection, ModelVersion, RegisteredModel, Stage
 
 MAX_ALIAS_LENGTH = 255
 MAX_SOURCE_LENGTH = 4096
 MAX_PROTECTED_ALIASES = 100
 RESERVED_ALIAS = "latest"
+
+# What one registered model or version may hold, so that any one of them serializes well under
+# the 8 MiB gRPC message limit and under the 4 MiB a listing page may take (README, "Limits").
+# A write that would leave it over a cap is RESOURCE_EXHAUSTED and keeps nothing; the store counts
+# what is stored under the model's row lock (a tag set again counts once). A RegisteredModel
+# carries up to four latest versions besides its own tags and aliases, hence the tighter bytes:
+# 5 x 256 KiB of tags + 2 x 1,000 aliases (~0.5 MB) + 5 descriptions (~0.3 MB) < 2.2 MB.
+MAX_MODEL_TAGS = 1000
+MAX_VERSION_TAGS = 1000
+# UTF-8 bytes of the keys and values of a model's (a version's) tags.
+MAX_MODEL_TAG_BYTES = 256 * 1024
+MAX_VERSION_TAG_BYTES = 256 * 1024
+MAX_MODEL_ALIASES = 1000
+# Page size estimates (modelreg_server.pagination): a row's fixed fields, the framing of one map
+# entry or alias around its text.
+ROW_OVERHEAD, ENTRY_OVERHEAD = 128, 16
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
 # Aliases that read as version numbers would make models:/Name@3 and models:/Name/3 ambiguous.
 _VERSION_LIKE_RE = re.compile(r"[vV]?\d+")
@@ -52,8 +71,68 @@ def description(text: str, field: str = "description") -> str:
     return require_value(text, field, errors.InvalidDescription.reason_code, MAX_DESCRIPTION_LENGTH)
 
 
-def tags(values: dict[str, str]) -> dict[str, str]:
-    return check_tags(values, "tags", errors.InvalidTag.reason_code)
+def tags(values: dict[str, str], owner: str = "model") -> dict[str, str]:
+    """The tags of a model (``owner="model"``) or version being created, within their caps."""
+    checked = check_tags(values, "tags", errors.InvalidTag.reason_code)
+    tag_limits(owner, "(new)", len(checked), mapping_bytes(checked))
+    return checked
+
+
+def tag_limits(owner: str, name: str, count: int, tag_bytes: int) -> None:
+    """RESOURCE_EXHAUSTED unless a model (``owner="model"``) or version holding ``count`` tags of
+    ``tag_bytes`` is within the caps; ``name`` names it in the message."""
+    limit, byte_limit = (
+        (MAX_MODEL_TAGS, MAX_MODEL_TAG_BYTES)
+        if owner == "model"
+        else (MAX_VERSION_TAGS, MAX_VERSION_TAG_BYTES)
+    )
+    within_limit(f"{owner} {name}", count, "tags", limit, "TOO_MANY_TAGS", "tags")
+    within_limit(
+        f"{owner} {name}", tag_bytes, "bytes of tags", byte_limit, f"{owner.upper()}_TOO_LARGE", "tags"
+    )
+
+
+def alias_limit(name: str, count: int) -> None:
+    owner = f"registered model '{name}'"
+    within_limit(owner, count, "aliases", MAX_MODEL_ALIASES, "TOO_MANY_ALIASES", "alias")
+
+
+def version_bytes(version: ModelVersion, with_lineage: bool = True) -> int:
+    """What ``version`` takes in a response, estimated from its text (for pages sized by bytes):
+    every text field of the message, ROW_OVERHEAD for its numbers, enums and framing."""
+    text = text_bytes(
+        version.name
+        + version.description
+        + version.source
+        + version.run_id
+        + version.status_message
+        + version.user_id
+    )
+    tag_bytes = mapping_bytes(version.tags) + ENTRY_OVERHEAD * len(version.tags)
+    alias_bytes = sum(text_bytes(alias) + ENTRY_OVERHEAD for alias in version.aliases)
+    lineage = len(version.lineage) if with_lineage and version.lineage is not None else 0
+    return ROW_OVERHEAD + text + tag_bytes + alias_bytes + lineage
+
+
+def model_bytes(model: RegisteredModel) -> int:
+    text = text_bytes(model.name) + text_bytes(model.description)
+    tag_bytes = mapping_bytes(model.tags) + ENTRY_OVERHEAD * len(model.tags)
+    alias_bytes = sum(text_bytes(alias) + ENTRY_OVERHEAD for alias in model.aliases)
+    latest = sum(version_bytes(version, with_lineage=False) for version in model.latest_versions)
+    return ROW_OVERHEAD + text + tag_bytes + alias_bytes + latest
+
+
+def event_bytes(event: ModelEvent) -> int:
+    text = (event.name, event.from_value, event.to_value, event.actor, event.comment, event.approver)
+    results = sum(
+        ENTRY_OVERHEAD
+        + text_bytes(r.clause)
+        + text_bytes(r.left)
+        + text_bytes(r.right)
+        + text_bytes(r.message)
+        for r in event.gate_results
+    )
+    return ROW_OVERHEAD + sum(map(text_bytes, text)) + results
 
 
 def tag(key: str, value: str) -> tuple[str, str]:

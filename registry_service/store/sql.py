@@ -3,8 +3,9 @@
 Concurrency rules, the same on every backend:
 - Every write that touches a model or its versions first locks the model's row with an UPDATE
   (``_lock_model``). Writers of one model are therefore serialised, always in the same order
-  (model row, then version rows), so they cannot deadlock one another, and the ids of one model's
-  events follow commit order, which is what replaying the history relies on.
+  (model row, then version rows, then, last, the event log's position row), so they cannot
+  deadlock one another. Event ids follow commit order across all models and processes (see
+  ``_append``), which is what replaying the history and following the log rely on.
 - SQLite takes its write lock at BEGIN (``BEGIN IMMEDIATE``, see modelreg_server.db); MySQL runs
   at READ COMMITTED like PostgreSQL, so no gap locks surprise concurrent inserts.
 - Pure reads run in read-only transactions (``db.read_only``): on SQLite they begin DEFERRED and
@@ -18,11 +19,14 @@ never one query per row, and lineage is carried as the stored bytes, never decod
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,14 +34,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelreg.wire import now_ms
-from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject
+from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject, grants_limit
 from modelreg_server.context import CallContext
-from modelreg_server.db import read_only
+from modelreg_server.db import discard_after_large_search, read_only
+from modelreg_server.errors import ServiceError
+from modelreg_server.event_log import PositionCounter
+from modelreg_server.idempotency import AppliedWrites, WriteKey, current_grant, nothing, replayed
 from modelreg_server.sqlfilter import like
+from modelreg_server.sqlsize import total_bytes
+from modelreg_server.validation import within_limit
 from registry_service.domain import errors
 from registry_service.domain.entities import (
     EncodedLineage,
     EventAction,
+    GateResult,
     ModelAccess,
     ModelEvent,
     ModelPermissions,
@@ -50,14 +60,36 @@ from registry_service.domain.entities import (
     VersionStatus,
 )
 from registry_service.domain.filters import Comparison, Entity, OrderBy
-from registry_service.domain.rules import RESERVED_ALIAS, ModelUri
+from registry_service.domain.gates import (
+    APPROVAL_TTL_MS,
+    MAX_GATES_PER_MODEL,
+    MAX_PENDING_REQUESTS,
+    ApprovalNotPending,
+    ApprovalRequest,
+    ApprovalRequestNotFound,
+    ApprovalStatus,
+    GateNotFound,
+    PromotionCheck,
+    PromotionFacts,
+    PromotionGate,
+    SelfApproval,
+    Verdict,
+    gate_comment,
+)
+from registry_service.domain.gates import Subject as GateSubject
+from registry_service.domain.rules import RESERVED_ALIAS, ModelUri, alias_limit, tag_limits
 from registry_service.store.schema import (
+    APPLIED_WRITES,
+    EVENT_POSITION,
     AliasRow,
+    ApprovalRequestRow,
+    EventGateRow,
     EventRow,
     LineageRow,
     ModelPermissionRow,
     ModelVersionRow,
     ModelVersionTagRow,
+    PromotionGateRow,
     ProtectedAliasRow,
     RegisteredModelRow,
     RegisteredModelTagRow,
@@ -73,7 +105,12 @@ LINEAGE = cast(sa.Table, LineageRow.__table__)
 EVENTS = cast(sa.Table, EventRow.__table__)
 GRANTS = cast(sa.Table, ModelPermissionRow.__table__)
 PROTECTED = cast(sa.Table, ProtectedAliasRow.__table__)
+GATES = cast(sa.Table, PromotionGateRow.__table__)
+REQUESTS = cast(sa.Table, ApprovalRequestRow.__table__)
+EVENT_GATES = cast(sa.Table, EventGateRow.__table__)
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _STAGES = {stage.value: stage for stage in Stage}
 _STATUSES = {status.value: status for status in VersionStatus}
 _STAGE_ORDER = {stage.value: index for index, stage in enumerate(Stage)}
@@ -241,6 +278,12 @@ def _insert_id(session: Session, statement: sa.Insert, values: Mapping[str, Any]
     return int(key[0])
 
 
+# Events with what a gated promotion recorded beside them (written in the same transaction).
+_EVENTS_WITH_GATES = sa.select(
+    EVENTS, EVENT_GATES.c.results, EVENT_GATES.c.approver, EVENT_GATES.c.overridden
+).outerjoin(EVENT_GATES, EVENT_GATES.c.event_id == EVENTS.c.id)
+
+
 def _event_entity(row: sa.Row[Any]) -> ModelEvent:
     return ModelEvent(
         event_id=row.id,
@@ -252,6 +295,12 @@ def _event_entity(row: sa.Row[Any]) -> ModelEvent:
         actor=row.actor,
         time=row.time,
         comment=row.comment,
+        model_id=row.model_id or 0,
+        gate_results=tuple(GateResult(**result) for result in json.loads(row.results))
+        if row.results is not None
+        else (),
+        approver=row.approver or "",
+        gate_overridden=bool(row.overridden),
     )
 
 
@@ -341,6 +390,33 @@ _MOVE_ALIAS = (
 )
 
 
+# Set on a session that appended events, so that its commit is announced (on_append).
+_APPENDED = "modelreg.appended"
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _announce_appended(session: Session) -> None:
+    """Runs the on_append callbacks of the store whose transaction appended events. One listener
+    for every session, holding no store: a listener bound to a store's sessionmaker would be kept
+    by SQLAlchemy's class-level registry, and the store (engine, connections) with it, for good."""
+    for callback in session.info.pop(_APPENDED, ()):
+        callback()
+
+
+# A value longer than an event's from/to column keeps its first characters there, and all of it
+# in the comment.
+EVENT_VALUE_LENGTH = 255
+
+
+def _tag_set(action: EventAction, key: str, value: str, version: int = 0) -> NewEvent:
+    """MODEL_TAG_SET or VERSION_TAG_SET: the key, and the value (whole in the comment when it is
+    longer than the column)."""
+    long = len(value) > EVENT_VALUE_LENGTH
+    return NewEvent(
+        action, version, from_value=key, to_value=value[:EVENT_VALUE_LENGTH], comment=value if long else ""
+    )
+
+
 def _granted_to(user: Any, groups: Any) -> sa.ColumnElement[bool]:
     """The grants that count for a caller: to its user name, or to one of its groups."""
     return sa.or_(
@@ -361,21 +437,19 @@ def _readable_by(grantee: Grantee) -> sa.ColumnElement[bool]:
 
 # A permission check in one statement: a row only if the model exists, the caller's highest
 # grant, and the protection (one row per protected alias, most models have none).
-_MODEL_ACCESS = (
-    sa.select(
-        M.c.protect_production,
-        sa.select(sa.func.max(GRANTS.c.level))
-        .where(
-            GRANTS.c.model_id == M.c.id,
-            _granted_to(sa.bindparam("grantee_user"), sa.bindparam("grantee_groups", expanding=True)),
-        )
-        .scalar_subquery()
-        .label("granted"),
-        PROTECTED.c.alias,
+_MODEL_ACCESS = sa.select(
+    M.c.protect_production,
+    sa.select(sa.func.max(GRANTS.c.level))
+    .where(
+        GRANTS.c.model_id == M.c.id,
+        _granted_to(sa.bindparam("grantee_user"), sa.bindparam("grantee_groups", expanding=True)),
     )
-    .select_from(M.outerjoin(PROTECTED, PROTECTED.c.model_id == M.c.id))
-    .where(M.c.name == sa.bindparam("name"))
-)
+    .scalar_subquery()
+    .label("granted"),
+    PROTECTED.c.alias,
+).select_from(M.outerjoin(PROTECTED, PROTECTED.c.model_id == M.c.id))
+_MODEL_ACCESS_BY_NAME = _MODEL_ACCESS.where(M.c.name == sa.bindparam("name"))
+_MODEL_ACCESS_BY_ID = _MODEL_ACCESS.where(M.c.id == sa.bindparam("model_pk"))
 _PERMISSION_ACTIONS = {
     EventAction.PERMISSION_SET.value: "SET",
     EventAction.PERMISSION_DELETED.value: "DELETE",
@@ -423,6 +497,44 @@ _DESCRIBE = _ModelLock.of(_TOUCH.plain.values(description=sa.bindparam("new_desc
 _LOCKED_MODEL = sa.select(M.c.id, M.c.next_version).where(M.c.name == sa.bindparam("name"))
 
 
+def _recording_refusals(
+    method: Callable[Concatenate[SqlRegistryStore, str, P], R],
+) -> Callable[Concatenate[SqlRegistryStore, str, P], R]:
+    """A promotion (of the model named first) whose gate refused it: its transaction has rolled
+    back; the refusal is recorded in a transaction of its own and raised."""
+
+    @functools.wraps(method)
+    def recording(store: SqlRegistryStore, name: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(store, name, *args, **kwargs)
+        except _Refused as refused:
+            raise store._refused(name, refused) from None
+
+    return recording
+
+
+def _replayed_grant(
+    store: SqlRegistryStore,
+    _result: str,
+    name: str,
+    subject: Subject,
+    level: Level,
+    ctx: CallContext,
+    **_: Any,
+) -> Grant:
+    """SetRegisteredModelPermission applied before: the subject's grant now (as set, if removed since)."""
+    return current_grant(store.permissions(name).grants, subject, level, ctx.actor)
+
+
+def _replayed_rollback(store: SqlRegistryStore, result: str, name: str, *_: Any, **__: Any) -> RollbackResult:
+    """A rollback applied before: the versions it restored and archived ("<restored> <archived>"), now."""
+    restored, archived = result.split(" ")
+    return RollbackResult(
+        restored=store.get_version(name, int(restored)),
+        archived=store.get_version(name, int(archived)) if archived else None,
+    )
+
+
 class SqlRegistryStore:
     """RegistryStore on SQLAlchemy; the schema must be at head (Alembic, see store.migrations)."""
 
@@ -432,10 +544,19 @@ class SqlRegistryStore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Pure reads (get, search, list, resolve): on SQLite they then never wait for a writer's lock.
         self._reads = sessionmaker(read_only(engine), expire_on_commit=False)
+        self.applied_writes = AppliedWrites(APPLIED_WRITES, self._sessions, self._reads)
         self._dialect = engine.dialect.name
         # PostgreSQL and SQLite >= 3.35 have UPDATE ... RETURNING; MySQL/MariaDB do not.
         self._update_returning = engine.dialect.update_returning
+        self._positions = PositionCounter(EVENT_POSITION, engine.dialect.update_returning)
         self._clock = clock
+        self._appended: list[Callable[[], None]] = []
+
+    def on_append(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` (no arguments, quick, never raising) after each commit that
+        appended events: how this process's event feed learns of a write without waiting for
+        its next poll."""
+        self._appended.append(callback)
 
     # -- locking and allocation ---------------------------------------------------------------
 
@@ -562,10 +683,28 @@ class SqlRegistryStore:
     def _append(
         self, session: Session, model_id: int, name: str, ctx: CallContext, now: int, *events: NewEvent
     ) -> None:
+        """Appends events to the log, at the next positions, which become their ids.
+
+        Why not the id column's autoincrement: a sequence hands out its number when a transaction
+        inserts, not when it commits. On PostgreSQL and MySQL/MariaDB a transaction that took 5
+        and committed after one that took 6 made 6 visible first, and a reader of ``id > cursor``
+        (a watcher, a webhook sender), having moved its cursor to 6, never saw 5. Here every
+        writing transaction takes its positions from the one row of ``model_event_position`` with
+        an UPDATE, and that UPDATE's row lock is held until the transaction ends: a second writer
+        waits on the row until the first commits (and then reads the incremented value) or rolls
+        back (and then reads the same one, so positions have no holes either). Position order is
+        therefore commit order, and once a reader sees position n, every position below n is
+        visible too. The lock serialises the ends of all the registry's writing transactions, so
+        it is taken as late as possible: callers append last, after their own checks and changes
+        (SQLite takes its one write lock at BEGIN anyway).
+        """
+        first = self._positions.take(session, len(events))
+        session.info[_APPENDED] = self._appended
         session.execute(
             sa.insert(EVENTS),
             [
                 {
+                    "id": first + index,
                     "model_id": model_id,
                     "name": name,
                     "version": event.version,
@@ -577,12 +716,13 @@ class SqlRegistryStore:
                     "comment": event.comment,
                     "request_id": ctx.request_id,
                 }
-                for event in events
+                for index, event in enumerate(events)
             ],
         )
 
     # -- registered models ---------------------------------------------------------------------
 
+    @replayed(lambda store, _result, name, *_, **__: store.get_model(name))
     def create_model(
         self,
         name: str,
@@ -590,9 +730,11 @@ class SqlRegistryStore:
         tags: Mapping[str, str],
         ctx: CallContext,
         creator_level: Level | None = None,
+        *,
+        write: WriteKey | None = None,
     ) -> RegisteredModel:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             if session.scalar(_MODEL_ID_BY_NAME, {"name": name}) is not None:
                 raise errors.RegisteredModelAlreadyExists(name)
             try:
@@ -637,9 +779,12 @@ class SqlRegistryStore:
         with self._reads.begin() as session:
             self._model_id(session, name)
 
-    def rename_model(self, name: str, new_name: str, ctx: CallContext) -> RegisteredModel:
+    @replayed(lambda store, _result, _name, new_name, *_, **__: store.get_model(new_name))
+    def rename_model(
+        self, name: str, new_name: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> RegisteredModel:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             if new_name != name:
                 if session.scalar(sa.select(M.c.id).where(M.c.name == new_name)) is not None:
@@ -658,14 +803,21 @@ class SqlRegistryStore:
                 )
             return self._model(session, new_name)
 
-    def update_model(self, name: str, description: str) -> RegisteredModel:
-        with self._sessions.begin() as session:
-            self._lock_model(session, name, self._clock(), _DESCRIBE, new_description=description)
+    @replayed(lambda store, _result, name, *_, **__: store.get_model(name))
+    def update_model(
+        self, name: str, description: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> RegisteredModel:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now, _DESCRIBE, new_description=description)
+            event = NewEvent(EventAction.MODEL_DESCRIPTION_UPDATED, comment=description)
+            self._append(session, model_id, name, ctx, now, event)
             return self._model(session, name)
 
-    def delete_model(self, name: str, ctx: CallContext) -> None:
+    @replayed(nothing)
+    def delete_model(self, name: str, ctx: CallContext, *, write: WriteKey | None = None) -> None:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             # Versions, aliases, tags and lineage go by ON DELETE CASCADE; events have no FK.
             session.execute(sa.delete(M).where(M.c.id == model_id))
@@ -692,21 +844,35 @@ class SqlRegistryStore:
             .offset(offset)
         )
         with self._reads.begin() as session:
-            return self._models(session, session.execute(statement).all())
+            rows = session.execute(statement).all()
+            discard_after_large_search(session.connection(), filters)
+            return self._models(session, rows)
 
-    def set_model_tag(self, name: str, key: str, value: str) -> None:
-        with self._sessions.begin() as session:
-            model_id, _ = self._lock_model(session, name, self._clock())
+    @replayed(nothing)
+    def set_model_tag(
+        self, name: str, key: str, value: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
             self._upsert_tag(session, MODEL_TAGS, MODEL_TAGS.c.model_id, model_id, key, value)
+            tag_limits("model", f"'{name}'", *self._tags_size(session, MODEL_TAGS.c.model_id, model_id))
+            self._append(session, model_id, name, ctx, now, _tag_set(EventAction.MODEL_TAG_SET, key, value))
 
-    def delete_model_tag(self, name: str, key: str) -> None:
-        with self._sessions.begin() as session:
-            model_id, _ = self._lock_model(session, name, self._clock())
+    @replayed(nothing)
+    def delete_model_tag(
+        self, name: str, key: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
             deleted = session.execute(
                 sa.delete(MODEL_TAGS).where(MODEL_TAGS.c.model_id == model_id, MODEL_TAGS.c.key == key)
             )
             if deleted.rowcount == 0:  # type: ignore[attr-defined]
                 raise errors.TagNotFound(key)
+            event = NewEvent(EventAction.MODEL_TAG_DELETED, from_value=key)
+            self._append(session, model_id, name, ctx, now, event)
 
     def _upsert_tag(
         self, session: Session, table: sa.Table, owner: sa.Column[int], owner_id: int, key: str, value: str
@@ -718,16 +884,36 @@ class SqlRegistryStore:
         if updated.rowcount == 0:  # type: ignore[attr-defined]
             session.execute(sa.insert(table).values({owner.name: owner_id, "key": key, "value": value}))
 
+    def _tags_size(self, session: Session, owner: sa.Column[int], owner_id: int) -> tuple[int, int]:
+        """How many tags the owner holds and their bytes, counted after a write under the model's
+        lock (so a key set again counts once, and concurrent writers cannot both slip under)."""
+        table = owner.table
+        count, tag_bytes = session.execute(
+            sa.select(sa.func.count(), total_bytes(table.c.key, table.c.value)).where(owner == owner_id)
+        ).one()
+        return int(count), int(tag_bytes)
+
     # -- permissions and protection ------------------------------------------------------------
 
     def model_access(self, name: str, grantee: Grantee) -> ModelAccess:
+        found = self._model_access(_MODEL_ACCESS_BY_NAME, {"name": name}, grantee)
+        if found is None:
+            raise errors.RegisteredModelNotFound(name)
+        return found
+
+    def model_access_by_id(self, model_id: int, grantee: Grantee) -> ModelAccess | None:
+        return self._model_access(_MODEL_ACCESS_BY_ID, {"model_pk": model_id}, grantee)
+
+    def _model_access(
+        self, statement: sa.Select[Any], model: Mapping[str, Any], grantee: Grantee
+    ) -> ModelAccess | None:
         with self._reads.begin() as session:
             rows = session.execute(
-                _MODEL_ACCESS,
-                {"name": name, "grantee_user": grantee.user, "grantee_groups": list(grantee.groups)},
+                statement,
+                {**model, "grantee_user": grantee.user, "grantee_groups": list(grantee.groups)},
             ).all()
         if not rows:
-            raise errors.RegisteredModelNotFound(name)
+            return None
         granted = rows[0].granted
         aliases = tuple(sorted(row.alias for row in rows if row.alias is not None))
         return ModelAccess(
@@ -735,10 +921,13 @@ class SqlRegistryStore:
             ModelProtection(bool(rows[0].protect_production), aliases),
         )
 
-    def set_permission(self, name: str, subject: Subject, level: Level, ctx: CallContext) -> Grant:
+    @replayed(_replayed_grant)
+    def set_permission(
+        self, name: str, subject: Subject, level: Level, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> Grant:
         now = self._clock()
         key = (GRANTS.c.subject_kind == subject.kind, GRANTS.c.subject_name == subject.name)
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             values = {"level": int(level), "granted_by": ctx.actor, "granted_at": now}
             # The model is locked, so nobody inserts the same grant between UPDATE and INSERT.
@@ -751,15 +940,22 @@ class SqlRegistryStore:
                         model_id=model_id, subject_kind=subject.kind, subject_name=subject.name, **values
                     )
                 )
+                count = session.scalar(
+                    sa.select(sa.func.count()).select_from(GRANTS).where(GRANTS.c.model_id == model_id)
+                )
+                grants_limit(f"registered model '{name}'", int(count or 0))
             event = NewEvent(
                 EventAction.PERMISSION_SET, from_value=_subject_text(subject), to_value=level.name
             )
             self._append(session, model_id, name, ctx, now, event)
         return Grant(subject, level, ctx.actor, now)
 
-    def delete_permission(self, name: str, subject: Subject, ctx: CallContext) -> None:
+    @replayed(nothing)
+    def delete_permission(
+        self, name: str, subject: Subject, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             deleted = session.execute(
                 sa.delete(GRANTS).where(
@@ -773,9 +969,12 @@ class SqlRegistryStore:
             event = NewEvent(EventAction.PERMISSION_DELETED, from_value=_subject_text(subject))
             self._append(session, model_id, name, ctx, now, event)
 
-    def set_protection(self, name: str, protection: ModelProtection, ctx: CallContext) -> ModelProtection:
+    @replayed(lambda store, _result, name, *_, **__: store.permissions(name).protection)
+    def set_protection(
+        self, name: str, protection: ModelProtection, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> ModelProtection:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             session.execute(
                 sa.update(M).where(M.c.id == model_id).values(protect_production=protection.production)
@@ -822,6 +1021,7 @@ class SqlRegistryStore:
 
     # -- model versions ------------------------------------------------------------------------
 
+    @replayed(lambda store, result, name, **_: store.get_version(name, int(result)))
     def create_version(
         self,
         name: str,
@@ -832,10 +1032,12 @@ class SqlRegistryStore:
         tags: Mapping[str, str],
         lineage: EncodedLineage | None,
         ctx: CallContext,
+        write: WriteKey | None = None,
     ) -> ModelVersion:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, version = self._allocate_version(session, name, now)
+            self.applied_writes.record(session, write, version)
             version_id = _insert_id(
                 session,
                 sa.insert(V),
@@ -902,21 +1104,29 @@ class SqlRegistryStore:
                 raise errors.ModelVersionNotFound(name, version)
         return EncodedLineage(row.data) if row.data is not None else None
 
-    def update_version(self, name: str, version: int, description: str) -> ModelVersion:
-        with self._sessions.begin() as session:
+    @replayed(lambda store, _result, name, version, *_, **__: store.get_version(name, version))
+    def update_version(
+        self, name: str, version: int, description: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> ModelVersion:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            version_id, _ = self._version_key(session, model_id, name, version)
             session.execute(
                 sa.update(V)
-                .where(
-                    V.c.model_id == sa.select(M.c.id).where(M.c.name == name).scalar_subquery(),
-                    V.c.version == version,
-                )
-                .values(description=description, last_updated_time=self._clock())
+                .where(V.c.id == version_id)
+                .values(description=description, last_updated_time=now)
             )
-            return self._version(session, name, version)  # raises when nothing was updated
+            event = NewEvent(EventAction.VERSION_DESCRIPTION_UPDATED, version=version, comment=description)
+            self._append(session, model_id, name, ctx, now, event)
+            return self._version(session, name, version)
 
-    def delete_version(self, name: str, version: int, ctx: CallContext) -> None:
+    @replayed(nothing)
+    def delete_version(
+        self, name: str, version: int, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             version_id, stage = self._version_key(session, model_id, name, version)
             aliases = session.scalars(
@@ -957,17 +1167,38 @@ class SqlRegistryStore:
             .offset(offset)
         )
         with self._reads.begin() as session:
-            return self._versions(session, session.execute(statement).all())
+            rows = session.execute(statement).all()
+            discard_after_large_search(session.connection(), filters)
+            return self._versions(session, rows)
 
-    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        with self._sessions.begin() as session:
-            model_id, _ = self._lock_model(session, name, self._clock())
+    @replayed(nothing)
+    def set_version_tag(
+        self,
+        name: str,
+        version: int,
+        key: str,
+        value: str,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
+    ) -> None:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
             version_id, _ = self._version_key(session, model_id, name, version)
             self._upsert_tag(session, VERSION_TAGS, VERSION_TAGS.c.version_id, version_id, key, value)
+            size = self._tags_size(session, VERSION_TAGS.c.version_id, version_id)
+            tag_limits("version", f"{version} of '{name}'", *size)
+            event = _tag_set(EventAction.VERSION_TAG_SET, key, value, version)
+            self._append(session, model_id, name, ctx, now, event)
 
-    def delete_version_tag(self, name: str, version: int, key: str) -> None:
-        with self._sessions.begin() as session:
-            model_id, _ = self._lock_model(session, name, self._clock())
+    @replayed(nothing)
+    def delete_version_tag(
+        self, name: str, version: int, key: str, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
             version_id, _ = self._version_key(session, model_id, name, version)
             deleted = session.execute(
                 sa.delete(VERSION_TAGS).where(
@@ -976,6 +1207,8 @@ class SqlRegistryStore:
             )
             if deleted.rowcount == 0:  # type: ignore[attr-defined]
                 raise errors.TagNotFound(key)
+            event = NewEvent(EventAction.VERSION_TAG_DELETED, version=version, from_value=key)
+            self._append(session, model_id, name, ctx, now, event)
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -986,6 +1219,8 @@ class SqlRegistryStore:
             [{"version_pk": version_id, "stage": stage, "now": now} for version_id, stage in stages.items()],
         )
 
+    @replayed(lambda store, _result, name, version, *_, **__: store.get_version(name, version))
+    @_recording_refusals
     def transition_stage(
         self,
         name: str,
@@ -996,10 +1231,13 @@ class SqlRegistryStore:
         comment: str,
         ctx: CallContext,
         protected: Stage | None = None,
+        check: PromotionCheck | None = None,
+        write: WriteKey | None = None,
     ) -> ModelVersion:
+        """``check``: the gate on ``stage``, judged under the lock against its holder then."""
         now = self._clock()
         archive = archive_existing and stage in (Stage.STAGING, Stage.PRODUCTION)
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             rows = session.execute(
                 _TRANSITION_ROWS_ARCHIVING if archive else _TRANSITION_ROWS,
@@ -1010,6 +1248,18 @@ class SqlRegistryStore:
                 raise errors.ModelVersionNotFound(name, version)
             if protected is not None and protected.value in (row.current_stage, stage.value):
                 raise errors.ProtectedStage(name, version)
+            verdict = None
+            if check is not None:
+                verdict = self._judge(
+                    session,
+                    model_id,
+                    name,
+                    stage.value,
+                    lambda: self._subject(session, row.id, version),
+                    lambda: self._stage_holder(session, model_id, stage, row.id),
+                    check,
+                    ctx,
+                )
             others = sorted((other for other in rows if other.id != row.id), key=lambda other: other.version)
             self._set_stages(
                 session, {row.id: stage.value, **{other.id: Stage.ARCHIVED.value for other in others}}, now
@@ -1034,6 +1284,8 @@ class SqlRegistryStore:
                 ],
             ]
             self._append(session, model_id, name, ctx, now, *events)
+            if verdict is not None:
+                self._record_gates(session, model_id, EventAction.STAGE_TRANSITIONED, version, verdict)
             entity = _version_entity(row, *self._tags_and_aliases(session, [row.id]).of(row.id))
             return replace(entity, current_stage=stage, last_updated_time=now)
 
@@ -1047,8 +1299,57 @@ class SqlRegistryStore:
                 self._model_id(session, name)
             return versions
 
+    def _rollback_rows(self, session: Session, model_id: int, stage: Stage) -> tuple[Any, Any]:
+        """(current holder, rollback target) rows (id, version, current_stage) of ``stage``: from
+        the history, newest first, of versions entering it, the holder is the newest entrant still
+        in the stage; the target the newest entrant that still exists, is not the holder and is
+        not in the stage now. Deleted versions are skipped."""
+        entrants = session.scalars(
+            sa.select(EVENTS.c.version)
+            .where(
+                EVENTS.c.model_id == model_id,
+                EVENTS.c.action == EventAction.STAGE_TRANSITIONED.value,
+                EVENTS.c.to_value == stage.value,
+            )
+            .order_by(EVENTS.c.id.desc())
+        ).all()
+        live = {
+            row.version: row
+            for row in session.execute(
+                sa.select(V.c.id, V.c.version, V.c.current_stage).where(
+                    V.c.model_id == model_id, V.c.version.in_(set(entrants))
+                )
+            )
+        }
+        holder = next((live[v] for v in entrants if v in live and live[v].current_stage == stage.value), None)
+        target = next(
+            (
+                live[v]
+                for v in entrants
+                if v in live and live[v] is not holder and live[v].current_stage != stage.value
+            ),
+            None,
+        )
+        return holder, target
+
+    def rollback_target(self, name: str, stage: Stage) -> int | None:
+        """The version a rollback of ``stage`` would restore now (None: none)."""
+        with self._reads.begin() as session:
+            _holder, target = self._rollback_rows(session, self._model_id(session, name), stage)
+            return None if target is None else int(target.version)
+
+    @replayed(_replayed_rollback)
+    @_recording_refusals
     def rollback_stage(
-        self, name: str, stage: Stage, comment: str, ctx: CallContext, protected: Stage | None = None
+        self,
+        name: str,
+        stage: Stage,
+        comment: str,
+        ctx: CallContext,
+        protected: Stage | None = None,
+        *,
+        check: PromotionCheck | None = None,
+        write: WriteKey | None = None,
     ) -> RollbackResult:
         """Restores the most recent other holder of ``stage`` and archives the current holder.
 
@@ -1057,40 +1358,29 @@ class SqlRegistryStore:
         not the current holder and is not in the stage now. Deleted versions are skipped.
         """
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
-            entrants = session.scalars(
-                sa.select(EVENTS.c.version)
-                .where(
-                    EVENTS.c.model_id == model_id,
-                    EVENTS.c.action == EventAction.STAGE_TRANSITIONED.value,
-                    EVENTS.c.to_value == stage.value,
-                )
-                .order_by(EVENTS.c.id.desc())
-            ).all()
-            live = {
-                row.version: row
-                for row in session.execute(
-                    sa.select(V.c.id, V.c.version, V.c.current_stage).where(
-                        V.c.model_id == model_id, V.c.version.in_(set(entrants))
-                    )
-                )
-            }
-            holder = next(
-                (live[v] for v in entrants if v in live and live[v].current_stage == stage.value), None
-            )
-            target = next(
-                (
-                    live[v]
-                    for v in entrants
-                    if v in live and live[v] is not holder and live[v].current_stage != stage.value
-                ),
-                None,
-            )
+            holder, target = self._rollback_rows(session, model_id, stage)
             if target is None:
                 raise errors.NoRollbackTarget(name, stage.value)
             if protected is not None and protected.value in (target.current_stage, stage.value):
                 raise errors.ProtectedStage(name, target.version)
+            verdict = None
+            if check is not None:
+                verdict = self._judge(
+                    session,
+                    model_id,
+                    name,
+                    stage.value,
+                    lambda: self._subject(session, target.id, target.version),
+                    lambda: (
+                        self._stage_holder(session, model_id, stage, target.id)
+                        if holder is None
+                        else self._subject(session, holder.id, holder.version)
+                    ),
+                    check,
+                    ctx,
+                )
             events = [
                 NewEvent(
                     EventAction.STAGE_TRANSITIONED,
@@ -1123,6 +1413,10 @@ class SqlRegistryStore:
             )
             self._set_stages(session, moves, now)
             self._append(session, model_id, name, ctx, now, *events)
+            if verdict is not None:
+                self._record_gates(session, model_id, EventAction.STAGE_ROLLED_BACK, target.version, verdict)
+            archived = holder.version if holder is not None else ""
+            self.applied_writes.record(session, write, f"{target.version} {archived}")
             return RollbackResult(
                 restored=self._version(session, name, target.version),
                 archived=self._version(session, name, holder.version) if holder is not None else None,
@@ -1130,22 +1424,50 @@ class SqlRegistryStore:
 
     # -- aliases -------------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int, ctx: CallContext) -> None:
+    @replayed(nothing)
+    @_recording_refusals
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        ctx: CallContext,
+        *,
+        check: PromotionCheck | None = None,
+        write: WriteKey | None = None,
+    ) -> None:
+        """``check``: the gate on ``@alias``, judged under the lock against the version it points to."""
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             row = session.execute(
                 _ALIAS_TARGET, {"model_id": model_id, "alias": alias, "version": version}
             ).one_or_none()
             if row is None:
                 raise errors.ModelVersionNotFound(name, version)
+            if row.previous == version:
+                return
+            verdict = None
+            if check is not None:
+                verdict = self._judge(
+                    session,
+                    model_id,
+                    name,
+                    f"@{alias}",
+                    lambda: self._subject(session, row.id, version),
+                    lambda: self._alias_holder(session, model_id, alias, row.id),
+                    check,
+                    ctx,
+                )
             if row.previous is None:
                 session.execute(
                     sa.insert(ALIASES), {"model_id": model_id, "alias": alias, "version_id": row.id}
                 )
+                count = session.scalar(
+                    sa.select(sa.func.count()).select_from(ALIASES).where(ALIASES.c.model_id == model_id)
+                )
+                alias_limit(name, int(count or 0))
                 event = NewEvent(EventAction.ALIAS_SET, version=version, to_value=alias)
-            elif row.previous == version:
-                return
             else:
                 session.execute(_MOVE_ALIAS, {"model_pk": model_id, "alias_name": alias, "target_pk": row.id})
                 # ALIAS_MOVED's from/to are version numbers; the alias travels in the comment.
@@ -1157,10 +1479,13 @@ class SqlRegistryStore:
                     comment=alias,
                 )
             self._append(session, model_id, name, ctx, now, event)
+            if verdict is not None:
+                self._record_gates(session, model_id, event.action, version, verdict)
 
-    def delete_alias(self, name: str, alias: str, ctx: CallContext) -> None:
+    @replayed(nothing)
+    def delete_alias(self, name: str, alias: str, ctx: CallContext, *, write: WriteKey | None = None) -> None:
         now = self._clock()
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             model_id, _ = self._lock_model(session, name, now)
             version = session.scalar(
                 sa.select(V.c.version)
@@ -1209,28 +1534,64 @@ class SqlRegistryStore:
 
     # -- history -------------------------------------------------------------------------------
 
-    def _history_model_ids(self, session: Session, name: str) -> list[int]:
-        """The model's id; for a deleted model, the ids of every deleted model of that name."""
+    def _history_model_ids(self, session: Session, name: str, include_deleted: bool) -> list[int]:
+        """The model's id, with ``include_deleted`` also those of the models deleted under its
+        name; for a name with no current model, the ids of every deleted model of that name."""
         model_id = session.scalar(sa.select(M.c.id).where(M.c.name == name))
-        if model_id is not None:
+        if model_id is not None and not include_deleted:
             return [model_id]
         deleted = session.scalars(
             sa.select(EVENTS.c.model_id)
             .where(EVENTS.c.name == name, EVENTS.c.action == EventAction.MODEL_DELETED.value)
             .distinct()
         ).all()
-        return [model_id for model_id in deleted if model_id is not None]
+        current = [] if model_id is None else [model_id]
+        return current + [model_id for model_id in deleted if model_id is not None]
 
-    def list_events(self, name: str, version: int, limit: int, offset: int) -> list[ModelEvent]:
+    def list_events(
+        self, name: str, version: int, limit: int, offset: int, *, include_deleted: bool = False
+    ) -> list[ModelEvent]:
         with self._reads.begin() as session:
-            model_ids = self._history_model_ids(session, name)
+            model_ids = self._history_model_ids(session, name, include_deleted)
             if not model_ids:
                 return []
-            statement = sa.select(EVENTS).where(EVENTS.c.model_id.in_(model_ids))
+            statement = _EVENTS_WITH_GATES.where(EVENTS.c.model_id.in_(model_ids))
             if version:
                 statement = statement.where(EVENTS.c.version == version)
             rows = session.execute(statement.order_by(EVENTS.c.id).limit(limit).offset(offset)).all()
             return [_event_entity(row) for row in rows]
+
+    def event_head(self) -> int:
+        """The last position of the log (0: empty): every event up to it is committed."""
+        with self._reads.begin() as session:
+            return self._positions.head(session)
+
+    def events_after(
+        self,
+        after: int,
+        limit: int,
+        *,
+        until: int | None = None,
+        model_id: int | None = None,
+        actions: Collection[EventAction] = (),
+    ) -> list[ModelEvent]:
+        """Up to ``limit`` events with ``after`` < id (<= ``until``), in log order; only those of
+        ``model_id`` and of ``actions`` when given. Positions are commit-ordered (see _append),
+        so a reader that moves ``after`` to the last id it read never skips one."""
+        statement = _EVENTS_WITH_GATES.where(EVENTS.c.id > after)
+        if until is not None:
+            statement = statement.where(EVENTS.c.id <= until)
+        if model_id is not None:
+            statement = statement.where(EVENTS.c.model_id == model_id)
+        if actions:
+            statement = statement.where(EVENTS.c.action.in_(sorted(action.value for action in actions)))
+        with self._reads.begin() as session:
+            rows = session.execute(statement.order_by(EVENTS.c.id).limit(limit)).all()
+        return [_event_entity(row) for row in rows]
+
+    def model_id(self, name: str) -> int:
+        with self._reads.begin() as session:
+            return self._model_id(session, name)
 
     def stage_holders_at(self, name: str, stage: Stage, time: int) -> list[int]:
         """Replays the model's history up to ``time`` (inclusive): who was in ``stage`` then."""
@@ -1264,3 +1625,419 @@ class SqlRegistryStore:
             if newest is None:
                 raise errors.NoVersionInStage(uri.name, uri.stage)
             return newest
+
+    # -- promotion gates and approvals ---------------------------------------------------------
+
+    def _subject(self, session: Session, version_id: int, version: int) -> GateSubject:
+        tags = self._tags_and_aliases(session, [version_id]).of(version_id)[0]
+        data = session.scalar(sa.select(LINEAGE.c.data).where(LINEAGE.c.version_id == version_id))
+        return GateSubject(version, dict(tags), EncodedLineage(data) if data is not None else None)
+
+    def _stage_holder(
+        self, session: Session, model_id: int, stage: Stage, candidate_id: int
+    ) -> GateSubject | None:
+        """What a candidate for ``stage`` is compared with, under the lock: the newest other
+        version in the stage, else the last other version that entered it and still exists
+        (emptying the stage first must not lift the comparison)."""
+        row = session.execute(
+            sa.select(V.c.id, V.c.version)
+            .where(V.c.model_id == model_id, V.c.current_stage == stage.value, V.c.id != candidate_id)
+            .order_by(V.c.version.desc())
+            .limit(1)
+        ).one_or_none()
+        if row is None:
+            entered = (
+                EVENTS.c.action == EventAction.STAGE_TRANSITIONED.value,
+                EVENTS.c.to_value == stage.value,
+            )
+            return self._last_holder(session, model_id, candidate_id, *entered)
+        return self._subject(session, row.id, row.version)
+
+    def _alias_holder(
+        self, session: Session, model_id: int, alias: str, candidate_id: int
+    ) -> GateSubject | None:
+        """What a candidate for ``@alias`` is compared with, under the lock: the last other
+        version the alias pointed to (now, or before it was deleted) that still exists."""
+        pointed = sa.or_(
+            sa.and_(EVENTS.c.action == EventAction.ALIAS_SET.value, EVENTS.c.to_value == alias),
+            sa.and_(EVENTS.c.action == EventAction.ALIAS_MOVED.value, EVENTS.c.comment == alias),
+        )
+        return self._last_holder(session, model_id, candidate_id, pointed)
+
+    def _last_holder(
+        self, session: Session, model_id: int, candidate_id: int, *entered: sa.ColumnElement[bool]
+    ) -> GateSubject | None:
+        """The version of the newest ``entered`` event of the model that still exists and is
+        not the candidate (the history as rollbacks read it; deleted versions are skipped)."""
+        row = session.execute(
+            sa.select(V.c.id, V.c.version)
+            .join(EVENTS, sa.and_(EVENTS.c.model_id == V.c.model_id, EVENTS.c.version == V.c.version))
+            .where(V.c.model_id == model_id, V.c.id != candidate_id, *entered)
+            .order_by(EVENTS.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return None if row is None else self._subject(session, row.id, row.version)
+
+    def _judge(
+        self,
+        session: Session,
+        model_id: int,
+        name: str,
+        target: str,
+        candidate_of: Callable[[], GateSubject],
+        holder_of: Callable[[], GateSubject | None],
+        check: PromotionCheck,
+        ctx: CallContext,
+    ) -> Verdict:
+        """Runs ``check`` on the facts under the model's lock; a refusal raises _Refused (the
+        caller's transaction rolls back, then the refusal is recorded in its own). The candidate
+        and the holder (lineage and a history search) are read only for a gated target: an
+        ungated move costs one indexed read."""
+        gate_row = session.execute(
+            sa.select(GATES).where(GATES.c.model_id == model_id, GATES.c.target == target)
+        ).one_or_none()
+        if gate_row is None:
+            return Verdict(gated=False)
+        gate = _gate_entity(name, gate_row)
+        candidate, holder = candidate_of(), holder_of()
+        approvals: tuple[ApprovalRequest, ...] = ()
+        if gate is not None and gate.approvals_required:
+            now = self._clock()
+            rows = session.execute(
+                sa.select(REQUESTS)
+                .where(
+                    REQUESTS.c.model_id == model_id,
+                    REQUESTS.c.version == candidate.version,
+                    REQUESTS.c.target == target,
+                    REQUESTS.c.status == ApprovalStatus.APPROVED.value,
+                    REQUESTS.c.expires_time > now,
+                )
+                .order_by(REQUESTS.c.decided_time.desc(), REQUESTS.c.id.desc())
+                .limit(MAX_PENDING_REQUESTS)
+            ).all()
+            approvals = tuple(_request_entity(name, row, now) for row in rows)
+        facts = PromotionFacts(name, target, gate, candidate, holder, approvals, ctx.actor)
+        verdict = check(facts)
+        if verdict.refusal is not None:
+            raise _Refused(ctx, facts, verdict)
+        if verdict.approval_id is not None:
+            session.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == verdict.approval_id)
+                .values(status=ApprovalStatus.CONSUMED.value)
+            )
+        return verdict
+
+    def _record_gates(
+        self, session: Session, model_id: int, action: EventAction, version: int, verdict: Verdict
+    ) -> None:
+        """Stores ``verdict`` beside the newest ``action`` event of ``version`` of the (locked)
+        model: the event this transaction just appended."""
+        if not verdict.gated:
+            return
+        event_id = session.scalar(
+            sa.select(sa.func.max(EVENTS.c.id)).where(
+                EVENTS.c.model_id == model_id, EVENTS.c.action == action.value, EVENTS.c.version == version
+            )
+        )
+        session.execute(
+            sa.insert(EVENT_GATES),
+            {
+                "event_id": event_id,
+                "results": json.dumps([dataclasses.asdict(result) for result in verdict.results]),
+                "approver": verdict.approver,
+                "overridden": verdict.overridden,
+            },
+        )
+
+    def _refused(self, name: str, refused: _Refused) -> ServiceError:
+        """Records a refused promotion in a transaction of its own (the change's rolled back)."""
+        now = self._clock()
+        ctx, facts, verdict = refused.ctx, refused.facts, refused.verdict
+        assert verdict.refusal is not None
+        with self._sessions.begin() as session:
+            model_id, _ = self._lock_model(session, name, now)
+            event = NewEvent(
+                EventAction.PROMOTION_REFUSED,
+                version=facts.candidate.version,
+                from_value=str(facts.holder.version) if facts.holder is not None else "",
+                to_value=facts.target[:255],
+                comment=verdict.refusal.message,
+            )
+            self._append(session, model_id, name, ctx, now, event)
+            self._record_gates(
+                session, model_id, EventAction.PROMOTION_REFUSED, facts.candidate.version, verdict
+            )
+        return verdict.refusal
+
+    def _approvals_required(self, session: Session, model_id: int, target: str) -> int | None:
+        """The stored gate's approvals_required (None: no gate on ``target``)."""
+        stored = session.scalar(
+            sa.select(GATES.c.approvals_required).where(
+                GATES.c.model_id == model_id, GATES.c.target == target
+            )
+        )
+        return None if stored is None else int(stored)
+
+    def promotion_gates(self, name: str) -> list[PromotionGate]:
+        with self._reads.begin() as session:
+            model_id = self._model_id(session, name)
+            rows = session.execute(
+                sa.select(GATES).where(GATES.c.model_id == model_id).order_by(GATES.c.target)
+            ).all()
+            return [_gate_entity(name, row) for row in rows]
+
+    @replayed(
+        lambda store, _result, name, gate, *_, **__: next(
+            (g for g in store.promotion_gates(name) if g.target == gate.target), gate
+        )
+    )
+    def set_promotion_gate(
+        self,
+        name: str,
+        gate: PromotionGate,
+        ctx: CallContext,
+        *,
+        weaken: Callable[[str], None],
+        write: WriteKey | None = None,
+    ) -> PromotionGate:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            stored = self._approvals_required(session, model_id, gate.target)
+            if stored is not None and stored > gate.approvals_required:
+                weaken(
+                    f"lowering approvals_required on {gate.target} from {stored} to {gate.approvals_required}"
+                )
+            values = {
+                "condition": gate.condition,
+                "require_signature": gate.require_signature,
+                "require_digests": gate.require_digests,
+                "approvals_required": gate.approvals_required,
+                "updated_by": ctx.actor,
+                "updated_time": now,
+            }
+            key = (GATES.c.model_id == model_id, GATES.c.target == gate.target)
+            # The model is locked, so nobody inserts the same gate between UPDATE and INSERT.
+            updated = session.execute(sa.update(GATES).where(*key).values(**values))
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
+                count = session.scalar(
+                    sa.select(sa.func.count()).select_from(GATES).where(GATES.c.model_id == model_id)
+                )
+                within_limit(
+                    f"registered model '{name}'",
+                    int(count or 0) + 1,
+                    "gates",
+                    MAX_GATES_PER_MODEL,
+                    "TOO_MANY_GATES",
+                    "target",
+                )
+                session.execute(sa.insert(GATES), {"model_id": model_id, "target": gate.target, **values})
+            event = NewEvent(EventAction.GATE_SET, to_value=gate.target[:255], comment=gate_comment(gate))
+            self._append(session, model_id, name, ctx, now, event)
+            return replace(gate, updated_by=ctx.actor, updated_time=now)
+
+    @replayed(nothing)
+    def delete_promotion_gate(
+        self,
+        name: str,
+        target: str,
+        ctx: CallContext,
+        *,
+        weaken: Callable[[str], None],
+        write: WriteKey | None = None,
+    ) -> None:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            stored = self._approvals_required(session, model_id, target)
+            if stored:
+                weaken(f"deleting the gate on {target}, which requires {stored} approval,")
+            deleted = session.execute(
+                sa.delete(GATES).where(GATES.c.model_id == model_id, GATES.c.target == target)
+            )
+            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+                raise GateNotFound(name, target)
+            self._append(
+                session, model_id, name, ctx, now, NewEvent(EventAction.GATE_DELETED, from_value=target[:255])
+            )
+
+    @replayed(lambda store, result, name, *_, **__: store.approval_request(name, int(result)))
+    def request_approval(
+        self,
+        name: str,
+        version: int,
+        target: str,
+        comment: str,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
+    ) -> ApprovalRequest:
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            self._version_key(session, model_id, name, version)
+            pending = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(REQUESTS)
+                .where(
+                    REQUESTS.c.model_id == model_id,
+                    REQUESTS.c.status == ApprovalStatus.PENDING.value,
+                    REQUESTS.c.expires_time > now,
+                )
+            )
+            within_limit(
+                f"registered model '{name}'",
+                int(pending or 0) + 1,
+                "pending approval requests",
+                MAX_PENDING_REQUESTS,
+                "TOO_MANY_APPROVAL_REQUESTS",
+                "version",
+            )
+            values = {
+                "model_id": model_id,
+                "version": version,
+                "target": target,
+                "status": ApprovalStatus.PENDING.value,
+                "requested_by": ctx.actor,
+                "requested_time": now,
+                "expires_time": now + APPROVAL_TTL_MS,
+                "comment": comment,
+                "decided_by": "",
+                "decided_time": 0,
+                "decision_comment": "",
+            }
+            request_id = _insert_id(session, sa.insert(REQUESTS), values)
+            event = NewEvent(
+                EventAction.APPROVAL_REQUESTED,
+                version=version,
+                from_value=str(request_id),
+                to_value=target[:255],
+                comment=comment,
+            )
+            self._append(session, model_id, name, ctx, now, event)
+            self.applied_writes.record(session, write, str(request_id))
+            return ApprovalRequest(
+                request_id,
+                name,
+                version,
+                target,
+                ApprovalStatus.PENDING,
+                ctx.actor,
+                now,
+                now + APPROVAL_TTL_MS,
+                comment,
+            )
+
+    @replayed(lambda store, _result, name, request_id, *_, **__: store.approval_request(name, request_id))
+    def decide_approval(
+        self,
+        name: str,
+        request_id: int,
+        approve: bool,
+        comment: str,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
+    ) -> ApprovalRequest:
+        """Approves or rejects a pending request; SELF_APPROVAL when ``ctx.actor`` made it."""
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            request = self._request(session, model_id, name, request_id, now)
+            if request.status is not ApprovalStatus.PENDING:
+                raise ApprovalNotPending(request_id, request.status)
+            if request.requested_by == ctx.actor:
+                raise SelfApproval(ctx.actor)
+            status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+            session.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request_id)
+                .values(status=status.value, decided_by=ctx.actor, decided_time=now, decision_comment=comment)
+            )
+            action = EventAction.APPROVAL_GRANTED if approve else EventAction.APPROVAL_REJECTED
+            event = NewEvent(
+                action,
+                version=request.version,
+                from_value=str(request_id),
+                to_value=request.target[:255],
+                comment=comment,
+            )
+            self._append(session, model_id, name, ctx, now, event)
+            return replace(
+                request, status=status, decided_by=ctx.actor, decided_time=now, decision_comment=comment
+            )
+
+    def approval_request(self, name: str, request_id: int) -> ApprovalRequest:
+        with self._reads.begin() as session:
+            return self._request(session, self._model_id(session, name), name, request_id, self._clock())
+
+    def _request(
+        self, session: Session, model_id: int, name: str, request_id: int, now: int
+    ) -> ApprovalRequest:
+        row = session.execute(
+            sa.select(REQUESTS).where(REQUESTS.c.model_id == model_id, REQUESTS.c.id == request_id)
+        ).one_or_none()
+        if row is None:
+            raise ApprovalRequestNotFound(name, request_id)
+        return _request_entity(name, row, now)
+
+    def approval_requests(
+        self, name: str, status: ApprovalStatus | None, limit: int, offset: int
+    ) -> list[ApprovalRequest]:
+        """The model's requests, newest first; ``status`` EXPIRED selects the pending and approved
+        ones past their expiry, PENDING and APPROVED only those not expired."""
+        now = self._clock()
+        with self._reads.begin() as session:
+            model_id = self._model_id(session, name)
+            statement = sa.select(REQUESTS).where(REQUESTS.c.model_id == model_id)
+            live = (ApprovalStatus.PENDING.value, ApprovalStatus.APPROVED.value)
+            if status is ApprovalStatus.EXPIRED:
+                statement = statement.where(REQUESTS.c.status.in_(live), REQUESTS.c.expires_time <= now)
+            elif status is not None:
+                statement = statement.where(REQUESTS.c.status == status.value)
+                if status.value in live:
+                    statement = statement.where(REQUESTS.c.expires_time > now)
+            rows = session.execute(statement.order_by(REQUESTS.c.id.desc()).limit(limit).offset(offset)).all()
+            return [_request_entity(name, row, now) for row in rows]
+
+
+class _Refused(Exception):
+    """A promotion its gate refused, carried out of the transaction that rolls back."""
+
+    def __init__(self, ctx: CallContext, facts: PromotionFacts, verdict: Verdict) -> None:
+        super().__init__(verdict.refusal)
+        self.ctx, self.facts, self.verdict = ctx, facts, verdict
+
+
+def _gate_entity(name: str, row: sa.Row[Any]) -> PromotionGate:
+    return PromotionGate(
+        name=name,
+        target=row.target,
+        condition=row.condition,
+        require_signature=bool(row.require_signature),
+        require_digests=bool(row.require_digests),
+        approvals_required=int(row.approvals_required),
+        updated_by=row.updated_by,
+        updated_time=row.updated_time,
+    )
+
+
+def _request_entity(name: str, row: sa.Row[Any], now: int) -> ApprovalRequest:
+    status = ApprovalStatus(row.status)
+    if status in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED) and row.expires_time <= now:
+        status = ApprovalStatus.EXPIRED
+    return ApprovalRequest(
+        request_id=row.id,
+        name=name,
+        version=row.version,
+        target=row.target,
+        status=status,
+        requested_by=row.requested_by,
+        requested_time=row.requested_time,
+        expires_time=row.expires_time,
+        comment=row.comment,
+        decided_by=row.decided_by,
+        decided_time=row.decided_time,
+        decision_comment=row.decision_comment,
+    )

@@ -19,6 +19,7 @@ SERVICES = {
     "tracking",
     "registry-migrate",
     "registry",
+    "mlflow",
 }
 
 
@@ -147,7 +148,7 @@ def test_the_certs_step_keeps_an_existing_set_and_names_the_service_hosts(compos
     assert command[:5] == ["modelreg.cli", "tls", "init", "--dir", "/certs"]
     assert "--keep-existing" in command
     hosts = [command[i + 1] for i, arg in enumerate(command) if arg == "--host"]
-    assert {"tracking", "registry"} <= set(hosts)
+    assert {"tracking", "registry", "mlflow"} <= set(hosts)
     assert certs["volumes"] == ["certs:/certs"]
     assert "CREATE DATABASE modelreg_auth;" in (ROOT / "deploy" / "postgres-init.sql").read_text()
 
@@ -201,3 +202,38 @@ def test_the_stack_refuses_to_start_without_a_bootstrap_admin_token() -> None:
     with pytest.raises(MissingVariable, match="MODELREG_BOOTSTRAP_ADMIN_TOKEN"):
         load_compose({})
     assert "MODELREG_BOOTSTRAP_ADMIN_TOKEN=" in (ROOT / ".env.example").read_text()
+
+
+def test_the_mlflow_endpoint_serves_https_on_5000_in_front_of_both_services(compose: dict[str, Any]) -> None:
+    mlflow = compose["services"]["mlflow"]
+    assert mlflow["command"] == ["mlflow_gateway"]  # the image's entry point is `python -m`
+    assert "5000:5000" in mlflow["ports"]
+    assert mlflow["volumes"] == ["certs:/certs:ro"]
+    assert service_environment(compose, "mlflow") == {
+        "MODELREG_MLFLOW_HOST": "0.0.0.0",
+        "MODELREG_MLFLOW_PORT": "5000",
+        "MODELREG_TRACKING_URI": "grpcs://tracking:50051",
+        "MODELREG_REGISTRY_URI": "grpcs://registry:50052",
+        "MODELREG_CA_FILE": "/certs/ca.pem",
+        "MODELREG_MLFLOW_TLS_CERT_FILE": "/certs/server.pem",
+        "MODELREG_MLFLOW_TLS_KEY_FILE": "/certs/server-key.pem",
+    }  # no database, no token: it relays each caller's own
+    assert mlflow["depends_on"] == {
+        "tracking": {"condition": "service_healthy"},
+        "registry": {"condition": "service_healthy"},
+    }
+    check = mlflow["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]
+    assert "https://127.0.0.1:5000/health" in check[3] and "cafile='/certs/ca.pem'" in check[3]
+
+
+def test_every_variable_compose_sets_is_read_by_the_mlflow_endpoint(compose: dict[str, Any]) -> None:
+    from mlflow_gateway.settings import GatewaySettings
+    from modelreg.config import TlsConfig
+
+    values = service_environment(compose, "mlflow")
+    env = RecordingEnv(values)
+    settings = GatewaySettings.from_env(env)
+    TlsConfig.from_env(env)  # what its clients of the services read
+    assert set(values) <= env.read, f"the endpoint ignores {sorted(set(values) - env.read)}"
+    assert (settings.host, settings.port, settings.tls_cert_file) == ("0.0.0.0", 5000, "/certs/server.pem")

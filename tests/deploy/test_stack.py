@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -275,6 +276,70 @@ def test_walkthrough_through_the_stack_survives_a_restart(
     )  # a cold cache re-downloads from S3
     predictions_after = modelreg.pyfunc.load_model(f"models:/{MODEL_NAME}/Production").predict(features)
     assert list(predictions_after) == list(predictions_before)
+
+
+def test_the_mlflow_endpoint_as_compose_runs_it_relays_callers_over_tls(
+    stack: dict[str, ServiceProcess], tmp_path: Path
+) -> None:
+    """The `mlflow` service's command and environment, its service names pointed at the processes:
+    HTTPS with the stack's certificate, both services reached over TLS, each caller's own token."""
+    import httpx
+
+    compose = load_compose()
+    certs = Path(str(stack["registry"].tls.ca_file)).parent
+    port = _free_port()
+    env = _with_local_hosts(
+        service_environment(compose, "mlflow"),
+        {
+            "MODELREG_MLFLOW_HOST": "127.0.0.1",
+            "MODELREG_MLFLOW_PORT": str(port),
+            "MODELREG_TRACKING_URI": stack["tracking"].target,
+            "MODELREG_REGISTRY_URI": stack["registry"].target,
+        },
+        certs,
+    )
+    base = {key: value for key, value in os.environ.items() if not key.startswith("MODELREG_")}
+    log = (tmp_path / "mlflow.log").open("wb")
+    process = subprocess.Popen(
+        _command(compose, "mlflow"), env={**base, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    bootstrap = stack["registry"].env["MODELREG_BOOTSTRAP_ADMIN_TOKEN"]
+    try:
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}",
+            verify=ssl.create_default_context(cafile=str(certs / "ca.pem")),
+        ) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (tmp_path / "mlflow.log").read_text()
+                try:
+                    if http.get("/health").text == "OK":
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, (tmp_path / "mlflow.log").read_text()
+                    time.sleep(0.2)
+            anonymous = http.post("/api/2.0/mlflow/experiments/create", json={"name": "anonymous"})
+            assert (anonymous.status_code, anonymous.json()["error_code"]) == (401, "UNAUTHENTICATED")
+            created = http.post(
+                "/api/2.0/mlflow/experiments/create",
+                json={"name": "through-the-endpoint"},
+                headers={"authorization": f"Bearer {bootstrap}"},
+            )
+            assert created.status_code == 200, created.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=30) == 0, (tmp_path / "mlflow.log").read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.close()
+    import modelreg
+
+    with modelreg.Client(
+        stack["tracking"].target, stack["registry"].target, token=bootstrap, tls=stack["registry"].tls
+    ) as client:
+        assert client.get_experiment(created.json()["experiment_id"]).name == "through-the-endpoint"
 
 
 def test_upgrade_is_idempotent_and_safe_from_two_processes(database_url_factory: Any) -> None:

@@ -62,12 +62,17 @@ def test_the_server_depends_on_the_client_of_its_own_release() -> None:
         "grpcio-reflection",
         "pyjwt",
         "cryptography",
+        "starlette",
+        "uvicorn",
+        "httpcore",
+        "pyyaml",
+        "standardwebhooks",
     }
     assert _names(project["optional-dependencies"]["postgres"]) == {"psycopg"}
     assert _names(project["optional-dependencies"]["mysql"]) == {"pymysql"}
     packages = SERVER["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    assert packages == ["modelreg_server", "tracking_service", "registry_service"]
-    assert set(project["entry-points"]["modelreg.commands"]) == {"server", "db", "tls"}
+    assert packages == ["modelreg_server", "tracking_service", "registry_service", "mlflow_gateway"]
+    assert set(project["entry-points"]["modelreg.commands"]) == {"server", "db", "gc", "tls", "mlflow-server"}
 
 
 def test_each_distribution_ships_the_license() -> None:

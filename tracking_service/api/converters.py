@@ -7,6 +7,7 @@ from typing import Any
 
 from modelreg.tracking.v1 import tracking_pb2 as pb
 from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.event_log import encode_cursor
 from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,
@@ -14,6 +15,8 @@ from tracking_service.domain.entities import (
     Metric,
     Param,
     Run,
+    RunEvent,
+    RunEventAction,
     RunInfo,
     RunStatus,
     ViewType,
@@ -37,6 +40,36 @@ _VIEWS: dict[int, ViewType] = {
     pb.VIEW_TYPE_DELETED_ONLY: ViewType.DELETED_ONLY,
     pb.VIEW_TYPE_ALL: ViewType.ALL,
 }
+
+
+_RUN_EVENT_ACTIONS: dict[RunEventAction, pb.RunEventAction.ValueType] = {
+    action: pb.RunEventAction.Value(f"RUN_EVENT_ACTION_{action.value}") for action in RunEventAction
+}
+_RUN_EVENT_ACTIONS_FROM_PROTO = {int(number): action for action, number in _RUN_EVENT_ACTIONS.items()}
+
+
+def run_event_actions(numbers: Iterable[int]) -> list[RunEventAction]:
+    """The actions of a ListRunEventsRequest; INVALID_EVENT_ACTION for any other number."""
+    try:
+        return [_RUN_EVENT_ACTIONS_FROM_PROTO[number] for number in numbers]
+    except KeyError as missing:
+        raise InvalidArgumentError(
+            "INVALID_EVENT_ACTION",
+            f"actions: {missing.args[0]} is not a RunEventAction",
+            {"field": "actions"},
+        ) from None
+
+
+def run_event_to_proto(event: RunEvent) -> pb.RunEvent:
+    return pb.RunEvent(
+        cursor=encode_cursor(event.position),
+        run_id=event.run_id,
+        experiment_id=str(event.experiment_id),
+        action=_RUN_EVENT_ACTIONS[event.action],
+        actor=event.actor,
+        time=event.time,
+        request_id=event.request_id,
+    )
 
 
 def view_type(number: int, field: str) -> ViewType:

@@ -17,6 +17,7 @@ from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from modelreg_server.access.servicer import permission_event_pb, permission_pb
 from modelreg_server.context import call_context
 from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.event_log import encode_cursor
 from tracking_service.api import converters as conv
 from tracking_service.domain.service import TrackingService
 
@@ -138,6 +139,22 @@ class TrackingServicer(pb_grpc.TrackingServiceServicer):
     ) -> pb.RestoreRunResponse:
         self._service.restore_run(call_context(), request.run_id)
         return pb.RestoreRunResponse()
+
+    def ListRunEvents(
+        self, request: pb.ListRunEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRunEventsResponse:
+        events, resume_at = self._service.list_run_events(
+            call_context(),
+            request.experiment_ids,
+            request.run_id,
+            conv.run_event_actions(request.actions),
+            request.cursor,
+            request.page_size,
+        )
+        return pb.ListRunEventsResponse(
+            events=[conv.run_event_to_proto(event) for event in events],
+            next_cursor=encode_cursor(resume_at),
+        )
 
     def SearchRuns(
         self, request: pb.SearchRunsRequest, context: grpc.ServicerContext

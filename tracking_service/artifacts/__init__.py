@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from modelreg_server.errors import InvalidArgumentError
 
-from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject
+from .base import ArtifactConfigError, ArtifactMissing, ArtifactStore, Chunk, StoredObject, TreeUsage
 from .file import FileArtifactStore, file_path
 from .s3 import S3ArtifactStore, S3Options, new_minio_client, s3_location
 
@@ -23,6 +23,7 @@ __all__ = [
     "S3ArtifactStore",
     "S3Options",
     "StoredObject",
+    "TreeUsage",
     "open_artifact_store",
 ]
 

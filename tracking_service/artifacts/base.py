@@ -30,6 +30,14 @@ class StoredObject:
     sha256: str  # lowercase hex
 
 
+@dataclass(frozen=True)
+class TreeUsage:
+    """What a directory tree or key prefix holds: its files (objects) and their bytes."""
+
+    files: int = 0
+    bytes: int = 0
+
+
 class Staged:
     """Content consumed into a staging copy, not yet visible at ``uri``.
 
@@ -102,6 +110,22 @@ class ArtifactStore(Protocol):
 
     def check(self) -> None:
         """Raises ArtifactConfigError when the store's root is unreachable or misconfigured."""
+        ...
+
+    def tree_usage(self, uri: str) -> TreeUsage:
+        """The files at or below ``uri`` (a directory, or an S3 key prefix followed by '/')."""
+        ...
+
+    def delete_tree(self, uri: str) -> TreeUsage:
+        """Removes ``uri`` and everything below it and returns what it held; nothing there is not an
+        error. Never follows a symbolic link (a link is removed, not what it points to) and
+        refuses (INVALID_ARTIFACT_PATH) a ``uri`` outside the store's roots or reached through a
+        link."""
+        ...
+
+    def remove_empty_directory(self, uri: str) -> bool:
+        """Removes the directory ``uri`` when it holds nothing; whether it did. Stores without
+        directories (S3) have nothing to remove."""
         ...
 
 

@@ -45,6 +45,7 @@ from .base import (
     Chunk,
     Staged,
     StoredObject,
+    TreeUsage,
     check_segments,
     invalid_path,
     write_now,
@@ -122,6 +123,61 @@ class FileArtifactStore:
         """Removes the staging directories of processes that died (their lock is free)."""
         for _, area in self._areas:
             area.sweep()
+
+    def tree_usage(self, uri: str) -> TreeUsage:
+        return self._tree(uri, remove=False)
+
+    def delete_tree(self, uri: str) -> TreeUsage:
+        return self._tree(uri, remove=True)
+
+    def remove_empty_directory(self, uri: str) -> bool:
+        with self._parent(uri) as found:
+            if found is None:
+                return False
+            parent, name = found
+            try:
+                os.rmdir(name, dir_fd=parent)  # ENOTDIR for a link: only a real, empty directory goes
+            except OSError:
+                return False
+            return True
+
+    def _tree(self, uri: str, *, remove: bool) -> TreeUsage:
+        with self._parent(uri) as found:
+            if found is None:
+                return TreeUsage()
+            parent, name = found
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return TreeUsage()
+            return _walk_entry(parent, name, info, remove)
+
+    @contextlib.contextmanager
+    def _parent(self, uri: str) -> Iterator[tuple[int, str] | None]:
+        """The open directory holding ``uri``'s last segment and that segment's name, reached from
+        the innermost root below which ``uri`` lies, segment by segment without following a link;
+        None when a directory on the way does not exist. A ``uri`` that is a root or lies outside
+        them, or whose way down passes a link or a file, is INVALID_ARTIFACT_PATH."""
+        path = file_path(uri)
+        root = next((r for r, _ in self._areas if path.is_relative_to(r) and path != r), None)
+        if root is None:
+            raise invalid_path(uri, "is not below the artifact store's roots")
+        *between, name = path.relative_to(root).parts
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for segment in between:
+                try:
+                    inner = os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    yield None
+                    return
+                except OSError as exc:  # ELOOP (a link), ENOTDIR (a file)
+                    raise invalid_path(uri, f"passes through {segment!r}, which is not a directory") from exc
+                os.close(fd)
+                fd = inner
+            yield fd, name
+        finally:
+            os.close(fd)
 
 
 class _StagingArea:
@@ -277,6 +333,30 @@ def _start_writeback(fd: int, start: int) -> None:
     Paired A/B on the bench's 64 MiB upload: +7% to +19%.
     """
     os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _walk_entry(parent: int, name: str, info: os.stat_result, remove: bool) -> TreeUsage:
+    """The files of the entry ``name`` (``info``, not followed) of the open directory ``parent``
+    and, with ``remove``, the entry itself and all it holds. A directory is opened relative to its
+    parent without following links, so nothing outside the tree is ever reached; a link or a
+    special file is removed, not counted."""
+    if not stat.S_ISDIR(info.st_mode):
+        if remove:
+            os.unlink(name, dir_fd=parent)
+        return TreeUsage(1, info.st_size) if stat.S_ISREG(info.st_mode) else TreeUsage()
+    files = size = 0
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    try:
+        with os.scandir(fd) as entries:
+            children = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
+        for child, child_info in children:
+            inner = _walk_entry(fd, child, child_info, remove)
+            files, size = files + inner.files, size + inner.bytes
+    finally:
+        os.close(fd)
+    if remove:
+        os.rmdir(name, dir_fd=parent)
+    return TreeUsage(files, size)
 
 
 def _stream(stream: BinaryIO, chunk_size: int) -> Iterator[bytes]:

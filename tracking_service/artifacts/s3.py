@@ -37,6 +37,7 @@ from typing import BinaryIO, cast
 import urllib3
 from minio import Minio
 from minio.commonconfig import ComposeSource
+from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from minio.helpers import DictType
 
@@ -48,6 +49,7 @@ from .base import (
     Chunk,
     Staged,
     StoredObject,
+    TreeUsage,
     check_segments,
     invalid_path,
     write_now,
@@ -56,6 +58,8 @@ from .base import (
 SCHEME = "s3://"
 STAGING_PREFIX = f"{STAGING_DIR}/"
 PART_SIZE = 8 * 1024 * 1024
+# Keys per DeleteObjects request: S3's limit.
+DELETE_BATCH = 1000
 SHA256_METADATA = "sha256"  # minio prefixes it: x-amz-meta-sha256
 STALE_SECONDS = 24 * 3600
 _S3_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
@@ -170,6 +174,42 @@ class S3ArtifactStore:
     def delete(self, uri: str) -> None:
         bucket, key = s3_location(uri)
         self._client.remove_object(bucket, key)  # S3 deletes of absent keys succeed
+
+    def tree_usage(self, uri: str) -> TreeUsage:
+        bucket, prefix = self._tree_prefix(uri)
+        sizes = [item.size or 0 for item in self._client.list_objects(bucket, prefix=prefix, recursive=True)]
+        return TreeUsage(len(sizes), sum(sizes))
+
+    def delete_tree(self, uri: str) -> TreeUsage:
+        """Removes the keys below ``uri`` + '/', listed then deleted DELETE_BATCH at a time. S3 has
+        no links: a key is only ever what it names."""
+        bucket, prefix = self._tree_prefix(uri)
+        files = size = 0
+        batch: list[DeleteObject] = []
+        for item in self._client.list_objects(bucket, prefix=prefix, recursive=True):
+            if item.object_name is None:
+                continue
+            files, size = files + 1, size + (item.size or 0)
+            batch.append(DeleteObject(item.object_name))
+            if len(batch) == DELETE_BATCH:
+                self._delete_objects(bucket, batch)
+                batch = []
+        if batch:
+            self._delete_objects(bucket, batch)
+        return TreeUsage(files, size)
+
+    def remove_empty_directory(self, uri: str) -> bool:
+        s3_location(uri)
+        return False  # S3 has keys, not directories: an empty "directory" is no object at all
+
+    def _tree_prefix(self, uri: str) -> tuple[str, str]:
+        bucket, key = s3_location(uri)
+        return bucket, f"{key}/"
+
+    def _delete_objects(self, bucket: str, batch: list[DeleteObject]) -> None:
+        # remove_objects is lazy: the requests go out as its errors are read.
+        for error in self._client.remove_objects(bucket, batch):
+            raise OSError(f"could not delete s3://{bucket}/{error.name}: {error.code} {error.message}")
 
     def check(self) -> None:
         where = f"S3 artifact store {self._endpoint}"

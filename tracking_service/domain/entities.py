@@ -124,6 +124,37 @@ class ArtifactFile:
     sha256: str = ""
 
 
+class RunEventAction(enum.StrEnum):
+    """What a run lifecycle event records (the proto's RunEventAction without its prefix)."""
+
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    DELETED = "DELETED"
+    RESTORED = "RESTORED"
+
+
+# The status changes that are lifecycle events: a run reaching a terminal status.
+TERMINAL_STATUS_EVENTS = {
+    RunStatus.FINISHED: RunEventAction.FINISHED,
+    RunStatus.FAILED: RunEventAction.FAILED,
+    RunStatus.KILLED: RunEventAction.KILLED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """An entry of the runs' lifecycle log; ``position`` orders the log in commit order."""
+
+    position: int
+    run_id: str
+    experiment_id: int
+    action: RunEventAction
+    actor: str
+    time: int
+    request_id: str
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: tuple[T, ...]

@@ -14,16 +14,20 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
+    MAX_EXPERIMENT_ID,
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
     check_tags,
+    mapping_bytes,
     require_key,
     require_name,
     require_run_id,
     require_value,
+    text_bytes,
+    within_limit,
 )
 from tracking_service.artifacts.base import STAGING_DIR
-from tracking_service.domain.entities import MetricPoint, Param
+from tracking_service.domain.entities import Experiment, MetricPoint, Param, Run
 from tracking_service.domain.errors import BatchTooLarge, InvalidArtifactPath, ParamValueConflict
 
 MAX_BATCH_METRICS = 1000
@@ -37,10 +41,28 @@ MAX_SEGMENT_BYTES = 255
 SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX = 1000, 50_000
 HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 25_000, 100_000
 
+# What one run or experiment may hold, so that any one of them serializes well under the 8 MiB
+# gRPC message limit and under the 4 MiB a listing page may take (README, "Limits"). A write that
+# would leave it over a cap is RESOURCE_EXHAUSTED and keeps nothing; the store counts what is
+# stored, under the run's (experiment's) row lock, so concurrent writers cannot both slip under.
+# Setting a key again replaces its value: it counts once. A run at its caps is at most
+# 1 MiB of params and tags + 1,000 latest metrics (< 300 kB) + per-entry framing: < 1.5 MB.
+MAX_RUN_TAGS = 1000
+MAX_RUN_PARAMS = 1000
+MAX_RUN_METRIC_KEYS = 1000
+# UTF-8 bytes of the keys and values of a run's params and tags together.
+MAX_RUN_DATA_BYTES = 1024 * 1024
+# A run's artifact files and the UTF-8 bytes of their paths: ListArtifacts, SealArtifacts and the
+# lineage of a version registered from the run list them (< 2 MB at the caps).
+MAX_RUN_ARTIFACTS = 10_000
+MAX_RUN_ARTIFACT_PATH_BYTES = 1024 * 1024
+MAX_EXPERIMENT_TAGS = 1000
+MAX_EXPERIMENT_TAG_BYTES = 1024 * 1024
+# Page size estimates (modelreg_server.pagination): a row's fixed fields, and the framing of one
+# map entry or metric around its text (field tags, lengths, a double and two varints).
+ROW_OVERHEAD, ENTRY_OVERHEAD, METRIC_OVERHEAD = 128, 16, 48
+
 _EXPERIMENT_ID = re.compile(r"[0-9]{1,10}")
-# experiments.experiment_id is a 32-bit INTEGER: a larger id names no experiment, and on
-# PostgreSQL and MySQL comparing the column to one fails the query instead of matching nothing.
-MAX_EXPERIMENT_ID = 2**31 - 1
 # MLflow's metric-key alphabet: letters, digits, and _ - . space /.
 _METRIC_KEY = re.compile(r"[\w\-. /]+")
 
@@ -80,6 +102,120 @@ def tags(values: Mapping[str, str], field: str = "tags") -> dict[str, str]:
     if len(values) > MAX_BATCH_TAGS:
         raise BatchTooLarge(field, len(values), MAX_BATCH_TAGS)
     return check_tags(values, field)
+
+
+# MLflow's tags for a run's name and parent: modelreg keeps both in the run's columns (the client
+# shows them as tags, searches map them to the columns: tracking_service.domain.filters).
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_ID_TAG = "mlflow.parentRunId"
+
+
+def column_tags(tags: dict[str, str], run_name: str, parent_run_id: str) -> tuple[str, str]:
+    """The name and parent of a run being created, from its fields or, as MLflow's clients send
+    them, from its ``mlflow.runName`` / ``mlflow.parentRunId`` tags (removed from ``tags``); a
+    tag that differs from its field is INVALID_ARGUMENT."""
+    fields = {RUN_NAME_TAG: ("run_name", run_name), PARENT_RUN_ID_TAG: ("parent_run_id", parent_run_id)}
+    chosen: dict[str, str] = {}
+    for tag_key, (field, value) in fields.items():
+        tagged = tags.pop(tag_key, "")
+        if value and tagged and tagged != value:
+            raise InvalidArgumentError(
+                "CONFLICTING_RUN_TAG",
+                f"tag '{tag_key}' ('{tagged[:100]}') differs from {field} ('{value[:100]}')",
+                {"field": f"tags.{tag_key}"},
+            )
+        chosen[field] = value or tagged
+    return chosen["run_name"], chosen["parent_run_id"]
+
+
+def no_column_tags(keys: Iterable[str], field: str = "tags") -> None:
+    """Refuses ``mlflow.parentRunId`` (a run's parent is set when it is created) and, in a batch,
+    ``mlflow.runName`` (rename a run with UpdateRun or SetTag): stored as tags they would be shadowed
+    by the columns."""
+    for key in keys:
+        if key == RUN_NAME_TAG:
+            why = "the run's name: rename the run with UpdateRun or SetTag"
+        elif key == PARENT_RUN_ID_TAG:
+            why = "the run's parent, set when the run is created"
+        else:
+            continue
+        raise InvalidArgumentError("RESERVED_TAG", f"tag '{key}' is {why}", {"field": field, "key": key})
+
+
+def run_size_limits(run_id: str, data_bytes: int, *, params: int | None, tags: int | None) -> None:
+    """RESOURCE_EXHAUSTED unless a run holding ``params`` params and ``tags`` tags (None: not
+    written, so not checked) and ``data_bytes`` of both together is within the caps."""
+    owner = f"run '{run_id}'"
+    written = []
+    for field, count, limit in (("params", params, MAX_RUN_PARAMS), ("tags", tags, MAX_RUN_TAGS)):
+        if count is not None:
+            written.append(field)
+            within_limit(owner, count, field, limit, f"TOO_MANY_{field.upper()}", field)
+    field = " and ".join(written)
+    within_limit(owner, data_bytes, "bytes of params and tags", MAX_RUN_DATA_BYTES, "RUN_TOO_LARGE", field)
+
+
+def run_metric_keys_limit(count: int, run_id: str) -> None:
+    within_limit(f"run '{run_id}'", count, "metric keys", MAX_RUN_METRIC_KEYS, "TOO_MANY_METRICS", "metrics")
+
+
+def run_artifacts_limit(run_id: str, count: int, path_bytes: int) -> None:
+    """RESOURCE_EXHAUSTED unless a run whose manifest holds ``count`` files whose paths take
+    ``path_bytes`` is within the caps."""
+    owner = f"run '{run_id}'"
+    within_limit(owner, count, "artifact files", MAX_RUN_ARTIFACTS, "TOO_MANY_ARTIFACTS", "path")
+    within_limit(
+        owner,
+        path_bytes,
+        "bytes of artifact paths",
+        MAX_RUN_ARTIFACT_PATH_BYTES,
+        "ARTIFACTS_TOO_LARGE",
+        "path",
+    )
+
+
+def experiment_size_limits(count: int, tag_bytes: int, experiment: str) -> None:
+    owner = f"experiment {experiment}"
+    within_limit(owner, count, "tags", MAX_EXPERIMENT_TAGS, "TOO_MANY_TAGS", "tags")
+    within_limit(owner, tag_bytes, "bytes of tags", MAX_EXPERIMENT_TAG_BYTES, "EXPERIMENT_TOO_LARGE", "tags")
+
+
+def new_run_tags(values: Mapping[str, str]) -> dict[str, str]:
+    """The tags of a run being created: a batch's bounds, and the run's byte cap (a batch of 100
+    tags may hold up to 3.3 MB of UTF-8)."""
+    checked = tags(values)
+    run_size_limits("(new)", mapping_bytes(checked), params=None, tags=len(checked))
+    return checked
+
+
+def new_experiment_tags(values: Mapping[str, str]) -> dict[str, str]:
+    checked = tags(values)
+    experiment_size_limits(len(checked), mapping_bytes(checked), "(new)")
+    return checked
+
+
+def run_bytes(run: Run) -> int:
+    """What ``run`` takes in a response, estimated from its text (for pages sized by bytes)."""
+    info, data = run.info, run.data
+    # Each kind's text joined and measured at once: a page of runs has tens of thousands of them.
+    text = "".join([p.key + p.value for p in data.params] + [m.key for m in data.metrics])
+    info_text = (
+        info.run_id + info.experiment_id + info.run_name + info.artifact_uri + (info.parent_run_id or "")
+    )
+    entries = ENTRY_OVERHEAD * (len(data.params) + len(data.tags)) + METRIC_OVERHEAD * len(data.metrics)
+    return ROW_OVERHEAD + text_bytes(info_text + text) + mapping_bytes(data.tags) + entries
+
+
+def experiment_bytes(experiment: Experiment) -> int:
+    text = text_bytes(experiment.experiment_id + experiment.name + experiment.artifact_location)
+    tag_bytes = mapping_bytes(experiment.tags) + ENTRY_OVERHEAD * len(experiment.tags)
+    return ROW_OVERHEAD + text + tag_bytes
+
+
+def metric_bytes(key: str) -> int:
+    """What one point of metric ``key`` takes in a response: the points of a history page share
+    their key, so the page is cut by arithmetic rather than row by row."""
+    return METRIC_OVERHEAD + text_bytes(key)
 
 
 def tag_key(key: str) -> str:

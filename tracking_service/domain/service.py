@@ -43,7 +43,6 @@ once. Checks go by experiment and run id, never by an artifact path. Searches ar
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
@@ -62,6 +61,9 @@ from modelreg_server.access.policy import (
 from modelreg_server.access.service import subject
 from modelreg_server.context import CallContext
 from modelreg_server.errors import InvalidArgumentError
+from modelreg_server.event_log import CursorAhead, decode_cursor
+from modelreg_server.idempotency import WriteKey
+from modelreg_server.memo import cache_small
 from modelreg_server.pagination import fingerprint, parse_page
 from tracking_service.artifacts.base import (
     ArtifactMissing,
@@ -83,6 +85,8 @@ from tracking_service.domain.entities import (
     Page,
     Param,
     Run,
+    RunEvent,
+    RunEventAction,
     RunInfo,
     RunStatus,
     ViewType,
@@ -96,11 +100,12 @@ from tracking_service.domain.errors import (
 )
 from tracking_service.domain.filters import (
     EXPERIMENT_SEARCH,
-    RUN_SEARCH,
     Comparison,
     OrderBy,
     parse_filter,
     parse_order_by,
+    parse_run_filter,
+    parse_run_order_by,
 )
 from tracking_service.store.base import TrackingStore
 
@@ -108,6 +113,9 @@ SearchQuery = tuple[tuple[Comparison, ...], tuple[OrderBy, ...]]
 # How long a looked-up level is trusted: the bound on honouring a removed grant.
 LEVEL_CACHE_SECONDS = 0.5
 MAX_PERMISSION_EVENTS = 1_000
+EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX = 100, 1_000
+# How many experiments one ListRunEvents may name.
+MAX_EVENT_EXPERIMENTS = 100
 _log = logging.getLogger(__name__)
 
 
@@ -124,12 +132,20 @@ class UploadContent(Protocol):
 
 
 # Searches repeat (a dashboard, a pager): parsing the same text again would cost a tenth of a
-# search. Invalid text raises and is not cached.
-@functools.lru_cache(maxsize=256)
+# search. Invalid text raises and is not cached, nor is text over CACHED_QUERY_LENGTH characters
+# (a parsed filter holds its values: see modelreg_server.memo).
+CACHED_QUERY_LENGTH = 2_048
+
+
+def _short_query(filter_text: str, order_by: tuple[str, ...]) -> bool:
+    return len(filter_text) + sum(map(len, order_by)) <= CACHED_QUERY_LENGTH
+
+
+@cache_small(256, _short_query)
 def _run_query(filter_text: str, order_by: tuple[str, ...]) -> SearchQuery:
     return (
-        tuple(parse_filter(filter_text, RUN_SEARCH)),
-        tuple(parse_order_by(list(order_by), RUN_SEARCH)),
+        tuple(parse_run_filter(filter_text)),
+        tuple(parse_run_order_by(list(order_by))),
     )
 
 
@@ -158,6 +174,13 @@ def _root_segments(root: str) -> tuple[str, ...]:
             f"artifact root {root!r} is not a file:/// or s3:// URI without '.', '..' or empty segments"
         )
     return segments
+
+
+def _part(ctx: CallContext, index: int, run_id: str, metrics: Sequence[MetricPoint]) -> WriteKey | None:
+    """The claim of a LogMetrics stream's ``index``-th batch, when the stream has a key."""
+    if ctx.write is None:
+        return None
+    return ctx.write.part(index, run_id, [(m.key, m.value, m.timestamp, m.step) for m in metrics])
 
 
 class TrackingService:
@@ -229,9 +252,11 @@ class TrackingService:
         """Any authenticated caller but a service principal; the creator is granted the policy's
         creator_level in the same transaction."""
         name = rules.name(name)
-        checked_tags = rules.tags(tags or {})
+        checked_tags = rules.new_experiment_tags(tags or {})
         location = rules.artifact_location(artifact_location, self._roots)
-        return self._store.create_experiment(name, location, checked_tags, self._creator(ctx))
+        return self._store.create_experiment(
+            name, location, checked_tags, self._creator(ctx), write=ctx.write
+        )
 
     def get_experiment(self, ctx: CallContext, experiment_id: str) -> Experiment:
         numeric_id = rules.experiment_id(experiment_id)
@@ -264,7 +289,8 @@ class TrackingService:
         items, token = page.split(
             self._store.search_experiments(
                 filters, order, view, page.fetch_limit, page.offset, self._policy.readable_by(ctx.principal)
-            )
+            ),
+            rules.experiment_bytes,
         )
         return Page(tuple(items), token)
 
@@ -272,18 +298,18 @@ class TrackingService:
         new_name = rules.name(new_name, "new_name")
         numeric_id = rules.experiment_id(experiment_id)
         self._require(ctx, Level.EDIT, numeric_id)
-        return self._store.rename_experiment(numeric_id, new_name)
+        return self._store.rename_experiment(numeric_id, new_name, write=ctx.write)
 
     def set_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str, value: str) -> None:
         rules.tag(key, value)
         numeric_id = rules.experiment_id(experiment_id)
         self._require(ctx, Level.EDIT, numeric_id)
-        self._store.set_experiment_tag(numeric_id, key, value)
+        self._store.set_experiment_tag(numeric_id, key, value, write=ctx.write)
 
     def delete_experiment_tag(self, ctx: CallContext, experiment_id: str, key: str) -> None:
         numeric_id, key = rules.experiment_id(experiment_id), rules.tag_key(key)
         self._require(ctx, Level.EDIT, numeric_id)
-        self._store.delete_experiment_tag(numeric_id, key)
+        self._store.delete_experiment_tag(numeric_id, key, write=ctx.write)
 
     def delete_experiment(self, ctx: CallContext, experiment_id: str) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs."""
@@ -291,13 +317,13 @@ class TrackingService:
         if numeric_id == int(DEFAULT_EXPERIMENT_ID):  # "00" names the Default experiment too
             raise DefaultExperimentProtected()
         self._require(ctx, Level.MANAGE, numeric_id)
-        self._store.delete_experiment(numeric_id)
+        self._store.delete_experiment(numeric_id, ctx, write=ctx.write)
 
     def restore_experiment(self, ctx: CallContext, experiment_id: str) -> None:
         """Restores the experiment and the runs deleted together with it."""
         numeric_id = rules.experiment_id(experiment_id)
         self._require(ctx, Level.MANAGE, numeric_id)
-        self._store.restore_experiment(numeric_id)
+        self._store.restore_experiment(numeric_id, ctx, write=ctx.write)
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -311,13 +337,23 @@ class TrackingService:
         parent_run_id: str = "",
     ) -> Run:
         """A run in ``experiment_id`` (the Default experiment when ""), named ``run_name`` or a
-        generated name; ``start_time`` 0 means now."""
+        generated name; ``start_time`` 0 means now. The tags ``mlflow.runName`` and
+        ``mlflow.parentRunId`` (how MLflow's clients name a run and its parent) give the name and
+        parent when the fields are empty."""
         numeric_id = rules.experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID)
+        checked_tags = rules.new_run_tags(tags or {})
+        run_name, parent_run_id = rules.column_tags(checked_tags, run_name, parent_run_id)
         name = rules.name(run_name, "run_name") if run_name else rules.generate_run_name()
-        checked_tags = rules.tags(tags or {})
         parent = rules.run_id(parent_run_id, "parent_run_id") if parent_run_id else None
         self._require(ctx, Level.EDIT, numeric_id)
-        return self._store.create_run(numeric_id, name, start_time, checked_tags, parent)
+        if parent:
+            # A child names its parent: only a parent the caller may read, or a caller without
+            # READ there would learn that the run exists and attach runs to it.
+            try:
+                self._require(ctx, Level.READ, parent)
+            except RunNotFound:
+                raise RunNotFound(parent, "PARENT_RUN_NOT_FOUND") from None
+        return self._store.create_run(numeric_id, name, start_time, checked_tags, parent, write=ctx.write)
 
     def get_run(self, ctx: CallContext, run_id: str) -> Run:
         run_id = rules.run_id(run_id)
@@ -337,17 +373,48 @@ class TrackingService:
             rules.name(run_name, "run_name")
         run_id = rules.run_id(run_id)
         self._require(ctx, Level.EDIT, run_id)
-        return self._store.update_run(run_id, status, end_time, run_name)
+        return self._store.update_run(run_id, status, end_time, run_name, ctx, write=ctx.write)
 
     def delete_run(self, ctx: CallContext, run_id: str) -> None:
         run_id = rules.run_id(run_id)
         self._require(ctx, Level.EDIT, run_id)
-        self._store.delete_run(run_id)
+        self._store.delete_run(run_id, ctx, write=ctx.write)
 
     def restore_run(self, ctx: CallContext, run_id: str) -> None:
         run_id = rules.run_id(run_id)
         self._require(ctx, Level.EDIT, run_id)
-        self._store.restore_run(run_id)
+        self._store.restore_run(run_id, ctx, write=ctx.write)
+
+    def list_run_events(
+        self,
+        ctx: CallContext,
+        experiment_ids: Sequence[str],
+        run_id: str,
+        actions: Sequence[RunEventAction],
+        cursor: str,
+        page_size: int,
+    ) -> tuple[list[RunEvent], int]:
+        """The lifecycle events after ``cursor`` and the position the next call resumes from.
+        Named experiments or a run need READ on each; otherwise READ is a condition of the query."""
+        if len(experiment_ids) > MAX_EVENT_EXPERIMENTS:
+            raise InvalidArgumentError(
+                "INVALID_EXPERIMENT_ID",
+                f"experiment_ids holds {len(experiment_ids)} ids; at most {MAX_EVENT_EXPERIMENTS}",
+                {"field": "experiment_ids"},
+            )
+        numeric_ids = sorted({rules.experiment_id(e, "experiment_ids") for e in experiment_ids})
+        run_id = rules.run_id(run_id) if run_id else ""
+        after = decode_cursor(cursor) if cursor else 0
+        limit = parse_page(page_size, "", default=EVENTS_PAGE_DEFAULT, maximum=EVENTS_PAGE_MAX, query="").size
+        for numeric_id in numeric_ids:
+            self._require(ctx, Level.READ, numeric_id)
+        if run_id:
+            self._require(ctx, Level.READ, run_id)
+        readable_by = None if numeric_ids or run_id else self._policy.readable_by(ctx.principal)
+        events, head = self._store.list_run_events(numeric_ids, run_id, actions, after, limit, readable_by)
+        if after > head:
+            raise CursorAhead(head)
+        return events, events[-1].position if events else after
 
     def search_runs(
         self,
@@ -377,7 +444,8 @@ class TrackingService:
                 page.fetch_limit,
                 page.offset,
                 self._policy.readable_by(ctx.principal),
-            )
+            ),
+            rules.run_bytes,
         )
         return Page(tuple(items), token)
 
@@ -391,15 +459,20 @@ class TrackingService:
         self.log_batch(ctx, run_id, metrics=(metric,))
 
     def set_tag(self, ctx: CallContext, run_id: str, key: str, value: str) -> None:
+        """Sets a tag; ``mlflow.runName`` renames the run, as in MLflow."""
+        if key == rules.RUN_NAME_TAG:
+            self.update_run(ctx, run_id, run_name=value)
+            return
         rules.tag(key, value)
+        rules.no_column_tags((key,), "key")
         run_id = rules.run_id(run_id)
         self._require(ctx, Level.EDIT, run_id)
-        self._store.log_batch(run_id, metrics=(), params={}, tags={key: value})
+        self._store.log_batch(run_id, metrics=(), params={}, tags={key: value}, write=ctx.write)
 
     def delete_tag(self, ctx: CallContext, run_id: str, key: str) -> None:
         run_id, key = rules.run_id(run_id), rules.tag_key(key)
         self._require(ctx, Level.EDIT, run_id)
-        self._store.delete_tag(run_id, key)
+        self._store.delete_tag(run_id, key, write=ctx.write)
 
     def log_batch(
         self,
@@ -414,9 +487,12 @@ class TrackingService:
         rules.metrics(metrics, rules.MAX_BATCH_METRICS)
         checked_params = rules.params(params)
         checked_tags = rules.tags(tags or {})
+        rules.no_column_tags(checked_tags)
         run_id = rules.run_id(run_id)
         self._require(ctx, Level.EDIT, run_id)
-        self._store.log_batch(run_id, metrics=metrics, params=checked_params, tags=checked_tags)
+        self._store.log_batch(
+            run_id, metrics=metrics, params=checked_params, tags=checked_tags, write=ctx.write
+        )
 
     def log_metrics(self, ctx: CallContext, run_id: str, metrics: Sequence[MetricPoint]) -> int:
         """Stores up to 10,000 points atomically (one LogMetrics message); returns how many."""
@@ -426,14 +502,18 @@ class TrackingService:
         self, ctx: CallContext, batches: Iterable[tuple[str, Sequence[MetricPoint]]]
     ) -> int:
         """Stores each (run id, points) batch of a LogMetrics stream atomically as it arrives;
-        returns how many points. EDIT is checked before every batch (a cache hit but once per
+        returns how many points. With an idempotency key, the n-th batch is stored once per key
+        (claimed as ``<key>/<n>``, see WriteKey.part): a stream sent again after a break stores
+        only the batches not stored before, and counts them all. EDIT is checked before every batch (a cache hit but once per
         0.5 s), so a grant removed while a training loop streams stops it within that bound."""
         stored = 0
-        for run_id, metrics in batches:
+        for index, (run_id, metrics) in enumerate(batches):
             rules.metrics(metrics, rules.MAX_STREAM_BATCH_METRICS)
             run_id = rules.run_id(run_id)
             self._require(ctx, Level.EDIT, run_id)
-            self._store.log_batch(run_id, metrics=metrics, params={}, tags={})
+            self._store.log_batch(
+                run_id, metrics=metrics, params={}, tags={}, write=_part(ctx, index, run_id, metrics)
+            )
             stored += len(metrics)
         return stored
 
@@ -449,7 +529,10 @@ class TrackingService:
         )
         run_id, key = rules.run_id(run_id), rules.metric_history_key(key)
         self._require(ctx, Level.READ, run_id)
-        items, token = page.split(self._store.get_metric_history(run_id, key, page.fetch_limit, page.offset))
+        items, token = page.split(
+            self._store.get_metric_history(run_id, key, page.fetch_limit, page.offset),
+            rules.metric_bytes(key),
+        )
         return Page(tuple(items), token)
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -552,7 +635,7 @@ class TrackingService:
         numeric_id = rules.experiment_id(experiment_id)
         grant = NewGrant(subject(user, group), parse_level(level), ctx)
         self._require(ctx, Level.MANAGE, numeric_id)
-        granted = self._store.set_permission(numeric_id, grant)
+        granted = self._store.set_permission(numeric_id, grant, write=ctx.write)
         self._forget_levels(numeric_id)
         return granted
 
@@ -562,7 +645,7 @@ class TrackingService:
         numeric_id = rules.experiment_id(experiment_id)
         grantee = subject(user, group)
         self._require(ctx, Level.MANAGE, numeric_id)
-        self._store.delete_permission(numeric_id, grantee, ctx)
+        self._store.delete_permission(numeric_id, grantee, ctx, write=ctx.write)
         self._forget_levels(numeric_id)
 
     def list_experiment_permissions(

@@ -9,10 +9,12 @@ tracking_service.domain.errors. Run ids are strings, experiment ids the integers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Subject
 from modelreg_server.context import CallContext
+from modelreg_server.idempotency import WriteKey
 from tracking_service.domain.entities import (
     ArtifactFile,
     Experiment,
@@ -21,6 +23,8 @@ from tracking_service.domain.entities import (
     MetricPoint,
     NewGrant,
     Run,
+    RunEvent,
+    RunEventAction,
     RunInfo,
     RunStatus,
     ViewType,
@@ -30,11 +34,21 @@ from tracking_service.domain.filters import Comparison, OrderBy
 
 class TrackingStore(Protocol):
     """Searches return up to ``limit`` rows from ``offset`` on, in the order asked for (ties broken
-    by id): the caller asks for one row past its page to learn whether another page follows."""
+    by id): the caller asks for one row past its page to learn whether another page follows.
+
+    A write taking ``write`` applies it at most once per key: it claims the key in its own
+    transaction, and a key applied before returns what the call returns now for what the first
+    write created or changed, without applying anything (modelreg_server.idempotency)."""
 
     # Experiments
     def create_experiment(
-        self, name: str, artifact_location: str, tags: Mapping[str, str], creator: NewGrant | None = None
+        self,
+        name: str,
+        artifact_location: str,
+        tags: Mapping[str, str],
+        creator: NewGrant | None = None,
+        *,
+        write: WriteKey | None = None,
     ) -> Experiment:
         """``artifact_location`` "" places the experiment's artifacts under the store's root; any
         other must not be, lie below or lie above another experiment's (ArtifactLocationInUse),
@@ -56,11 +70,21 @@ class TrackingStore(Protocol):
         """With ``readable_by``, only the experiments granted to that user or its groups."""
         ...
 
-    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment: ...
-    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None: ...
-    def delete_experiment_tag(self, experiment_id: int, key: str) -> None: ...
-    def delete_experiment(self, experiment_id: int) -> None: ...
-    def restore_experiment(self, experiment_id: int) -> None: ...
+    def rename_experiment(
+        self, experiment_id: int, new_name: str, *, write: WriteKey | None = None
+    ) -> Experiment: ...
+    def set_experiment_tag(
+        self, experiment_id: int, key: str, value: str, *, write: WriteKey | None = None
+    ) -> None: ...
+    def delete_experiment_tag(
+        self, experiment_id: int, key: str, *, write: WriteKey | None = None
+    ) -> None: ...
+    def delete_experiment(
+        self, experiment_id: int, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None: ...
+    def restore_experiment(
+        self, experiment_id: int, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None: ...
 
     # Permissions
     def access(
@@ -70,11 +94,13 @@ class TrackingStore(Protocol):
         it, in one query; None when it does not exist."""
         ...
 
-    def set_permission(self, experiment_id: int, grant: NewGrant) -> Grant:
+    def set_permission(self, experiment_id: int, grant: NewGrant, *, write: WriteKey | None = None) -> Grant:
         """Grants (replacing an earlier grant to the same subject) and records the SET event."""
         ...
 
-    def delete_permission(self, experiment_id: int, subject: Subject, ctx: CallContext) -> None:
+    def delete_permission(
+        self, experiment_id: int, subject: Subject, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
         """Removes the grant (PermissionNotFound without one) and records the DELETE event."""
         ...
 
@@ -90,19 +116,37 @@ class TrackingStore(Protocol):
         start_time: int,
         tags: Mapping[str, str],
         parent_run_id: str | None,
+        *,
+        write: WriteKey | None = None,
     ) -> Run:
         """``start_time`` 0 means now."""
         ...
 
     def get_run(self, run_id: str) -> Run: ...
     def update_run(
-        self, run_id: str, status: RunStatus | None, end_time: int | None, run_name: str | None
+        self,
+        run_id: str,
+        status: RunStatus | None,
+        end_time: int | None,
+        run_name: str | None,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
     ) -> RunInfo:
         """Sets the fields that are not None on a live run."""
         ...
 
-    def delete_run(self, run_id: str) -> None: ...
-    def restore_run(self, run_id: str) -> None: ...
+    def delete_run(self, run_id: str, ctx: CallContext, *, write: WriteKey | None = None) -> None: ...
+    def restore_run(self, run_id: str, ctx: CallContext, *, write: WriteKey | None = None) -> None: ...
+    def list_run_events(
+        self,
+        experiment_ids: Sequence[int],
+        run_id: str,
+        actions: Sequence[RunEventAction],
+        after: int,
+        limit: int,
+        readable_by: Grantee | None = None,
+    ) -> tuple[list[RunEvent], int]: ...
     def search_runs(
         self,
         experiment_ids: Sequence[int],
@@ -124,12 +168,14 @@ class TrackingStore(Protocol):
         metrics: Sequence[MetricPoint],
         params: Mapping[str, str],
         tags: Mapping[str, str],
+        *,
+        write: WriteKey | None = None,
     ) -> None:
         """Logs all of it to a live run, or nothing. A point's timestamp 0 means now; a param
         already logged with another value is ParamValueConflict."""
         ...
 
-    def delete_tag(self, run_id: str, key: str) -> None: ...
+    def delete_tag(self, run_id: str, key: str, *, write: WriteKey | None = None) -> None: ...
     def get_metric_history(self, run_id: str, key: str, limit: int, offset: int) -> list[Metric]:
         """The key's points by step, then timestamp."""
         ...
@@ -161,3 +207,60 @@ class TrackingStore(Protocol):
         """Seals ``path`` of a live run against later uploads at or below it (idempotent) and
         returns the files there, sorted, in the same transaction; ArtifactNotFound when none."""
         ...
+
+    # Garbage collection (``python -m tracking_service gc``)
+    def deleted_runs(
+        self, experiment_ids: Sequence[int], run_ids: Sequence[str], after: str, limit: int
+    ) -> list[DeletedRun]:
+        """Up to ``limit`` deleted runs by run id after ``after``, of ``experiment_ids`` and among
+        ``run_ids`` (each when not empty)."""
+        ...
+
+    def purge_run(self, run_id: str, deleted_before: int, delete_files: Callable[[str], None]) -> str | None:
+        """In one transaction: locks the run's row, checks it is still deleted, deleted at or
+        before ``deleted_before`` (ms) and holds no sealed file, calls ``delete_files`` with its
+        artifact URI, then removes its rows. None when removed, else why it was kept (a
+        PURGE_KEPT reason); a ``delete_files`` that raises leaves every row in place."""
+        ...
+
+    def deleted_experiments(
+        self, experiment_ids: Sequence[int], after: int, limit: int
+    ) -> list[DeletedExperiment]:
+        """Up to ``limit`` deleted experiments by id after ``after``, among ``experiment_ids``
+        when not empty."""
+        ...
+
+    def purge_experiment(
+        self, experiment_id: int, deleted_before: int, remove_location: Callable[[str], None]
+    ) -> str | None:
+        """In one transaction: locks the experiment's row, checks it is still deleted, deleted at
+        or before ``deleted_before`` and holds no run, calls ``remove_location`` with its artifact
+        location, then removes its rows (tags, grants and their history). None when removed,
+        else why it was kept (a PURGE_KEPT reason)."""
+        ...
+
+
+# Why purge_run or purge_experiment kept what they were asked to remove.
+KEPT_RESTORED = "not deleted any more"
+KEPT_RECENT = "deleted too recently"
+KEPT_SEALED = "holds registered model files"
+KEPT_GONE = "removed already"
+KEPT_HAS_RUNS = "holds runs that are kept"
+PURGE_KEPT = (KEPT_RESTORED, KEPT_RECENT, KEPT_SEALED, KEPT_GONE, KEPT_HAS_RUNS)
+
+
+@dataclass(frozen=True)
+class DeletedRun:
+    run_id: str
+    experiment_id: int
+    artifact_uri: str
+    deleted_time: int  # ms; 0 when the run was deleted before deletion times were kept
+    sealed: bool  # holds files a registered model version was made from
+
+
+@dataclass(frozen=True)
+class DeletedExperiment:
+    experiment_id: int
+    artifact_location: str
+    deleted_time: int  # ms (the experiment's last update, which its deletion was)
+    live_runs: int  # its runs that are not deleted (a run restored alone)

@@ -18,17 +18,11 @@ Choices worth knowing:
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from modelreg_server.db import NAMING_CONVENTION
-
-
-def _text(length: int) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
-
+from modelreg_server.db import NAMING_CONVENTION, text_column
+from modelreg_server.event_log import counter_table
+from modelreg_server.idempotency import applied_writes_table
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -43,8 +37,8 @@ class ExperimentRow(Base):
     __tablename__ = "experiments"
 
     experiment_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(_text(250), unique=True)
-    artifact_location: Mapped[str] = mapped_column(_text(1024))
+    name: Mapped[str] = mapped_column(text_column(250), unique=True)
+    artifact_location: Mapped[str] = mapped_column(text_column(1024))
     lifecycle_stage: Mapped[str] = mapped_column(sa.String(16))
     creation_time: Mapped[int] = mapped_column(sa.BigInteger)
     last_update_time: Mapped[int] = mapped_column(sa.BigInteger)
@@ -56,8 +50,8 @@ class ExperimentTagRow(Base):
     experiment_id: Mapped[int] = mapped_column(
         sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
     )
-    key: Mapped[str] = mapped_column(_text(250), primary_key=True)
-    value: Mapped[str] = mapped_column(_text(8000))
+    key: Mapped[str] = mapped_column(text_column(250), primary_key=True)
+    value: Mapped[str] = mapped_column(text_column(8000))
 
 
 class RunRow(Base):
@@ -69,11 +63,11 @@ class RunRow(Base):
 
     run_id: Mapped[str] = mapped_column(_RUN_ID, primary_key=True)
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.experiment_id"))
-    run_name: Mapped[str] = mapped_column(_text(250))
+    run_name: Mapped[str] = mapped_column(text_column(250))
     status: Mapped[str] = mapped_column(sa.String(16))
     start_time: Mapped[int] = mapped_column(sa.BigInteger)
     end_time: Mapped[int | None] = mapped_column(sa.BigInteger)
-    artifact_uri: Mapped[str] = mapped_column(_text(1200))
+    artifact_uri: Mapped[str] = mapped_column(text_column(1200))
     lifecycle_stage: Mapped[str] = mapped_column(sa.String(16))
     # When the run was soft-deleted; restoring an experiment restores the runs deleted with it.
     deleted_time: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -89,8 +83,8 @@ class RunTagRow(Base):
     __table_args__ = (sa.Index(None, "key", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
-    key: Mapped[str] = mapped_column(_text(250), primary_key=True)
-    value: Mapped[str] = mapped_column(_text(8000))
+    key: Mapped[str] = mapped_column(text_column(250), primary_key=True)
+    value: Mapped[str] = mapped_column(text_column(8000))
 
 
 class ParamRow(Base):
@@ -98,8 +92,8 @@ class ParamRow(Base):
     __table_args__ = (sa.Index(None, "key", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
-    key: Mapped[str] = mapped_column(_text(250), primary_key=True)
-    value: Mapped[str] = mapped_column(_text(6000))
+    key: Mapped[str] = mapped_column(text_column(250), primary_key=True)
+    value: Mapped[str] = mapped_column(text_column(6000))
 
 
 class MetricRow(Base):
@@ -110,7 +104,7 @@ class MetricRow(Base):
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(_run_fk())
-    key: Mapped[str] = mapped_column(_text(250))
+    key: Mapped[str] = mapped_column(text_column(250))
     value: Mapped[float] = mapped_column(sa.Double)
     is_nan: Mapped[bool] = mapped_column(sa.Boolean)
     is_inf: Mapped[bool] = mapped_column(sa.Boolean)
@@ -125,7 +119,7 @@ class LatestMetricRow(Base):
     __table_args__ = (sa.Index(None, "key", "value"),)
 
     run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
-    key: Mapped[str] = mapped_column(_text(250), primary_key=True)
+    key: Mapped[str] = mapped_column(text_column(250), primary_key=True)
     value: Mapped[float] = mapped_column(sa.Double)
     is_nan: Mapped[bool] = mapped_column(sa.Boolean)
     is_inf: Mapped[bool] = mapped_column(sa.Boolean)
@@ -140,7 +134,7 @@ class ArtifactRow(Base):
 
     run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
     path_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(_text(1024))
+    path: Mapped[str] = mapped_column(text_column(1024))
     size: Mapped[int] = mapped_column(sa.BigInteger)
     sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[int] = mapped_column(sa.BigInteger)
@@ -153,7 +147,7 @@ class ArtifactSealRow(Base):
 
     run_id: Mapped[str] = mapped_column(_run_fk(), primary_key=True)
     path_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(_text(1024))
+    path: Mapped[str] = mapped_column(text_column(1024))
     sealed_at: Mapped[int] = mapped_column(sa.BigInteger)
 
 
@@ -168,9 +162,9 @@ class ExperimentPermissionRow(Base):
         sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True
     )
     subject_kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # user or group
-    subject_name: Mapped[str] = mapped_column(_text(128), primary_key=True)
+    subject_name: Mapped[str] = mapped_column(text_column(128), primary_key=True)
     level: Mapped[int] = mapped_column(sa.Integer)  # modelreg_server.access.policy.Level
-    granted_by: Mapped[str] = mapped_column(_text(250))
+    granted_by: Mapped[str] = mapped_column(text_column(250))
     granted_at: Mapped[int] = mapped_column(sa.BigInteger)
 
 
@@ -183,9 +177,33 @@ class ExperimentPermissionEventRow(Base):
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(sa.Integer)
     time: Mapped[int] = mapped_column(sa.BigInteger)
-    actor: Mapped[str] = mapped_column(_text(250))
+    actor: Mapped[str] = mapped_column(text_column(250))
     action: Mapped[str] = mapped_column(sa.String(16))  # SET or DELETE
     subject_kind: Mapped[str] = mapped_column(sa.String(8))
-    subject_name: Mapped[str] = mapped_column(_text(128))
+    subject_name: Mapped[str] = mapped_column(text_column(128))
     level: Mapped[int | None] = mapped_column(sa.Integer)  # None for DELETE
     request_id: Mapped[str] = mapped_column(sa.String(128))
+
+
+class RunEventRow(Base):
+    """The runs' lifecycle log: a run finished, failed, was killed, deleted or restored. ``id`` is
+    the event's position, handed out in commit order by RUN_EVENT_COUNTER (modelreg_server.event_log).
+    No foreign key: events outlive their run (``modelreg gc``)."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (sa.Index(None, "experiment_id", "id"), sa.Index(None, "run_id", "id"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    run_id: Mapped[str] = mapped_column(_RUN_ID)
+    experiment_id: Mapped[int] = mapped_column(sa.Integer)
+    action: Mapped[str] = mapped_column(sa.String(16))  # RunEventAction's value
+    actor: Mapped[str] = mapped_column(text_column(250))
+    time: Mapped[int] = mapped_column(sa.BigInteger)
+    request_id: Mapped[str] = mapped_column(sa.String(128))
+
+
+# The last position of run_events handed out.
+RUN_EVENT_COUNTER = counter_table(Base.metadata, "run_event_counter")
+
+# The idempotency keys of the writes applied (modelreg_server.idempotency).
+APPLIED_WRITES = applied_writes_table(Base.metadata)

@@ -33,14 +33,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from modelreg.wire import now_ms
-from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject
+from modelreg_server.access.policy import Grant, Grantee, GrantEvent, Level, Subject, grants_limit
 from modelreg_server.context import CallContext
-from modelreg_server.db import read_only
+from modelreg_server.db import discard_after_large_search, read_only, small_search
+from modelreg_server.event_log import PositionCounter
+from modelreg_server.idempotency import AppliedWrites, WriteKey, current_grant, nothing, replayed
+from modelreg_server.memo import cache_small
 from modelreg_server.sqlfilter import like
+from modelreg_server.sqlsize import total_bytes
+from modelreg_server.validation import text_bytes
 from tracking_service.domain import rules
 from tracking_service.domain.entities import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
+    TERMINAL_STATUS_EVENTS,
     ArtifactFile,
     Experiment,
     ExperimentAccess,
@@ -51,6 +57,8 @@ from tracking_service.domain.entities import (
     Param,
     Run,
     RunData,
+    RunEvent,
+    RunEventAction,
     RunInfo,
     RunStatus,
     ViewType,
@@ -70,7 +78,18 @@ from tracking_service.domain.errors import (
     TagNotFound,
 )
 from tracking_service.domain.filters import Comparison, Entity, OrderBy
+from tracking_service.store.base import (
+    KEPT_GONE,
+    KEPT_HAS_RUNS,
+    KEPT_RECENT,
+    KEPT_RESTORED,
+    KEPT_SEALED,
+    DeletedExperiment,
+    DeletedRun,
+)
 from tracking_service.store.models import (
+    APPLIED_WRITES,
+    RUN_EVENT_COUNTER,
     ArtifactRow,
     ArtifactSealRow,
     Base,
@@ -81,6 +100,7 @@ from tracking_service.store.models import (
     LatestMetricRow,
     MetricRow,
     ParamRow,
+    RunEventRow,
     RunRow,
     RunTagRow,
 )
@@ -120,6 +140,9 @@ _EXPERIMENTS = _TABLES[ExperimentRow.__tablename__]
 _EXPERIMENT_TAGS = _TABLES[ExperimentTagRow.__tablename__]
 _PERMISSIONS = _TABLES[ExperimentPermissionRow.__tablename__]
 _PERMISSION_EVENTS = _TABLES[ExperimentPermissionEventRow.__tablename__]
+_SEALS = _TABLES[ArtifactSealRow.__tablename__]
+_RUN_EVENTS = _TABLES[RunEventRow.__tablename__]
+_RUN_OF_EVENT = sa.select(_RUNS.c.run_id, _RUNS.c.experiment_id)
 _DATA_TABLES = {Entity.METRIC: _LATEST, Entity.PARAM: _PARAMS, Entity.TAG: _RUN_TAGS}
 _IN_VIEW = {view: _RUNS.c.lifecycle_stage.in_([stage.value for stage in view.stages]) for view in ViewType}
 
@@ -141,6 +164,7 @@ _RUN_INFO_COLUMNS = (
 _SELECT_RUN_INFO: AnySelect = sa.select(*_RUN_INFO_COLUMNS)
 _RUN_INFO = _SELECT_RUN_INFO.where(_RUNS.c.run_id == _RUN_ID)
 _RUN_STAGE = sa.select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_id == _RUN_ID)
+_RUN_STATUS = sa.select(_RUNS.c.status).where(_RUNS.c.run_id == _RUN_ID)
 _RUN_STAGE_FOR_UPDATE = _RUN_STAGE.with_for_update()
 _RUN_ARTIFACT_URI = sa.select(_RUNS.c.artifact_uri).where(_RUNS.c.run_id == _RUN_ID)
 _EXPERIMENT_STATE = sa.select(_EXPERIMENTS.c.lifecycle_stage, _EXPERIMENTS.c.artifact_location).where(
@@ -185,6 +209,25 @@ _METRIC_HISTORY = (
 _ARTIFACT = sa.select(_ARTIFACTS.c.path, _ARTIFACTS.c.size, _ARTIFACTS.c.sha256).where(
     _ARTIFACTS.c.run_id == _RUN_ID, _ARTIFACTS.c.path_digest == sa.bindparam("path_digest")
 )
+# What a run or an experiment holds, for its caps (rules.MAX_RUN_TAGS and the like).
+_RUN_SIZE = sa.select(
+    sa.select(sa.func.count()).select_from(_PARAMS).where(_PARAMS.c.run_id == _RUN_ID).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(_RUN_TAGS).where(_RUN_TAGS.c.run_id == _RUN_ID).scalar_subquery(),
+    sa.select(total_bytes(_PARAMS.c.key, _PARAMS.c.value))
+    .where(_PARAMS.c.run_id == _RUN_ID)
+    .scalar_subquery()
+    + sa.select(total_bytes(_RUN_TAGS.c.key, _RUN_TAGS.c.value))
+    .where(_RUN_TAGS.c.run_id == _RUN_ID)
+    .scalar_subquery(),
+)
+# The other files of a run's manifest: an upload replacing a path takes no new place.
+_OTHER_ARTIFACTS = sa.select(sa.func.count(), total_bytes(_ARTIFACTS.c.path)).where(
+    _ARTIFACTS.c.run_id == _RUN_ID, _ARTIFACTS.c.path_digest != sa.bindparam("path_digest")
+)
+_RUN_METRIC_KEYS = sa.select(sa.func.count()).select_from(_LATEST).where(_LATEST.c.run_id == _RUN_ID)
+_EXPERIMENT_SIZE = sa.select(
+    sa.func.count(), total_bytes(_EXPERIMENT_TAGS.c.key, _EXPERIMENT_TAGS.c.value)
+).where(_EXPERIMENT_TAGS.c.experiment_id == sa.bindparam("experiment_id"))
 
 # The grants of a caller: to its user name or to one of its groups. Bound per call (see
 # _grantee_binds), so every caller shares one statement and its compiled form.
@@ -291,6 +334,26 @@ def _files_at(session: Session, run_id: str, path: str) -> list[ArtifactFile]:
     return sorted(
         (ArtifactFile(p, is_dir=False, size=s, sha256=h) for p, s, h in exact), key=lambda f: f.path
     )
+
+
+def _small_search(
+    experiment_ids: tuple[int, ...],
+    filters: tuple[Comparison, ...],
+    view: ViewType,
+    order: tuple[OrderBy, ...],
+    restricted: bool,
+) -> bool:
+    """Whether a search's statement is worth keeping (modelreg_server.db.small_search), the key of
+    the statement memo (modelreg_server.memo) being the search's arguments."""
+    return small_search(filters, len(experiment_ids))
+
+
+def _purge_kept(stage: str, deleted_time: int | None, deleted_before: int) -> str | None:
+    """Why a run or experiment of this lifecycle stage and deletion time is not purged now; None
+    when it goes."""
+    if stage != _DELETED:
+        return KEPT_RESTORED
+    return KEPT_RECENT if (deleted_time or 0) > deleted_before else None
 
 
 def _path_digest(path: str) -> str:
@@ -471,11 +534,14 @@ class SqlTrackingStore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Pure reads (get, search, list): on SQLite they then never wait for a writer's lock.
         self._reads = sessionmaker(read_only(engine), expire_on_commit=False)
+        self.applied_writes = AppliedWrites(APPLIED_WRITES, self._sessions, self._reads)
         self._artifact_root = artifact_root.rstrip("/")
+        self._run_events = PositionCounter(RUN_EVENT_COUNTER, engine.dialect.update_returning)
         self._sqlite = engine.dialect.name == "sqlite"
         self._run_data = _RunDataQueries.for_dialect(engine.dialect.name)
-        # Searches repeat (a dashboard, a pager): reuse their statements.
-        self._search_statement = functools.lru_cache(maxsize=256)(self._build_search_statement)
+        # Searches repeat (a dashboard, a pager): reuse their statements, those of small ones only
+        # (a statement holds its values: see _small_search).
+        self._search_statement = cache_small(256, _small_search)(self._build_search_statement)
         compiled = _INSERT_METRIC.compile(dialect=engine.dialect)
         if self._sqlite and compiled.positiontup != list(_METRIC_COLUMNS):
             raise RuntimeError(f"metric insert binds {compiled.positiontup}, rows hold {_METRIC_COLUMNS}")
@@ -508,14 +574,22 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- experiments
 
+    @replayed(lambda store, result, *_, **__: store.get_experiment(int(result)))
     def create_experiment(
-        self, name: str, artifact_location: str, tags: Mapping[str, str], creator: NewGrant | None = None
+        self,
+        name: str,
+        artifact_location: str,
+        tags: Mapping[str, str],
+        creator: NewGrant | None = None,
+        *,
+        write: WriteKey | None = None,
     ) -> Experiment:
         now = now_ms()
         try:
             with self._sessions.begin() as session:
                 if artifact_location:
                     self._lock_custom_locations(session)
+                self.applied_writes.claim(session, write)  # after the lock: it sets the isolation
                 row = ExperimentRow(
                     name=name,
                     artifact_location=artifact_location,
@@ -534,6 +608,7 @@ class SqlTrackingStore:
                 self._put_experiment_tags(session, row.experiment_id, tags)
                 if creator is not None:
                     self._put_grant(session, row.experiment_id, creator)
+                self.applied_writes.record(session, write, row.experiment_id)
         except sa.exc.IntegrityError:
             raise ExperimentAlreadyExists(name) from None
         return _experiment(row, tags)
@@ -607,12 +682,16 @@ class SqlTrackingStore:
         )
         with self._reads.begin() as session:
             rows = list(session.scalars(statement, binds))
+            discard_after_large_search(session.connection(), filters)
             tags = self._experiment_tags(session, [r.experiment_id for r in rows])
         return [_experiment(r, tags[r.experiment_id]) for r in rows]
 
-    def rename_experiment(self, experiment_id: int, new_name: str) -> Experiment:
+    @replayed(lambda store, _result, experiment_id, *_, **__: store.get_experiment(experiment_id))
+    def rename_experiment(
+        self, experiment_id: int, new_name: str, *, write: WriteKey | None = None
+    ) -> Experiment:
         try:
-            with self._sessions.begin() as session:
+            with self.applied_writes.begin(write) as session:
                 row = self._experiment_row(session, experiment_id)
                 row.name = new_name
                 row.last_update_time = now_ms()
@@ -622,16 +701,23 @@ class SqlTrackingStore:
             raise ExperimentAlreadyExists(new_name) from None
         return _experiment(row, tags)
 
-    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
-        with self._sessions.begin() as session:
+    @replayed(nothing)
+    def set_experiment_tag(
+        self, experiment_id: int, key: str, value: str, *, write: WriteKey | None = None
+    ) -> None:
+        with self.applied_writes.begin(write) as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _DELETED:
                 raise ExperimentDeleted(str(experiment_id))
             self._put_experiment_tags(session, row.experiment_id, {key: value})
+            # Counted after the write, under the row lock: a key set again counts once.
+            count, tag_bytes = session.execute(_EXPERIMENT_SIZE, {"experiment_id": row.experiment_id}).one()
+            rules.experiment_size_limits(count, int(tag_bytes), f"'{experiment_id}'")
             row.last_update_time = now_ms()
 
-    def delete_experiment_tag(self, experiment_id: int, key: str) -> None:
-        with self._sessions.begin() as session:
+    @replayed(nothing)
+    def delete_experiment_tag(self, experiment_id: int, key: str, *, write: WriteKey | None = None) -> None:
+        with self.applied_writes.begin(write) as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 sa.delete(ExperimentTagRow).where(
@@ -642,9 +728,12 @@ class SqlTrackingStore:
                 raise TagNotFound(key)
             row.last_update_time = now_ms()
 
-    def delete_experiment(self, experiment_id: int) -> None:
+    @replayed(nothing)
+    def delete_experiment(
+        self, experiment_id: int, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
         """Soft-deletes the experiment and, as MLflow does, its live runs (stamped with the same time)."""
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _DELETED:
                 return
@@ -655,21 +744,31 @@ class SqlTrackingStore:
                 .where(RunRow.experiment_id == row.experiment_id, RunRow.lifecycle_stage == _ACTIVE)
                 .values(lifecycle_stage=_DELETED, deleted_time=now)
             )
+            deleted_with_it = _RUN_OF_EVENT.where(
+                _RUNS.c.experiment_id == row.experiment_id, _RUNS.c.deleted_time == now
+            )
+            self._record_run_events(session, RunEventAction.DELETED, ctx, deleted_with_it)
 
-    def restore_experiment(self, experiment_id: int) -> None:
+    @replayed(nothing)
+    def restore_experiment(
+        self, experiment_id: int, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
         """Restores the experiment and the runs deleted together with it (not those deleted before)."""
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             row = self._experiment_row(session, experiment_id, lock=True)
             if row.lifecycle_stage == _ACTIVE:
                 return
+            deleted_with_it = (
+                _RUNS.c.experiment_id == row.experiment_id,
+                _RUNS.c.lifecycle_stage == _DELETED,
+                _RUNS.c.deleted_time == row.last_update_time,
+            )
+            # Recorded first: once restored, these runs no longer differ from the others.
+            self._record_run_events(
+                session, RunEventAction.RESTORED, ctx, _RUN_OF_EVENT.where(*deleted_with_it)
+            )
             session.execute(
-                sa.update(RunRow)
-                .where(
-                    RunRow.experiment_id == row.experiment_id,
-                    RunRow.lifecycle_stage == _DELETED,
-                    RunRow.deleted_time == row.last_update_time,
-                )
-                .values(lifecycle_stage=_ACTIVE, deleted_time=None)
+                sa.update(_RUNS).where(*deleted_with_it).values(lifecycle_stage=_ACTIVE, deleted_time=None)
             )
             row.lifecycle_stage, row.last_update_time = _ACTIVE, now_ms()
 
@@ -719,14 +818,25 @@ class SqlTrackingStore:
             return None
         return ExperimentAccess(row[0], None if row[1] is None else Level(row[1]))
 
-    def set_permission(self, experiment_id: int, grant: NewGrant) -> Grant:
-        with self._sessions.begin() as session:
+    @replayed(lambda store, _result, experiment_id, grant, **_: store.granted(experiment_id, grant))
+    def set_permission(self, experiment_id: int, grant: NewGrant, *, write: WriteKey | None = None) -> Grant:
+        with self.applied_writes.begin(write) as session:
             # The lock serialises concurrent grants to one subject (a delete, then an insert).
             self._experiment_row(session, experiment_id, lock=True)
-            return self._put_grant(session, experiment_id, grant)
+            put = self._put_grant(session, experiment_id, grant)
+            count = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(_PERMISSIONS)
+                .where(_PERMISSIONS.c.experiment_id == experiment_id)
+            )
+            grants_limit(f"experiment {experiment_id}", int(count or 0))
+            return put
 
-    def delete_permission(self, experiment_id: int, subject: Subject, ctx: CallContext) -> None:
-        with self._sessions.begin() as session:
+    @replayed(nothing)
+    def delete_permission(
+        self, experiment_id: int, subject: Subject, ctx: CallContext, *, write: WriteKey | None = None
+    ) -> None:
+        with self.applied_writes.begin(write) as session:
             self._experiment_row(session, experiment_id, lock=True)
             deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 sa.delete(_PERMISSIONS).where(*_grant_key(experiment_id, subject))
@@ -734,6 +844,12 @@ class SqlTrackingStore:
             if deleted.rowcount == 0:
                 raise PermissionNotFound(experiment_id, subject.kind, subject.name)
             self._record_grant_event(session, experiment_id, "DELETE", subject, None, ctx, now_ms())
+
+    def granted(self, experiment_id: int, grant: NewGrant) -> Grant:
+        """The grant to ``grant``'s subject now (as asked, if removed since): a replayed SET."""
+        return current_grant(
+            self.list_permissions(experiment_id, 0)[0], grant.subject, grant.level, grant.ctx.actor
+        )
 
     def list_permissions(self, experiment_id: int, max_events: int) -> tuple[list[Grant], list[GrantEvent]]:
         grants = sa.select(
@@ -821,6 +937,7 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- runs
 
+    @replayed(lambda store, result, *_, **__: store.get_run(result))
     def create_run(
         self,
         experiment_id: int,
@@ -828,9 +945,11 @@ class SqlTrackingStore:
         start_time: int,
         tags: Mapping[str, str],
         parent_run_id: str | None,
+        *,
+        write: WriteKey | None = None,
     ) -> Run:
         run_id = uuid.uuid4().hex
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write, run_id) as session:
             experiment = session.execute(_EXPERIMENT_STATE, {"experiment_id": experiment_id}).first()
             if experiment is None:
                 raise ExperimentNotFound(f"'{experiment_id}'")
@@ -875,8 +994,16 @@ class SqlTrackingStore:
                 raise RunNotFound(run_id)
             return self._load_runs(session, [row])[0]
 
+    @replayed(lambda store, _result, run_id, *_, **__: store.get_run(run_id).info)
     def update_run(
-        self, run_id: str, status: RunStatus | None, end_time: int | None, run_name: str | None
+        self,
+        run_id: str,
+        status: RunStatus | None,
+        end_time: int | None,
+        run_name: str | None,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
     ) -> RunInfo:
         changes: dict[str, Any] = {}
         if status is not None:
@@ -885,30 +1012,108 @@ class SqlTrackingStore:
             changes["end_time"] = end_time
         if run_name is not None:
             changes["run_name"] = run_name
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             self._check_run(session, run_id, lock=True, live=True)
+            before = session.execute(_RUN_STATUS, {"run_id": run_id}).one()
             if changes:
                 session.execute(sa.update(_RUNS).where(_RUNS.c.run_id == run_id).values(changes))
             row = session.execute(_RUN_INFO, {"run_id": run_id}).one()
+            action = TERMINAL_STATUS_EVENTS.get(_STATUSES[row.status])
+            if action is not None and row.status != before.status:
+                self._record_run_events(session, action, ctx, _RUN_OF_EVENT.where(_RUNS.c.run_id == run_id))
         return _run_info(row)
 
-    def delete_run(self, run_id: str) -> None:
-        with self._sessions.begin() as session:
+    @replayed(nothing)
+    def delete_run(self, run_id: str, ctx: CallContext, *, write: WriteKey | None = None) -> None:
+        with self.applied_writes.begin(write) as session:
             if self._check_run(session, run_id, lock=True) == _ACTIVE:
                 session.execute(
                     sa.update(_RUNS)
                     .where(_RUNS.c.run_id == run_id)
                     .values(lifecycle_stage=_DELETED, deleted_time=now_ms())
                 )
+                self._record_run_events(
+                    session, RunEventAction.DELETED, ctx, _RUN_OF_EVENT.where(_RUNS.c.run_id == run_id)
+                )
 
-    def restore_run(self, run_id: str) -> None:
-        with self._sessions.begin() as session:
-            self._check_run(session, run_id, lock=True)
-            session.execute(
-                sa.update(_RUNS)
-                .where(_RUNS.c.run_id == run_id)
-                .values(lifecycle_stage=_ACTIVE, deleted_time=None)
+    @replayed(nothing)
+    def restore_run(self, run_id: str, ctx: CallContext, *, write: WriteKey | None = None) -> None:
+        with self.applied_writes.begin(write) as session:
+            if self._check_run(session, run_id, lock=True) == _DELETED:
+                session.execute(
+                    sa.update(_RUNS)
+                    .where(_RUNS.c.run_id == run_id)
+                    .values(lifecycle_stage=_ACTIVE, deleted_time=None)
+                )
+                self._record_run_events(
+                    session, RunEventAction.RESTORED, ctx, _RUN_OF_EVENT.where(_RUNS.c.run_id == run_id)
+                )
+
+    def _record_run_events(
+        self, session: Session, action: RunEventAction, ctx: CallContext, runs: sa.Select[Any]
+    ) -> None:
+        """Appends ``action`` for each run ``runs`` selects (run_id, experiment_id). Called at the
+        end of the transaction: positions follow commit order only because the counter's lock,
+        taken here, is held until the commit, so the later the shorter writers wait on it."""
+        changed = session.execute(runs.order_by(_RUNS.c.run_id)).all()
+        if not changed:
+            return
+        first = self._run_events.take(session, len(changed))
+        now = now_ms()
+        session.execute(
+            sa.insert(_RUN_EVENTS),
+            [
+                {
+                    "id": first + index,
+                    "run_id": row.run_id,
+                    "experiment_id": row.experiment_id,
+                    "action": action.value,
+                    "actor": ctx.actor,
+                    "time": now,
+                    "request_id": ctx.request_id,
+                }
+                for index, row in enumerate(changed)
+            ],
+        )
+
+    def list_run_events(
+        self,
+        experiment_ids: Sequence[int],
+        run_id: str,
+        actions: Sequence[RunEventAction],
+        after: int,
+        limit: int,
+        readable_by: Grantee | None = None,
+    ) -> tuple[list[RunEvent], int]:
+        """Up to ``limit`` events after position ``after``, oldest first, and the log's head."""
+        conditions: list[Condition] = [_RUN_EVENTS.c.id > after]
+        if experiment_ids:
+            conditions.append(_RUN_EVENTS.c.experiment_id.in_(experiment_ids))
+        if run_id:
+            conditions.append(_RUN_EVENTS.c.run_id == run_id)
+        if actions:
+            conditions.append(_RUN_EVENTS.c.action.in_([action.value for action in actions]))
+        binds: dict[str, object] = {}
+        if readable_by is not None:
+            conditions.append(_readable(_RUN_EVENTS.c.experiment_id))
+            binds = _grantee_binds(readable_by)
+        statement = sa.select(_RUN_EVENTS).where(*conditions).order_by(_RUN_EVENTS.c.id).limit(limit)
+        with self._reads.begin() as session:
+            head = self._run_events.head(session)
+            rows = session.execute(statement, binds).all()
+        events = [
+            RunEvent(
+                position=row.id,
+                run_id=row.run_id,
+                experiment_id=row.experiment_id,
+                action=RunEventAction(row.action),
+                actor=row.actor,
+                time=row.time,
+                request_id=row.request_id,
             )
+            for row in rows
+        ]
+        return events, head
 
     def search_runs(
         self,
@@ -920,14 +1125,15 @@ class SqlTrackingStore:
         offset: int,
         readable_by: Grantee | None = None,
     ) -> list[Run]:
-        statement = self._search_statement(
-            tuple(experiment_ids), tuple(filters), view, tuple(order), readable_by is not None
-        )
+        key = (tuple(experiment_ids), tuple(filters), view, tuple(order), readable_by is not None)
+        statement = self._search_statement(*key)
         binds: dict[str, object] = {"offset": offset, "limit": limit}
         if readable_by is not None:
             binds.update(_grantee_binds(readable_by))
         with self._reads.begin() as session:
-            rows = session.connection().execute(statement, binds).all()
+            connection = session.connection()
+            rows = connection.execute(statement, binds).all()
+            discard_after_large_search(connection, filters, len(experiment_ids))
             return self._load_runs(session, rows)
 
     def _build_search_statement(
@@ -1012,6 +1218,9 @@ class SqlTrackingStore:
                 else:
                     ordering.append(sa.case((data.c.run_id.is_(None), 1), else_=0))
             ordering.append(data.c.value.asc() if order.ascending else data.c.value.desc())
+        # Ties broken as MLflow breaks them: newest first, then by run id (added by the caller).
+        if not any(o.entity is Entity.ATTRIBUTE and o.key == "start_time" for o in orders):
+            ordering.append(_RUNS.c.start_time.desc())
         return statement, ordering, remaining
 
     def _compare(self, column: Column, clause: Comparison) -> Condition:
@@ -1068,8 +1277,9 @@ class SqlTrackingStore:
 
     # ---------------------------------------------------------------- run data
 
-    def delete_tag(self, run_id: str, key: str) -> None:
-        with self._sessions.begin() as session:
+    @replayed(nothing)
+    def delete_tag(self, run_id: str, key: str, *, write: WriteKey | None = None) -> None:
+        with self.applied_writes.begin(write) as session:
             self._check_run(session, run_id, lock=True)
             deleted: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 sa.delete(_RUN_TAGS).where(_RUN_TAGS.c.run_id == run_id, _RUN_TAGS.c.key == key)
@@ -1077,18 +1287,31 @@ class SqlTrackingStore:
             if deleted.rowcount == 0:
                 raise TagNotFound(key)
 
+    @replayed(nothing)
     def log_batch(
         self,
         run_id: str,
         metrics: Sequence[MetricPoint],
         params: Mapping[str, str],
         tags: Mapping[str, str],
+        *,
+        write: WriteKey | None = None,
     ) -> None:
-        with self._sessions.begin() as session:
+        with self.applied_writes.begin(write) as session:
             self._check_run(session, run_id, lock=True, live=True)
             self._insert_params(session, run_id, params)
             self._insert_metrics(session, run_id, metrics)
             self._put_run_tags(session, run_id, tags)
+            if params or tags:
+                # Counted after the writes, under the run's lock (a key set again counts once);
+                # over a cap, the error rolls the whole batch back.
+                param_count, tag_count, data_bytes = session.execute(_RUN_SIZE, {"run_id": run_id}).one()
+                rules.run_size_limits(
+                    run_id,
+                    int(data_bytes),
+                    params=param_count if params else None,
+                    tags=tag_count if tags else None,
+                )
 
     def get_metric_history(self, run_id: str, key: str, limit: int, offset: int) -> list[Metric]:
         with self._reads.begin() as session:
@@ -1136,6 +1359,10 @@ class SqlTrackingStore:
         updates = [row for key, (rank, row) in newest.items() if key in stored and rank > stored[key]]
         if inserts:
             session.execute(_INSERT_LATEST, [dict(zip(_METRIC_COLUMNS, row, strict=True)) for row in inserts])
+            # Only a new key can take a run past its cap: the hot path (known keys) counts nothing.
+            rules.run_metric_keys_limit(
+                session.execute(_RUN_METRIC_KEYS, {"run_id": run_id}).scalar_one(), run_id
+            )
         if updates:
             session.execute(
                 _UPDATE_LATEST, [dict(zip(_LATEST_UPDATE_PARAMS, row, strict=True)) for row in updates]
@@ -1154,6 +1381,7 @@ class SqlTrackingStore:
             self._check_run(session, run_id, live=True)
             self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
+            self._check_artifact_room(session, run_id, path)  # before the bytes arrive
             return self._artifact_uri(session, run_id)
 
     def artifact_root(self, run_id: str) -> str:
@@ -1176,6 +1404,7 @@ class SqlTrackingStore:
             self._check_run(session, run_id, lock=True, live=True)
             self._check_not_sealed(session, run_id, path)
             self._check_no_collision(session, run_id, path)
+            self._check_artifact_room(session, run_id, path)
             # Checks that refuse an upload go above: nothing is published once they fail.
             publish()
             session.execute(
@@ -1192,6 +1421,13 @@ class SqlTrackingStore:
                 )
             )
         return ArtifactFile(path, is_dir=False, size=size, sha256=sha256)
+
+    def _check_artifact_room(self, session: Session, run_id: str, path: str) -> None:
+        """The run's caps on its manifest (rules.MAX_RUN_ARTIFACTS), counted with ``path``."""
+        count, path_bytes = session.execute(
+            _OTHER_ARTIFACTS, {"run_id": run_id, "path_digest": _path_digest(path)}
+        ).one()
+        rules.run_artifacts_limit(run_id, int(count) + 1, int(path_bytes) + text_bytes(path))
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactFile | None:
         with self._reads.begin() as session:
@@ -1254,3 +1490,98 @@ class SqlTrackingStore:
         ).first()
         if below is not None:
             raise InvalidArtifactPath(path, f"is a directory (it holds '{below}')")
+
+    # ---------------------------------------------------------------- garbage collection
+
+    def deleted_runs(
+        self, experiment_ids: Sequence[int], run_ids: Sequence[str], after: str, limit: int
+    ) -> list[DeletedRun]:
+        sealed = sa.exists().where(_SEALS.c.run_id == _RUNS.c.run_id)
+        statement = sa.select(
+            _RUNS.c.run_id, _RUNS.c.experiment_id, _RUNS.c.artifact_uri, _RUNS.c.deleted_time, sealed
+        ).where(_RUNS.c.lifecycle_stage == _DELETED, _RUNS.c.run_id > after)
+        if experiment_ids:
+            statement = statement.where(_RUNS.c.experiment_id.in_(experiment_ids))
+        if run_ids:
+            statement = statement.where(_RUNS.c.run_id.in_(run_ids))
+        with self._reads.begin() as session:
+            rows = session.execute(statement.order_by(_RUNS.c.run_id).limit(limit)).all()
+        return [DeletedRun(r[0], r[1], r[2], r[3] or 0, bool(r[4])) for r in rows]
+
+    def purge_run(self, run_id: str, deleted_before: int, delete_files: Callable[[str], None]) -> str | None:
+        with self._sessions.begin() as session:
+            self._read_latest(session)
+            # The row lock orders the purge with a concurrent restore or delete of the run: the
+            # checks below see what they committed, and they wait for this transaction's end.
+            row = session.execute(
+                sa.select(_RUNS.c.lifecycle_stage, _RUNS.c.deleted_time, _RUNS.c.artifact_uri)
+                .where(_RUNS.c.run_id == run_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return KEPT_GONE
+            if (kept := _purge_kept(row.lifecycle_stage, row.deleted_time, deleted_before)) is not None:
+                return kept
+            if session.execute(sa.select(_SEALS.c.run_id).where(_SEALS.c.run_id == run_id).limit(1)).first():
+                return KEPT_SEALED
+            # Files first: if removing them fails, the rows stay and the next purge retries; if the
+            # commit fails after, a deleted run without files is left, which the next purge removes.
+            delete_files(row.artifact_uri)
+            for table in (_METRICS, _LATEST, _PARAMS, _RUN_TAGS, _ARTIFACTS, _RUNS):
+                session.execute(sa.delete(table).where(table.c.run_id == run_id))
+        return None
+
+    def deleted_experiments(
+        self, experiment_ids: Sequence[int], after: int, limit: int
+    ) -> list[DeletedExperiment]:
+        live_runs = (
+            sa.select(sa.func.count())
+            .where(_RUNS.c.experiment_id == _EXPERIMENTS.c.experiment_id, _RUNS.c.lifecycle_stage != _DELETED)
+            .scalar_subquery()
+        )
+        statement = sa.select(
+            _EXPERIMENTS.c.experiment_id,
+            _EXPERIMENTS.c.artifact_location,
+            _EXPERIMENTS.c.last_update_time,
+            live_runs,
+        ).where(_EXPERIMENTS.c.lifecycle_stage == _DELETED, _EXPERIMENTS.c.experiment_id > after)
+        if experiment_ids:
+            statement = statement.where(_EXPERIMENTS.c.experiment_id.in_(experiment_ids))
+        with self._reads.begin() as session:
+            rows = session.execute(statement.order_by(_EXPERIMENTS.c.experiment_id).limit(limit)).all()
+        return [DeletedExperiment(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def purge_experiment(
+        self, experiment_id: int, deleted_before: int, remove_location: Callable[[str], None]
+    ) -> str | None:
+        with self._sessions.begin() as session:
+            self._read_latest(session)
+            row = session.execute(
+                sa.select(
+                    _EXPERIMENTS.c.lifecycle_stage,
+                    _EXPERIMENTS.c.last_update_time,
+                    _EXPERIMENTS.c.artifact_location,
+                )
+                .where(_EXPERIMENTS.c.experiment_id == experiment_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return KEPT_GONE
+            if (kept := _purge_kept(row.lifecycle_stage, row.last_update_time, deleted_before)) is not None:
+                return kept
+            runs = sa.select(_RUNS.c.run_id).where(_RUNS.c.experiment_id == experiment_id).limit(1)
+            if session.execute(runs).first():
+                return KEPT_HAS_RUNS
+            remove_location(row.artifact_location)
+            # The grants' history goes too: SQLite may give a later experiment this id again.
+            for table in (_EXPERIMENT_TAGS, _PERMISSIONS, _PERMISSION_EVENTS, _EXPERIMENTS):
+                session.execute(sa.delete(table).where(table.c.experiment_id == experiment_id))
+        return None
+
+    def _read_latest(self, session: Session) -> None:
+        """Makes the row lock a purge takes first read the row as the transaction it waited for
+        committed it: PostgreSQL under READ COMMITTED (under a REPEATABLE READ default, the lock
+        would fail with a serialization error instead). SQLite serialises writers already, and
+        MySQL's locking reads always read the latest version."""
+        if self._engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "READ COMMITTED"})

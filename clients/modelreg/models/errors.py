@@ -32,7 +32,20 @@ class ModelIntegrityError(DataLoss):
         self.field = field
 
 
-class PickleNotAllowedError(ModelregError):
+class _RunsCodeError(ModelregError):
+    """Loading the model would run code from its files, and the caller did not allow it."""
+
+    def __init__(self, model_file: str, what: str, flag: str, reason: str) -> None:
+        super().__init__(
+            f"the model file {model_file!r} is {what}, and loading it runs code from it: "
+            f"pass {flag}=True only if you trust everyone who can register models",
+            code="FAILED_PRECONDITION",
+            reason=reason,
+            metadata={"model_file": model_file},
+        )
+
+
+class PickleNotAllowedError(_RunsCodeError):
     """The model is a pickle, and the caller did not pass ``allow_pickle=True``.
 
     Unpickling runs whatever code the file names, and the model's own files cannot be what
@@ -40,13 +53,7 @@ class PickleNotAllowedError(ModelregError):
     """
 
     def __init__(self, model_file: str) -> None:
-        super().__init__(
-            f"the model file {model_file!r} is a pickle, and loading a pickle runs code from it: "
-            "pass allow_pickle=True only if you trust everyone who can register models",
-            code="FAILED_PRECONDITION",
-            reason="PICKLE_NOT_ALLOWED",
-            metadata={"model_file": model_file},
-        )
+        super().__init__(model_file, "a pickle", "allow_pickle", "PICKLE_NOT_ALLOWED")
 
 
 class UntrustedTypesError(ModelregError):
@@ -66,3 +73,15 @@ class UntrustedTypesError(ModelregError):
             metadata={"types": listed},
         )
         self.types = tuple(types)
+
+
+class CodeNotAllowedError(_RunsCodeError):
+    """The model is Python code (a custom model logged from a file), and the caller did not pass
+    ``allow_code=True``.
+
+    Loading such a model imports its file, which runs whatever the file says with the caller's
+    rights: as with a pickle, only the caller who loads it can decide that, never the model's files.
+    """
+
+    def __init__(self, model_file: str) -> None:
+        super().__init__(model_file, "Python code", "allow_code", "CODE_NOT_ALLOWED")

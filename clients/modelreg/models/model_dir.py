@@ -14,11 +14,24 @@
       "files": {"model.skops": "<sha256>", "input_example.json": "<sha256>"}
     }
 
+A custom Python model (``modelreg.pyfunc.log_model(python_model="model.py")``, models from code)
+has ``"flavor": "python_function"`` and ``"serialization": "code"``: ``model_file`` is the Python
+file that calls ``modelreg.models.set_model``, and four optional fields appear::
+
+      "artifacts": {"weights": "artifacts/weights/weights.csv"},   # key -> file or directory
+      "code_paths": ["code"],                # directories put on sys.path before model_file runs
+      "model_config": {"threshold": 0.5},    # handed to the model as context.model_config
+      "requirements": "requirements.txt"     # pip requirements, one per line
+
 ``files`` holds the sha256 of every other file of the directory, so a directory checks itself; the
 registry's lineage (or the tracking service's upload record) covers ``modelreg-model.json`` too.
-Every path in it (``model_file``, ``input_example``, the keys of ``files``) is a plain relative path
-that stays inside the directory (:func:`modelreg.paths.safe_join`), and ``model_file`` and
-``input_example`` must be keys of ``files``: a file that is loaded is a file whose digest was checked.
+Every path in it (``model_file``, ``input_example``, ``requirements``, the values of ``artifacts``,
+``code_paths``, the keys of ``files``) is a plain relative path that stays inside the directory
+(:func:`modelreg.paths.safe_join`). ``model_file``, ``input_example`` and ``requirements`` must be
+keys of ``files``, and every file below an ``artifacts`` value or a ``code_paths`` entry must be one
+too (:func:`check_code_tree`): a file that is loaded, imported or handed to a model is a file whose
+digest was checked. Readers of format version 1 that predate these fields refuse a
+``python_function`` model as an unsupported flavor.
 """
 
 from __future__ import annotations
@@ -53,11 +66,26 @@ class ModelMetadata:
     signature: ModelSignature | None = None
     input_example: str | None = None
     format_version: int = FORMAT_VERSION
+    # Custom Python models only (see the module docstring).
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+    code_paths: tuple[str, ...] = ()
+    model_config: Mapping[str, Any] | None = None
+    requirements: str | None = None
 
     def named_paths(self) -> list[tuple[str, str]]:
         """(field, path) of each file the metadata points the loader at."""
         named = [("model_file", self.model_file)]
-        return named if self.input_example is None else [*named, ("input_example", self.input_example)]
+        if self.input_example is not None:
+            named.append(("input_example", self.input_example))
+        if self.requirements is not None:
+            named.append(("requirements", self.requirements))
+        return named
+
+    def named_trees(self) -> list[tuple[str, str]]:
+        """(field, path) of each file or directory whose every file must have a recorded digest."""
+        return [("artifacts", path) for path in self.artifacts.values()] + [
+            ("code_paths", path) for path in self.code_paths
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +100,20 @@ class ModelMetadata:
             "signature": None if self.signature is None else self.signature.to_dict(),
             "input_example": self.input_example,
             "files": dict(sorted(self.files.items())),
-        }
+        } | self._code_fields()
+
+    def _code_fields(self) -> dict[str, Any]:
+        """The fields of a custom Python model, left out of other models' metadata."""
+        fields: dict[str, Any] = {}
+        if self.artifacts:
+            fields["artifacts"] = dict(sorted(self.artifacts.items()))
+        if self.code_paths:
+            fields["code_paths"] = list(self.code_paths)
+        if self.model_config is not None:
+            fields["model_config"] = dict(self.model_config)
+        if self.requirements is not None:
+            fields["requirements"] = self.requirements
+        return fields
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelMetadata:
@@ -96,6 +137,10 @@ class ModelMetadata:
             signature=None if signature is None else ModelSignature.from_dict(signature),
             input_example=None if data.get("input_example") is None else str(data["input_example"]),
             files={str(k): str(v) for k, v in data.get("files", {}).items()},
+            artifacts={str(k): str(v) for k, v in data.get("artifacts", {}).items()},
+            code_paths=tuple(str(p) for p in data.get("code_paths", ())),
+            model_config=None if data.get("model_config") is None else dict(data["model_config"]),
+            requirements=None if data.get("requirements") is None else str(data["requirements"]),
         )
 
 
@@ -144,7 +189,7 @@ def read_metadata(directory: Path) -> ModelMetadata:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelIntegrityError(METADATA_FILE, f"not valid JSON ({exc})") from None
     metadata = ModelMetadata.from_dict(data)
-    for field_name, named in metadata.named_paths():
+    for field_name, named in [*metadata.named_paths(), *metadata.named_trees()]:
         model_path(directory, named, field_name)
     for named in metadata.files:
         model_path(directory, named, "files")
@@ -174,6 +219,25 @@ def check_files(metadata: ModelMetadata, verified: Mapping[str, str]) -> None:
                 f"{field_name} {named!r} has no recorded digest (not a key of files)",
                 field=field_name,
             )
+
+
+def check_code_tree(directory: Path, metadata: ModelMetadata) -> None:
+    """Every file below an ``artifacts`` value or a ``code_paths`` entry of an already verified
+    directory must be a key of ``files``: an unrecorded file there (left by an earlier download into
+    the same directory, or put there by hand) could be imported or read by the model's code, so it
+    is refused (ModelIntegrityError naming it) rather than trusted. A tree without any file is
+    refused too: it was named but never recorded."""
+    for field_name, named in metadata.named_trees():
+        root = model_path(directory, named, field_name)
+        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        if not found:
+            raise ModelIntegrityError(
+                METADATA_FILE, f"{field_name} {named!r} holds no recorded file", field=field_name
+            )
+        for file in found:
+            path = file.relative_to(directory).as_posix()
+            if path not in metadata.files:
+                raise ModelIntegrityError(path, f"below {field_name} {named!r} but has no recorded digest")
 
 
 def verify_model_dir(directory: Path) -> ModelMetadata:

@@ -224,6 +224,24 @@ def test_private_experiments_and_their_artifacts_are_refused(
         assert [f.path for f in stan.list_artifacts(run_id)] == ["rosa-exp-model.txt"]
 
 
+def test_a_run_is_made_the_child_only_of_a_run_its_creator_may_read(
+    private: SecuredServices, tmp_path: Path
+) -> None:
+    with secured_pair(private, "paula", "quentin") as (paula, quentin):
+        _, parent = _experiment_with_run(paula, "paula-exp", tmp_path)
+        own = quentin.create_experiment("quentin-exp")
+        named_parent = {"mlflow.parentRunId": parent}
+        read = _denied(lambda: quentin.create_run(own, tags=named_parent))
+        assert read["permission"] == "READ"
+        with pytest.raises(exceptions.NotFound) as unknown:
+            quentin.create_run(own, tags={"mlflow.parentRunId": "0" * 32})
+        assert unknown.value.reason == "PARENT_RUN_NOT_FOUND"
+        assert [r.info.run_id for r in quentin.search_runs([own])] == []
+        paula.set_experiment_permission(paula.get_run(parent).info.experiment_id, "READ", user="quentin")
+        child = quentin.create_run(own, tags=named_parent)
+        assert child.data.tags["mlflow.parentRunId"] == parent
+
+
 @contextmanager
 def secured_pair(services: SecuredServices, first: str, second: str) -> Iterator[tuple[modelreg.Client, ...]]:
     """Two users' clients on ``services``."""

@@ -366,3 +366,41 @@ def _closed_pipe_run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def test_a_closed_pipe_ends_the_command_quietly_with_status_141(seeded: Seeded, command: list[str]) -> None:
     done = _closed_pipe_run([*seeded.targets(), *(a.format(model=seeded.model) for a in command)])
     assert (done.returncode, done.stderr) == (141, "")
+
+
+FROM_START = ("--from-beginning", "--json")
+
+
+def test_events_watch_prints_each_event_as_it_is_written(seeded: Seeded) -> None:
+    """``modelreg events watch NAME --from-beginning --json``: one JSON object per line, with the
+    cursor that resumes after it; the model's history first, then what is written meanwhile."""
+    history = Client(seeded.tracking, seeded.registry).get_model_history(seeded.model)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelreg.cli",
+            *seeded.targets(),
+            "events",
+            "watch",
+            seeded.model,
+            *FROM_START,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        lines = [json.loads(process.stdout.readline()) for _ in history]
+        Client(seeded.tracking, seeded.registry).set_registered_model_tag(seeded.model, "watched", "yes")
+        lines.append(json.loads(process.stdout.readline()))
+    finally:
+        process.kill()
+        process.wait()
+    assert [line["event_id"] for line in lines[:-1]] == [event.event_id for event in history]
+    assert (lines[-1]["action"], lines[-1]["from_value"], lines[-1]["to_value"]) == (
+        "MODEL_TAG_SET",
+        "watched",
+        "yes",
+    )
+    assert all(line["cursor"] for line in lines)

@@ -26,11 +26,18 @@ from tests.servers import register_a_run, running_tracking
 
 
 def launch(
-    data_dir: Path, tracking_port: int, registry_port: int, log: Path, modelreg_env: Mapping[str, str] = {}
+    data_dir: Path,
+    tracking_port: int,
+    registry_port: int,
+    log: Path,
+    modelreg_env: Mapping[str, str] = {},
+    mlflow_port: int = 0,
 ) -> subprocess.Popen[str]:
+    """``modelreg server``; without the MLflow endpoint unless given its port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")} | dict(modelreg_env)
     command = [sys.executable, "-m", "modelreg.cli", "server", "--data-dir", str(data_dir)]
     command += ["--tracking-port", str(tracking_port), "--registry-port", str(registry_port)]
+    command += ["--mlflow-port", str(mlflow_port)]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, start_new_session=True
     )

@@ -102,8 +102,11 @@ def test_failures_name_runs_and_relative_paths_only(tmp_path: Path) -> None:
     assert {f.reason for f in failures} >= {"ARTIFACT_NOT_FOUND", "INVALID_SOURCE", "INTERNAL"}
 
 
-def test_an_unreachable_tracking_service_is_not_named(tmp_path: Path) -> None:
+def test_an_unreachable_tracking_service_is_not_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The registry says tracking did not answer, not where it looked for it."""
+    monkeypatch.setenv("MODELREG_RETRY_SECONDS", "0")  # the client would retry UNAVAILABLE for a minute
     with socket.socket() as closed:  # a port nothing listens on once the socket is closed
         closed.bind(("127.0.0.1", 0))
         target = f"127.0.0.1:{closed.getsockname()[1]}"

@@ -50,7 +50,9 @@ def test_promotion_workflow(client: Client, model_dir: Path, unique: str) -> Non
     production = client.get_latest_versions(name, stages=["Production"])
     assert [v.version for v in production] == [2]
     assert production[0].source == f"runs:/{run_ids[1]}/model"
-    assert client.get_model_version_download_uri(name, 2) == production[0].source
+    # MLflow answers the storage location of the version's files, not its runs:/ source.
+    run_root = client.get_run(run_ids[1]).info.artifact_uri
+    assert client.get_model_version_download_uri(name, 2) == f"{run_root}/model"
     assert client.resolve_model_uri(f"models:/{name}/Production").version == 2
 
     before_rollback = int(time.time() * 1000)

@@ -39,6 +39,10 @@ class Answer:
     field: str = ""
 
 
+# Server streams that run until the client leaves.
+ENDLESS = frozenset({REGISTRY + "WatchModelEvents"})
+
+
 def _answer(error: grpc.RpcError) -> Answer:
     assert isinstance(error, grpc.Call)
     status = rpc_status.from_call(error)
@@ -69,7 +73,7 @@ class Stack:
 
     def call(self, method: str, request: Message, *, client_streams: bool = False) -> Answer:
         """Sends ``request`` to ``method`` and reads the whole answer; a client stream gets the
-        request as its one message."""
+        request as its one message. Of an endless stream (a watch), the first message only."""
         channel = self.channel(method)
         payload = request.SerializeToString()
         try:
@@ -78,7 +82,9 @@ class Stack:
             else:
                 answer = channel.unary_stream(method)(payload, timeout=TIMEOUT_SECONDS, metadata=CREDENTIALS)
                 for _ in answer:  # a unary answer is a stream of one message
-                    pass
+                    if method in ENDLESS:
+                        answer.cancel()  # type: ignore[attr-defined]
+                        break
         except grpc.RpcError as error:
             return _answer(error)
         return Answer(grpc.StatusCode.OK)

@@ -17,7 +17,8 @@ from .conftest import serving_process
 
 MiB = 1024 * 1024
 SIZE = 1024 * MiB
-RSS_LIMIT = 150 * MiB
+# What a 1 GiB transfer may add to a process: a few chunks in flight and gRPC buffers, not the file.
+GROWTH_LIMIT = 100 * MiB
 
 
 class PeakRss:
@@ -76,14 +77,16 @@ def test_one_gib_round_trip_keeps_memory_flat(tmp_path: Path) -> None:
                 for response in responses:
                     out.write(response.chunk)
                     downloaded.update(response.chunk)
+        server_growth = server_rss.peak - server_rss.baseline
         client_growth = client_rss.peak - client_rss.baseline
         print(
-            f"\n1 GiB round trip: server peak RSS {server_rss.peak / MiB:.0f} MiB, client (pytest process) "
-            f"peak RSS {client_rss.peak / MiB:.0f} MiB, {client_growth / MiB:.0f} MiB above its baseline"
+            f"\n1 GiB round trip: server peak RSS {server_rss.peak / MiB:.0f} MiB, {server_growth / MiB:.0f} MiB "
+            f"above its baseline; client (pytest process) peak RSS {client_rss.peak / MiB:.0f} MiB, "
+            f"{client_growth / MiB:.0f} MiB above its baseline"
         )
         assert stored.file_size == SIZE == metadata.file_size == target.stat().st_size
         assert stored.sha256 == expected.hexdigest() == metadata.sha256 == downloaded.hexdigest()
-        assert server_rss.peak < RSS_LIMIT
-        # The client runs inside pytest, whose own size depends on the tests that ran before: what the
-        # transfer itself may add is bounded, not the whole process.
-        assert client_growth < RSS_LIMIT
+        # Each process's size at rest depends on what it imported (and, for pytest, on the tests that ran
+        # before): what the transfer itself adds is bounded, not the whole process.
+        assert server_growth < GROWTH_LIMIT
+        assert client_growth < GROWTH_LIMIT

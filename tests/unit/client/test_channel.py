@@ -1,16 +1,18 @@
-"""The channel's behaviour against a scripted fake tracking server: retries for reads only,
-deadlines, and the metadata every call carries."""
+"""The channel's behaviour against a scripted fake tracking server: retries (of reads and writes,
+a write keeping its idempotency key), deadlines, and the metadata every call carries."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from types import SimpleNamespace
 
 import grpc
 import pytest
 
-from modelreg import TrackingClient, wire
+from modelreg import TrackingClient, _grpc, wire
 from modelreg.exceptions import DeadlineExceeded, Unavailable
 from modelreg.tracking.v1 import tracking_pb2 as pb
 
@@ -72,20 +74,97 @@ def test_reads_are_retried_on_unavailable(scripted: tuple[ScriptedTracking, str]
     assert fake.attempts["GetRun"] == 3
 
 
-def test_reads_give_up_after_four_attempts(scripted: tuple[ScriptedTracking, str]) -> None:
+class ClientClock:
+    """The client's clock and sleep, so a retry budget is checked without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("jitter", "pauses"),
+    [
+        # Each pause is drawn from [ceiling/2, ceiling], the ceiling 0.1, 0.2, 0.4, 0.8 s...: the
+        # client stops when the next pause would end past the 1 s budget.
+        ("longest", [0.1, 0.2, 0.4]),
+        ("shortest", [0.05, 0.1, 0.2, 0.4]),
+    ],
+)
+def test_calls_give_up_when_the_next_pause_would_pass_the_retry_time(
+    scripted: tuple[ScriptedTracking, str],
+    monkeypatch: pytest.MonkeyPatch,
+    jitter: str,
+    pauses: list[float],
+) -> None:
     fake, target = scripted
-    fake.failures = 10
+    fake.failures = 1_000
+    monkeypatch.setenv("MODELREG_RETRY_SECONDS", "1")
+    clock = ClientClock()
+    monkeypatch.setattr(_grpc, "time", clock)
+    pick = max if jitter == "longest" else min
+    monkeypatch.setattr(_grpc, "random", SimpleNamespace(uniform=pick))
     with TrackingClient(target, timeout=10) as client, pytest.raises(Unavailable):
         client.get_run("abc")
-    assert fake.attempts["GetRun"] == 4
+    assert clock.pauses == pytest.approx(pauses)
+    assert fake.attempts["GetRun"] == len(pauses) + 1
 
 
-def test_writes_are_never_retried(scripted: tuple[ScriptedTracking, str]) -> None:
+def test_zero_retry_seconds_disables_retries(
+    scripted: tuple[ScriptedTracking, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake, target = scripted
     fake.failures = 1
+    monkeypatch.setenv("MODELREG_RETRY_SECONDS", "0")
     with TrackingClient(target, timeout=10) as client, pytest.raises(Unavailable):
         client.create_run()
     assert fake.attempts["CreateRun"] == 1
+
+
+def test_writes_are_retried_with_one_idempotency_key(scripted: tuple[ScriptedTracking, str]) -> None:
+    fake, target = scripted
+    fake.failures = 2
+    with TrackingClient(target, timeout=10) as client:
+        assert client.create_run().info.run_id == "new"
+        assert client._rpc.retried == 2
+        client.create_run()
+        client.get_run("abc")
+    keys = [m.get(wire.IDEMPOTENCY_HEADER) for m in fake.metadata]
+    first, retry1, retry2, second, *reads = keys  # GetRun fails twice too
+    assert first is not None and len(first) == 32
+    assert first == retry1 == retry2, "every attempt of one call carries its key"
+    assert second is not None and second != first, "each call has its own key"
+    assert reads == [None, None, None], "reads carry no key"
+    assert len({m["x-request-id"] for m in fake.metadata[:3]}) == 1
+
+
+def test_ctrl_c_stops_retrying_at_once(scripted: tuple[ScriptedTracking, str]) -> None:
+    fake, target = scripted
+    fake.failures = 1_000
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    started = time.monotonic()
+    try:
+        with TrackingClient(target, timeout=10) as client, pytest.raises(KeyboardInterrupt):
+            client.create_run()  # retries for 60 s unless interrupted
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 30, "the interrupt ended the 60 s of retries"
+    attempts = fake.attempts["CreateRun"]
+    time.sleep(0.5)
+    assert fake.attempts["CreateRun"] == attempts, "no attempt after the interrupt"
 
 
 def test_every_call_has_a_deadline(scripted: tuple[ScriptedTracking, str]) -> None:

@@ -61,7 +61,7 @@ def _translate(channel: grpc.Channel, code: str, reason: str) -> exceptions.Mode
         ("UNAVAILABLE", exceptions.Unavailable),
         ("DEADLINE_EXCEEDED", exceptions.DeadlineExceeded),
         ("INTERNAL", exceptions.Internal),
-        ("RESOURCE_EXHAUSTED", exceptions.ModelregError),
+        ("RESOURCE_EXHAUSTED", exceptions.ResourceExhausted),
     ],
 )
 def test_status_with_error_info_maps_to_class_and_reason(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from modelreg._grpc import Pager, parse_target, service_config
-from modelreg.tracking.v1 import tracking_pb2
+from modelreg._grpc import Pager, parse_target
 
 
 class FakeListing:
@@ -49,10 +48,3 @@ def test_targets() -> None:
     assert parse_target("grpc://h:1") == ("h:1", False)
     assert parse_target("grpcs://h:1/") == ("h:1", True)
     assert parse_target("localhost:50051") == ("localhost:50051", False)
-
-
-def test_service_config_retries_reads_only() -> None:
-    config = service_config(tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"])
-    assert '"GetRun"' in config and '"SearchRuns"' in config and '"DownloadArtifact"' in config
-    for write in ("CreateRun", "LogMetrics", "UploadArtifact", "LogBatch", "UpdateRun", "DeleteRun"):
-        assert f'"{write}"' not in config

@@ -59,3 +59,6 @@ class FakeLineage:
         if run_id not in self.runs:
             raise errors.RunNotFound(run_id)
         return lineage_codec.encode(self.runs[run_id])
+
+    def decode(self, lineage: EncodedLineage) -> LineageRecord:
+        return lineage_codec.decode(lineage)

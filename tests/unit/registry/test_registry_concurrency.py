@@ -9,19 +9,13 @@ go into the closing note of the registry issue).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc
@@ -30,6 +24,7 @@ from modelreg_server.db import create_db_engine, upgrade
 from registry_service.domain.service import RegistryService
 from registry_service.store import MIGRATIONS_DIR
 from tests.conftest import Backend
+from tests.servers import RegistryProcess
 
 THREADS = 16
 PER_THREAD = 8
@@ -94,71 +89,22 @@ def test_sixteen_threads_allocate_one_to_n(
     assert [v.version for v in stored] == list(range(1, THREADS * PER_THREAD + 1))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_serving(target: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"server exited early: {process.stderr.read().decode() if process.stderr else ''}"
-                )
-            try:
-                response = stub.Check(
-                    health_pb2.HealthCheckRequest(service="modelreg.registry.v1.RegistryService"), timeout=1
-                )
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.1)
-    raise AssertionError(f"{target} did not become SERVING")
-
-
 @pytest.fixture
-def two_servers(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+def two_servers(backend: Backend, tmp_path: Path) -> Iterator[list[str]]:
     """Two `python -m registry_service serve` processes on one (already migrated) database."""
     engine = create_db_engine(backend.url)
     upgrade(engine, MIGRATIONS_DIR)
     engine.dispose()
-    processes: list[subprocess.Popen[bytes]] = []
-    targets = []
-    for _ in range(2):
-        port = _free_port()
-        env = {
-            **os.environ,
-            "MODELREG_REGISTRY_HOST": "127.0.0.1",
-            "MODELREG_REGISTRY_PORT": str(port),
-            "MODELREG_REGISTRY_DATABASE_URL": backend.url,
-            "MODELREG_REGISTRY_WORKERS": str(THREADS),
-            "MODELREG_AUTO_MIGRATE": "false",
-            "MODELREG_LOG_LEVEL": "WARNING",
-            # Registrations here carry no run, so tracking is never asked.
-            "MODELREG_TRACKING_TARGET": "127.0.0.1:9",
-        }
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "registry_service", "serve"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        )
-        targets.append(f"127.0.0.1:{port}")
+    processes = [
+        RegistryProcess(backend.url, tmp_path, {"MODELREG_REGISTRY_WORKERS": str(THREADS)}) for _ in range(2)
+    ]
     try:
-        deadline = time.monotonic() + 60
-        for target, process in zip(targets, processes, strict=True):
-            _wait_serving(target, process, deadline)
-        yield targets
+        for process in processes:
+            process.start()
+        yield [process.target for process in processes]
     finally:
         for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            assert process.wait(timeout=30) == 0
+            assert process.stop() == 0
 
 
 def test_two_server_processes_allocate_one_to_n(

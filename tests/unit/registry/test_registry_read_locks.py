@@ -60,7 +60,7 @@ def test_reads_proceed_while_a_writer_holds_the_lock(engine: Engine) -> None:
 
         # A write still queues for the lock (and here, impatient, gives up).
         with pytest.raises(sa.exc.OperationalError, match="locked"):
-            store.update_model("M", "after")
+            store.update_model("M", "after", CallContext("alice", "req-test"))
         writer.rollback()
 
     assert store.get_model("M").description == "before"

@@ -12,7 +12,11 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelreg import exceptions, wire
 from modelreg.entities import FileInfo, Run, RunData, RunInfo
@@ -56,6 +60,11 @@ class ScriptedTracking:
     stored: dict[str, tuple[FileInfo, bytes]] = field(default_factory=dict)
     calls: list[tuple[str, str | None]] = field(default_factory=list)
     seal_started: threading.Event = field(default_factory=threading.Event)
+    # Raised by a download when it opens, or after its first message (tracking failing midway).
+    download_fails: Exception | None = None
+    download_fails_midway: Exception | None = None
+    # Every download opened, kept (so none is closed by being collected).
+    streams: list[Generator[FileInfo | memoryview, None, None]] = field(default_factory=list)
 
     def _called(self, name: str) -> None:
         self.calls.append((name, wire.forwarded_request_id()))
@@ -75,15 +84,21 @@ class ScriptedTracking:
 
     def artifact_stream(self, run_id: str, path: str) -> Generator[FileInfo | memoryview, None, None]:
         self._called(f"DownloadArtifact {path}")
+        if self.download_fails is not None:
+            raise self.download_fails
         if path not in self.stored:
             raise exceptions.NotFound("no artifact")
         info, content = self.stored[path]
+        midway = self.download_fails_midway
 
         def stream() -> Generator[FileInfo | memoryview, None, None]:
             yield info
+            if midway is not None:
+                raise midway
             yield memoryview(content)
 
-        return stream()
+        self.streams.append(stream())
+        return self.streams[-1]
 
     def close(self) -> None:
         pass
@@ -230,6 +245,20 @@ def test_a_version_registered_from_one_file_is_served_from_that_file(
     assert opened is not None and b"".join(opened.chunks) == content
 
 
+def test_a_reader_that_stops_early_closes_the_download(
+    tracking: ScriptedTracking, lineage: TrackingLineage
+) -> None:
+    content = b"an MLmodel over the cap"
+    tracking.sealed = lambda: [FileInfo("model/MLmodel", False, 23, hashlib.sha256(content).hexdigest())]
+    encoded = lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")
+    tracking.stored["model/MLmodel"] = _stored("model/MLmodel", content)
+    opened = lineage.open_file(CTX, encoded, "MLmodel")
+    assert opened is not None and next(opened.chunks) == content
+    assert tracking.streams[-1].gi_frame is not None  # the download is open, suspended
+    opened.chunks.close()
+    assert tracking.streams[-1].gi_frame is None  # closed: the call to tracking is cancelled
+
+
 def test_a_run_deleted_between_its_check_and_the_seal_is_deleted(
     tracking: ScriptedTracking, lineage: TrackingLineage
 ) -> None:
@@ -251,3 +280,78 @@ def test_bytes_that_differ_from_the_manifest_end_the_stream_with_data_loss(
     opened = lineage.open_file(CTX, encoded, "w.bin")
     assert opened is not None
     assert fails(lambda: b"".join(opened.chunks)) == (ErrorKind.DATA_LOSS, "DIGEST_MISMATCH")
+
+
+class _FailedCall(grpc.RpcError):
+    """What a gRPC call that failed with a status raises, for the client's own translation."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str) -> None:
+        self._code = code
+        status = status_pb2.Status(code=code.value[0], message="it failed")
+        if reason:
+            status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="tracking.modelreg"))
+        self._status = status
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._status.message
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return (("grpc-status-details-bin", self._status.SerializeToString()),)
+
+
+grpc.Call.register(_FailedCall)
+
+# Codes that mean something about the run or the caller's right to it, answered as such.
+_ANSWERS = {"NOT_FOUND", "INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION", "PERMISSION_DENIED"}
+_ANSWERS |= {"UNAUTHENTICATED"}
+_FAILURES = [code for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    code=st.sampled_from(_FAILURES),
+    reason=st.sampled_from(["", "TOO_MANY_STREAMS", "RUN_TOO_LARGE"]),
+    step=st.sampled_from(["GetRun", "SealArtifacts", "DownloadArtifact", "midway"]),
+)
+def test_every_failure_of_tracking_is_a_defined_registry_error(
+    code: grpc.StatusCode, reason: str, step: str
+) -> None:
+    """Whatever tracking answers, in either the registration's calls or a file download, the
+    registry answers a defined error, never INTERNAL: tracking's TOO_MANY_STREAMS as its own
+    (a client tries again later), a status that says nothing about the run as
+    TRACKING_UNAVAILABLE."""
+    tracking = ScriptedTracking()
+    lineage = TrackingLineage(tracking, timeout=WAIT, max_checks=1)
+    content = b"weights"
+    tracking.sealed = lambda: [FileInfo("model/w.bin", False, 7, hashlib.sha256(content).hexdigest())]
+    tracking.stored["model/w.bin"] = _stored("model/w.bin", content)
+    encoded = lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")
+    error = exceptions.from_rpc_error(_FailedCall(code, reason))
+    if step == "GetRun":
+        tracking.run = _raise(error)
+    elif step == "SealArtifacts":
+        tracking.sealed = _raise(error)
+    elif step == "DownloadArtifact":
+        tracking.download_fails = error
+    else:
+        tracking.download_fails_midway = error
+
+    def call() -> object:
+        if step in ("GetRun", "SealArtifacts"):
+            return lineage.fetch(CTX, RUN, f"runs:/{RUN}/model")
+        opened = lineage.open_file(CTX, encoded, "w.bin")
+        assert opened is not None
+        return b"".join(opened.chunks)
+
+    try:
+        kind, answered = fails(call)
+    finally:
+        lineage.close()
+    assert kind is not ErrorKind.INTERNAL
+    if (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_STREAMS"):
+        assert (kind, answered) == (ErrorKind.RESOURCE_EXHAUSTED, "TOO_MANY_STREAMS")
+    elif code.name not in _ANSWERS:
+        assert (kind, answered) == (ErrorKind.UNAVAILABLE, "TRACKING_UNAVAILABLE")

@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.pagination import fingerprint, parse_page
@@ -65,7 +67,47 @@ def test_token_of_another_query_is_refused() -> None:
 def test_split_uses_the_extra_row_only_to_tell_whether_a_page_follows() -> None:
     page = parse_page(3, "", default=100, maximum=1000, query="q")
     assert page.fetch_limit == 4
-    items, token = page.split(["a", "b", "c", "d"])
+    items, token = page.split(["a", "b", "c", "d"], len)
     assert list(items) == ["a", "b", "c"]
     assert parse_page(3, token, default=100, maximum=1000, query="q").offset == 3
-    assert page.split(["a", "b", "c"]) == (["a", "b", "c"], "")
+    assert page.split(["a", "b", "c"], len) == (["a", "b", "c"], "")
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=50), max_size=60),
+    page_size=st.integers(min_value=1, max_value=20),
+    budget=st.integers(min_value=1, max_value=120),
+)
+def test_pages_cut_by_bytes_return_every_row_once_in_order(
+    sizes: list[int], page_size: int, budget: int
+) -> None:
+    """Paging through rows of any sizes, as a service does (fetch_limit rows from the offset):
+    every row comes exactly once, in order; a page stays within the budget unless it holds one
+    row, and never holds more than page_size rows."""
+    rows = list(enumerate(sizes))
+    seen: list[tuple[int, int]] = []
+    token = ""
+    while True:
+        page = parse_page(page_size, token, default=10, maximum=20, query="q")
+        fetched = rows[page.offset : page.offset + page.fetch_limit]
+        items, token = page.split(fetched, lambda row: row[1], budget)
+        assert 1 <= len(items) <= page_size or not rows
+        assert len(items) == 1 or sum(size for _, size in items) <= budget
+        seen.extend(items)
+        if not token:
+            break
+    assert seen == rows
+
+
+@given(
+    count=st.integers(min_value=0, max_value=60),
+    size=st.integers(min_value=0, max_value=50),
+    page_size=st.integers(min_value=1, max_value=20),
+    budget=st.integers(min_value=1, max_value=120),
+)
+def test_rows_of_one_size_are_cut_as_rows_sized_one_by_one(
+    count: int, size: int, page_size: int, budget: int
+) -> None:
+    page = parse_page(page_size, "", default=10, maximum=20, query="q")
+    rows = list(range(count))[: page.fetch_limit]
+    assert page.split(rows, size, budget) == page.split(rows, lambda _: size, budget)

@@ -139,3 +139,34 @@ def test_malformed_order_by_is_invalid_order_by(clauses: list[str]) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         parse_order_by(clauses, RUN_SEARCH)
     assert caught.value.reason == "INVALID_ORDER_BY"
+
+
+def test_mlflow_tags_held_in_run_columns_filter_and_order_by_the_columns() -> None:
+    from tracking_service.domain.filters import parse_run_filter, parse_run_order_by
+
+    assert parse_run_filter("tags.mlflow.parentRunId = 'p' AND tags.`mlflow.runName` LIKE 'a%'") == [
+        Comparison(Entity.ATTRIBUTE, "parent_run_id", "=", "p"),
+        Comparison(Entity.ATTRIBUTE, "run_name", "LIKE", "a%"),
+    ]
+    assert parse_run_filter("attributes.parent_run_id IN ('p', 'q')") == [
+        Comparison(Entity.ATTRIBUTE, "parent_run_id", "IN", ("p", "q"))
+    ]
+    assert parse_run_filter("attributes.user_id = 'me'") == [Comparison(Entity.TAG, "mlflow.user", "=", "me")]
+    assert parse_run_filter("tags.mlflow.user = 'me' AND tags.team = 'x'") == [
+        Comparison(Entity.TAG, "mlflow.user", "=", "me"),
+        Comparison(Entity.TAG, "team", "=", "x"),
+    ]
+    assert parse_run_order_by(["tags.mlflow.runName DESC"]) == [OrderBy(Entity.ATTRIBUTE, "run_name", False)]
+
+
+@pytest.mark.parametrize("key", ["mlflow.source.git.branch", "mlflow.docker.image.id", "mlflow.runname"])
+def test_other_mlflow_tags_are_tags_like_any_other(key: str) -> None:
+    """As in MLflow: only mlflow.runName and mlflow.parentRunId live in columns; a run imported or
+    tagged by another tool may hold any other mlflow.* tag, and filters find it."""
+    from tracking_service.domain.filters import parse_run_filter, parse_run_order_by
+
+    assert parse_run_filter(f"tags.`{key}` = 'x'") == [Comparison(Entity.TAG, key, "=", "x")]
+    assert parse_run_order_by([f"tags.`{key}`"]) == [OrderBy(Entity.TAG, key, True)]
+    assert parse_run_order_by(["attributes.parent_run_id DESC"]) == [
+        OrderBy(Entity.ATTRIBUTE, "parent_run_id", False)
+    ]

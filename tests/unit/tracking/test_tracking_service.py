@@ -427,3 +427,21 @@ def test_artifacts_through_the_domain(service: TrackingService, ctx: CallContext
     assert reason(lambda: service.list_artifacts(ctx, "0" * 32)) == "RUN_NOT_FOUND"
     service.delete_run(ctx, run_id)
     assert reason(lambda: service.upload_artifact(ctx, run_id, "late", Declared([b"1"]))) == "RUN_DELETED"
+
+
+def test_mlflow_name_and_parent_tags_are_the_run_columns(service: TrackingService, ctx: CallContext) -> None:
+    parent = service.create_run(ctx, tags={"mlflow.runName": "parent"})
+    assert parent.info.run_name == "parent" and parent.data.tags == {}
+    child = service.create_run(ctx, tags={"mlflow.parentRunId": parent.info.run_id, "k": "v"})
+    assert child.info.parent_run_id == parent.info.run_id and child.data.tags == {"k": "v"}
+    conflicting = {"mlflow.runName": "a"}
+    assert reason(lambda: service.create_run(ctx, run_name="b", tags=conflicting)) == "CONFLICTING_RUN_TAG"
+    service.set_tag(ctx, child.info.run_id, "mlflow.runName", "renamed")  # as in MLflow: a rename
+    assert service.get_run(ctx, child.info.run_id).info.run_name == "renamed"
+    run_id = child.info.run_id
+    assert reason(lambda: service.set_tag(ctx, run_id, "mlflow.parentRunId", run_id)) == "RESERVED_TAG"
+    assert reason(lambda: service.log_batch(ctx, run_id, tags={"mlflow.runName": "x"})) == "RESERVED_TAG"
+    found = service.search_runs(
+        ctx, [], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", [], ViewType.ACTIVE_ONLY, 0, ""
+    )
+    assert [r.info.run_id for r in found.items] == [run_id]

@@ -8,10 +8,13 @@ input the domain refuses before the store is reached).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
+import sqlalchemy as sa
 
+from modelreg_server.context import CallContext
 from modelreg_server.errors import ServiceError
 from tracking_service.domain.entities import (
     LifecycleStage,
@@ -19,6 +22,7 @@ from tracking_service.domain.entities import (
     MetricPoint,
     Param,
     Run,
+    RunEventAction,
     RunStatus,
     ViewType,
 )
@@ -28,9 +32,12 @@ from tracking_service.domain.filters import (
     parse_filter,
     parse_order_by,
 )
+from tracking_service.store.models import RunRow
 from tracking_service.store.sql import SqlTrackingStore
 
 ACTIVE = ViewType.ACTIVE_ONLY
+CTX = CallContext("alice", "req-store")
+RUNS = RunRow.__table__
 
 
 def reason(exc: pytest.ExceptionInfo[ServiceError]) -> str:
@@ -217,13 +224,13 @@ def test_metric_history_limit_and_offset(store: SqlTrackingStore) -> None:
 
 def test_deleted_run_rejects_writes_and_restores(store: SqlTrackingStore) -> None:
     run_id = new_run(store).info.run_id
-    store.delete_run(run_id)
+    store.delete_run(run_id, CTX)
     assert store.get_run(run_id).info.lifecycle_stage is LifecycleStage.DELETED
     for write in (
         lambda: log(store, run_id, params={"a": "1"}),
         lambda: log(store, run_id, [Metric("a", 1.0, 1)]),
         lambda: log(store, run_id, tags={"a": "1"}),
-        lambda: store.update_run(run_id, RunStatus.FINISHED, None, None),
+        lambda: store.update_run(run_id, RunStatus.FINISHED, None, None, CTX),
         lambda: store.artifact_root_for_upload(run_id, "f"),
     ):
         with pytest.raises(ServiceError) as caught:
@@ -231,16 +238,16 @@ def test_deleted_run_rejects_writes_and_restores(store: SqlTrackingStore) -> Non
         assert reason(caught) == "RUN_DELETED"
     assert search(store) == []
     assert [r.info.run_id for r in search(store, view=ViewType.DELETED_ONLY)] == [run_id]
-    store.restore_run(run_id)
+    store.restore_run(run_id, CTX)
     log(store, run_id, tags={"a": "1"})
     assert store.get_run(run_id).info.lifecycle_stage is LifecycleStage.ACTIVE
 
 
 def test_update_run_sets_the_fields_given(store: SqlTrackingStore) -> None:
     run_id = new_run(store, name="before").info.run_id
-    info = store.update_run(run_id, RunStatus.FINISHED, 9999, None)
+    info = store.update_run(run_id, RunStatus.FINISHED, 9999, None, CTX)
     assert (info.status, info.end_time, info.run_name) == (RunStatus.FINISHED, 9999, "before")
-    info = store.update_run(run_id, None, None, "after")
+    info = store.update_run(run_id, None, None, "after", CTX)
     assert (info.status, info.end_time, info.run_name) == (RunStatus.FINISHED, 9999, "after")
 
 
@@ -248,8 +255,8 @@ def test_experiment_delete_hides_its_runs_and_restore_brings_back_only_those(sto
     experiment_id = int(store.create_experiment("e", "", {}).experiment_id)
     kept = new_run(store, experiment_id).info.run_id
     deleted_before = new_run(store, experiment_id).info.run_id
-    store.delete_run(deleted_before)
-    store.delete_experiment(experiment_id)
+    store.delete_run(deleted_before, CTX)
+    store.delete_experiment(experiment_id, CTX)
     assert store.get_experiment(experiment_id).lifecycle_stage is LifecycleStage.DELETED
     assert search(store, experiment_ids=[experiment_id]) == []
     assert experiment_names(store, view=ViewType.DELETED_ONLY) == ["e"]
@@ -261,9 +268,85 @@ def test_experiment_delete_hides_its_runs_and_restore_brings_back_only_those(sto
         with pytest.raises(ServiceError) as caught:
             write()
         assert reason(caught) == expected
-    store.restore_experiment(experiment_id)
+    store.restore_experiment(experiment_id, CTX)
     assert [r.info.run_id for r in search(store, experiment_ids=[experiment_id])] == [kept]
     assert store.get_run(deleted_before).info.lifecycle_stage is LifecycleStage.DELETED
+
+
+def run_events(store: SqlTrackingStore, after: int = 0) -> list[tuple[int, str, RunEventAction]]:
+    events, _head = store.list_run_events([], "", [], after, 1_000)
+    return [(event.position, event.run_id, event.action) for event in events]
+
+
+def test_lifecycle_changes_are_logged_in_order_once_each(store: SqlTrackingStore) -> None:
+    experiment_id = int(store.create_experiment("events", "", {}).experiment_id)
+    first, second, third = (new_run(store, experiment_id).info.run_id for _ in range(3))
+    store.update_run(first, RunStatus.RUNNING, None, "renamed", CTX)  # not a lifecycle event
+    store.update_run(first, RunStatus.FINISHED, 10, None, CTX)
+    store.update_run(first, RunStatus.FINISHED, 11, None, CTX)  # already finished: nothing new
+    store.update_run(second, RunStatus.FAILED, None, None, CTX)
+    store.delete_run(third, CTX)
+    store.delete_run(third, CTX)  # already deleted
+    store.delete_experiment(experiment_id, CTX)  # deletes first and second with it
+    store.restore_experiment(experiment_id, CTX)  # brings back those two, not third
+    store.restore_run(third, CTX)
+    store.restore_run(third, CTX)  # already live
+    with_it = sorted([first, second])
+    assert [(run, action) for _, run, action in run_events(store)] == [
+        (first, RunEventAction.FINISHED),
+        (second, RunEventAction.FAILED),
+        (third, RunEventAction.DELETED),
+        *[(run, RunEventAction.DELETED) for run in with_it],
+        *[(run, RunEventAction.RESTORED) for run in with_it],
+        (third, RunEventAction.RESTORED),
+    ]
+    positions = [position for position, _, _ in run_events(store)]
+    assert positions == list(range(positions[0], positions[0] + 8))
+    assert run_events(store, positions[4]) == run_events(store)[5:]
+    events, head = store.list_run_events([experiment_id], third, [RunEventAction.RESTORED], 0, 10)
+    assert [(event.action, event.actor, event.request_id) for event in events] == [
+        (RunEventAction.RESTORED, "alice", "req-store")
+    ]
+    assert head == positions[-1]
+
+
+def test_a_failed_write_logs_nothing(store: SqlTrackingStore) -> None:
+    run_id = new_run(store).info.run_id
+    store.delete_run(run_id, CTX)
+    before = run_events(store)
+    with pytest.raises(ServiceError):
+        store.update_run(run_id, RunStatus.FINISHED, None, None, CTX)
+    assert run_events(store) == before
+
+
+def test_a_later_writer_cannot_become_visible_before_an_earlier_one(store: SqlTrackingStore) -> None:
+    """A writer holding positions blocks the next writer's until it commits: a reader taking
+    "everything after the last position I saw" can never see position n+1 while n is in flight
+    (with autoincrement ids, the second commit would be visible first on PostgreSQL and MySQL)."""
+    early, late = new_run(store).info.run_id, new_run(store).info.run_id
+    _, start = store.list_run_events([], "", [], 0, 1)
+    late_done = threading.Event()
+    with store._sessions.begin() as session:  # the early writer, kept open
+        store._record_run_events(
+            session,
+            RunEventAction.DELETED,
+            CTX,
+            sa.select(RUNS.c.run_id, RUNS.c.experiment_id).where(RUNS.c.run_id == early),
+        )
+
+        def write_late() -> None:
+            store.delete_run(late, CTX)
+            late_done.set()
+
+        writer = threading.Thread(target=write_late)
+        writer.start()
+        assert not late_done.wait(1.0), "the later writer committed while an earlier one held its position"
+        assert run_events(store, start) == []
+    writer.join()
+    assert run_events(store, start) == [
+        (start + 1, early, RunEventAction.DELETED),
+        (start + 2, late, RunEventAction.DELETED),
+    ]
 
 
 def test_tags_set_replace_delete(store: SqlTrackingStore) -> None:
@@ -305,7 +388,7 @@ def runs(store: SqlTrackingStore) -> dict[str, str]:
             {"team": team} if team is not None else {},
         )
         ids[name] = run_id
-    store.update_run(ids["r3"], RunStatus.FINISHED, 4500, None)
+    store.update_run(ids["r3"], RunStatus.FINISHED, 4500, None, CTX)
     return ids
 
 
@@ -401,14 +484,14 @@ def test_search_experiments(store: SqlTrackingStore) -> None:
 
 MISSING_CASES: list[tuple[Callable[[SqlTrackingStore], object], str]] = [
     (lambda s: s.get_run("0" * 32), "RUN_NOT_FOUND"),
-    (lambda s: s.delete_run("0" * 32), "RUN_NOT_FOUND"),
+    (lambda s: s.delete_run("0" * 32, CTX), "RUN_NOT_FOUND"),
     (lambda s: log(s, "0" * 32, params={"a": "1"}), "RUN_NOT_FOUND"),
     (lambda s: s.artifact_root("0" * 32), "RUN_NOT_FOUND"),
     (lambda s: s.list_artifact_files("0" * 32, ""), "RUN_NOT_FOUND"),
     (lambda s: s.get_experiment(42), "EXPERIMENT_NOT_FOUND"),
     (lambda s: s.get_experiment_by_name("nope"), "EXPERIMENT_NOT_FOUND"),
     (lambda s: s.rename_experiment(42, "x"), "EXPERIMENT_NOT_FOUND"),
-    (lambda s: s.delete_experiment(42), "EXPERIMENT_NOT_FOUND"),
+    (lambda s: s.delete_experiment(42, CTX), "EXPERIMENT_NOT_FOUND"),
 ]
 
 

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmodelreg/access/v1/access.proto\x12\x12modelreg.access.v1\"(\n\tPrincipal\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\"\x9a\x01\n\nPermission\x12\x30\n\tprincipal\x18\x01 \x01(\x0b\x32\x1d.modelreg.access.v1.Principal\x12\x32\n\x05level\x18\x02 \x01(\x0e\x32#.modelreg.access.v1.PermissionLevel\x12\x12\n\ngranted_by\x18\x03 \x01(\t\x12\x12\n\ngranted_at\x18\x04 \x01(\x03\"\xb8\x01\n\x0fPermissionEvent\x12\x0c\n\x04time\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x30\n\tprincipal\x18\x04 \x01(\x0b\x32\x1d.modelreg.access.v1.Principal\x12\x32\n\x05level\x18\x05 \x01(\x0e\x32#.modelreg.access.v1.PermissionLevel\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"~\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x0f\n\x07service\x18\x03 \x01(\x08\x12\x10\n\x08\x64isabled\x18\x04 \x01(\x08\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\x03\x12\x12\n\ncreated_by\x18\x07 \x01(\t\"\x86\x01\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x12\n\nexpires_at\x18\x05 \x01(\x03\x12\x12\n\nrevoked_at\x18\x06 \x01(\x03\x12\x12\n\ncreated_by\x18\x07 \x01(\t\"n\n\x0b\x41\x63\x63\x65ssEvent\x12\x0c\n\x04time\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x0f\n\rWhoAmIRequest\"h\n\x0eWhoAmIResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06groups\x18\x02 \x03(\t\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x08\x12\x0f\n\x07service\x18\x04 \x01(\x08\x12\x18\n\x10\x61uthenticated_by\x18\x05 \x01(\t\"Q\n\x11\x43reateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x0f\n\x07service\x18\x03 \x01(\x08\x12\x0e\n\x06groups\x18\x04 \x03(\t\"<\n\x12\x43reateUserResponse\x12&\n\x04user\x18\x01 \x01(\x0b\x32\x18.modelreg.access.v1.User\"\x12\n\x10ListUsersRequest\"<\n\x11ListUsersResponse\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.modelreg.access.v1.User\"\x1b\n\tGroupList\x12\x0e\n\x06groups\x18\x01 \x03(\t\"\x92\x01\n\x11UpdateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x05\x61\x64min\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08\x64isabled\x18\x03 \x01(\x08H\x01\x88\x01\x01\x12-\n\x06groups\x18\x04 \x01(\x0b\x32\x1d.modelreg.access.v1.GroupListB\x08\n\x06_adminB\x0b\n\t_disabled\"<\n\x12UpdateUserResponse\x12&\n\x04user\x18\x01 \x01(\x0b\x32\x18.modelreg.access.v1.User\"S\n\x12\x43reateTokenRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\x03\"O\n\x13\x43reateTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.modelreg.access.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\":\n\x11ListTokensRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x02 \x01(\x08\"?\n\x12ListTokensResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.modelreg.access.v1.Token\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x13RevokeTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.modelreg.access.v1.Token\"@\n\x17ListAccessEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x18ListAccessEventsResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.modelreg.access.v1.AccessEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa1\x01\n\x0fPermissionLevel\x12 \n\x1cPERMISSION_LEVEL_UNSPECIFIED\x10\x00\x12\x19\n\x15PERMISSION_LEVEL_NONE\x10\x01\x12\x19\n\x15PERMISSION_LEVEL_READ\x10\x02\x12\x19\n\x15PERMISSION_LEVEL_EDIT\x10\x03\x12\x1b\n\x17PERMISSION_LEVEL_MANAGE\x10\x04\x32\x80\x06\n\rAccessService\x12O\n\x06WhoAmI\x12!.modelreg.access.v1.WhoAmIRequest\x1a\".modelreg.access.v1.WhoAmIResponse\x12[\n\nCreateUser\x12%.modelreg.access.v1.CreateUserRequest\x1a&.modelreg.access.v1.CreateUserResponse\x12X\n\tListUsers\x12$.modelreg.access.v1.ListUsersRequest\x1a%.modelreg.access.v1.ListUsersResponse\x12[\n\nUpdateUser\x12%.modelreg.access.v1.UpdateUserRequest\x1a&.modelreg.access.v1.UpdateUserResponse\x12^\n\x0b\x43reateToken\x12&.modelreg.access.v1.CreateTokenRequest\x1a\'.modelreg.access.v1.CreateTokenResponse\x12[\n\nListTokens\x12%.modelreg.access.v1.ListTokensRequest\x1a&.modelreg.access.v1.ListTokensResponse\x12^\n\x0bRevokeToken\x12&.modelreg.access.v1.RevokeTokenRequest\x1a\'.modelreg.access.v1.RevokeTokenResponse\x12m\n\x10ListAccessEvents\x12+.modelreg.access.v1.ListAccessEventsRequest\x1a,.modelreg.access.v1.ListAccessEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmodelreg/access/v1/access.proto\x12\x12modelreg.access.v1\"(\n\tPrincipal\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\"\x9a\x01\n\nPermission\x12\x30\n\tprincipal\x18\x01 \x01(\x0b\x32\x1d.modelreg.access.v1.Principal\x12\x32\n\x05level\x18\x02 \x01(\x0e\x32#.modelreg.access.v1.PermissionLevel\x12\x12\n\ngranted_by\x18\x03 \x01(\t\x12\x12\n\ngranted_at\x18\x04 \x01(\x03\"\xb8\x01\n\x0fPermissionEvent\x12\x0c\n\x04time\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x30\n\tprincipal\x18\x04 \x01(\x0b\x32\x1d.modelreg.access.v1.Principal\x12\x32\n\x05level\x18\x05 \x01(\x0e\x32#.modelreg.access.v1.PermissionLevel\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"~\n\x04User\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x0f\n\x07service\x18\x03 \x01(\x08\x12\x10\n\x08\x64isabled\x18\x04 \x01(\x08\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\x03\x12\x12\n\ncreated_by\x18\x07 \x01(\t\"\x86\x01\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\x03\x12\x12\n\nexpires_at\x18\x05 \x01(\x03\x12\x12\n\nrevoked_at\x18\x06 \x01(\x03\x12\x12\n\ncreated_by\x18\x07 \x01(\t\"n\n\x0b\x41\x63\x63\x65ssEvent\x12\x0c\n\x04time\x18\x01 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\x0f\n\rWhoAmIRequest\"h\n\x0eWhoAmIResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06groups\x18\x02 \x03(\t\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x08\x12\x0f\n\x07service\x18\x04 \x01(\x08\x12\x18\n\x10\x61uthenticated_by\x18\x05 \x01(\t\"Q\n\x11\x43reateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\x12\x0f\n\x07service\x18\x03 \x01(\x08\x12\x0e\n\x06groups\x18\x04 \x03(\t\"<\n\x12\x43reateUserResponse\x12&\n\x04user\x18\x01 \x01(\x0b\x32\x18.modelreg.access.v1.User\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x11ListUsersResponse\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.modelreg.access.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1b\n\tGroupList\x12\x0e\n\x06groups\x18\x01 \x03(\t\"\x92\x01\n\x11UpdateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x05\x61\x64min\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08\x64isabled\x18\x03 \x01(\x08H\x01\x88\x01\x01\x12-\n\x06groups\x18\x04 \x01(\x0b\x32\x1d.modelreg.access.v1.GroupListB\x08\n\x06_adminB\x0b\n\t_disabled\"<\n\x12UpdateUserResponse\x12&\n\x04user\x18\x01 \x01(\x0b\x32\x18.modelreg.access.v1.User\"S\n\x12\x43reateTokenRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\x03\"O\n\x13\x43reateTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.modelreg.access.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\"a\n\x11ListTokensRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"X\n\x12ListTokensResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.modelreg.access.v1.Token\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x13RevokeTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.modelreg.access.v1.Token\"@\n\x17ListAccessEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x18ListAccessEventsResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.modelreg.access.v1.AccessEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa1\x01\n\x0fPermissionLevel\x12 \n\x1cPERMISSION_LEVEL_UNSPECIFIED\x10\x00\x12\x19\n\x15PERMISSION_LEVEL_NONE\x10\x01\x12\x19\n\x15PERMISSION_LEVEL_READ\x10\x02\x12\x19\n\x15PERMISSION_LEVEL_EDIT\x10\x03\x12\x1b\n\x17PERMISSION_LEVEL_MANAGE\x10\x04\x32\x80\x06\n\rAccessService\x12O\n\x06WhoAmI\x12!.modelreg.access.v1.WhoAmIRequest\x1a\".modelreg.access.v1.WhoAmIResponse\x12[\n\nCreateUser\x12%.modelreg.access.v1.CreateUserRequest\x1a&.modelreg.access.v1.CreateUserResponse\x12X\n\tListUsers\x12$.modelreg.access.v1.ListUsersRequest\x1a%.modelreg.access.v1.ListUsersResponse\x12[\n\nUpdateUser\x12%.modelreg.access.v1.UpdateUserRequest\x1a&.modelreg.access.v1.UpdateUserResponse\x12^\n\x0b\x43reateToken\x12&.modelreg.access.v1.CreateTokenRequest\x1a\'.modelreg.access.v1.CreateTokenResponse\x12[\n\nListTokens\x12%.modelreg.access.v1.ListTokensRequest\x1a&.modelreg.access.v1.ListTokensResponse\x12^\n\x0bRevokeToken\x12&.modelreg.access.v1.RevokeTokenRequest\x1a\'.modelreg.access.v1.RevokeTokenResponse\x12m\n\x10ListAccessEvents\x12+.modelreg.access.v1.ListAccessEventsRequest\x1a,.modelreg.access.v1.ListAccessEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelreg.access.v1.access_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PERMISSIONLEVEL']._serialized_start=1967
-  _globals['_PERMISSIONLEVEL']._serialized_end=2128
+  _globals['_PERMISSIONLEVEL']._serialized_start=2095
+  _globals['_PERMISSIONLEVEL']._serialized_end=2256
   _globals['_PRINCIPAL']._serialized_start=55
   _globals['_PRINCIPAL']._serialized_end=95
   _globals['_PERMISSION']._serialized_start=98
@@ -54,31 +54,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEUSERRESPONSE']._serialized_start=1024
   _globals['_CREATEUSERRESPONSE']._serialized_end=1084
   _globals['_LISTUSERSREQUEST']._serialized_start=1086
-  _globals['_LISTUSERSREQUEST']._serialized_end=1104
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1106
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1166
-  _globals['_GROUPLIST']._serialized_start=1168
-  _globals['_GROUPLIST']._serialized_end=1195
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1198
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1344
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1346
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1406
-  _globals['_CREATETOKENREQUEST']._serialized_start=1408
-  _globals['_CREATETOKENREQUEST']._serialized_end=1491
-  _globals['_CREATETOKENRESPONSE']._serialized_start=1493
-  _globals['_CREATETOKENRESPONSE']._serialized_end=1572
-  _globals['_LISTTOKENSREQUEST']._serialized_start=1574
-  _globals['_LISTTOKENSREQUEST']._serialized_end=1632
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=1634
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=1697
-  _globals['_REVOKETOKENREQUEST']._serialized_start=1699
-  _globals['_REVOKETOKENREQUEST']._serialized_end=1731
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=1733
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=1796
-  _globals['_LISTACCESSEVENTSREQUEST']._serialized_start=1798
-  _globals['_LISTACCESSEVENTSREQUEST']._serialized_end=1862
-  _globals['_LISTACCESSEVENTSRESPONSE']._serialized_start=1864
-  _globals['_LISTACCESSEVENTSRESPONSE']._serialized_end=1964
-  _globals['_ACCESSSERVICE']._serialized_start=2131
-  _globals['_ACCESSSERVICE']._serialized_end=2899
+  _globals['_LISTUSERSREQUEST']._serialized_end=1143
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1145
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1230
+  _globals['_GROUPLIST']._serialized_start=1232
+  _globals['_GROUPLIST']._serialized_end=1259
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1262
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1408
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=1410
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=1470
+  _globals['_CREATETOKENREQUEST']._serialized_start=1472
+  _globals['_CREATETOKENREQUEST']._serialized_end=1555
+  _globals['_CREATETOKENRESPONSE']._serialized_start=1557
+  _globals['_CREATETOKENRESPONSE']._serialized_end=1636
+  _globals['_LISTTOKENSREQUEST']._serialized_start=1638
+  _globals['_LISTTOKENSREQUEST']._serialized_end=1735
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1737
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1825
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1827
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1859
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1861
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1924
+  _globals['_LISTACCESSEVENTSREQUEST']._serialized_start=1926
+  _globals['_LISTACCESSEVENTSREQUEST']._serialized_end=1990
+  _globals['_LISTACCESSEVENTSRESPONSE']._serialized_start=1992
+  _globals['_LISTACCESSEVENTSRESPONSE']._serialized_end=2092
+  _globals['_ACCESSSERVICE']._serialized_start=2259
+  _globals['_ACCESSSERVICE']._serialized_end=3027
 # @@protoc_insertion_point(module_scope)

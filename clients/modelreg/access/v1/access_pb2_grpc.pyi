@@ -50,7 +50,10 @@ class AccessServiceStub:
     (INVALID_USER_NAME, INVALID_GROUP_NAME).
     """
     ListUsers: _grpc.UnaryUnaryMultiCallable[_access_pb2.ListUsersRequest, _access_pb2.ListUsersResponse]
-    """Lists users by name. Admins only."""
+    """Lists users by name, a page at a time. Admins only. Errors: INVALID_ARGUMENT
+    (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of users (a user of 100 groups
+    with the longest names is about 52 kB).
+    """
     UpdateUser: _grpc.UnaryUnaryMultiCallable[_access_pb2.UpdateUserRequest, _access_pb2.UpdateUserResponse]
     """Changes a user's admin flag, groups or disabled flag (fields that are set). Admins only.
     Errors: NOT_FOUND (USER_NOT_FOUND).
@@ -61,7 +64,10 @@ class AccessServiceStub:
     INVALID_ARGUMENT (INVALID_EXPIRY).
     """
     ListTokens: _grpc.UnaryUnaryMultiCallable[_access_pb2.ListTokensRequest, _access_pb2.ListTokensResponse]
-    """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
+    """Lists tokens (never their secrets), oldest first, a page at a time: the caller's own, or
+    everyone's for an admin. Errors: INVALID_ARGUMENT (INVALID_USER_NAME, INVALID_PAGE_SIZE,
+    INVALID_PAGE_TOKEN). Pages end at 4 MiB of tokens.
+    """
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse]
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
     Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
@@ -79,7 +85,10 @@ class AccessServiceAsyncStub(AccessServiceStub):
     (INVALID_USER_NAME, INVALID_GROUP_NAME).
     """
     ListUsers: _aio.UnaryUnaryMultiCallable[_access_pb2.ListUsersRequest, _access_pb2.ListUsersResponse]  # type: ignore[assignment]
-    """Lists users by name. Admins only."""
+    """Lists users by name, a page at a time. Admins only. Errors: INVALID_ARGUMENT
+    (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of users (a user of 100 groups
+    with the longest names is about 52 kB).
+    """
     UpdateUser: _aio.UnaryUnaryMultiCallable[_access_pb2.UpdateUserRequest, _access_pb2.UpdateUserResponse]  # type: ignore[assignment]
     """Changes a user's admin flag, groups or disabled flag (fields that are set). Admins only.
     Errors: NOT_FOUND (USER_NOT_FOUND).
@@ -90,7 +99,10 @@ class AccessServiceAsyncStub(AccessServiceStub):
     INVALID_ARGUMENT (INVALID_EXPIRY).
     """
     ListTokens: _aio.UnaryUnaryMultiCallable[_access_pb2.ListTokensRequest, _access_pb2.ListTokensResponse]  # type: ignore[assignment]
-    """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
+    """Lists tokens (never their secrets), oldest first, a page at a time: the caller's own, or
+    everyone's for an admin. Errors: INVALID_ARGUMENT (INVALID_USER_NAME, INVALID_PAGE_SIZE,
+    INVALID_PAGE_TOKEN). Pages end at 4 MiB of tokens.
+    """
     RevokeToken: _aio.UnaryUnaryMultiCallable[_access_pb2.RevokeTokenRequest, _access_pb2.RevokeTokenResponse]  # type: ignore[assignment]
     """Revokes a token; every replica refuses it within one second. The owner or an admin.
     Errors: NOT_FOUND (TOKEN_NOT_FOUND), INVALID_ARGUMENT (INVALID_TOKEN_ID: not 12 hex digits).
@@ -123,7 +135,10 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _access_pb2.ListUsersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_access_pb2.ListUsersResponse, _abc.Awaitable[_access_pb2.ListUsersResponse]]:
-        """Lists users by name. Admins only."""
+        """Lists users by name, a page at a time. Admins only. Errors: INVALID_ARGUMENT
+        (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of users (a user of 100 groups
+        with the longest names is about 52 kB).
+        """
 
     @_abc_1.abstractmethod
     def UpdateUser(
@@ -152,7 +167,10 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _access_pb2.ListTokensRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_access_pb2.ListTokensResponse, _abc.Awaitable[_access_pb2.ListTokensResponse]]:
-        """Lists tokens (never their secrets): the caller's own, or everyone's for an admin."""
+        """Lists tokens (never their secrets), oldest first, a page at a time: the caller's own, or
+        everyone's for an admin. Errors: INVALID_ARGUMENT (INVALID_USER_NAME, INVALID_PAGE_SIZE,
+        INVALID_PAGE_TOKEN). Pages end at 4 MiB of tokens.
+        """
 
     @_abc_1.abstractmethod
     def RevokeToken(

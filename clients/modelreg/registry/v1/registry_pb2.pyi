@@ -11,7 +11,15 @@ Conventions (same as modelreg.tracking.v1):
   reason is an UPPER_SNAKE constant (REGISTERED_MODEL_NOT_FOUND, INVALID_STAGE, ...).
 - List/search calls take page_size (0 = server default, negative is INVALID_ARGUMENT) and an
   opaque page_token; an empty next_page_token is the only end-of-list signal. A page_token
-  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN). A page also ends before
+  the row that would take its rows past 4 MiB (half the 8 MiB message limit), shorter than
+  page_size, with a next_page_token resuming at that row: a short page is not the last one.
+- What one model or version may hold is capped (README, "Limits"): a write that would leave it
+  over a cap is RESOURCE_EXHAUSTED, keeps nothing, and carries the cap's reason with the
+  `field` and the `limit` in the ErrorInfo metadata. Registered model: 1,000 tags
+  (TOO_MANY_TAGS), 256 KiB of UTF-8 in its tags (MODEL_TOO_LARGE), 1,000 aliases
+  (TOO_MANY_ALIASES). Version: 1,000 tags (TOO_MANY_TAGS), 256 KiB of tags (VERSION_TOO_LARGE).
+  Setting a tag again, or moving an alias, takes no new place.
 - No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
   backend (PostgreSQL cannot store one).
 - A version number below 1 is INVALID_ARGUMENT (INVALID_VERSION) and a description longer than
@@ -20,6 +28,14 @@ Conventions (same as modelreg.tracking.v1):
   Stage enum.
 - The caller's identity for the audit history is read from the `x-modelreg-actor` call
   metadata header; without it the actor is "anonymous".
+- Retries: every write may carry the call metadata header `x-modelreg-idempotency-key` (1 to 128
+  visible ASCII characters, else INVALID_ARGUMENT INVALID_METADATA), one random key per logical
+  call that every retry of it repeats. A write is applied once per key, history event included:
+  a retry with the same key and the same request is answered with what the call returns now
+  (CreateModelVersion: the version it created, by number) and applies nothing; the same key
+  with another request or method is INVALID_ARGUMENT (IDEMPOTENCY_KEY_REUSED). A retry arriving
+  while the first attempt still runs waits for it; UNAVAILABLE (WRITE_IN_PROGRESS) asks to
+  retry. Keys are kept MODELREG_IDEMPOTENCY_HOURS (default 24).
 """
 
 from collections import abc as _abc
@@ -112,6 +128,32 @@ class _EventActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventActi
     """A grant removed: from_value is the principal."""
     EVENT_ACTION_PROTECTION_SET: _EventAction.ValueType  # 13
     """The model's protection changed: comment is "production=<true|false> aliases=<a,b,...>"."""
+    EVENT_ACTION_MODEL_TAG_SET: _EventAction.ValueType  # 14
+    """A tag of the model set: from_value is the key, to_value the new value (at most 255
+    characters of it; comment holds the whole value when longer).
+    """
+    EVENT_ACTION_MODEL_TAG_DELETED: _EventAction.ValueType  # 15
+    """A tag of the model deleted: from_value is the key."""
+    EVENT_ACTION_MODEL_DESCRIPTION_UPDATED: _EventAction.ValueType  # 16
+    """The model's description changed: comment is the new description."""
+    EVENT_ACTION_VERSION_TAG_SET: _EventAction.ValueType  # 17
+    """A tag of the version set: as MODEL_TAG_SET."""
+    EVENT_ACTION_VERSION_TAG_DELETED: _EventAction.ValueType  # 18
+    """A tag of the version deleted: from_value is the key."""
+    EVENT_ACTION_VERSION_DESCRIPTION_UPDATED: _EventAction.ValueType  # 19
+    """The version's description changed: comment is the new description."""
+    EVENT_ACTION_GATE_SET: _EventAction.ValueType  # 20
+    """A promotion gate set on the model: to_value is its target ("Production" or "@alias")."""
+    EVENT_ACTION_GATE_DELETED: _EventAction.ValueType  # 21
+    """A promotion gate removed: to_value is its target."""
+    EVENT_ACTION_APPROVAL_REQUESTED: _EventAction.ValueType  # 22
+    """A promotion of the version asked for approval: to_value is the target."""
+    EVENT_ACTION_APPROVAL_GRANTED: _EventAction.ValueType  # 23
+    """A request approved by another principal: to_value is the target."""
+    EVENT_ACTION_APPROVAL_REJECTED: _EventAction.ValueType  # 24
+    """A request rejected: to_value is the target, comment the reason."""
+    EVENT_ACTION_PROMOTION_REFUSED: _EventAction.ValueType  # 25
+    """A promotion refused by its gate: to_value is the target; the gate results say why."""
 
 class EventAction(_EventAction, metaclass=_EventActionEnumTypeWrapper):
     """What a history event records."""
@@ -137,6 +179,32 @@ EVENT_ACTION_PERMISSION_DELETED: EventAction.ValueType  # 12
 """A grant removed: from_value is the principal."""
 EVENT_ACTION_PROTECTION_SET: EventAction.ValueType  # 13
 """The model's protection changed: comment is "production=<true|false> aliases=<a,b,...>"."""
+EVENT_ACTION_MODEL_TAG_SET: EventAction.ValueType  # 14
+"""A tag of the model set: from_value is the key, to_value the new value (at most 255
+characters of it; comment holds the whole value when longer).
+"""
+EVENT_ACTION_MODEL_TAG_DELETED: EventAction.ValueType  # 15
+"""A tag of the model deleted: from_value is the key."""
+EVENT_ACTION_MODEL_DESCRIPTION_UPDATED: EventAction.ValueType  # 16
+"""The model's description changed: comment is the new description."""
+EVENT_ACTION_VERSION_TAG_SET: EventAction.ValueType  # 17
+"""A tag of the version set: as MODEL_TAG_SET."""
+EVENT_ACTION_VERSION_TAG_DELETED: EventAction.ValueType  # 18
+"""A tag of the version deleted: from_value is the key."""
+EVENT_ACTION_VERSION_DESCRIPTION_UPDATED: EventAction.ValueType  # 19
+"""The version's description changed: comment is the new description."""
+EVENT_ACTION_GATE_SET: EventAction.ValueType  # 20
+"""A promotion gate set on the model: to_value is its target ("Production" or "@alias")."""
+EVENT_ACTION_GATE_DELETED: EventAction.ValueType  # 21
+"""A promotion gate removed: to_value is its target."""
+EVENT_ACTION_APPROVAL_REQUESTED: EventAction.ValueType  # 22
+"""A promotion of the version asked for approval: to_value is the target."""
+EVENT_ACTION_APPROVAL_GRANTED: EventAction.ValueType  # 23
+"""A request approved by another principal: to_value is the target."""
+EVENT_ACTION_APPROVAL_REJECTED: EventAction.ValueType  # 24
+"""A request rejected: to_value is the target, comment the reason."""
+EVENT_ACTION_PROMOTION_REFUSED: EventAction.ValueType  # 25
+"""A promotion refused by its gate: to_value is the target; the gate results say why."""
 Global___EventAction: _TypeAlias = EventAction  # noqa: Y015
 
 class _ModelVersionView:
@@ -164,6 +232,36 @@ MODEL_VERSION_VIEW_BASIC: ModelVersionView.ValueType  # 1
 MODEL_VERSION_VIEW_FULL: ModelVersionView.ValueType  # 2
 """Every field, the lineage included."""
 Global___ModelVersionView: _TypeAlias = ModelVersionView  # noqa: Y015
+
+class _ApprovalStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ApprovalStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ApprovalStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPROVAL_STATUS_UNSPECIFIED: _ApprovalStatus.ValueType  # 0
+    """In a ListApprovalRequestsRequest: any status."""
+    APPROVAL_STATUS_PENDING: _ApprovalStatus.ValueType  # 1
+    APPROVAL_STATUS_APPROVED: _ApprovalStatus.ValueType  # 2
+    APPROVAL_STATUS_REJECTED: _ApprovalStatus.ValueType  # 3
+    APPROVAL_STATUS_CONSUMED: _ApprovalStatus.ValueType  # 4
+    """Used by the promotion it approved."""
+    APPROVAL_STATUS_EXPIRED: _ApprovalStatus.ValueType  # 5
+    """Pending or approved, and past expires_time."""
+
+class ApprovalStatus(_ApprovalStatus, metaclass=_ApprovalStatusEnumTypeWrapper):
+    """Where an approval request stands."""
+
+APPROVAL_STATUS_UNSPECIFIED: ApprovalStatus.ValueType  # 0
+"""In a ListApprovalRequestsRequest: any status."""
+APPROVAL_STATUS_PENDING: ApprovalStatus.ValueType  # 1
+APPROVAL_STATUS_APPROVED: ApprovalStatus.ValueType  # 2
+APPROVAL_STATUS_REJECTED: ApprovalStatus.ValueType  # 3
+APPROVAL_STATUS_CONSUMED: ApprovalStatus.ValueType  # 4
+"""Used by the promotion it approved."""
+APPROVAL_STATUS_EXPIRED: ApprovalStatus.ValueType  # 5
+"""Pending or approved, and past expires_time."""
+Global___ApprovalStatus: _TypeAlias = ApprovalStatus  # noqa: Y015
 
 @_typing.final
 class RegisteredModel(_message.Message):
@@ -207,7 +305,7 @@ class RegisteredModel(_message.Message):
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def latest_versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelVersion]:
-        """The newest version in each stage that has one."""
+        """The newest version in each stage that has one, without lineage."""
 
     @_builtins.property
     def aliases(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alias]:
@@ -508,8 +606,14 @@ class ModelEvent(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    GATE_RESULTS_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    GATE_OVERRIDDEN_FIELD_NUMBER: _builtins.int
     event_id: _builtins.int
-    """Increasing id; events are ordered by it."""
+    """The event's position in the registry's log: ids increase in commit order (an event with a
+    lower id is never committed after one with a higher id), so events are ordered by it.
+    """
     name: _builtins.str
     version: _builtins.int
     """0 for model-level events."""
@@ -520,6 +624,20 @@ class ModelEvent(_message.Message):
     """Who did it (x-modelreg-actor header or "anonymous")."""
     time: _builtins.int
     comment: _builtins.str
+    model_id: _builtins.int
+    """The registered model the event belongs to. A name deleted and then created again names a
+    new model with a new id: events of a name's successive models differ in model_id.
+    """
+    approver: _builtins.str
+    """Who approved the promotion (empty: the gate needs no approval)."""
+    gate_overridden: _builtins.bool
+    """True when an admin promoted with override_gates: gate_results are what would have applied.
+    Fields 14-15 are kept for promotion gates.
+    """
+    @_builtins.property
+    def gate_results(self) -> _containers.RepeatedCompositeFieldContainer[Global___GateResult]:
+        """A gated promotion (or its PROMOTION_REFUSED event): the gate's checks in the order written."""
+
     def __init__(
         self,
         *,
@@ -532,10 +650,14 @@ class ModelEvent(_message.Message):
         actor: _builtins.str = ...,
         time: _builtins.int = ...,
         comment: _builtins.str = ...,
+        model_id: _builtins.int = ...,
+        gate_results: _abc.Iterable[Global___GateResult] | None = ...,
+        approver: _builtins.str = ...,
+        gate_overridden: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "comment", b"comment", "event_id", b"event_id", "from_value", b"from_value", "name", b"name", "time", b"time", "to_value", b"to_value", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "approver", b"approver", "comment", b"comment", "event_id", b"event_id", "from_value", b"from_value", "gate_overridden", b"gate_overridden", "gate_results", b"gate_results", "model_id", b"model_id", "name", b"name", "time", b"time", "to_value", b"to_value", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1263,6 +1385,7 @@ class TransitionModelVersionStageRequest(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     ARCHIVE_EXISTING_VERSIONS_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    OVERRIDE_GATES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.int
     stage: _builtins.str
@@ -1271,6 +1394,10 @@ class TransitionModelVersionStageRequest(_message.Message):
     """When true, the other versions in the target stage (Staging or Production) are archived."""
     comment: _builtins.str
     """Recorded in the history event."""
+    override_gates: _builtins.bool
+    """Admins only (else PERMISSION_DENIED): move even though the stage's gate or its approval
+    would refuse; the event records gate_overridden and the results.
+    """
     def __init__(
         self,
         *,
@@ -1279,10 +1406,11 @@ class TransitionModelVersionStageRequest(_message.Message):
         stage: _builtins.str = ...,
         archive_existing_versions: _builtins.bool = ...,
         comment: _builtins.str = ...,
+        override_gates: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_existing_versions", b"archive_existing_versions", "comment", b"comment", "name", b"name", "stage", b"stage", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_existing_versions", b"archive_existing_versions", "comment", b"comment", "name", b"name", "override_gates", b"override_gates", "stage", b"stage", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1360,20 +1488,26 @@ class RollbackStageRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    OVERRIDE_GATES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     stage: _builtins.str
     """Staging or Production, case-insensitive."""
     comment: _builtins.str
+    override_gates: _builtins.bool
+    """Admins only (else PERMISSION_DENIED): roll back even though the stage's gate would refuse
+    the restored version; recorded as for TransitionModelVersionStage.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         stage: _builtins.str = ...,
         comment: _builtins.str = ...,
+        override_gates: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name", "stage", b"stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name", "override_gates", b"override_gates", "stage", b"stage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1416,20 +1550,27 @@ class SetRegisteredModelAliasRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     ALIAS_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OVERRIDE_GATES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     alias: _builtins.str
     """1..255 characters of letters, digits, '_' and '-'; not `latest`, not v<digits> or digits."""
     version: _builtins.int
+    override_gates: _builtins.bool
+    """Admins only (else PERMISSION_DENIED, permission ADMIN): set or move the alias even though
+    its gate or approval would refuse; the ALIAS_SET/ALIAS_MOVED event records gate_overridden
+    and the results, as for TransitionModelVersionStage.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         alias: _builtins.str = ...,
         version: _builtins.int = ...,
+        override_gates: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "name", b"name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "name", b"name", "override_gates", b"override_gates", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1537,6 +1678,7 @@ class ListModelEventsRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_DELETED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Required: the model."""
     version: _builtins.int
@@ -1544,6 +1686,12 @@ class ListModelEventsRequest(_message.Message):
     page_size: _builtins.int
     """0 = default (100), max 1,000."""
     page_token: _builtins.str
+    include_deleted: _builtins.bool
+    """Also the events of the earlier models of this name: those deleted under it before the
+    current one was created (their grants were deleted with them). With access control on, only
+    an admin may ask (anyone else: PERMISSION_DENIED, permission ADMIN, whether or not there are
+    such models). Without a current model every deleted model's events are listed either way.
+    """
     def __init__(
         self,
         *,
@@ -1551,10 +1699,11 @@ class ListModelEventsRequest(_message.Message):
         version: _builtins.int = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        include_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "page_size", b"page_size", "page_token", b"page_token", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_deleted", b"include_deleted", "name", b"name", "page_size", b"page_size", "page_token", b"page_token", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1582,6 +1731,100 @@ class ListModelEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListModelEventsResponse: _TypeAlias = ListModelEventsResponse  # noqa: Y015
+
+@_typing.final
+class WatchModelEventsRequest(_message.Message):
+    """What to watch; the filters combine with AND, the entries of one filter with OR."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    STAGES_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    FROM_BEGINNING_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Optional: the model to watch; empty watches every model (see WatchModelEvents for who may).
+    The watch follows the model that has this name when the call starts, across renames; a
+    model deleted and created again under the name is another model.
+    """
+    cursor: _builtins.str
+    """Optional: resume after this position, a cursor this service returned (opaque). Empty: from
+    now, or from the start of the log with from_beginning. One this service did not write:
+    INVALID_ARGUMENT (INVALID_CURSOR, field `cursor`); one past the end of the log (e.g. of
+    another database): INVALID_ARGUMENT (CURSOR_AHEAD, field `cursor`).
+    """
+    from_beginning: _builtins.bool
+    """With no cursor: every event from the first one of the log. With a cursor: INVALID_ARGUMENT
+    (INVALID_CURSOR).
+    """
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[Global___EventAction.ValueType]:
+        """Optional: only events of these actions (at most 64 entries). EVENT_ACTION_UNSPECIFIED or a
+        value this service does not know: INVALID_ARGUMENT (INVALID_ACTION, field `actions`).
+        """
+
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional: only events whose from_value or to_value is one of these stages (stage names,
+        case-insensitive; at most 4 entries): VERSION_CREATED, VERSION_DELETED, STAGE_TRANSITIONED.
+        With `aliases`, an event matching either passes. Errors: INVALID_STAGE (field `stages`).
+        """
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional: only events of these aliases (ALIAS_SET, ALIAS_MOVED, ALIAS_DELETED; at most 100
+        entries). Errors: INVALID_ALIAS (field `aliases`).
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        actions: _abc.Iterable[Global___EventAction.ValueType] | None = ...,
+        stages: _abc.Iterable[_builtins.str] | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        cursor: _builtins.str = ...,
+        from_beginning: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "aliases", b"aliases", "cursor", b"cursor", "from_beginning", b"from_beginning", "name", b"name", "stages", b"stages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchModelEventsRequest: _TypeAlias = WatchModelEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchModelEventsResponse(_message.Message):
+    """One event, or a heartbeat (no event)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where to resume: after this event, or, in a heartbeat, after every event of the log up to
+    now (those that matched were sent before it). Opaque; send it as WatchModelEventsRequest.cursor.
+    """
+    @_builtins.property
+    def event(self) -> Global___ModelEvent:
+        """The event; absent in a heartbeat."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___ModelEvent | None = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchModelEventsResponse: _TypeAlias = WatchModelEventsResponse  # noqa: Y015
 
 @_typing.final
 class GetStageHolderAtRequest(_message.Message):
@@ -1931,3 +2174,506 @@ class SetRegisteredModelProtectionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetRegisteredModelProtectionResponse: _TypeAlias = SetRegisteredModelProtectionResponse  # noqa: Y015
+
+@_typing.final
+class GateResult(_message.Message):
+    """One check of a promotion gate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLAUSE_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    LEFT_FIELD_NUMBER: _builtins.int
+    RIGHT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    clause: _builtins.str
+    """The clause as the gate reads it ("metrics.rmse < 12"), or "require_digests" /
+    "require_signature".
+    """
+    passed: _builtins.bool
+    left: _builtins.str
+    """The candidate's value compared ("<missing>" when it has none)."""
+    right: _builtins.str
+    """What it was compared to (the holder's value times the factor for holder clauses)."""
+    message: _builtins.str
+    """"metrics.rmse < 12 failed: 13.4 is not < 12"."""
+    def __init__(
+        self,
+        *,
+        clause: _builtins.str = ...,
+        passed: _builtins.bool = ...,
+        left: _builtins.str = ...,
+        right: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "left", b"left", "message", b"message", "passed", b"passed", "right", b"right"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GateResult: _TypeAlias = GateResult  # noqa: Y015
+
+@_typing.final
+class PromotionGate(_message.Message):
+    """What a promotion into one target must satisfy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    CONDITION_FIELD_NUMBER: _builtins.int
+    REQUIRE_SIGNATURE_FIELD_NUMBER: _builtins.int
+    REQUIRE_DIGESTS_FIELD_NUMBER: _builtins.int
+    APPROVALS_REQUIRED_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    UPDATED_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    target: _builtins.str
+    """"Staging", "Production" or "@<alias>"."""
+    condition: _builtins.str
+    """AND-ed clauses over the candidate's lineage, in the search grammar, with holder references
+    on the right side: "metrics.rmse < 12 and metrics.rmse <= holder.metrics.rmse * 1.01".
+    The holder is the version that last held the target: its current holder, else the most
+    recent other version that held it and is not deleted (history); holder clauses pass only
+    when no such version exists. tags.<key> is the run's tag recorded at registration;
+    version_tags.<key> the version's tag, which any EDIT holder sets.
+    Empty: no clause. At most 4,096 characters and 20 clauses (README "Promotion gates"). A
+    clause that could never pass (sides of different kinds, a key over 250 characters or holding
+    a control or bidirectional-override character) is INVALID_GATE_CONDITION at its position.
+    """
+    require_signature: _builtins.bool
+    """The version's MLmodel (a registered file, checked against its digest, at most 1 MiB read)
+    parses as YAML with a top-level `signature` mapping holding non-empty `inputs`.
+    """
+    require_digests: _builtins.bool
+    """The version has file digests recorded (registered from a run with files)."""
+    approvals_required: _builtins.int
+    """0, or 1: a promotion needs a request approved by another principal holding MANAGE."""
+    updated_by: _builtins.str
+    """Who set the gate last, and when (ms since the epoch)."""
+    updated_time: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        target: _builtins.str = ...,
+        condition: _builtins.str = ...,
+        require_signature: _builtins.bool = ...,
+        require_digests: _builtins.bool = ...,
+        approvals_required: _builtins.int = ...,
+        updated_by: _builtins.str = ...,
+        updated_time: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals_required", b"approvals_required", "condition", b"condition", "name", b"name", "require_digests", b"require_digests", "require_signature", b"require_signature", "target", b"target", "updated_by", b"updated_by", "updated_time", b"updated_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionGate: _TypeAlias = PromotionGate  # noqa: Y015
+
+@_typing.final
+class SetPromotionGateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    CONDITION_FIELD_NUMBER: _builtins.int
+    REQUIRE_SIGNATURE_FIELD_NUMBER: _builtins.int
+    REQUIRE_DIGESTS_FIELD_NUMBER: _builtins.int
+    APPROVALS_REQUIRED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    target: _builtins.str
+    """Required: Staging, Production (case-insensitive) or @<alias>."""
+    condition: _builtins.str
+    """See PromotionGate.condition."""
+    require_signature: _builtins.bool
+    require_digests: _builtins.bool
+    approvals_required: _builtins.int
+    """0 or 1 (else INVALID_ARGUMENT INVALID_APPROVALS)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        target: _builtins.str = ...,
+        condition: _builtins.str = ...,
+        require_signature: _builtins.bool = ...,
+        require_digests: _builtins.bool = ...,
+        approvals_required: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals_required", b"approvals_required", "condition", b"condition", "name", b"name", "require_digests", b"require_digests", "require_signature", b"require_signature", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPromotionGateRequest: _TypeAlias = SetPromotionGateRequest  # noqa: Y015
+
+@_typing.final
+class SetPromotionGateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def gate(self) -> Global___PromotionGate: ...
+    def __init__(
+        self,
+        *,
+        gate: Global___PromotionGate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gate", b"gate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gate", b"gate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPromotionGateResponse: _TypeAlias = SetPromotionGateResponse  # noqa: Y015
+
+@_typing.final
+class GetPromotionGatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPromotionGatesRequest: _TypeAlias = GetPromotionGatesRequest  # noqa: Y015
+
+@_typing.final
+class GetPromotionGatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def gates(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromotionGate]:
+        """By target."""
+
+    def __init__(
+        self,
+        *,
+        gates: _abc.Iterable[Global___PromotionGate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gates", b"gates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPromotionGatesResponse: _TypeAlias = GetPromotionGatesResponse  # noqa: Y015
+
+@_typing.final
+class DeletePromotionGateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    target: _builtins.str
+    """Required: the gated target."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletePromotionGateRequest: _TypeAlias = DeletePromotionGateRequest  # noqa: Y015
+
+@_typing.final
+class DeletePromotionGateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletePromotionGateResponse: _TypeAlias = DeletePromotionGateResponse  # noqa: Y015
+
+@_typing.final
+class ApprovalRequest(_message.Message):
+    """A request to promote one version into one target, and its decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    REQUESTED_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRES_TIME_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_TIME_FIELD_NUMBER: _builtins.int
+    DECISION_COMMENT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    target: _builtins.str
+    """"Staging", "Production" or "@<alias>"."""
+    status: Global___ApprovalStatus.ValueType
+    requested_by: _builtins.str
+    requested_time: _builtins.int
+    """Milliseconds since the epoch."""
+    expires_time: _builtins.int
+    """requested_time + 7 days: neither pending nor approved counts after it."""
+    comment: _builtins.str
+    decided_by: _builtins.str
+    """Who approved or rejected it, when, and why."""
+    decided_time: _builtins.int
+    decision_comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        target: _builtins.str = ...,
+        status: Global___ApprovalStatus.ValueType = ...,
+        requested_by: _builtins.str = ...,
+        requested_time: _builtins.int = ...,
+        expires_time: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        decided_time: _builtins.int = ...,
+        decision_comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "decided_by", b"decided_by", "decided_time", b"decided_time", "decision_comment", b"decision_comment", "expires_time", b"expires_time", "name", b"name", "request_id", b"request_id", "requested_by", b"requested_by", "requested_time", b"requested_time", "status", b"status", "target", b"target", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRequest: _TypeAlias = ApprovalRequest  # noqa: Y015
+
+@_typing.final
+class RequestPromotionApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    version: _builtins.int
+    """Required: the version to promote (>= 1)."""
+    target: _builtins.str
+    """Required: Staging, Production or @<alias>."""
+    comment: _builtins.str
+    """Why; at most 65,536 characters."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        target: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name", "target", b"target", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPromotionApprovalRequest: _TypeAlias = RequestPromotionApprovalRequest  # noqa: Y015
+
+@_typing.final
+class RequestPromotionApprovalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def request(self) -> Global___ApprovalRequest: ...
+    def __init__(
+        self,
+        *,
+        request: Global___ApprovalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPromotionApprovalResponse: _TypeAlias = RequestPromotionApprovalResponse  # noqa: Y015
+
+@_typing.final
+class ApprovePromotionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model the request belongs to."""
+    request_id: _builtins.int
+    """Required: the request (>= 1)."""
+    comment: _builtins.str
+    """At most 65,536 characters."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request_id: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovePromotionRequest: _TypeAlias = ApprovePromotionRequest  # noqa: Y015
+
+@_typing.final
+class ApprovePromotionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def request(self) -> Global___ApprovalRequest: ...
+    def __init__(
+        self,
+        *,
+        request: Global___ApprovalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovePromotionResponse: _TypeAlias = ApprovePromotionResponse  # noqa: Y015
+
+@_typing.final
+class RejectPromotionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model the request belongs to."""
+    request_id: _builtins.int
+    """Required: the request (>= 1)."""
+    comment: _builtins.str
+    """At most 65,536 characters."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request_id: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectPromotionRequest: _TypeAlias = RejectPromotionRequest  # noqa: Y015
+
+@_typing.final
+class RejectPromotionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def request(self) -> Global___ApprovalRequest: ...
+    def __init__(
+        self,
+        *,
+        request: Global___ApprovalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectPromotionResponse: _TypeAlias = RejectPromotionResponse  # noqa: Y015
+
+@_typing.final
+class ListApprovalRequestsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    status: Global___ApprovalStatus.ValueType
+    """Only requests of this status; UNSPECIFIED: all."""
+    page_size: _builtins.int
+    """0 = default (100), at most 1,000; a page also ends before 4 MiB of requests."""
+    page_token: _builtins.str
+    """Optional: next_page_token of the previous page of the same name and status. Pages are
+    offsets into the newest-first list: a request made meanwhile shifts the next page by one.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        status: Global___ApprovalStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRequestsRequest: _TypeAlias = ListApprovalRequestsRequest  # noqa: Y015
+
+@_typing.final
+class ListApprovalRequestsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalRequest]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___ApprovalRequest] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRequestsResponse: _TypeAlias = ListApprovalRequestsResponse  # noqa: Y015

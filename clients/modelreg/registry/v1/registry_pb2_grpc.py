@@ -145,6 +145,11 @@ class RegistryServiceStub:
                 request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListModelEventsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListModelEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchModelEvents = channel.unary_stream(
+                '/modelreg.registry.v1.RegistryService/WatchModelEvents',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.FromString,
+                _registered_method=True)
         self.GetStageHolderAt = channel.unary_unary(
                 '/modelreg.registry.v1.RegistryService/GetStageHolderAt',
                 request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetStageHolderAtRequest.SerializeToString,
@@ -180,6 +185,41 @@ class RegistryServiceStub:
                 request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.SerializeToString,
                 response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.FromString,
                 _registered_method=True)
+        self.SetPromotionGate = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/SetPromotionGate',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateResponse.FromString,
+                _registered_method=True)
+        self.GetPromotionGates = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/GetPromotionGates',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesResponse.FromString,
+                _registered_method=True)
+        self.DeletePromotionGate = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/DeletePromotionGate',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateResponse.FromString,
+                _registered_method=True)
+        self.RequestPromotionApproval = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/RequestPromotionApproval',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalResponse.FromString,
+                _registered_method=True)
+        self.ApprovePromotion = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/ApprovePromotion',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionResponse.FromString,
+                _registered_method=True)
+        self.RejectPromotion = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/RejectPromotion',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionResponse.FromString,
+                _registered_method=True)
+        self.ListApprovalRequests = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/ListApprovalRequests',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -188,14 +228,14 @@ class RegistryServiceServicer:
 
     def CreateRegisteredModel(self, request, context):
         """Creates a registered model. Errors: ALREADY_EXISTS (REGISTERED_MODEL_ALREADY_EXISTS),
-        INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+        INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRegisteredModel(self, request, context):
-        """Reads a registered model with its latest version per stage and its aliases.
+        """Reads a registered model with its latest version per stage (without lineage) and its aliases.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -227,7 +267,7 @@ class RegistryServiceServicer:
 
     def SearchRegisteredModels(self, request, context):
         """Searches registered models. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of models.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,7 +275,7 @@ class RegistryServiceServicer:
 
     def SetRegisteredModelTag(self, request, context):
         """Sets one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_TAG).
+        INVALID_ARGUMENT (INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -254,7 +294,8 @@ class RegistryServiceServicer:
         written: the run must exist and not be deleted and the source must name an artifact under it.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
         INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
-        UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
+        UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time or fails,
+        RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -285,14 +326,16 @@ class RegistryServiceServicer:
 
     def SearchModelVersions(self, request, context):
         """Searches versions. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of versions, lineage included when
+        the view asks for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetModelVersionTag(self, request, context):
-        """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG).
+        """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG),
+        RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -308,14 +351,18 @@ class RegistryServiceServicer:
     def TransitionModelVersionStage(self, request, context):
         """Moves a version to a stage. With archive_existing_versions, the other versions in the target
         stage (when it is Staging or Production) move to Archived in the same transaction.
-        Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
+        Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE),
+        FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the stage's promotion gate
+        refused; see "promotion gates and approvals" below), PERMISSION_DENIED (override_gates by a
+        non-admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetLatestVersions(self, request, context):
-        """The newest version in each requested stage (every stage when none is given).
+        """The newest version in each requested stage (every stage when none is given), without lineage
+        (GetModelVersion has it): four lineages of runs at their caps could pass the message limit.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -326,7 +373,9 @@ class RegistryServiceServicer:
         """Puts back the version that held `stage` before the current holder (taken from the history)
         and archives the current holder, in one transaction. Errors: NOT_FOUND
         (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE: only Staging and Production),
-        FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists).
+        FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists;
+        PROMOTION_GATE_FAILED, APPROVAL_REQUIRED when the stage's gate refuses the restored version),
+        PERMISSION_DENIED (override_gates by a non-admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -335,7 +384,9 @@ class RegistryServiceServicer:
     def SetRegisteredModelAlias(self, request, context):
         """Points an alias at a version, moving it when it points elsewhere.
         Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_ALIAS; `latest` and
-        names that look like version numbers are reserved).
+        names that look like version numbers are reserved), RESOURCE_EXHAUSTED (TOO_MANY_ALIASES for a
+        new alias), FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the gate on
+        "@<alias>" refused), PERMISSION_DENIED (override_gates by a non-admin; SELF_APPROVAL).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -357,8 +408,40 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModelEvents(self, request, context):
-        """Lists history events, oldest first, for a model or one of its versions, paginated.
-        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        """Lists history events, oldest first, for a model or one of its versions, paginated: the
+        current model's, or, for a name with no current model, those of every deleted model of that
+        name. With include_deleted, a current model's list is preceded by the events of the models
+        of its name deleted before it was created; each event's model_id tells the models apart.
+        Needs READ on the model; include_deleted needs an admin (see ListModelEventsRequest).
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN),
+        PERMISSION_DENIED (PERMISSION_DENIED: include_deleted by a non-admin, permission ADMIN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchModelEvents(self, request, context):
+        """Streams the history as it is written, in log order, each event with its cursor, and a
+        heartbeat with the current cursor every MODELREG_WATCH_HEARTBEAT_SECONDS (10) whether or not
+        an event matched: a client resumes after the last cursor it received, missing nothing and
+        receiving nothing twice, across reconnects, server restarts and replicas (event ids are
+        positions in commit order, the same on every replica of one database). The log is never
+        pruned, so no cursor is too old. A stream lasts at most MODELREG_WATCH_MAX_SECONDS (900),
+        then ends with OK after a last heartbeat: resume with its cursor.
+        Authorization: with `name`, READ on that model, checked again (within 0.5 s of a change of
+        grant) before each batch of events: a revoked grant ends the stream with PERMISSION_DENIED.
+        Without `name` (every model): only for callers that hold READ on every model without a grant
+        (an admin, or a default permission of READ or more), since events of models the caller may
+        not read would otherwise have to be left out one by one; anyone else is PERMISSION_DENIED
+        and watches one model by name.
+        A watch of a model ends with NOT_FOUND (REGISTERED_MODEL_NOT_FOUND) after the event of its
+        deletion. Watches take none of the stream slots of downloads: at most MODELREG_MAX_WATCHERS
+        (1,000) run at once per server process, one more is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS,
+        ErrorInfo `limit`). A watch whose client takes no message for MODELREG_STREAM_IDLE_SECONDS
+        is cancelled, as a download is.
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_ACTION, INVALID_STAGE, INVALID_ALIAS,
+        INVALID_CURSOR, CURSOR_AHEAD, TOO_MANY_FILTERS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
+        PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -387,7 +470,14 @@ class RegistryServiceServicer:
         files (relative to the model directory). Needs READ on the model only: no grant on the
         experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
         MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
-        UNAVAILABLE (TRACKING_UNAVAILABLE).
+        UNAVAILABLE (TRACKING_UNAVAILABLE: the tracking service did not answer or failed),
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while this service runs MODELREG_MAX_STREAMS
+        streams, the workers less a quarter by default, or while the tracking service it reads the
+        file from runs its own limit; ErrorInfo `limit`; try again shortly). A download whose client
+        takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that lasts past
+        MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped reading, sees
+        CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or STREAM_TOO_LONG.
+        The limits are the service's environment (README "Configuration").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -397,7 +487,7 @@ class RegistryServiceServicer:
         """-- access control (see modelreg.access.v1) --
         Grants a user or group a level on a registered model. Needs MANAGE on the model.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
-        INVALID_PERMISSION_LEVEL).
+        INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED (TOO_MANY_GRANTS: a model holds at most 1,000).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -420,6 +510,83 @@ class RegistryServiceServicer:
     def SetRegisteredModelProtection(self, request, context):
         """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
         or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPromotionGate(self, request, context):
+        """-- promotion gates and approvals --
+        A gate guards moves into one target of a model: a stage (Staging, Production: transitions
+        and rollbacks) or an alias ("@champion": setting or moving it). It is judged inside the
+        transaction that makes the move, against the target's holder as it is then. A failing gate
+        is FAILED_PRECONDITION (PROMOTION_GATE_FAILED, metadata clause/left/right; APPROVAL_REQUIRED)
+        or PERMISSION_DENIED (SELF_APPROVAL: the approver promoting) and records a PROMOTION_REFUSED
+        event; a gated move records its results in its event.
+
+        Creates or replaces the gate on a target. Needs MANAGE; lowering approvals_required (1 to 0)
+        needs an admin (it lifts the two-person rule). Writes GATE_SET.
+        Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_GATE_CONDITION with field "condition" and
+        "position", INVALID_APPROVALS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), RESOURCE_EXHAUSTED
+        (TOO_MANY_GATES: at most 50 targets per model), PERMISSION_DENIED (permission ADMIN when
+        lowering approvals_required).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPromotionGates(self, request, context):
+        """The model's gates, by target. Needs READ. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePromotionGate(self, request, context):
+        """Removes the gate on a target. Needs MANAGE, or an admin when the gate requires approvals.
+        Writes GATE_DELETED. Errors: INVALID_ARGUMENT (INVALID_TARGET), NOT_FOUND
+        (REGISTERED_MODEL_NOT_FOUND, GATE_NOT_FOUND), PERMISSION_DENIED (permission ADMIN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPromotionApproval(self, request, context):
+        """Asks for approval to promote one version into one target (two-person rule). Needs EDIT.
+        The request is pending until decided or until it expires, 7 days after it was made.
+        Writes APPROVAL_REQUESTED. Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_VERSION,
+        INVALID_DESCRIPTION for the comment), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
+        MODEL_VERSION_NOT_FOUND), RESOURCE_EXHAUSTED (TOO_MANY_APPROVAL_REQUESTS: 100 pending per model).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApprovePromotion(self, request, context):
+        """Approves a pending request. Needs MANAGE and a principal other than the requester
+        (PERMISSION_DENIED SELF_APPROVAL). The approval is consumed by the promotion of that version
+        into that target made by a principal other than the approver (the approver promoting is
+        PERMISSION_DENIED SELF_APPROVAL), and expires with the request. It counts only if decided
+        after the gate last changed (PromotionGate.updated_time). Writes APPROVAL_GRANTED.
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, APPROVAL_REQUEST_NOT_FOUND: no such request of
+        this model), FAILED_PRECONDITION (APPROVAL_NOT_PENDING: decided, consumed or expired),
+        INVALID_ARGUMENT (INVALID_REQUEST_ID).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectPromotion(self, request, context):
+        """Rejects a pending request; as ApprovePromotion otherwise. Writes APPROVAL_REJECTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovalRequests(self, request, context):
+        """The model's approval requests, newest first, optionally of one status, in pages (a page
+        also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
+        (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -538,6 +705,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListModelEventsRequest.FromString,
                     response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListModelEventsResponse.SerializeToString,
             ),
+            'WatchModelEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchModelEvents,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.SerializeToString,
+            ),
             'GetStageHolderAt': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStageHolderAt,
                     request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetStageHolderAtRequest.FromString,
@@ -572,6 +744,41 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.SetRegisteredModelProtection,
                     request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.FromString,
                     response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.SerializeToString,
+            ),
+            'SetPromotionGate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPromotionGate,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateResponse.SerializeToString,
+            ),
+            'GetPromotionGates': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPromotionGates,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesResponse.SerializeToString,
+            ),
+            'DeletePromotionGate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePromotionGate,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateResponse.SerializeToString,
+            ),
+            'RequestPromotionApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPromotionApproval,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalResponse.SerializeToString,
+            ),
+            'ApprovePromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApprovePromotion,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionResponse.SerializeToString,
+            ),
+            'RejectPromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectPromotion,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionResponse.SerializeToString,
+            ),
+            'ListApprovalRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovalRequests,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1180,6 +1387,33 @@ class RegistryService:
             _registered_method=True)
 
     @staticmethod
+    def WatchModelEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/WatchModelEvents',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetStageHolderAt(request,
             target,
             options=(),
@@ -1358,6 +1592,195 @@ class RegistryService:
             '/modelreg.registry.v1.RegistryService/SetRegisteredModelProtection',
             modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionRequest.SerializeToString,
             modelreg_dot_registry_dot_v1_dot_registry__pb2.SetRegisteredModelProtectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPromotionGate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/SetPromotionGate',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.SetPromotionGateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPromotionGates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/GetPromotionGates',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.GetPromotionGatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePromotionGate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/DeletePromotionGate',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.DeletePromotionGateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPromotionApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/RequestPromotionApproval',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.RequestPromotionApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApprovePromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/ApprovePromotion',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ApprovePromotionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectPromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/RejectPromotion',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.RejectPromotionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovalRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/ListApprovalRequests',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,7 +11,15 @@ Conventions (same as modelreg.tracking.v1):
   reason is an UPPER_SNAKE constant (REGISTERED_MODEL_NOT_FOUND, INVALID_STAGE, ...).
 - List/search calls take page_size (0 = server default, negative is INVALID_ARGUMENT) and an
   opaque page_token; an empty next_page_token is the only end-of-list signal. A page_token
-  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+  this service did not write is INVALID_ARGUMENT (INVALID_PAGE_TOKEN). A page also ends before
+  the row that would take its rows past 4 MiB (half the 8 MiB message limit), shorter than
+  page_size, with a next_page_token resuming at that row: a short page is not the last one.
+- What one model or version may hold is capped (README, "Limits"): a write that would leave it
+  over a cap is RESOURCE_EXHAUSTED, keeps nothing, and carries the cap's reason with the
+  `field` and the `limit` in the ErrorInfo metadata. Registered model: 1,000 tags
+  (TOO_MANY_TAGS), 256 KiB of UTF-8 in its tags (MODEL_TOO_LARGE), 1,000 aliases
+  (TOO_MANY_ALIASES). Version: 1,000 tags (TOO_MANY_TAGS), 256 KiB of tags (VERSION_TOO_LARGE).
+  Setting a tag again, or moving an alias, takes no new place.
 - No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
   backend (PostgreSQL cannot store one).
 - A version number below 1 is INVALID_ARGUMENT (INVALID_VERSION) and a description longer than
@@ -20,6 +28,14 @@ Conventions (same as modelreg.tracking.v1):
   Stage enum.
 - The caller's identity for the audit history is read from the `x-modelreg-actor` call
   metadata header; without it the actor is "anonymous".
+- Retries: every write may carry the call metadata header `x-modelreg-idempotency-key` (1 to 128
+  visible ASCII characters, else INVALID_ARGUMENT INVALID_METADATA), one random key per logical
+  call that every retry of it repeats. A write is applied once per key, history event included:
+  a retry with the same key and the same request is answered with what the call returns now
+  (CreateModelVersion: the version it created, by number) and applies nothing; the same key
+  with another request or method is INVALID_ARGUMENT (IDEMPOTENCY_KEY_REUSED). A retry arriving
+  while the first attempt still runs waits for it; UNAVAILABLE (WRITE_IN_PROGRESS) asks to
+  retry. Keys are kept MODELREG_IDEMPOTENCY_HOURS (default 24).
 """
 
 from collections import abc as _abc
@@ -54,10 +70,10 @@ class RegistryServiceStub:
     def __new__(cls, channel: _aio.Channel) -> RegistryServiceAsyncStub: ...
     CreateRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.CreateRegisteredModelRequest, _registry_pb2.CreateRegisteredModelResponse]
     """Creates a registered model. Errors: ALREADY_EXISTS (REGISTERED_MODEL_ALREADY_EXISTS),
-    INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+    INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
     """
     GetRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetRegisteredModelRequest, _registry_pb2.GetRegisteredModelResponse]
-    """Reads a registered model with its latest version per stage and its aliases.
+    """Reads a registered model with its latest version per stage (without lineage) and its aliases.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND).
     """
     RenameRegisteredModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RenameRegisteredModelRequest, _registry_pb2.RenameRegisteredModelResponse]
@@ -72,11 +88,11 @@ class RegistryServiceStub:
     """
     SearchRegisteredModels: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SearchRegisteredModelsRequest, _registry_pb2.SearchRegisteredModelsResponse]
     """Searches registered models. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of models.
     """
     SetRegisteredModelTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelTagRequest, _registry_pb2.SetRegisteredModelTagResponse]
     """Sets one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_TAG).
+    INVALID_ARGUMENT (INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
     """
     DeleteRegisteredModelTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelTagRequest, _registry_pb2.DeleteRegisteredModelTagResponse]
     """Deletes one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, TAG_NOT_FOUND)."""
@@ -86,7 +102,8 @@ class RegistryServiceStub:
     written: the run must exist and not be deleted and the source must name an artifact under it.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
     INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
-    UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
+    UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time or fails,
+    RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
     """
     GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
     """Reads one version, with its aliases and stored lineage (no call to tracking).
@@ -100,31 +117,42 @@ class RegistryServiceStub:
     """
     SearchModelVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SearchModelVersionsRequest, _registry_pb2.SearchModelVersionsResponse]
     """Searches versions. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of versions, lineage included when
+    the view asks for it.
     """
     SetModelVersionTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetModelVersionTagRequest, _registry_pb2.SetModelVersionTagResponse]
-    """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG)."""
+    """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG),
+    RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
+    """
     DeleteModelVersionTag: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionTagRequest, _registry_pb2.DeleteModelVersionTagResponse]
     """Deletes one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND, TAG_NOT_FOUND)."""
     TransitionModelVersionStage: _grpc.UnaryUnaryMultiCallable[_registry_pb2.TransitionModelVersionStageRequest, _registry_pb2.TransitionModelVersionStageResponse]
     """Moves a version to a stage. With archive_existing_versions, the other versions in the target
     stage (when it is Staging or Production) move to Archived in the same transaction.
-    Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
+    Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE),
+    FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the stage's promotion gate
+    refused; see "promotion gates and approvals" below), PERMISSION_DENIED (override_gates by a
+    non-admin).
     """
     GetLatestVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetLatestVersionsRequest, _registry_pb2.GetLatestVersionsResponse]
-    """The newest version in each requested stage (every stage when none is given).
+    """The newest version in each requested stage (every stage when none is given), without lineage
+    (GetModelVersion has it): four lineages of runs at their caps could pass the message limit.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
     """
     RollbackStage: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RollbackStageRequest, _registry_pb2.RollbackStageResponse]
     """Puts back the version that held `stage` before the current holder (taken from the history)
     and archives the current holder, in one transaction. Errors: NOT_FOUND
     (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE: only Staging and Production),
-    FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists).
+    FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists;
+    PROMOTION_GATE_FAILED, APPROVAL_REQUIRED when the stage's gate refuses the restored version),
+    PERMISSION_DENIED (override_gates by a non-admin).
     """
     SetRegisteredModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelAliasRequest, _registry_pb2.SetRegisteredModelAliasResponse]
     """Points an alias at a version, moving it when it points elsewhere.
     Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_ALIAS; `latest` and
-    names that look like version numbers are reserved).
+    names that look like version numbers are reserved), RESOURCE_EXHAUSTED (TOO_MANY_ALIASES for a
+    new alias), FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the gate on
+    "@<alias>" refused), PERMISSION_DENIED (override_gates by a non-admin; SELF_APPROVAL).
     """
     DeleteRegisteredModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelAliasRequest, _registry_pb2.DeleteRegisteredModelAliasResponse]
     """Removes an alias. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, ALIAS_NOT_FOUND)."""
@@ -133,8 +161,36 @@ class RegistryServiceStub:
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, ALIAS_NOT_FOUND).
     """
     ListModelEvents: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelEventsRequest, _registry_pb2.ListModelEventsResponse]
-    """Lists history events, oldest first, for a model or one of its versions, paginated.
-    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    """Lists history events, oldest first, for a model or one of its versions, paginated: the
+    current model's, or, for a name with no current model, those of every deleted model of that
+    name. With include_deleted, a current model's list is preceded by the events of the models
+    of its name deleted before it was created; each event's model_id tells the models apart.
+    Needs READ on the model; include_deleted needs an admin (see ListModelEventsRequest).
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN),
+    PERMISSION_DENIED (PERMISSION_DENIED: include_deleted by a non-admin, permission ADMIN).
+    """
+    WatchModelEvents: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchModelEventsRequest, _registry_pb2.WatchModelEventsResponse]
+    """Streams the history as it is written, in log order, each event with its cursor, and a
+    heartbeat with the current cursor every MODELREG_WATCH_HEARTBEAT_SECONDS (10) whether or not
+    an event matched: a client resumes after the last cursor it received, missing nothing and
+    receiving nothing twice, across reconnects, server restarts and replicas (event ids are
+    positions in commit order, the same on every replica of one database). The log is never
+    pruned, so no cursor is too old. A stream lasts at most MODELREG_WATCH_MAX_SECONDS (900),
+    then ends with OK after a last heartbeat: resume with its cursor.
+    Authorization: with `name`, READ on that model, checked again (within 0.5 s of a change of
+    grant) before each batch of events: a revoked grant ends the stream with PERMISSION_DENIED.
+    Without `name` (every model): only for callers that hold READ on every model without a grant
+    (an admin, or a default permission of READ or more), since events of models the caller may
+    not read would otherwise have to be left out one by one; anyone else is PERMISSION_DENIED
+    and watches one model by name.
+    A watch of a model ends with NOT_FOUND (REGISTERED_MODEL_NOT_FOUND) after the event of its
+    deletion. Watches take none of the stream slots of downloads: at most MODELREG_MAX_WATCHERS
+    (1,000) run at once per server process, one more is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS,
+    ErrorInfo `limit`). A watch whose client takes no message for MODELREG_STREAM_IDLE_SECONDS
+    is cancelled, as a download is.
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_ACTION, INVALID_STAGE, INVALID_ALIAS,
+    INVALID_CURSOR, CURSOR_AHEAD, TOO_MANY_FILTERS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
+    PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
     """
     GetStageHolderAt: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetStageHolderAtRequest, _registry_pb2.GetStageHolderAtResponse]
     """Answers "which version held this stage at time T", from the history.
@@ -151,13 +207,20 @@ class RegistryServiceStub:
     files (relative to the model directory). Needs READ on the model only: no grant on the
     experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
     MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
-    UNAVAILABLE (TRACKING_UNAVAILABLE).
+    UNAVAILABLE (TRACKING_UNAVAILABLE: the tracking service did not answer or failed),
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while this service runs MODELREG_MAX_STREAMS
+    streams, the workers less a quarter by default, or while the tracking service it reads the
+    file from runs its own limit; ErrorInfo `limit`; try again shortly). A download whose client
+    takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that lasts past
+    MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped reading, sees
+    CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or STREAM_TOO_LONG.
+    The limits are the service's environment (README "Configuration").
     """
     SetRegisteredModelPermission: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]
     """-- access control (see modelreg.access.v1) --
     Grants a user or group a level on a registered model. Needs MANAGE on the model.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
-    INVALID_PERMISSION_LEVEL).
+    INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED (TOO_MANY_GRANTS: a model holds at most 1,000).
     """
     DeleteRegisteredModelPermission: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelPermissionRequest, _registry_pb2.DeleteRegisteredModelPermissionResponse]
     """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND)."""
@@ -167,6 +230,53 @@ class RegistryServiceStub:
     """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
     or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
     """
+    SetPromotionGate: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetPromotionGateRequest, _registry_pb2.SetPromotionGateResponse]
+    """-- promotion gates and approvals --
+    A gate guards moves into one target of a model: a stage (Staging, Production: transitions
+    and rollbacks) or an alias ("@champion": setting or moving it). It is judged inside the
+    transaction that makes the move, against the target's holder as it is then. A failing gate
+    is FAILED_PRECONDITION (PROMOTION_GATE_FAILED, metadata clause/left/right; APPROVAL_REQUIRED)
+    or PERMISSION_DENIED (SELF_APPROVAL: the approver promoting) and records a PROMOTION_REFUSED
+    event; a gated move records its results in its event.
+
+    Creates or replaces the gate on a target. Needs MANAGE; lowering approvals_required (1 to 0)
+    needs an admin (it lifts the two-person rule). Writes GATE_SET.
+    Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_GATE_CONDITION with field "condition" and
+    "position", INVALID_APPROVALS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), RESOURCE_EXHAUSTED
+    (TOO_MANY_GATES: at most 50 targets per model), PERMISSION_DENIED (permission ADMIN when
+    lowering approvals_required).
+    """
+    GetPromotionGates: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetPromotionGatesRequest, _registry_pb2.GetPromotionGatesResponse]
+    """The model's gates, by target. Needs READ. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND)."""
+    DeletePromotionGate: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeletePromotionGateRequest, _registry_pb2.DeletePromotionGateResponse]
+    """Removes the gate on a target. Needs MANAGE, or an admin when the gate requires approvals.
+    Writes GATE_DELETED. Errors: INVALID_ARGUMENT (INVALID_TARGET), NOT_FOUND
+    (REGISTERED_MODEL_NOT_FOUND, GATE_NOT_FOUND), PERMISSION_DENIED (permission ADMIN).
+    """
+    RequestPromotionApproval: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RequestPromotionApprovalRequest, _registry_pb2.RequestPromotionApprovalResponse]
+    """Asks for approval to promote one version into one target (two-person rule). Needs EDIT.
+    The request is pending until decided or until it expires, 7 days after it was made.
+    Writes APPROVAL_REQUESTED. Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_VERSION,
+    INVALID_DESCRIPTION for the comment), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
+    MODEL_VERSION_NOT_FOUND), RESOURCE_EXHAUSTED (TOO_MANY_APPROVAL_REQUESTS: 100 pending per model).
+    """
+    ApprovePromotion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ApprovePromotionRequest, _registry_pb2.ApprovePromotionResponse]
+    """Approves a pending request. Needs MANAGE and a principal other than the requester
+    (PERMISSION_DENIED SELF_APPROVAL). The approval is consumed by the promotion of that version
+    into that target made by a principal other than the approver (the approver promoting is
+    PERMISSION_DENIED SELF_APPROVAL), and expires with the request. It counts only if decided
+    after the gate last changed (PromotionGate.updated_time). Writes APPROVAL_GRANTED.
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, APPROVAL_REQUEST_NOT_FOUND: no such request of
+    this model), FAILED_PRECONDITION (APPROVAL_NOT_PENDING: decided, consumed or expired),
+    INVALID_ARGUMENT (INVALID_REQUEST_ID).
+    """
+    RejectPromotion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RejectPromotionRequest, _registry_pb2.RejectPromotionResponse]
+    """Rejects a pending request; as ApprovePromotion otherwise. Writes APPROVAL_REJECTED."""
+    ListApprovalRequests: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListApprovalRequestsRequest, _registry_pb2.ListApprovalRequestsResponse]
+    """The model's approval requests, newest first, optionally of one status, in pages (a page
+    also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
+    (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -175,10 +285,10 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.CreateRegisteredModelRequest, _registry_pb2.CreateRegisteredModelResponse]  # type: ignore[assignment]
     """Creates a registered model. Errors: ALREADY_EXISTS (REGISTERED_MODEL_ALREADY_EXISTS),
-    INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+    INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
     """
     GetRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetRegisteredModelRequest, _registry_pb2.GetRegisteredModelResponse]  # type: ignore[assignment]
-    """Reads a registered model with its latest version per stage and its aliases.
+    """Reads a registered model with its latest version per stage (without lineage) and its aliases.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND).
     """
     RenameRegisteredModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.RenameRegisteredModelRequest, _registry_pb2.RenameRegisteredModelResponse]  # type: ignore[assignment]
@@ -193,11 +303,11 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
     SearchRegisteredModels: _aio.UnaryUnaryMultiCallable[_registry_pb2.SearchRegisteredModelsRequest, _registry_pb2.SearchRegisteredModelsResponse]  # type: ignore[assignment]
     """Searches registered models. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of models.
     """
     SetRegisteredModelTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelTagRequest, _registry_pb2.SetRegisteredModelTagResponse]  # type: ignore[assignment]
     """Sets one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_TAG).
+    INVALID_ARGUMENT (INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
     """
     DeleteRegisteredModelTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelTagRequest, _registry_pb2.DeleteRegisteredModelTagResponse]  # type: ignore[assignment]
     """Deletes one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, TAG_NOT_FOUND)."""
@@ -207,7 +317,8 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     written: the run must exist and not be deleted and the source must name an artifact under it.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
     INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
-    UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
+    UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time or fails,
+    RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
     """
     GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
     """Reads one version, with its aliases and stored lineage (no call to tracking).
@@ -221,31 +332,42 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
     SearchModelVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.SearchModelVersionsRequest, _registry_pb2.SearchModelVersionsResponse]  # type: ignore[assignment]
     """Searches versions. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of versions, lineage included when
+    the view asks for it.
     """
     SetModelVersionTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetModelVersionTagRequest, _registry_pb2.SetModelVersionTagResponse]  # type: ignore[assignment]
-    """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG)."""
+    """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG),
+    RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
+    """
     DeleteModelVersionTag: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelVersionTagRequest, _registry_pb2.DeleteModelVersionTagResponse]  # type: ignore[assignment]
     """Deletes one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND, TAG_NOT_FOUND)."""
     TransitionModelVersionStage: _aio.UnaryUnaryMultiCallable[_registry_pb2.TransitionModelVersionStageRequest, _registry_pb2.TransitionModelVersionStageResponse]  # type: ignore[assignment]
     """Moves a version to a stage. With archive_existing_versions, the other versions in the target
     stage (when it is Staging or Production) move to Archived in the same transaction.
-    Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
+    Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE),
+    FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the stage's promotion gate
+    refused; see "promotion gates and approvals" below), PERMISSION_DENIED (override_gates by a
+    non-admin).
     """
     GetLatestVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetLatestVersionsRequest, _registry_pb2.GetLatestVersionsResponse]  # type: ignore[assignment]
-    """The newest version in each requested stage (every stage when none is given).
+    """The newest version in each requested stage (every stage when none is given), without lineage
+    (GetModelVersion has it): four lineages of runs at their caps could pass the message limit.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
     """
     RollbackStage: _aio.UnaryUnaryMultiCallable[_registry_pb2.RollbackStageRequest, _registry_pb2.RollbackStageResponse]  # type: ignore[assignment]
     """Puts back the version that held `stage` before the current holder (taken from the history)
     and archives the current holder, in one transaction. Errors: NOT_FOUND
     (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE: only Staging and Production),
-    FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists).
+    FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists;
+    PROMOTION_GATE_FAILED, APPROVAL_REQUIRED when the stage's gate refuses the restored version),
+    PERMISSION_DENIED (override_gates by a non-admin).
     """
     SetRegisteredModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelAliasRequest, _registry_pb2.SetRegisteredModelAliasResponse]  # type: ignore[assignment]
     """Points an alias at a version, moving it when it points elsewhere.
     Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_ALIAS; `latest` and
-    names that look like version numbers are reserved).
+    names that look like version numbers are reserved), RESOURCE_EXHAUSTED (TOO_MANY_ALIASES for a
+    new alias), FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the gate on
+    "@<alias>" refused), PERMISSION_DENIED (override_gates by a non-admin; SELF_APPROVAL).
     """
     DeleteRegisteredModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelAliasRequest, _registry_pb2.DeleteRegisteredModelAliasResponse]  # type: ignore[assignment]
     """Removes an alias. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, ALIAS_NOT_FOUND)."""
@@ -254,8 +376,36 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, ALIAS_NOT_FOUND).
     """
     ListModelEvents: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelEventsRequest, _registry_pb2.ListModelEventsResponse]  # type: ignore[assignment]
-    """Lists history events, oldest first, for a model or one of its versions, paginated.
-    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    """Lists history events, oldest first, for a model or one of its versions, paginated: the
+    current model's, or, for a name with no current model, those of every deleted model of that
+    name. With include_deleted, a current model's list is preceded by the events of the models
+    of its name deleted before it was created; each event's model_id tells the models apart.
+    Needs READ on the model; include_deleted needs an admin (see ListModelEventsRequest).
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN),
+    PERMISSION_DENIED (PERMISSION_DENIED: include_deleted by a non-admin, permission ADMIN).
+    """
+    WatchModelEvents: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchModelEventsRequest, _registry_pb2.WatchModelEventsResponse]  # type: ignore[assignment]
+    """Streams the history as it is written, in log order, each event with its cursor, and a
+    heartbeat with the current cursor every MODELREG_WATCH_HEARTBEAT_SECONDS (10) whether or not
+    an event matched: a client resumes after the last cursor it received, missing nothing and
+    receiving nothing twice, across reconnects, server restarts and replicas (event ids are
+    positions in commit order, the same on every replica of one database). The log is never
+    pruned, so no cursor is too old. A stream lasts at most MODELREG_WATCH_MAX_SECONDS (900),
+    then ends with OK after a last heartbeat: resume with its cursor.
+    Authorization: with `name`, READ on that model, checked again (within 0.5 s of a change of
+    grant) before each batch of events: a revoked grant ends the stream with PERMISSION_DENIED.
+    Without `name` (every model): only for callers that hold READ on every model without a grant
+    (an admin, or a default permission of READ or more), since events of models the caller may
+    not read would otherwise have to be left out one by one; anyone else is PERMISSION_DENIED
+    and watches one model by name.
+    A watch of a model ends with NOT_FOUND (REGISTERED_MODEL_NOT_FOUND) after the event of its
+    deletion. Watches take none of the stream slots of downloads: at most MODELREG_MAX_WATCHERS
+    (1,000) run at once per server process, one more is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS,
+    ErrorInfo `limit`). A watch whose client takes no message for MODELREG_STREAM_IDLE_SECONDS
+    is cancelled, as a download is.
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_ACTION, INVALID_STAGE, INVALID_ALIAS,
+    INVALID_CURSOR, CURSOR_AHEAD, TOO_MANY_FILTERS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
+    PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
     """
     GetStageHolderAt: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetStageHolderAtRequest, _registry_pb2.GetStageHolderAtResponse]  # type: ignore[assignment]
     """Answers "which version held this stage at time T", from the history.
@@ -272,13 +422,20 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     files (relative to the model directory). Needs READ on the model only: no grant on the
     experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
     MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
-    UNAVAILABLE (TRACKING_UNAVAILABLE).
+    UNAVAILABLE (TRACKING_UNAVAILABLE: the tracking service did not answer or failed),
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while this service runs MODELREG_MAX_STREAMS
+    streams, the workers less a quarter by default, or while the tracking service it reads the
+    file from runs its own limit; ErrorInfo `limit`; try again shortly). A download whose client
+    takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that lasts past
+    MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped reading, sees
+    CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or STREAM_TOO_LONG.
+    The limits are the service's environment (README "Configuration").
     """
     SetRegisteredModelPermission: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelPermissionRequest, _registry_pb2.SetRegisteredModelPermissionResponse]  # type: ignore[assignment]
     """-- access control (see modelreg.access.v1) --
     Grants a user or group a level on a registered model. Needs MANAGE on the model.
     Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
-    INVALID_PERMISSION_LEVEL).
+    INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED (TOO_MANY_GRANTS: a model holds at most 1,000).
     """
     DeleteRegisteredModelPermission: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteRegisteredModelPermissionRequest, _registry_pb2.DeleteRegisteredModelPermissionResponse]  # type: ignore[assignment]
     """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, PERMISSION_NOT_FOUND)."""
@@ -287,6 +444,53 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     SetRegisteredModelProtection: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetRegisteredModelProtectionRequest, _registry_pb2.SetRegisteredModelProtectionResponse]  # type: ignore[assignment]
     """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
     or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
+    """
+    SetPromotionGate: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetPromotionGateRequest, _registry_pb2.SetPromotionGateResponse]  # type: ignore[assignment]
+    """-- promotion gates and approvals --
+    A gate guards moves into one target of a model: a stage (Staging, Production: transitions
+    and rollbacks) or an alias ("@champion": setting or moving it). It is judged inside the
+    transaction that makes the move, against the target's holder as it is then. A failing gate
+    is FAILED_PRECONDITION (PROMOTION_GATE_FAILED, metadata clause/left/right; APPROVAL_REQUIRED)
+    or PERMISSION_DENIED (SELF_APPROVAL: the approver promoting) and records a PROMOTION_REFUSED
+    event; a gated move records its results in its event.
+
+    Creates or replaces the gate on a target. Needs MANAGE; lowering approvals_required (1 to 0)
+    needs an admin (it lifts the two-person rule). Writes GATE_SET.
+    Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_GATE_CONDITION with field "condition" and
+    "position", INVALID_APPROVALS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), RESOURCE_EXHAUSTED
+    (TOO_MANY_GATES: at most 50 targets per model), PERMISSION_DENIED (permission ADMIN when
+    lowering approvals_required).
+    """
+    GetPromotionGates: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetPromotionGatesRequest, _registry_pb2.GetPromotionGatesResponse]  # type: ignore[assignment]
+    """The model's gates, by target. Needs READ. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND)."""
+    DeletePromotionGate: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeletePromotionGateRequest, _registry_pb2.DeletePromotionGateResponse]  # type: ignore[assignment]
+    """Removes the gate on a target. Needs MANAGE, or an admin when the gate requires approvals.
+    Writes GATE_DELETED. Errors: INVALID_ARGUMENT (INVALID_TARGET), NOT_FOUND
+    (REGISTERED_MODEL_NOT_FOUND, GATE_NOT_FOUND), PERMISSION_DENIED (permission ADMIN).
+    """
+    RequestPromotionApproval: _aio.UnaryUnaryMultiCallable[_registry_pb2.RequestPromotionApprovalRequest, _registry_pb2.RequestPromotionApprovalResponse]  # type: ignore[assignment]
+    """Asks for approval to promote one version into one target (two-person rule). Needs EDIT.
+    The request is pending until decided or until it expires, 7 days after it was made.
+    Writes APPROVAL_REQUESTED. Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_VERSION,
+    INVALID_DESCRIPTION for the comment), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
+    MODEL_VERSION_NOT_FOUND), RESOURCE_EXHAUSTED (TOO_MANY_APPROVAL_REQUESTS: 100 pending per model).
+    """
+    ApprovePromotion: _aio.UnaryUnaryMultiCallable[_registry_pb2.ApprovePromotionRequest, _registry_pb2.ApprovePromotionResponse]  # type: ignore[assignment]
+    """Approves a pending request. Needs MANAGE and a principal other than the requester
+    (PERMISSION_DENIED SELF_APPROVAL). The approval is consumed by the promotion of that version
+    into that target made by a principal other than the approver (the approver promoting is
+    PERMISSION_DENIED SELF_APPROVAL), and expires with the request. It counts only if decided
+    after the gate last changed (PromotionGate.updated_time). Writes APPROVAL_GRANTED.
+    Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, APPROVAL_REQUEST_NOT_FOUND: no such request of
+    this model), FAILED_PRECONDITION (APPROVAL_NOT_PENDING: decided, consumed or expired),
+    INVALID_ARGUMENT (INVALID_REQUEST_ID).
+    """
+    RejectPromotion: _aio.UnaryUnaryMultiCallable[_registry_pb2.RejectPromotionRequest, _registry_pb2.RejectPromotionResponse]  # type: ignore[assignment]
+    """Rejects a pending request; as ApprovePromotion otherwise. Writes APPROVAL_REJECTED."""
+    ListApprovalRequests: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListApprovalRequestsRequest, _registry_pb2.ListApprovalRequestsResponse]  # type: ignore[assignment]
+    """The model's approval requests, newest first, optionally of one status, in pages (a page
+    also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
+    (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -299,7 +503,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.CreateRegisteredModelResponse, _abc.Awaitable[_registry_pb2.CreateRegisteredModelResponse]]:
         """Creates a registered model. Errors: ALREADY_EXISTS (REGISTERED_MODEL_ALREADY_EXISTS),
-        INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+        INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -308,7 +512,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetRegisteredModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetRegisteredModelResponse, _abc.Awaitable[_registry_pb2.GetRegisteredModelResponse]]:
-        """Reads a registered model with its latest version per stage and its aliases.
+        """Reads a registered model with its latest version per stage (without lineage) and its aliases.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND).
         """
 
@@ -347,7 +551,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SearchRegisteredModelsResponse, _abc.Awaitable[_registry_pb2.SearchRegisteredModelsResponse]]:
         """Searches registered models. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of models.
         """
 
     @_abc_1.abstractmethod
@@ -357,7 +561,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetRegisteredModelTagResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelTagResponse]]:
         """Sets one tag of a registered model. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_TAG).
+        INVALID_ARGUMENT (INVALID_TAG), RESOURCE_EXHAUSTED (TOO_MANY_TAGS, MODEL_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -379,7 +583,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         written: the run must exist and not be deleted and the source must name an artifact under it.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_SOURCE, INVALID_TAG,
         INVALID_RUN_ID), FAILED_PRECONDITION (RUN_NOT_FOUND, RUN_DELETED, ARTIFACT_NOT_FOUND),
-        UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time.
+        UNAVAILABLE (TRACKING_UNAVAILABLE) when the tracking service does not answer in time or fails,
+        RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -417,7 +622,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SearchModelVersionsResponse, _abc.Awaitable[_registry_pb2.SearchModelVersionsResponse]]:
         """Searches versions. Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY,
-        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN). Pages end at 4 MiB of versions, lineage included when
+        the view asks for it.
         """
 
     @_abc_1.abstractmethod
@@ -426,7 +632,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SetModelVersionTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetModelVersionTagResponse, _abc.Awaitable[_registry_pb2.SetModelVersionTagResponse]]:
-        """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG)."""
+        """Sets one tag of a version. Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_TAG),
+        RESOURCE_EXHAUSTED (TOO_MANY_TAGS, VERSION_TOO_LARGE).
+        """
 
     @_abc_1.abstractmethod
     def DeleteModelVersionTag(
@@ -444,7 +652,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_pb2.TransitionModelVersionStageResponse, _abc.Awaitable[_registry_pb2.TransitionModelVersionStageResponse]]:
         """Moves a version to a stage. With archive_existing_versions, the other versions in the target
         stage (when it is Staging or Production) move to Archived in the same transaction.
-        Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
+        Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE),
+        FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the stage's promotion gate
+        refused; see "promotion gates and approvals" below), PERMISSION_DENIED (override_gates by a
+        non-admin).
         """
 
     @_abc_1.abstractmethod
@@ -453,7 +664,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetLatestVersionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetLatestVersionsResponse, _abc.Awaitable[_registry_pb2.GetLatestVersionsResponse]]:
-        """The newest version in each requested stage (every stage when none is given).
+        """The newest version in each requested stage (every stage when none is given), without lineage
+        (GetModelVersion has it): four lineages of runs at their caps could pass the message limit.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE).
         """
 
@@ -466,7 +678,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Puts back the version that held `stage` before the current holder (taken from the history)
         and archives the current holder, in one transaction. Errors: NOT_FOUND
         (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_STAGE: only Staging and Production),
-        FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists).
+        FAILED_PRECONDITION (NO_ROLLBACK_TARGET when no earlier live holder exists;
+        PROMOTION_GATE_FAILED, APPROVAL_REQUIRED when the stage's gate refuses the restored version),
+        PERMISSION_DENIED (override_gates by a non-admin).
         """
 
     @_abc_1.abstractmethod
@@ -477,7 +691,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_pb2.SetRegisteredModelAliasResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelAliasResponse]]:
         """Points an alias at a version, moving it when it points elsewhere.
         Errors: NOT_FOUND (MODEL_VERSION_NOT_FOUND), INVALID_ARGUMENT (INVALID_ALIAS; `latest` and
-        names that look like version numbers are reserved).
+        names that look like version numbers are reserved), RESOURCE_EXHAUSTED (TOO_MANY_ALIASES for a
+        new alias), FAILED_PRECONDITION (PROMOTION_GATE_FAILED, APPROVAL_REQUIRED: the gate on
+        "@<alias>" refused), PERMISSION_DENIED (override_gates by a non-admin; SELF_APPROVAL).
         """
 
     @_abc_1.abstractmethod
@@ -504,8 +720,42 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ListModelEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListModelEventsResponse, _abc.Awaitable[_registry_pb2.ListModelEventsResponse]]:
-        """Lists history events, oldest first, for a model or one of its versions, paginated.
-        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        """Lists history events, oldest first, for a model or one of its versions, paginated: the
+        current model's, or, for a name with no current model, those of every deleted model of that
+        name. With include_deleted, a current model's list is preceded by the events of the models
+        of its name deleted before it was created; each event's model_id tells the models apart.
+        Needs READ on the model; include_deleted needs an admin (see ListModelEventsRequest).
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN),
+        PERMISSION_DENIED (PERMISSION_DENIED: include_deleted by a non-admin, permission ADMIN).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchModelEvents(
+        self,
+        request: _registry_pb2.WatchModelEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.WatchModelEventsResponse], _abc.AsyncIterator[_registry_pb2.WatchModelEventsResponse]]:
+        """Streams the history as it is written, in log order, each event with its cursor, and a
+        heartbeat with the current cursor every MODELREG_WATCH_HEARTBEAT_SECONDS (10) whether or not
+        an event matched: a client resumes after the last cursor it received, missing nothing and
+        receiving nothing twice, across reconnects, server restarts and replicas (event ids are
+        positions in commit order, the same on every replica of one database). The log is never
+        pruned, so no cursor is too old. A stream lasts at most MODELREG_WATCH_MAX_SECONDS (900),
+        then ends with OK after a last heartbeat: resume with its cursor.
+        Authorization: with `name`, READ on that model, checked again (within 0.5 s of a change of
+        grant) before each batch of events: a revoked grant ends the stream with PERMISSION_DENIED.
+        Without `name` (every model): only for callers that hold READ on every model without a grant
+        (an admin, or a default permission of READ or more), since events of models the caller may
+        not read would otherwise have to be left out one by one; anyone else is PERMISSION_DENIED
+        and watches one model by name.
+        A watch of a model ends with NOT_FOUND (REGISTERED_MODEL_NOT_FOUND) after the event of its
+        deletion. Watches take none of the stream slots of downloads: at most MODELREG_MAX_WATCHERS
+        (1,000) run at once per server process, one more is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS,
+        ErrorInfo `limit`). A watch whose client takes no message for MODELREG_STREAM_IDLE_SECONDS
+        is cancelled, as a download is.
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_ACTION, INVALID_STAGE, INVALID_ALIAS,
+        INVALID_CURSOR, CURSOR_AHEAD, TOO_MANY_FILTERS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND),
+        PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
         """
 
     @_abc_1.abstractmethod
@@ -540,7 +790,14 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         files (relative to the model directory). Needs READ on the model only: no grant on the
         experiment behind it. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND,
         MODEL_FILE_NOT_FOUND), INVALID_ARGUMENT (INVALID_PATH), FAILED_PRECONDITION (NO_LINEAGE),
-        UNAVAILABLE (TRACKING_UNAVAILABLE).
+        UNAVAILABLE (TRACKING_UNAVAILABLE: the tracking service did not answer or failed),
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while this service runs MODELREG_MAX_STREAMS
+        streams, the workers less a quarter by default, or while the tracking service it reads the
+        file from runs its own limit; ErrorInfo `limit`; try again shortly). A download whose client
+        takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that lasts past
+        MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped reading, sees
+        CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or STREAM_TOO_LONG.
+        The limits are the service's environment (README "Configuration").
         """
 
     @_abc_1.abstractmethod
@@ -552,7 +809,7 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """-- access control (see modelreg.access.v1) --
         Grants a user or group a level on a registered model. Needs MANAGE on the model.
         Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PRINCIPAL,
-        INVALID_PERMISSION_LEVEL).
+        INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED (TOO_MANY_GRANTS: a model holds at most 1,000).
         """
 
     @_abc_1.abstractmethod
@@ -579,6 +836,95 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_pb2.SetRegisteredModelProtectionResponse, _abc.Awaitable[_registry_pb2.SetRegisteredModelProtectionResponse]]:
         """Sets which promotions need MANAGE on the model: entering or leaving Production, and moving
         or deleting the named aliases. Needs MANAGE. Errors: INVALID_ARGUMENT (INVALID_ALIAS).
+        """
+
+    @_abc_1.abstractmethod
+    def SetPromotionGate(
+        self,
+        request: _registry_pb2.SetPromotionGateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.SetPromotionGateResponse, _abc.Awaitable[_registry_pb2.SetPromotionGateResponse]]:
+        """-- promotion gates and approvals --
+        A gate guards moves into one target of a model: a stage (Staging, Production: transitions
+        and rollbacks) or an alias ("@champion": setting or moving it). It is judged inside the
+        transaction that makes the move, against the target's holder as it is then. A failing gate
+        is FAILED_PRECONDITION (PROMOTION_GATE_FAILED, metadata clause/left/right; APPROVAL_REQUIRED)
+        or PERMISSION_DENIED (SELF_APPROVAL: the approver promoting) and records a PROMOTION_REFUSED
+        event; a gated move records its results in its event.
+
+        Creates or replaces the gate on a target. Needs MANAGE; lowering approvals_required (1 to 0)
+        needs an admin (it lifts the two-person rule). Writes GATE_SET.
+        Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_GATE_CONDITION with field "condition" and
+        "position", INVALID_APPROVALS), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND), RESOURCE_EXHAUSTED
+        (TOO_MANY_GATES: at most 50 targets per model), PERMISSION_DENIED (permission ADMIN when
+        lowering approvals_required).
+        """
+
+    @_abc_1.abstractmethod
+    def GetPromotionGates(
+        self,
+        request: _registry_pb2.GetPromotionGatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.GetPromotionGatesResponse, _abc.Awaitable[_registry_pb2.GetPromotionGatesResponse]]:
+        """The model's gates, by target. Needs READ. Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND)."""
+
+    @_abc_1.abstractmethod
+    def DeletePromotionGate(
+        self,
+        request: _registry_pb2.DeletePromotionGateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.DeletePromotionGateResponse, _abc.Awaitable[_registry_pb2.DeletePromotionGateResponse]]:
+        """Removes the gate on a target. Needs MANAGE, or an admin when the gate requires approvals.
+        Writes GATE_DELETED. Errors: INVALID_ARGUMENT (INVALID_TARGET), NOT_FOUND
+        (REGISTERED_MODEL_NOT_FOUND, GATE_NOT_FOUND), PERMISSION_DENIED (permission ADMIN).
+        """
+
+    @_abc_1.abstractmethod
+    def RequestPromotionApproval(
+        self,
+        request: _registry_pb2.RequestPromotionApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.RequestPromotionApprovalResponse, _abc.Awaitable[_registry_pb2.RequestPromotionApprovalResponse]]:
+        """Asks for approval to promote one version into one target (two-person rule). Needs EDIT.
+        The request is pending until decided or until it expires, 7 days after it was made.
+        Writes APPROVAL_REQUESTED. Errors: INVALID_ARGUMENT (INVALID_TARGET, INVALID_VERSION,
+        INVALID_DESCRIPTION for the comment), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND,
+        MODEL_VERSION_NOT_FOUND), RESOURCE_EXHAUSTED (TOO_MANY_APPROVAL_REQUESTS: 100 pending per model).
+        """
+
+    @_abc_1.abstractmethod
+    def ApprovePromotion(
+        self,
+        request: _registry_pb2.ApprovePromotionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ApprovePromotionResponse, _abc.Awaitable[_registry_pb2.ApprovePromotionResponse]]:
+        """Approves a pending request. Needs MANAGE and a principal other than the requester
+        (PERMISSION_DENIED SELF_APPROVAL). The approval is consumed by the promotion of that version
+        into that target made by a principal other than the approver (the approver promoting is
+        PERMISSION_DENIED SELF_APPROVAL), and expires with the request. It counts only if decided
+        after the gate last changed (PromotionGate.updated_time). Writes APPROVAL_GRANTED.
+        Errors: NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, APPROVAL_REQUEST_NOT_FOUND: no such request of
+        this model), FAILED_PRECONDITION (APPROVAL_NOT_PENDING: decided, consumed or expired),
+        INVALID_ARGUMENT (INVALID_REQUEST_ID).
+        """
+
+    @_abc_1.abstractmethod
+    def RejectPromotion(
+        self,
+        request: _registry_pb2.RejectPromotionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.RejectPromotionResponse, _abc.Awaitable[_registry_pb2.RejectPromotionResponse]]:
+        """Rejects a pending request; as ApprovePromotion otherwise. Writes APPROVAL_REJECTED."""
+
+    @_abc_1.abstractmethod
+    def ListApprovalRequests(
+        self,
+        request: _registry_pb2.ListApprovalRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ListApprovalRequestsResponse, _abc.Awaitable[_registry_pb2.ListApprovalRequestsResponse]]:
+        """The model's approval requests, newest first, optionally of one status, in pages (a page
+        also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
+        (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

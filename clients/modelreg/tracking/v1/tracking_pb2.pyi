@@ -15,9 +15,27 @@ Conventions used throughout this file:
 - List/search calls take page_size (0 means the server default, negative is INVALID_ARGUMENT,
   values above the maximum are clamped) and an opaque page_token; an empty next_page_token is
   the only end-of-list signal. A page_token this service did not write is INVALID_ARGUMENT
-  (INVALID_PAGE_TOKEN).
+  (INVALID_PAGE_TOKEN). A page also ends before the row that would take its rows past 4 MiB
+  (half the 8 MiB message limit), shorter than page_size, with a next_page_token resuming at
+  that row: a short page is not the last one.
+- What one run or experiment may hold is capped (README, "Limits"): a write that would leave
+  it over a cap is RESOURCE_EXHAUSTED, keeps nothing, and carries the cap's reason with the
+  `field` and the `limit` in the ErrorInfo metadata. Run: 1,000 params (TOO_MANY_PARAMS),
+  1,000 tags (TOO_MANY_TAGS), 1 MiB of UTF-8 in params and tags together (RUN_TOO_LARGE),
+  1,000 metric keys (TOO_MANY_METRICS), 10,000 artifact files and 1 MiB of their paths
+  (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE). Experiment: 1,000 tags (TOO_MANY_TAGS), 1 MiB of
+  tags (EXPERIMENT_TOO_LARGE). Setting a key again is not a new key.
 - No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
   backend (PostgreSQL cannot store one).
+- Retries: every write may carry the call metadata header `x-modelreg-idempotency-key` (1 to 128
+  visible ASCII characters, else INVALID_ARGUMENT INVALID_METADATA), one random key per logical
+  call that every retry of it repeats. A write is applied once per key: a retry with the same key
+  and the same request is answered with what the call returns now (CreateRun: the run it
+  created) and applies nothing; the same key with another request or method is INVALID_ARGUMENT
+  (IDEMPOTENCY_KEY_REUSED). A LogMetrics stream's key covers its messages by position: the n-th
+  message is stored once per key, so a stream sent again from the start stores only what it did
+  not store before. A retry arriving while the first attempt still runs waits for it; UNAVAILABLE
+  (WRITE_IN_PROGRESS) asks to retry. Keys are kept MODELREG_IDEMPOTENCY_HOURS (default 24).
 """
 
 from collections import abc as _abc
@@ -104,6 +122,40 @@ RUN_STATUS_FINISHED: RunStatus.ValueType  # 3
 RUN_STATUS_FAILED: RunStatus.ValueType  # 4
 RUN_STATUS_KILLED: RunStatus.ValueType  # 5
 Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
+
+class _RunEventAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunEventActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunEventAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_EVENT_ACTION_UNSPECIFIED: _RunEventAction.ValueType  # 0
+    RUN_EVENT_ACTION_FINISHED: _RunEventAction.ValueType  # 1
+    """The run's status became FINISHED (UpdateRun)."""
+    RUN_EVENT_ACTION_FAILED: _RunEventAction.ValueType  # 2
+    """The run's status became FAILED."""
+    RUN_EVENT_ACTION_KILLED: _RunEventAction.ValueType  # 3
+    """The run's status became KILLED."""
+    RUN_EVENT_ACTION_DELETED: _RunEventAction.ValueType  # 4
+    """The run was soft-deleted, by DeleteRun or with its experiment."""
+    RUN_EVENT_ACTION_RESTORED: _RunEventAction.ValueType  # 5
+    """The run was restored, by RestoreRun or with its experiment."""
+
+class RunEventAction(_RunEventAction, metaclass=_RunEventActionEnumTypeWrapper):
+    """What a run lifecycle event records."""
+
+RUN_EVENT_ACTION_UNSPECIFIED: RunEventAction.ValueType  # 0
+RUN_EVENT_ACTION_FINISHED: RunEventAction.ValueType  # 1
+"""The run's status became FINISHED (UpdateRun)."""
+RUN_EVENT_ACTION_FAILED: RunEventAction.ValueType  # 2
+"""The run's status became FAILED."""
+RUN_EVENT_ACTION_KILLED: RunEventAction.ValueType  # 3
+"""The run's status became KILLED."""
+RUN_EVENT_ACTION_DELETED: RunEventAction.ValueType  # 4
+"""The run was soft-deleted, by DeleteRun or with its experiment."""
+RUN_EVENT_ACTION_RESTORED: RunEventAction.ValueType  # 5
+"""The run was restored, by RestoreRun or with its experiment."""
+Global___RunEventAction: _TypeAlias = RunEventAction  # noqa: Y015
 
 @_typing.final
 class Experiment(_message.Message):
@@ -842,7 +894,10 @@ class CreateRunRequest(_message.Message):
     """Optional parent run id for a nested run; it must exist."""
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Optional tags."""
+        """Optional tags. `mlflow.runName` and `mlflow.parentRunId` (how MLflow's clients send a run's
+        name and parent) are not stored as tags: they give run_name and parent_run_id when those are
+        empty, and one that differs from its field is INVALID_ARGUMENT (CONFLICTING_RUN_TAG).
+        """
 
     def __init__(
         self,
@@ -1053,6 +1108,114 @@ class RestoreRunResponse(_message.Message):
 Global___RestoreRunResponse: _TypeAlias = RestoreRunResponse  # noqa: Y015
 
 @_typing.final
+class RunEvent(_message.Message):
+    """An entry of the runs' lifecycle log."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """The event's position: ask for the events after it to resume there."""
+    run_id: _builtins.str
+    experiment_id: _builtins.str
+    action: Global___RunEventAction.ValueType
+    actor: _builtins.str
+    """The authenticated caller (or the x-modelreg-actor header when access control is off)."""
+    time: _builtins.int
+    request_id: _builtins.str
+    """The x-request-id of the call that made the change."""
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        experiment_id: _builtins.str = ...,
+        action: Global___RunEventAction.ValueType = ...,
+        actor: _builtins.str = ...,
+        time: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "cursor", b"cursor", "experiment_id", b"experiment_id", "request_id", b"request_id", "run_id", b"run_id", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunEvent: _TypeAlias = RunEvent  # noqa: Y015
+
+@_typing.final
+class ListRunEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_IDS_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """Only the events of this run."""
+    cursor: _builtins.str
+    """The cursor of the last event already seen (next_cursor of the previous call); empty: from
+    the beginning of the log.
+    """
+    page_size: _builtins.int
+    """0 = default (100), max 1,000."""
+    @_builtins.property
+    def experiment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only the events of these experiments (at most 100). Empty: every experiment readable."""
+
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[Global___RunEventAction.ValueType]:
+        """Only these kinds of events; empty: every kind."""
+
+    def __init__(
+        self,
+        *,
+        experiment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        run_id: _builtins.str = ...,
+        actions: _abc.Iterable[Global___RunEventAction.ValueType] | None = ...,
+        cursor: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "cursor", b"cursor", "experiment_ids", b"experiment_ids", "page_size", b"page_size", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunEventsRequest: _TypeAlias = ListRunEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_CURSOR_FIELD_NUMBER: _builtins.int
+    next_cursor: _builtins.str
+    """Where the next call resumes: the last event's cursor, or the request's when none matched."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___RunEvent] | None = ...,
+        next_cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_cursor", b"next_cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunEventsResponse: _TypeAlias = ListRunEventsResponse  # noqa: Y015
+
+@_typing.final
 class SearchRunsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1065,7 +1228,10 @@ class SearchRunsRequest(_message.Message):
     filter: _builtins.str
     """MLflow filter grammar: clauses joined by AND over `metrics.<key>` (=, !=, <, <=, >, >=),
     `params.<key>` and `tags.<key>` (=, !=, LIKE, ILIKE, IN, NOT IN), `attributes.<name>` for
-    status, run_name, run_id, start_time, end_time, artifact_uri (comparisons, LIKE/ILIKE, IN).
+    status, run_name, run_id, parent_run_id, start_time, end_time, artifact_uri (comparisons,
+    LIKE/ILIKE, IN). `tags.mlflow.runName` and `tags.mlflow.parentRunId` are the run_name and
+    parent_run_id attributes (in order_by too), `attributes.user_id` is `tags.mlflow.user` (as
+    MLflow's run.info.user_id); every other `tags.mlflow.*` key is a tag like any other.
     Keys with special characters are quoted with backticks or double quotes.
     """
     run_view_type: Global___ViewType.ValueType
@@ -1079,8 +1245,9 @@ class SearchRunsRequest(_message.Message):
     @_builtins.property
     def order_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Up to 3 clauses: `metrics.rmse ASC`, `params.alpha`, `tags.team DESC`,
-        `attributes.start_time DESC`. Default: start_time DESC, run_id ASC. Runs that lack the
-        ordering key come last.
+        `attributes.start_time DESC` (any attribute above but user_id). Default: start_time DESC,
+        run_id ASC. Ties are broken as MLflow breaks them: start_time DESC, then run_id ASC. Runs
+        that lack the ordering key come last.
         """
 
     def __init__(

@@ -105,6 +105,11 @@ class TrackingServiceStub:
                 request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunRequest.SerializeToString,
                 response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunResponse.FromString,
                 _registered_method=True)
+        self.ListRunEvents = channel.unary_unary(
+                '/modelreg.tracking.v1.TrackingService/ListRunEvents',
+                request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsResponse.FromString,
+                _registered_method=True)
         self.SearchRuns = channel.unary_unary(
                 '/modelreg.tracking.v1.TrackingService/SearchRuns',
                 request_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.SearchRunsRequest.SerializeToString,
@@ -197,7 +202,7 @@ class TrackingServiceServicer:
         is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
         with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
         until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
-        another experiment's, or lies below or above it.
+        another experiment's, or lies below or above it, RESOURCE_EXHAUSTED (EXPERIMENT_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,7 +223,7 @@ class TrackingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchExperiments(self, request, context):
-        """Searches experiments with a filter, an order and pagination.
+        """Searches experiments with a filter, an order and pagination; pages end at 4 MiB of rows.
         Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
         INVALID_VIEW_TYPE).
         """
@@ -236,7 +241,8 @@ class TrackingServiceServicer:
 
     def SetExperimentTag(self, request, context):
         """Sets (inserts or replaces) one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED).
+        INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED), RESOURCE_EXHAUSTED
+        (TOO_MANY_TAGS, EXPERIMENT_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,7 +272,8 @@ class TrackingServiceServicer:
 
     def CreateRun(self, request, context):
         """Creates a run in an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PARENT_RUN_NOT_FOUND),
-        FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+        FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+        RESOURCE_EXHAUSTED (RUN_TOO_LARGE: 100 tags of 8,000 characters can pass 1 MiB of UTF-8).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,7 +281,8 @@ class TrackingServiceServicer:
 
     def GetRun(self, request, context):
         """Reads a run: info, params, the latest value of each metric, tags. Deleted runs are returned
-        too (their lifecycle_stage says so). Errors: NOT_FOUND (RUN_NOT_FOUND).
+        too (their lifecycle_stage says so). The run caps keep the answer under 1.5 MB.
+        Errors: NOT_FOUND (RUN_NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,11 +310,26 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRunEvents(self, request, context):
+        """The runs' lifecycle log after a cursor, oldest first: a run finished, failed, was killed,
+        deleted (alone or with its experiment) or restored. Each event is written in the transaction
+        of its change and its position follows commit order, so a reader that asks again with
+        next_cursor misses nothing and sees nothing twice, whichever replica answers. The log is
+        never pruned: every cursor this service wrote stays valid. Needs READ on the experiments
+        asked for; without experiment_ids or run_id, the events of every experiment the caller may
+        read. Errors: INVALID_ARGUMENT (INVALID_CURSOR: not a cursor of this log; CURSOR_AHEAD: beyond
+        its last event, i.e. from another database; INVALID_EVENT_ACTION, INVALID_PAGE_SIZE,
+        INVALID_EXPERIMENT_ID, INVALID_RUN_ID), NOT_FOUND (EXPERIMENT_NOT_FOUND, RUN_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SearchRuns(self, request, context):
         """Searches runs across experiments with MLflow's filter grammar, e.g.
         `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
         Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        INVALID_VIEW_TYPE).
+        INVALID_VIEW_TYPE). Pages end at 4 MiB of rows (see the conventions above).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -315,7 +338,8 @@ class TrackingServiceServicer:
     def LogParam(self, request, context):
         """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
         (PARAM_VALUE_CONFLICT) naming the key; the same value again is a no-op.
-        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM).
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM),
+        RESOURCE_EXHAUSTED (TOO_MANY_PARAMS, RUN_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -323,14 +347,16 @@ class TrackingServiceServicer:
 
     def LogMetric(self, request, context):
         """Logs one metric point. Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED),
-        INVALID_ARGUMENT (INVALID_METRIC).
+        INVALID_ARGUMENT (INVALID_METRIC), RESOURCE_EXHAUSTED (TOO_MANY_METRICS for a new key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetTag(self, request, context):
-        """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG.
+        """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG and TOO_MANY_TAGS.
+        `mlflow.runName` renames the run (as UpdateRun); `mlflow.parentRunId` is INVALID_ARGUMENT
+        (RESERVED_TAG): a run's parent is set when it is created.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -345,7 +371,10 @@ class TrackingServiceServicer:
 
     def LogBatch(self, request, context):
         """Logs up to 1,000 metrics, 100 params and 100 tags atomically: all are stored or none.
-        Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE).
+        Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE); a
+        batch that would take the run past a cap is refused whole (RESOURCE_EXHAUSTED). Tags
+        `mlflow.runName` and `mlflow.parentRunId` are INVALID_ARGUMENT (RESERVED_TAG): set the name
+        with SetTag or UpdateRun.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -356,13 +385,20 @@ class TrackingServiceServicer:
         for one run and is stored whole or not at all; the single answer at the end counts the points
         stored. A broken stream keeps the batches that arrived before the break.
         Errors: those of LogMetric, plus INVALID_ARGUMENT (BATCH_TOO_LARGE) above 10,000 points a message.
+        Stream limits (the service's environment, README "Configuration", "Both services"):
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+        streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+        DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+        (30 s), (STREAM_TOO_LONG) when the stream lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+        ErrorInfo `limit_seconds`). The batches stored before the cut stay, as on a break.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetMetricHistory(self, request, context):
-        """Reads the full history of one metric, ordered by (step, timestamp), paginated.
+        """Reads the full history of one metric, ordered by (step, timestamp), paginated; pages end at
+        4 MiB (about 15,000 points of a 250-character key).
         Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -382,7 +418,14 @@ class TrackingServiceServicer:
         metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
         INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
         content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
-        names the field).
+        names the field), RESOURCE_EXHAUSTED (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE, checked before
+        the content is read and again when it is recorded; a path uploaded again takes no new place).
+        Stream limits (the service's environment, README "Configuration", "Both services"):
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+        streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+        DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+        (30 s), (STREAM_TOO_LONG) when the upload lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+        ErrorInfo `limit_seconds`). An upload cut off publishes and records nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -390,7 +433,13 @@ class TrackingServiceServicer:
 
     def DownloadArtifact(self, request, context):
         """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
-        Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH),
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while the service runs MODELREG_MAX_STREAMS
+        streams of either direction: the workers less a quarter by default; ErrorInfo `limit`).
+        A download whose client takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that
+        lasts past MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped
+        reading, sees CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or
+        STREAM_TOO_LONG. The limits are the service's environment (README "Configuration").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -398,6 +447,7 @@ class TrackingServiceServicer:
 
     def ListArtifacts(self, request, context):
         """Lists the files and directories under a path of a run's artifacts (the root when empty).
+        Not paginated: a run's manifest cap (10,000 files, 1 MiB of paths) keeps it under 2 MB.
         Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -430,7 +480,8 @@ class TrackingServiceServicer:
         """-- access control (see modelreg.access.v1) --
         Grants a user or group a level on an experiment (replacing an earlier grant to the same
         principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED
+        (TOO_MANY_GRANTS: an experiment holds at most 1,000).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -523,6 +574,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.RestoreRun,
                     request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunRequest.FromString,
                     response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunResponse.SerializeToString,
+            ),
+            'ListRunEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunEvents,
+                    request_deserializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsRequest.FromString,
+                    response_serializer=modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsResponse.SerializeToString,
             ),
             'SearchRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchRuns,
@@ -984,6 +1040,33 @@ class TrackingService:
             '/modelreg.tracking.v1.TrackingService/RestoreRun',
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunRequest.SerializeToString,
             modelreg_dot_tracking_dot_v1_dot_tracking__pb2.RestoreRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.tracking.v1.TrackingService/ListRunEvents',
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsRequest.SerializeToString,
+            modelreg_dot_tracking_dot_v1_dot_tracking__pb2.ListRunEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,9 +15,27 @@ Conventions used throughout this file:
 - List/search calls take page_size (0 means the server default, negative is INVALID_ARGUMENT,
   values above the maximum are clamped) and an opaque page_token; an empty next_page_token is
   the only end-of-list signal. A page_token this service did not write is INVALID_ARGUMENT
-  (INVALID_PAGE_TOKEN).
+  (INVALID_PAGE_TOKEN). A page also ends before the row that would take its rows past 4 MiB
+  (half the 8 MiB message limit), shorter than page_size, with a next_page_token resuming at
+  that row: a short page is not the last one.
+- What one run or experiment may hold is capped (README, "Limits"): a write that would leave
+  it over a cap is RESOURCE_EXHAUSTED, keeps nothing, and carries the cap's reason with the
+  `field` and the `limit` in the ErrorInfo metadata. Run: 1,000 params (TOO_MANY_PARAMS),
+  1,000 tags (TOO_MANY_TAGS), 1 MiB of UTF-8 in params and tags together (RUN_TOO_LARGE),
+  1,000 metric keys (TOO_MANY_METRICS), 10,000 artifact files and 1 MiB of their paths
+  (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE). Experiment: 1,000 tags (TOO_MANY_TAGS), 1 MiB of
+  tags (EXPERIMENT_TOO_LARGE). Setting a key again is not a new key.
 - No string may hold a NUL character: INVALID_ARGUMENT with the reason of its field, on every
   backend (PostgreSQL cannot store one).
+- Retries: every write may carry the call metadata header `x-modelreg-idempotency-key` (1 to 128
+  visible ASCII characters, else INVALID_ARGUMENT INVALID_METADATA), one random key per logical
+  call that every retry of it repeats. A write is applied once per key: a retry with the same key
+  and the same request is answered with what the call returns now (CreateRun: the run it
+  created) and applies nothing; the same key with another request or method is INVALID_ARGUMENT
+  (IDEMPOTENCY_KEY_REUSED). A LogMetrics stream's key covers its messages by position: the n-th
+  message is stored once per key, so a stream sent again from the start stores only what it did
+  not store before. A retry arriving while the first attempt still runs waits for it; UNAVAILABLE
+  (WRITE_IN_PROGRESS) asks to retry. Keys are kept MODELREG_IDEMPOTENCY_HOURS (default 24).
 """
 
 from collections import abc as _abc
@@ -56,14 +74,14 @@ class TrackingServiceStub:
     is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
     with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
     until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
-    another experiment's, or lies below or above it.
+    another experiment's, or lies below or above it, RESOURCE_EXHAUSTED (EXPERIMENT_TOO_LARGE).
     """
     GetExperiment: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentRequest, _tracking_pb2.GetExperimentResponse]
     """Reads one experiment by id. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     GetExperimentByName: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentByNameRequest, _tracking_pb2.GetExperimentByNameResponse]
     """Reads one experiment by its exact name. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     SearchExperiments: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SearchExperimentsRequest, _tracking_pb2.SearchExperimentsResponse]
-    """Searches experiments with a filter, an order and pagination.
+    """Searches experiments with a filter, an order and pagination; pages end at 4 MiB of rows.
     Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
     INVALID_VIEW_TYPE).
     """
@@ -73,7 +91,8 @@ class TrackingServiceStub:
     """
     SetExperimentTag: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentTagRequest, _tracking_pb2.SetExperimentTagResponse]
     """Sets (inserts or replaces) one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED).
+    INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED), RESOURCE_EXHAUSTED
+    (TOO_MANY_TAGS, EXPERIMENT_TOO_LARGE).
     """
     DeleteExperimentTag: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentTagRequest, _tracking_pb2.DeleteExperimentTagResponse]
     """Deletes one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, TAG_NOT_FOUND)."""
@@ -85,11 +104,13 @@ class TrackingServiceStub:
     """Restores a soft-deleted experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     CreateRun: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.CreateRunRequest, _tracking_pb2.CreateRunResponse]
     """Creates a run in an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PARENT_RUN_NOT_FOUND),
-    FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+    FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+    RESOURCE_EXHAUSTED (RUN_TOO_LARGE: 100 tags of 8,000 characters can pass 1 MiB of UTF-8).
     """
     GetRun: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.GetRunRequest, _tracking_pb2.GetRunResponse]
     """Reads a run: info, params, the latest value of each metric, tags. Deleted runs are returned
-    too (their lifecycle_stage says so). Errors: NOT_FOUND (RUN_NOT_FOUND).
+    too (their lifecycle_stage says so). The run caps keep the answer under 1.5 MB.
+    Errors: NOT_FOUND (RUN_NOT_FOUND).
     """
     UpdateRun: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.UpdateRunRequest, _tracking_pb2.UpdateRunResponse]
     """Changes a run's status, end time or name; only the fields that are set change.
@@ -99,37 +120,62 @@ class TrackingServiceStub:
     """Soft-deletes a run. Errors: NOT_FOUND (RUN_NOT_FOUND)."""
     RestoreRun: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.RestoreRunRequest, _tracking_pb2.RestoreRunResponse]
     """Restores a soft-deleted run. Errors: NOT_FOUND (RUN_NOT_FOUND)."""
+    ListRunEvents: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.ListRunEventsRequest, _tracking_pb2.ListRunEventsResponse]
+    """The runs' lifecycle log after a cursor, oldest first: a run finished, failed, was killed,
+    deleted (alone or with its experiment) or restored. Each event is written in the transaction
+    of its change and its position follows commit order, so a reader that asks again with
+    next_cursor misses nothing and sees nothing twice, whichever replica answers. The log is
+    never pruned: every cursor this service wrote stays valid. Needs READ on the experiments
+    asked for; without experiment_ids or run_id, the events of every experiment the caller may
+    read. Errors: INVALID_ARGUMENT (INVALID_CURSOR: not a cursor of this log; CURSOR_AHEAD: beyond
+    its last event, i.e. from another database; INVALID_EVENT_ACTION, INVALID_PAGE_SIZE,
+    INVALID_EXPERIMENT_ID, INVALID_RUN_ID), NOT_FOUND (EXPERIMENT_NOT_FOUND, RUN_NOT_FOUND).
+    """
     SearchRuns: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SearchRunsRequest, _tracking_pb2.SearchRunsResponse]
     """Searches runs across experiments with MLflow's filter grammar, e.g.
     `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
     Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-    INVALID_VIEW_TYPE).
+    INVALID_VIEW_TYPE). Pages end at 4 MiB of rows (see the conventions above).
     """
     LogParam: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.LogParamRequest, _tracking_pb2.LogParamResponse]
     """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
     (PARAM_VALUE_CONFLICT) naming the key; the same value again is a no-op.
-    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM).
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM),
+    RESOURCE_EXHAUSTED (TOO_MANY_PARAMS, RUN_TOO_LARGE).
     """
     LogMetric: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.LogMetricRequest, _tracking_pb2.LogMetricResponse]
     """Logs one metric point. Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED),
-    INVALID_ARGUMENT (INVALID_METRIC).
+    INVALID_ARGUMENT (INVALID_METRIC), RESOURCE_EXHAUSTED (TOO_MANY_METRICS for a new key).
     """
     SetTag: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.SetTagRequest, _tracking_pb2.SetTagResponse]
-    """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG."""
+    """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG and TOO_MANY_TAGS.
+    `mlflow.runName` renames the run (as UpdateRun); `mlflow.parentRunId` is INVALID_ARGUMENT
+    (RESERVED_TAG): a run's parent is set when it is created.
+    """
     DeleteTag: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.DeleteTagRequest, _tracking_pb2.DeleteTagResponse]
     """Deletes one run tag. Errors: NOT_FOUND (RUN_NOT_FOUND, TAG_NOT_FOUND)."""
     LogBatch: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.LogBatchRequest, _tracking_pb2.LogBatchResponse]
     """Logs up to 1,000 metrics, 100 params and 100 tags atomically: all are stored or none.
-    Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE).
+    Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE); a
+    batch that would take the run past a cap is refused whole (RESOURCE_EXHAUSTED). Tags
+    `mlflow.runName` and `mlflow.parentRunId` are INVALID_ARGUMENT (RESERVED_TAG): set the name
+    with SetTag or UpdateRun.
     """
     LogMetrics: _grpc.StreamUnaryMultiCallable[_tracking_pb2.LogMetricsRequest, _tracking_pb2.LogMetricsResponse]
     """Client-streaming metric logging for training loops. Each message carries a batch of points
     for one run and is stored whole or not at all; the single answer at the end counts the points
     stored. A broken stream keeps the batches that arrived before the break.
     Errors: those of LogMetric, plus INVALID_ARGUMENT (BATCH_TOO_LARGE) above 10,000 points a message.
+    Stream limits (the service's environment, README "Configuration", "Both services"):
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+    streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+    DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+    (30 s), (STREAM_TOO_LONG) when the stream lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+    ErrorInfo `limit_seconds`). The batches stored before the cut stay, as on a break.
     """
     GetMetricHistory: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.GetMetricHistoryRequest, _tracking_pb2.GetMetricHistoryResponse]
-    """Reads the full history of one metric, ordered by (step, timestamp), paginated.
+    """Reads the full history of one metric, ordered by (step, timestamp), paginated; pages end at
+    4 MiB (about 15,000 points of a 250-character key).
     Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
     """
     UploadArtifact: _grpc.StreamUnaryMultiCallable[_tracking_pb2.UploadArtifactRequest, _tracking_pb2.UploadArtifactResponse]
@@ -145,14 +191,28 @@ class TrackingServiceStub:
     metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
     INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
     content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
-    names the field).
+    names the field), RESOURCE_EXHAUSTED (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE, checked before
+    the content is read and again when it is recorded; a path uploaded again takes no new place).
+    Stream limits (the service's environment, README "Configuration", "Both services"):
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+    streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+    DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+    (30 s), (STREAM_TOO_LONG) when the upload lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+    ErrorInfo `limit_seconds`). An upload cut off publishes and records nothing.
     """
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
-    Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH),
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while the service runs MODELREG_MAX_STREAMS
+    streams of either direction: the workers less a quarter by default; ErrorInfo `limit`).
+    A download whose client takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that
+    lasts past MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped
+    reading, sees CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or
+    STREAM_TOO_LONG. The limits are the service's environment (README "Configuration").
     """
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.ListArtifactsRequest, _tracking_pb2.ListArtifactsResponse]
     """Lists the files and directories under a path of a run's artifacts (the root when empty).
+    Not paginated: a run's manifest cap (10,000 files, 1 MiB of paths) keeps it under 2 MB.
     Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     StatArtifact: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]
@@ -173,7 +233,8 @@ class TrackingServiceStub:
     """-- access control (see modelreg.access.v1) --
     Grants a user or group a level on an experiment (replacing an earlier grant to the same
     principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED
+    (TOO_MANY_GRANTS: an experiment holds at most 1,000).
     """
     DeleteExperimentPermission: _grpc.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentPermissionRequest, _tracking_pb2.DeleteExperimentPermissionResponse]
     """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND)."""
@@ -193,14 +254,14 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
     with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
     until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
-    another experiment's, or lies below or above it.
+    another experiment's, or lies below or above it, RESOURCE_EXHAUSTED (EXPERIMENT_TOO_LARGE).
     """
     GetExperiment: _aio.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentRequest, _tracking_pb2.GetExperimentResponse]  # type: ignore[assignment]
     """Reads one experiment by id. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     GetExperimentByName: _aio.UnaryUnaryMultiCallable[_tracking_pb2.GetExperimentByNameRequest, _tracking_pb2.GetExperimentByNameResponse]  # type: ignore[assignment]
     """Reads one experiment by its exact name. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     SearchExperiments: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SearchExperimentsRequest, _tracking_pb2.SearchExperimentsResponse]  # type: ignore[assignment]
-    """Searches experiments with a filter, an order and pagination.
+    """Searches experiments with a filter, an order and pagination; pages end at 4 MiB of rows.
     Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
     INVALID_VIEW_TYPE).
     """
@@ -210,7 +271,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """
     SetExperimentTag: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetExperimentTagRequest, _tracking_pb2.SetExperimentTagResponse]  # type: ignore[assignment]
     """Sets (inserts or replaces) one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED).
+    INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED), RESOURCE_EXHAUSTED
+    (TOO_MANY_TAGS, EXPERIMENT_TOO_LARGE).
     """
     DeleteExperimentTag: _aio.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentTagRequest, _tracking_pb2.DeleteExperimentTagResponse]  # type: ignore[assignment]
     """Deletes one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, TAG_NOT_FOUND)."""
@@ -222,11 +284,13 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """Restores a soft-deleted experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND)."""
     CreateRun: _aio.UnaryUnaryMultiCallable[_tracking_pb2.CreateRunRequest, _tracking_pb2.CreateRunResponse]  # type: ignore[assignment]
     """Creates a run in an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PARENT_RUN_NOT_FOUND),
-    FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+    FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+    RESOURCE_EXHAUSTED (RUN_TOO_LARGE: 100 tags of 8,000 characters can pass 1 MiB of UTF-8).
     """
     GetRun: _aio.UnaryUnaryMultiCallable[_tracking_pb2.GetRunRequest, _tracking_pb2.GetRunResponse]  # type: ignore[assignment]
     """Reads a run: info, params, the latest value of each metric, tags. Deleted runs are returned
-    too (their lifecycle_stage says so). Errors: NOT_FOUND (RUN_NOT_FOUND).
+    too (their lifecycle_stage says so). The run caps keep the answer under 1.5 MB.
+    Errors: NOT_FOUND (RUN_NOT_FOUND).
     """
     UpdateRun: _aio.UnaryUnaryMultiCallable[_tracking_pb2.UpdateRunRequest, _tracking_pb2.UpdateRunResponse]  # type: ignore[assignment]
     """Changes a run's status, end time or name; only the fields that are set change.
@@ -236,37 +300,62 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """Soft-deletes a run. Errors: NOT_FOUND (RUN_NOT_FOUND)."""
     RestoreRun: _aio.UnaryUnaryMultiCallable[_tracking_pb2.RestoreRunRequest, _tracking_pb2.RestoreRunResponse]  # type: ignore[assignment]
     """Restores a soft-deleted run. Errors: NOT_FOUND (RUN_NOT_FOUND)."""
+    ListRunEvents: _aio.UnaryUnaryMultiCallable[_tracking_pb2.ListRunEventsRequest, _tracking_pb2.ListRunEventsResponse]  # type: ignore[assignment]
+    """The runs' lifecycle log after a cursor, oldest first: a run finished, failed, was killed,
+    deleted (alone or with its experiment) or restored. Each event is written in the transaction
+    of its change and its position follows commit order, so a reader that asks again with
+    next_cursor misses nothing and sees nothing twice, whichever replica answers. The log is
+    never pruned: every cursor this service wrote stays valid. Needs READ on the experiments
+    asked for; without experiment_ids or run_id, the events of every experiment the caller may
+    read. Errors: INVALID_ARGUMENT (INVALID_CURSOR: not a cursor of this log; CURSOR_AHEAD: beyond
+    its last event, i.e. from another database; INVALID_EVENT_ACTION, INVALID_PAGE_SIZE,
+    INVALID_EXPERIMENT_ID, INVALID_RUN_ID), NOT_FOUND (EXPERIMENT_NOT_FOUND, RUN_NOT_FOUND).
+    """
     SearchRuns: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SearchRunsRequest, _tracking_pb2.SearchRunsResponse]  # type: ignore[assignment]
     """Searches runs across experiments with MLflow's filter grammar, e.g.
     `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
     Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-    INVALID_VIEW_TYPE).
+    INVALID_VIEW_TYPE). Pages end at 4 MiB of rows (see the conventions above).
     """
     LogParam: _aio.UnaryUnaryMultiCallable[_tracking_pb2.LogParamRequest, _tracking_pb2.LogParamResponse]  # type: ignore[assignment]
     """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
     (PARAM_VALUE_CONFLICT) naming the key; the same value again is a no-op.
-    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM).
+    Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM),
+    RESOURCE_EXHAUSTED (TOO_MANY_PARAMS, RUN_TOO_LARGE).
     """
     LogMetric: _aio.UnaryUnaryMultiCallable[_tracking_pb2.LogMetricRequest, _tracking_pb2.LogMetricResponse]  # type: ignore[assignment]
     """Logs one metric point. Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED),
-    INVALID_ARGUMENT (INVALID_METRIC).
+    INVALID_ARGUMENT (INVALID_METRIC), RESOURCE_EXHAUSTED (TOO_MANY_METRICS for a new key).
     """
     SetTag: _aio.UnaryUnaryMultiCallable[_tracking_pb2.SetTagRequest, _tracking_pb2.SetTagResponse]  # type: ignore[assignment]
-    """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG."""
+    """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG and TOO_MANY_TAGS.
+    `mlflow.runName` renames the run (as UpdateRun); `mlflow.parentRunId` is INVALID_ARGUMENT
+    (RESERVED_TAG): a run's parent is set when it is created.
+    """
     DeleteTag: _aio.UnaryUnaryMultiCallable[_tracking_pb2.DeleteTagRequest, _tracking_pb2.DeleteTagResponse]  # type: ignore[assignment]
     """Deletes one run tag. Errors: NOT_FOUND (RUN_NOT_FOUND, TAG_NOT_FOUND)."""
     LogBatch: _aio.UnaryUnaryMultiCallable[_tracking_pb2.LogBatchRequest, _tracking_pb2.LogBatchResponse]  # type: ignore[assignment]
     """Logs up to 1,000 metrics, 100 params and 100 tags atomically: all are stored or none.
-    Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE).
+    Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE); a
+    batch that would take the run past a cap is refused whole (RESOURCE_EXHAUSTED). Tags
+    `mlflow.runName` and `mlflow.parentRunId` are INVALID_ARGUMENT (RESERVED_TAG): set the name
+    with SetTag or UpdateRun.
     """
     LogMetrics: _aio.StreamUnaryMultiCallable[_tracking_pb2.LogMetricsRequest, _tracking_pb2.LogMetricsResponse]  # type: ignore[assignment]
     """Client-streaming metric logging for training loops. Each message carries a batch of points
     for one run and is stored whole or not at all; the single answer at the end counts the points
     stored. A broken stream keeps the batches that arrived before the break.
     Errors: those of LogMetric, plus INVALID_ARGUMENT (BATCH_TOO_LARGE) above 10,000 points a message.
+    Stream limits (the service's environment, README "Configuration", "Both services"):
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+    streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+    DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+    (30 s), (STREAM_TOO_LONG) when the stream lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+    ErrorInfo `limit_seconds`). The batches stored before the cut stay, as on a break.
     """
     GetMetricHistory: _aio.UnaryUnaryMultiCallable[_tracking_pb2.GetMetricHistoryRequest, _tracking_pb2.GetMetricHistoryResponse]  # type: ignore[assignment]
-    """Reads the full history of one metric, ordered by (step, timestamp), paginated.
+    """Reads the full history of one metric, ordered by (step, timestamp), paginated; pages end at
+    4 MiB (about 15,000 points of a 250-character key).
     Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
     """
     UploadArtifact: _aio.StreamUnaryMultiCallable[_tracking_pb2.UploadArtifactRequest, _tracking_pb2.UploadArtifactResponse]  # type: ignore[assignment]
@@ -282,14 +371,28 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
     INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
     content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
-    names the field).
+    names the field), RESOURCE_EXHAUSTED (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE, checked before
+    the content is read and again when it is recorded; a path uploaded again takes no new place).
+    Stream limits (the service's environment, README "Configuration", "Both services"):
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+    streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+    DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+    (30 s), (STREAM_TOO_LONG) when the upload lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+    ErrorInfo `limit_seconds`). An upload cut off publishes and records nothing.
     """
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_tracking_pb2.DownloadArtifactRequest, _tracking_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
-    Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+    Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH),
+    RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while the service runs MODELREG_MAX_STREAMS
+    streams of either direction: the workers less a quarter by default; ErrorInfo `limit`).
+    A download whose client takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that
+    lasts past MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped
+    reading, sees CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or
+    STREAM_TOO_LONG. The limits are the service's environment (README "Configuration").
     """
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_tracking_pb2.ListArtifactsRequest, _tracking_pb2.ListArtifactsResponse]  # type: ignore[assignment]
     """Lists the files and directories under a path of a run's artifacts (the root when empty).
+    Not paginated: a run's manifest cap (10,000 files, 1 MiB of paths) keeps it under 2 MB.
     Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
     """
     StatArtifact: _aio.UnaryUnaryMultiCallable[_tracking_pb2.StatArtifactRequest, _tracking_pb2.StatArtifactResponse]  # type: ignore[assignment]
@@ -310,7 +413,8 @@ class TrackingServiceAsyncStub(TrackingServiceStub):
     """-- access control (see modelreg.access.v1) --
     Grants a user or group a level on an experiment (replacing an earlier grant to the same
     principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+    INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED
+    (TOO_MANY_GRANTS: an experiment holds at most 1,000).
     """
     DeleteExperimentPermission: _aio.UnaryUnaryMultiCallable[_tracking_pb2.DeleteExperimentPermissionRequest, _tracking_pb2.DeleteExperimentPermissionResponse]  # type: ignore[assignment]
     """Removes a grant. Needs MANAGE. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PERMISSION_NOT_FOUND)."""
@@ -333,7 +437,7 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         is where default locations go), ALREADY_EXISTS (EXPERIMENT_ALREADY_EXISTS) when an experiment
         with that name exists, deleted or not (MLflow rule: a deleted experiment still holds its name
         until it is purged), FAILED_PRECONDITION (ARTIFACT_LOCATION_IN_USE) when artifact_location is
-        another experiment's, or lies below or above it.
+        another experiment's, or lies below or above it, RESOURCE_EXHAUSTED (EXPERIMENT_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -358,7 +462,7 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tracking_pb2.SearchExperimentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.SearchExperimentsResponse, _abc.Awaitable[_tracking_pb2.SearchExperimentsResponse]]:
-        """Searches experiments with a filter, an order and pagination.
+        """Searches experiments with a filter, an order and pagination; pages end at 4 MiB of rows.
         Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
         INVALID_VIEW_TYPE).
         """
@@ -380,7 +484,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.SetExperimentTagResponse, _abc.Awaitable[_tracking_pb2.SetExperimentTagResponse]]:
         """Sets (inserts or replaces) one experiment tag. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED).
+        INVALID_ARGUMENT (INVALID_TAG), FAILED_PRECONDITION (EXPERIMENT_DELETED), RESOURCE_EXHAUSTED
+        (TOO_MANY_TAGS, EXPERIMENT_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -416,7 +521,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.CreateRunResponse, _abc.Awaitable[_tracking_pb2.CreateRunResponse]]:
         """Creates a run in an experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND, PARENT_RUN_NOT_FOUND),
-        FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG).
+        FAILED_PRECONDITION (EXPERIMENT_DELETED), INVALID_ARGUMENT (INVALID_NAME, INVALID_TAG),
+        RESOURCE_EXHAUSTED (RUN_TOO_LARGE: 100 tags of 8,000 characters can pass 1 MiB of UTF-8).
         """
 
     @_abc_1.abstractmethod
@@ -426,7 +532,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.GetRunResponse, _abc.Awaitable[_tracking_pb2.GetRunResponse]]:
         """Reads a run: info, params, the latest value of each metric, tags. Deleted runs are returned
-        too (their lifecycle_stage says so). Errors: NOT_FOUND (RUN_NOT_FOUND).
+        too (their lifecycle_stage says so). The run caps keep the answer under 1.5 MB.
+        Errors: NOT_FOUND (RUN_NOT_FOUND).
         """
 
     @_abc_1.abstractmethod
@@ -456,6 +563,23 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Restores a soft-deleted run. Errors: NOT_FOUND (RUN_NOT_FOUND)."""
 
     @_abc_1.abstractmethod
+    def ListRunEvents(
+        self,
+        request: _tracking_pb2.ListRunEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tracking_pb2.ListRunEventsResponse, _abc.Awaitable[_tracking_pb2.ListRunEventsResponse]]:
+        """The runs' lifecycle log after a cursor, oldest first: a run finished, failed, was killed,
+        deleted (alone or with its experiment) or restored. Each event is written in the transaction
+        of its change and its position follows commit order, so a reader that asks again with
+        next_cursor misses nothing and sees nothing twice, whichever replica answers. The log is
+        never pruned: every cursor this service wrote stays valid. Needs READ on the experiments
+        asked for; without experiment_ids or run_id, the events of every experiment the caller may
+        read. Errors: INVALID_ARGUMENT (INVALID_CURSOR: not a cursor of this log; CURSOR_AHEAD: beyond
+        its last event, i.e. from another database; INVALID_EVENT_ACTION, INVALID_PAGE_SIZE,
+        INVALID_EXPERIMENT_ID, INVALID_RUN_ID), NOT_FOUND (EXPERIMENT_NOT_FOUND, RUN_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
     def SearchRuns(
         self,
         request: _tracking_pb2.SearchRunsRequest,
@@ -464,7 +588,7 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Searches runs across experiments with MLflow's filter grammar, e.g.
         `metrics.rmse < 5 and params.alpha = '0.5' and tags.team = 'x' and attributes.status = 'FINISHED'`.
         Errors: INVALID_ARGUMENT (INVALID_FILTER, INVALID_ORDER_BY, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        INVALID_VIEW_TYPE).
+        INVALID_VIEW_TYPE). Pages end at 4 MiB of rows (see the conventions above).
         """
 
     @_abc_1.abstractmethod
@@ -475,7 +599,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tracking_pb2.LogParamResponse, _abc.Awaitable[_tracking_pb2.LogParamResponse]]:
         """Logs one param. Params are immutable: the same key with another value is INVALID_ARGUMENT
         (PARAM_VALUE_CONFLICT) naming the key; the same value again is a no-op.
-        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM).
+        Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED), INVALID_ARGUMENT (INVALID_PARAM),
+        RESOURCE_EXHAUSTED (TOO_MANY_PARAMS, RUN_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -485,7 +610,7 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.LogMetricResponse, _abc.Awaitable[_tracking_pb2.LogMetricResponse]]:
         """Logs one metric point. Errors: NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_DELETED),
-        INVALID_ARGUMENT (INVALID_METRIC).
+        INVALID_ARGUMENT (INVALID_METRIC), RESOURCE_EXHAUSTED (TOO_MANY_METRICS for a new key).
         """
 
     @_abc_1.abstractmethod
@@ -494,7 +619,10 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tracking_pb2.SetTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.SetTagResponse, _abc.Awaitable[_tracking_pb2.SetTagResponse]]:
-        """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG."""
+        """Sets (inserts or replaces) one run tag. Errors as LogParam, with INVALID_TAG and TOO_MANY_TAGS.
+        `mlflow.runName` renames the run (as UpdateRun); `mlflow.parentRunId` is INVALID_ARGUMENT
+        (RESERVED_TAG): a run's parent is set when it is created.
+        """
 
     @_abc_1.abstractmethod
     def DeleteTag(
@@ -511,7 +639,10 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.LogBatchResponse, _abc.Awaitable[_tracking_pb2.LogBatchResponse]]:
         """Logs up to 1,000 metrics, 100 params and 100 tags atomically: all are stored or none.
-        Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE).
+        Errors: those of LogParam, LogMetric and SetTag, plus INVALID_ARGUMENT (BATCH_TOO_LARGE); a
+        batch that would take the run past a cap is refused whole (RESOURCE_EXHAUSTED). Tags
+        `mlflow.runName` and `mlflow.parentRunId` are INVALID_ARGUMENT (RESERVED_TAG): set the name
+        with SetTag or UpdateRun.
         """
 
     @_abc_1.abstractmethod
@@ -524,6 +655,12 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         for one run and is stored whole or not at all; the single answer at the end counts the points
         stored. A broken stream keeps the batches that arrived before the break.
         Errors: those of LogMetric, plus INVALID_ARGUMENT (BATCH_TOO_LARGE) above 10,000 points a message.
+        Stream limits (the service's environment, README "Configuration", "Both services"):
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+        streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+        DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+        (30 s), (STREAM_TOO_LONG) when the stream lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+        ErrorInfo `limit_seconds`). The batches stored before the cut stay, as on a break.
         """
 
     @_abc_1.abstractmethod
@@ -532,7 +669,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tracking_pb2.GetMetricHistoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.GetMetricHistoryResponse, _abc.Awaitable[_tracking_pb2.GetMetricHistoryResponse]]:
-        """Reads the full history of one metric, ordered by (step, timestamp), paginated.
+        """Reads the full history of one metric, ordered by (step, timestamp), paginated; pages end at
+        4 MiB (about 15,000 points of a 250-character key).
         Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
         """
 
@@ -554,7 +692,14 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         metadata message, MALFORMED_REQUEST for a message with no payload or that does not parse,
         INCOMPLETE_UPLOAD when the stream ends without `end` or sends anything after it, SIZE_MISMATCH / DIGEST_MISMATCH when `end` or expected_sha256 disagrees with the
         content, INVALID_SHA256 when expected_sha256 is not 64 hex digits; ErrorInfo metadata `field`
-        names the field).
+        names the field), RESOURCE_EXHAUSTED (TOO_MANY_ARTIFACTS, ARTIFACTS_TOO_LARGE, checked before
+        the content is read and again when it is recorded; a path uploaded again takes no new place).
+        Stream limits (the service's environment, README "Configuration", "Both services"):
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once) while the service runs MODELREG_MAX_STREAMS
+        streams of either direction (the workers less a quarter by default; ErrorInfo `limit`);
+        DEADLINE_EXCEEDED (STREAM_IDLE) when no message arrives for MODELREG_STREAM_IDLE_SECONDS
+        (30 s), (STREAM_TOO_LONG) when the upload lasts past MODELREG_STREAM_MAX_SECONDS (an hour;
+        ErrorInfo `limit_seconds`). An upload cut off publishes and records nothing.
         """
 
     @_abc_1.abstractmethod
@@ -564,7 +709,13 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_tracking_pb2.DownloadArtifactResponse], _abc.AsyncIterator[_tracking_pb2.DownloadArtifactResponse]]:
         """Downloads one file: first a metadata message (size, sha256), then the content in chunks.
-        Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
+        Errors: NOT_FOUND (RUN_NOT_FOUND, ARTIFACT_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH),
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS, at once, while the service runs MODELREG_MAX_STREAMS
+        streams of either direction: the workers less a quarter by default; ErrorInfo `limit`).
+        A download whose client takes no message for MODELREG_STREAM_IDLE_SECONDS (30 s), or that
+        lasts past MODELREG_STREAM_MAX_SECONDS (an hour), is cancelled: the client, which stopped
+        reading, sees CANCELLED; the service's call log names DEADLINE_EXCEEDED with STREAM_IDLE or
+        STREAM_TOO_LONG. The limits are the service's environment (README "Configuration").
         """
 
     @_abc_1.abstractmethod
@@ -574,6 +725,7 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tracking_pb2.ListArtifactsResponse, _abc.Awaitable[_tracking_pb2.ListArtifactsResponse]]:
         """Lists the files and directories under a path of a run's artifacts (the root when empty).
+        Not paginated: a run's manifest cap (10,000 files, 1 MiB of paths) keeps it under 2 MB.
         Errors: NOT_FOUND (RUN_NOT_FOUND), INVALID_ARGUMENT (INVALID_ARTIFACT_PATH).
         """
 
@@ -612,7 +764,8 @@ class TrackingServiceServicer(metaclass=_abc_1.ABCMeta):
         """-- access control (see modelreg.access.v1) --
         Grants a user or group a level on an experiment (replacing an earlier grant to the same
         principal). Needs MANAGE on the experiment. Errors: NOT_FOUND (EXPERIMENT_NOT_FOUND),
-        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL).
+        INVALID_ARGUMENT (INVALID_PRINCIPAL, INVALID_PERMISSION_LEVEL), RESOURCE_EXHAUSTED
+        (TOO_MANY_GRANTS: an experiment holds at most 1,000).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,315 @@
+"""The ``mlflow-artifacts`` proxy: uploads, downloads and listings of run files through the tracking service.
+
+MLflow's client reaches a run's files at ``mlflow-artifacts:/<experiment>/<run>/artifacts/<path>``
+(:mod:`mlflow_gateway.ids`), which it turns into
+``/api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/<path>``:
+
+- ``PUT``: the run is read first as the caller (it must exist and be live, and the caller may
+  read it: an anonymous caller is refused when access control is on), so nothing is spooled for
+  a request the service would refuse that way. The body is then spooled to a temporary file (at
+  most ``max_artifact_bytes``; more is 413 RESOURCE_EXHAUSTED) by at most
+  ``max_concurrent_uploads`` requests at once (one more is 503 TEMPORARILY_UNAVAILABLE, which
+  MLflow's client retries), hashed on the way, then uploaded with that sha256 as the expected
+  digest, so the tracking service refuses anything but the bytes the caller sent (and a caller
+  without EDIT on the run). A second upload to a path replaces the file, as in MLflow, unless the
+  path is sealed (a registered version's files: INVALID_STATE).
+- ``GET``: the file streamed back as the service sends it, 1 MiB at a time, with its size as
+  Content-Length; the stream is checked against the size and sha256 the service recorded, and a
+  mismatch is DATA_LOSS (a file up to 1 MiB is checked before the answer) or breaks the
+  connection, never ending a damaged file as if it were whole.
+- ``GET ?path=<dir>``: the entries directly under ``dir``, named relative to it, as MLflow's server.
+- ``GET /ajax-api/2.0/mlflow/logged-models/<id>/artifacts/files?artifact_file_path=``: one file
+  of a LoggedModel, for MLflow's UI.
+- ``DELETE``: NOT_IMPLEMENTED (501). A run's files stay as logged; they go when the run is
+  deleted and collected. MLflow's client never deletes through the proxy (only ``mlflow gc``,
+  which runs against an MLflow server's own stores).
+
+Bad paths are INVALID_PARAMETER_VALUE (400) before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from mlflow_gateway import ids
+from mlflow_gateway.protocol import MlflowError, int64
+from modelreg import entities as e
+from modelreg import wire
+from modelreg.exceptions import ModelregError
+
+if TYPE_CHECKING:
+    from mlflow_gateway.app import Gateway
+
+PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+# Body chunks are gathered to this size before one write (and hash) on the thread pool.
+SPOOL_BYTES = 1024 * 1024
+# A download's first bytes read before answering: a file this small goes out in one response.
+PREFETCH_BYTES = 1024 * 1024
+
+T = TypeVar("T")
+Chunk = e.FileInfo | memoryview
+Caller = tuple[str, str | None]  # (actor, token), see app.credentials
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+def routes(gateway: Gateway) -> list[BaseRoute]:
+    # app imports this module: its helpers are read once it is loaded.
+    from mlflow_gateway.app import MlflowJSONResponse, body_chunks, credentials, error_response, read_fields
+
+    tracking = gateway.services.tracking
+    max_bytes = gateway.settings.max_artifact_bytes
+    max_body = gateway.settings.max_body_bytes
+    body_timeout = gateway.settings.body_timeout_seconds
+    spools = _Slots(gateway.settings.max_concurrent_uploads)
+
+    def served(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            try:
+                return await handler(request, credentials(request))
+            except MlflowError as error:
+                return error_response(error)
+            except ModelregError as error:
+                return error_response(MlflowError.from_modelreg(error))
+            except ClientDisconnect:  # an upload cut short: nothing was stored, and no bug to log
+                return error_response(MlflowError("BAD_REQUEST", "the request body ended early"))
+
+        return serve
+
+    async def call(caller: Caller, function: Callable[[], T]) -> T:
+        def run() -> T:
+            with wire.calling_as(*caller):
+                return function()
+
+        return await run_in_threadpool(run)
+
+    async def upload(request: Request, caller: Caller) -> Response:
+        run_id, path = ids.proxy_path(request.path_params["artifact_path"])
+        if not path:
+            raise MlflowError.invalid("artifact path: names the run's root, not a file")
+        declared = request.headers.get("content-length", "")
+        # The HTTP server has checked it is digits; more digits than an int64 holds is too large too.
+        if declared and ((size := int64(declared)) is None or size > max_bytes):
+            raise _too_large(max_bytes)
+        # Before a byte is spooled: the service refuses an unknown or deleted run, and a caller
+        # who may not read it (anonymous ones too, with access control on). The tracking service
+        # has no call that checks EDIT without writing; the upload itself checks EDIT.
+        run = await call(caller, lambda: tracking.get_run(run_id))
+        if run.info.lifecycle_stage != "active":
+            raise MlflowError("INVALID_STATE", f"run '{run_id}' is deleted; restore it first")
+        directory, name = posixpath.split(path)
+        with spools.taken():
+            # The spool is named as the file: log_artifact names the upload after the local file.
+            spool = Path(await run_in_threadpool(tempfile.mkdtemp, None, "modelreg-mlflow-"))
+            try:
+                local = spool / name
+                digest = await _spool(body_chunks(request, body_timeout), local, max_bytes)
+                await call(
+                    caller,
+                    lambda: tracking.log_artifact(run_id, local, directory or None, expected_sha256=digest),
+                )
+            finally:  # removing a large file takes a while: not on the event loop
+                await run_in_threadpool(shutil.rmtree, spool, True)
+        return MlflowJSONResponse({})
+
+    async def stream_file(caller: Caller, run_id: str, path: str) -> Response:
+        relay = _Relay(tracking.artifact_stream(run_id, path), caller)
+        # The file's description (or the error) and its first MiB before the status line: a
+        # missing file is a 404, and a small file (most model files) goes out whole, checked.
+        try:
+            await run_in_threadpool(relay.start)
+        except BaseException:
+            relay.stream.close()
+            raise
+        if relay.ended:
+            relay.stream.close()
+            relay.verify()
+            return Response(b"".join(relay.head), media_type="application/octet-stream")
+        return StreamingResponse(
+            relay.body(),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(relay.info.file_size)},
+        )
+
+    async def download(request: Request, caller: Caller) -> Response:
+        run_id, path = ids.proxy_path(request.path_params["artifact_path"])
+        if not path:
+            raise MlflowError.invalid("artifact path: names the run's root, not a file")
+        return await stream_file(caller, run_id, path)
+
+    async def logged_model_file(request: Request, caller: Caller) -> Response:
+        """MLflow UI's read of one file of a LoggedModel (``?artifact_file_path=``)."""
+        model_id = request.path_params["model_id"]
+        fields = await read_fields(request, max_body, body_timeout)
+        fields.refuse_unknown(("artifact_file_path",))
+        path = ids.file_path(fields.string("artifact_file_path", required=True), field="artifact_file_path")
+        return await stream_file(caller, ids.run_of_model(model_id), f"{ids.model_files(model_id)}/{path}")
+
+    async def listing(request: Request, caller: Caller) -> Response:
+        fields = await read_fields(request, max_body, body_timeout)
+        fields.refuse_unknown(("path",))
+        listed = fields.string("path")
+        if not listed:
+            raise MlflowError.invalid("path: list a run's files (<experiment id>/<run id>/artifacts[/...])")
+        run_id, path = ids.proxy_path(listed)
+        entries = await call(caller, lambda: tracking.list_artifacts(run_id, path))
+        start = len(path) + 1 if path else 0
+        return MlflowJSONResponse({"files": [_entry(f, f.path[start:]) for f in entries]})
+
+    async def delete(request: Request, caller: Caller) -> Response:
+        ids.proxy_path(request.path_params["artifact_path"])
+        raise MlflowError(
+            "NOT_IMPLEMENTED",
+            "artifacts cannot be deleted: modelreg keeps a run's files as logged (delete the run)",
+        )
+
+    file_route = "/artifacts/{artifact_path:path}"
+    result: list[BaseRoute] = []
+    for prefix in PREFIXES:
+        result += [
+            Route(prefix + file_route, served(upload), methods=["PUT"]),
+            Route(prefix + file_route, served(download), methods=["GET"]),
+            Route(prefix + file_route, served(delete), methods=["DELETE"]),
+            Route(prefix + "/artifacts", served(listing), methods=["GET"]),
+        ]
+    logged_model_files = "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"
+    result.append(Route(logged_model_files, served(logged_model_file), methods=["GET"]))
+    return result
+
+
+class _Slots:
+    """At most ``count`` holders at once; one more is refused at once (503), never queued: a
+    queued upload would hold its connection and its client's retry budget for nothing. Taken and
+    given back on the event loop only, so no lock is needed."""
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        if self.free <= 0:
+            raise MlflowError(
+                "TEMPORARILY_UNAVAILABLE", "too many artifact uploads in progress; try again", status=503
+            )
+        self.free -= 1
+        try:
+            yield
+        finally:
+            self.free += 1
+
+
+def _too_large(limit: int) -> MlflowError:
+    return MlflowError("RESOURCE_EXHAUSTED", f"artifact: over {limit} bytes", status=413)
+
+
+async def _spool(body: AsyncIterator[bytes], local: Path, limit: int) -> str:
+    """Writes the body to ``local``; returns its sha256. 413 once it passes ``limit`` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    pending: list[bytes] = []
+    pending_bytes = 0
+    with local.open("wb") as out:
+
+        def flush(chunks: list[bytes]) -> None:
+            data = b"".join(chunks)
+            digest.update(data)
+            out.write(data)
+
+        async for chunk in body:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= SPOOL_BYTES:
+                await run_in_threadpool(flush, pending)
+                pending, pending_bytes = [], 0
+        await run_in_threadpool(flush, pending)
+    return digest.hexdigest()
+
+
+class _Relay:
+    """One file's download from the tracking service, relayed as it arrives. Every read of the
+    stream (and the hashing) runs on the thread pool, under the caller's credentials."""
+
+    def __init__(self, stream: Generator[Chunk, None, None], caller: Caller) -> None:
+        self.stream = stream
+        self.caller = caller
+        self.info = e.FileInfo("", is_dir=False, file_size=0, sha256="")  # until start() reads it
+        self.head: list[bytes] = []
+        self.ended = False
+        self._digest = hashlib.sha256()
+        self._size = 0
+
+    def _next(self) -> Chunk | None:
+        with wire.calling_as(*self.caller):
+            return next(self.stream, None)
+
+    def start(self) -> None:
+        """Reads the description and up to PREFETCH_BYTES of the file."""
+        first = self._next()
+        if not isinstance(first, e.FileInfo):
+            raise MlflowError("DATA_LOSS", "the tracking service sent a download without its description")
+        self.info = first
+        while self._size < PREFETCH_BYTES:
+            chunk = self.pull()
+            if chunk is None:
+                self.ended = True
+                return
+            self.head.append(chunk)
+
+    def pull(self) -> bytes | None:
+        message = self._next()
+        if message is None:
+            return None
+        if isinstance(message, e.FileInfo):
+            raise MlflowError("DATA_LOSS", f"{self.info.path}: a second description in one download")
+        data = bytes(message)
+        self._digest.update(data)
+        self._size += len(data)
+        return data
+
+    def verify(self) -> None:
+        if self._size != self.info.file_size or self._digest.hexdigest() != self.info.sha256:
+            raise MlflowError(
+                "DATA_LOSS",
+                f"{self.info.path}: read {self._size} bytes with sha256 {self._digest.hexdigest()}, "
+                f"the service recorded {self.info.file_size} bytes with {self.info.sha256}",
+            )
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The rest of a file too large to prefetch. The last chunk goes out only once the whole
+        file checked out: failing before the body's end makes the server drop the connection, so
+        the client sees a body shorter than its Content-Length, never a damaged file as whole."""
+        try:
+            for prefetched in self.head:
+                yield prefetched
+            self.head = []
+            held = b""
+            while (chunk := await run_in_threadpool(self.pull)) is not None:
+                if held:
+                    yield held
+                held = chunk
+            self.verify()
+            if held:
+                yield held
+        finally:
+            await run_in_threadpool(self.stream.close)  # a client gone early must not leave it open
+
+
+def _entry(file: e.FileInfo, name: str) -> dict[str, object]:
+    """MLflow's FileInfo JSON: a directory has no size."""
+    if file.is_dir:
+        return {"path": name, "is_dir": True}
+    return {"path": name, "is_dir": False, "file_size": file.file_size}
