@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -50,13 +51,21 @@ def test_watching_every_model_needs_read_on_all_of_them(
     secured.client(secured.user_token(f"user-{uuid.uuid4().hex[:6]}")).registry.watch_model_events().close()
 
 
+def _wait_until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
+
+
 def test_a_revoked_grant_ends_the_watch(private: SecuredServices) -> None:
     name = _model(private)
     reader = f"reader-{uuid.uuid4().hex[:6]}"
     token = private.user_token(reader)
     admin = private.client(BOOTSTRAP).registry
     admin.set_registered_model_permission(name, "READ", user=reader)
-    watch = private.client(token).registry.watch_model_events(name)
+    # From the first event, so the watch sees "before" however late its thread connects.
+    watch = private.client(token).registry.watch_model_events(name, from_beginning=True)
     got: list[ModelEvent] = []
     failure: list[BaseException] = []
 
@@ -69,6 +78,8 @@ def test_a_revoked_grant_ends_the_watch(private: SecuredServices) -> None:
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
     admin.set_registered_model_tag(name, "before", "revocation")
+    # Revoke only once the watch has read "before": the stream is connected and following.
+    _wait_until(lambda: any(event.from_value == "before" for event in got) or not thread.is_alive())
     admin.delete_registered_model_permission(name, user=reader)
     # Writes after the revocation: the watch ends with PERMISSION_DENIED before sending any once
     # the cached grant (0.5 s) has expired; until then it may still send them.
@@ -76,5 +87,7 @@ def test_a_revoked_grant_ends_the_watch(private: SecuredServices) -> None:
         admin.set_registered_model_tag(name, "after", "revocation")
         thread.join(0.2)
     assert [type(exc) for exc in failure] == [exceptions.PermissionDenied]
-    assert got[0].from_value == "before"
-    assert {event.from_value for event in got} <= {"before", "after", "reader"} | {f"user:{reader}"}
+    seen = [event.from_value for event in got]
+    assert "before" in seen
+    # After it only the revocation and "after" tags sent until the cached grant expired.
+    assert set(seen[seen.index("before") + 1 :]) <= {"after", "reader", f"user:{reader}"}
