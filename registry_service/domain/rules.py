@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelreg_server.context import CONTROL_CHARACTERS
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
+    CONTROL_CHARACTERS,
     INT64_MAX,
     MAX_DESCRIPTION_LENGTH,
     check_tags,
