@@ -236,3 +236,18 @@ def test_any_text_is_recorded_as_sent_or_refused_naming_its_field(
             assert error.metadata["field"] == error.reason.removeprefix("INVALID_").lower()
             return
     assert (event.comment, event.to_value) == (detail, instance)
+
+
+def test_a_retried_report_is_written_once_and_answered_with_the_same_event(private: SecuredServices) -> None:
+    name = _model(private)
+    stub = RegistryServiceStub(grpc.insecure_channel(private.services.registry))
+    request = rpb.ReportServingStatusRequest(
+        name=name, version=1, outcome=rpb.SERVING_OUTCOME_LOADED, detail="first try", instance="pod-1"
+    )
+    metadata = (("authorization", f"Bearer {BOOTSTRAP}"), ("x-modelreg-idempotency-key", uuid.uuid4().hex))
+    first = stub.ReportServingStatus(request, timeout=10, metadata=metadata).event
+    again = stub.ReportServingStatus(request, timeout=10, metadata=metadata).event
+    assert again == first
+    with private.client(BOOTSTRAP) as admin:
+        reports = [e for e in admin.get_model_history(name) if e.action.startswith("SERVING_")]
+    assert [e.event_id for e in reports] == [first.event_id]
