@@ -17,6 +17,7 @@ from modelreg import wire
 from modelreg_server.access.policy import Principal
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.idempotency import MAX_KEY_LENGTH, WriteKey
+from modelreg_server.validation import CONTROL_CHARACTERS
 
 ANONYMOUS_ACTOR = "anonymous"
 # The columns that record them (model_events.actor, model_versions.user_id, model_events.request_id):
@@ -40,8 +41,6 @@ class CallContext:
     write: WriteKey | None = None
 
 
-# Characters that could end a log line, move the cursor or hide text: never in an actor or id.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # A request id (and an idempotency key) is a token: visible ASCII, no spaces (uuids, trace ids,
 # ULIDs all fit).
 _REQUEST_ID = re.compile(r"[\x21-\x7e]+")
@@ -63,7 +62,7 @@ def require_bounded(call: CallContext) -> None:
                 f"{header} is {len(value)} characters, the limit is {limit}",
                 {"field": header},
             )
-    if _CONTROL.search(call.actor):
+    if CONTROL_CHARACTERS.search(call.actor):
         raise InvalidArgumentError(
             "INVALID_METADATA", f"{wire.ACTOR_HEADER} holds control characters", {"field": wire.ACTOR_HEADER}
         )

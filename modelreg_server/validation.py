@@ -26,6 +26,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_EXPERIMENT_ID = 2**31 - 1
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
+# Characters that could end a log line, move the cursor or hide text: never in an actor, an id or
+# one-line text that is recorded (a serving report's detail).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _refuse_nul(value: str, field: str, reason: str) -> None:

@@ -527,8 +527,10 @@ def cmd_events_watch(args: argparse.Namespace, out: Output) -> int:
                     if event.from_value or event.to_value
                     else ""
                 )
+                # A serving report's detail (why a version was refused) is in its comment.
+                detail = f"  {event.comment}" if event.action.startswith("SERVING_") and event.comment else ""
                 out.line(
-                    f"{_time(event.time)}  {event.name}{version}  {event.action}{values}  by {event.actor}"
+                    f"{_time(event.time)}  {event.name}{version}  {event.action}{values}  by {event.actor}{detail}"
                 )
                 out.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C is how a watch ends

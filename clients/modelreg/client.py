@@ -18,7 +18,7 @@ Differences worth knowing:
 - ``search_model_versions`` orders by name ASC, then version DESC (newest first) unless
   ``order_by`` says otherwise; ``search_runs`` by start_time DESC.
 - Added by modelreg: ``get_model_history``, ``rollback_stage``, ``resolve_model_uri``,
-  ``get_stage_holder_at``, ``seal_registered_versions``.
+  ``get_stage_holder_at``, ``seal_registered_versions``, ``report_serving_status``.
 """
 
 from __future__ import annotations
@@ -573,6 +573,15 @@ class Client:
 
     def resolve_model_uri(self, uri: str) -> e.ModelVersion:
         return self.registry.resolve_model_uri(uri)
+
+    def report_serving_status(
+        self, name: str, version: int | str, *, loaded: bool, detail: str = "", instance: str = ""
+    ) -> e.ModelEvent:
+        """Records that a serving process loaded (or refused) a version: see
+        :meth:`RegistryClient.report_serving_status`."""
+        return self.registry.report_serving_status(
+            name, version, loaded=loaded, detail=detail, instance=instance
+        )
 
     def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
         """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""

@@ -201,7 +201,8 @@ class ModelEvent:
     ``action`` is one of VERSION_CREATED, VERSION_DELETED, STAGE_TRANSITIONED, STAGE_ROLLED_BACK,
     ALIAS_SET, ALIAS_MOVED, ALIAS_DELETED, MODEL_CREATED, MODEL_DELETED, MODEL_RENAMED, the
     permission, tag and description events, GATE_SET, GATE_DELETED, APPROVAL_REQUESTED,
-    APPROVAL_GRANTED, APPROVAL_REJECTED and PROMOTION_REFUSED (the proto's EventAction);
+    APPROVAL_GRANTED, APPROVAL_REJECTED, PROMOTION_REFUSED, SERVING_LOADED and SERVING_LOAD_FAILED
+    (the proto's EventAction; a serving report's to_value is the instance, comment its detail);
     ``version`` is 0 for model-level events. ``model_id`` is the registered model the event
     belongs to: a name deleted and created again names a new model, with a new id.
     """

@@ -496,6 +496,22 @@ class RegistryClient(WebhookMethods):
         request = pb.RejectPromotionRequest(name=name, request_id=request_id, comment=comment)
         return conv.approval_request(self._rpc.unary(self._stub.RejectPromotion, request).request)
 
+    # Serving
+
+    def report_serving_status(
+        self, name: str, version: int | str, *, loaded: bool, detail: str = "", instance: str = ""
+    ) -> e.ModelEvent:
+        """Records in the model's history that a serving process loaded version ``version``
+        (``loaded=True``: SERVING_LOADED) or refused it after it failed its check (SERVING_LOAD_FAILED),
+        and returns the event. ``detail`` is one line (at most 1,024 characters), ``instance`` the
+        reporting host or pod (at most 128); the actor is whoever the call authenticates as. Needs
+        READ on the model."""
+        outcome = pb.SERVING_OUTCOME_LOADED if loaded else pb.SERVING_OUTCOME_LOAD_FAILED
+        request = pb.ReportServingStatusRequest(
+            name=name, version=version_number(version), outcome=outcome, detail=detail, instance=instance
+        )
+        return conv.model_event(self._rpc.unary(self._stub.ReportServingStatus, request).event)
+
     def list_approval_requests(
         self, name: str, status: str = "", max_results: int | None = None
     ) -> Pager[e.ApprovalRequest]:

@@ -176,3 +176,11 @@ def event_action_name(value: int) -> str:
         return pb.EventAction.Name(value)  # type: ignore[arg-type]
     except ValueError:
         return str(value)
+
+
+def serving_outcome(value: int) -> bool | None:
+    """A ReportServingStatusRequest outcome: True for LOADED, False for LOAD_FAILED, None for
+    UNSPECIFIED or a number this proto does not define (the domain refuses it)."""
+    if value == pb.SERVING_OUTCOME_LOADED:
+        return True
+    return False if value == pb.SERVING_OUTCOME_LOAD_FAILED else None

@@ -337,6 +337,19 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return pb.RequestPromotionApprovalResponse(request=convert.approval_request(made))
 
+    def ReportServingStatus(
+        self, request: pb.ReportServingStatusRequest, context: grpc.ServicerContext
+    ) -> pb.ReportServingStatusResponse:
+        event = self._service.report_serving_status(
+            call_context(),
+            request.name,
+            request.version,
+            convert.serving_outcome(request.outcome),
+            request.detail,
+            request.instance,
+        )
+        return pb.ReportServingStatusResponse(event=convert.model_event(event))
+
     def ApprovePromotion(
         self, request: pb.ApprovePromotionRequest, context: grpc.ServicerContext
     ) -> pb.ApprovePromotionResponse:

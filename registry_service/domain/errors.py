@@ -118,6 +118,18 @@ class InvalidPath(InvalidField):
     reason_code = "INVALID_PATH"
 
 
+class InvalidOutcome(InvalidField):
+    reason_code = "INVALID_OUTCOME"
+
+
+class InvalidDetail(InvalidField):
+    reason_code = "INVALID_DETAIL"
+
+
+class InvalidInstance(InvalidField):
+    reason_code = "INVALID_INSTANCE"
+
+
 class RunNotFound(FailedPreconditionError):
     def __init__(self, run_id: str) -> None:
         super().__init__("RUN_NOT_FOUND", f"run '{run_id}' does not exist", {"run_id": run_id})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from modelreg_server.errors import InvalidArgumentError
 from modelreg_server.validation import (
+    CONTROL_CHARACTERS,
     INT64_MAX,
     MAX_DESCRIPTION_LENGTH,
     check_tags,
@@ -26,6 +27,9 @@ MAX_ALIAS_LENGTH = 255
 MAX_SOURCE_LENGTH = 4096
 MAX_PROTECTED_ALIASES = 100
 RESERVED_ALIAS = "latest"
+# A serving report (ReportServingStatus): one line of detail, and the instance that reports it.
+MAX_SERVING_DETAIL_LENGTH = 1024
+MAX_SERVING_INSTANCE_LENGTH = 128
 
 # What one registered model or version may hold, so that any one of them serializes well under
 # the 8 MiB gRPC message limit and under the 4 MiB a listing page may take (README, "Limits").
@@ -268,3 +272,14 @@ def model_uri(uri: str) -> ModelUri:
     if parsed is None:
         raise bad(f"'{suffix[:64]}' is not a version number, a stage or 'latest'")
     return ModelUri(name=name, stage=parsed)
+
+
+def one_line(text: str, field: str, error: type[errors.InvalidField], max_length: int) -> str:
+    """Text recorded in the history as one line (a serving report's detail and instance): within
+    ``max_length`` characters, and nothing that could end the line, move the cursor or hide text
+    where it is shown (CLI, webhook receivers' logs)."""
+    if len(text) > max_length:
+        raise error(f"{field} is {len(text)} characters, the limit is {max_length}", field)
+    if CONTROL_CHARACTERS.search(text):
+        raise error(f"{field} must be one line without control characters", field)
+    return text

@@ -533,6 +533,27 @@ class RegistryService:
         self._require(ctx, name, Level.MANAGE)
         return self._store.set_protection(name, protection, ctx, write=ctx.write)
 
+    # -- serving -------------------------------------------------------------------------------
+
+    def report_serving_status(
+        self, ctx: CallContext, name: str, version: int, loaded: bool | None, detail: str, instance: str
+    ) -> ModelEvent:
+        """Records that a serving process loaded (``loaded``) or refused a version; ``loaded`` is
+        None for an outcome the request left unset. READ is enough: serving processes hold read
+        tokens, and the event's actor (the caller, from ``ctx``) says who reported. Nothing bounds
+        how often a caller may report but what bounds any of its calls: a serving process reports
+        once per load attempt."""
+        name, version = rules.model_name(name), rules.version_number(version)
+        if loaded is None:
+            raise errors.InvalidOutcome("outcome must be LOADED or LOAD_FAILED", "outcome")
+        detail = rules.one_line(detail, "detail", errors.InvalidDetail, rules.MAX_SERVING_DETAIL_LENGTH)
+        instance = rules.one_line(
+            instance, "instance", errors.InvalidInstance, rules.MAX_SERVING_INSTANCE_LENGTH
+        )
+        self._require(ctx, name, Level.READ)
+        action = EventAction.SERVING_LOADED if loaded else EventAction.SERVING_LOAD_FAILED
+        return self._store.record_serving(name, version, action, detail, instance, ctx, write=ctx.write)
+
     # -- promotion gates and approvals ---------------------------------------------------------
 
     def _promotion_check(

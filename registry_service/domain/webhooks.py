@@ -247,16 +247,18 @@ _EVENT_OBJECTS = (
     ("VERSION_", "model_version"),
     ("STAGE_", "model_version"),
     ("MODEL_", "registered_model"),
+    ("SERVING_", "model_version"),
 )
 
 
 def event_type(action: EventAction) -> str:
     """``STAGE_TRANSITIONED`` -> ``model_version.stage_transitioned``, ``MODEL_CREATED`` ->
-    ``registered_model.created``; aliases, grants, protection and gates are the model's."""
+    ``registered_model.created``, ``SERVING_LOADED`` -> ``model_version.serving_loaded``; aliases,
+    grants, protection and gates are the model's."""
     name = action.value
     for prefix, thing in _EVENT_OBJECTS:
         if name.startswith(prefix):
-            rest = name[len(prefix) :] if prefix != "STAGE_" else name
+            rest = name[len(prefix) :] if prefix not in ("STAGE_", "SERVING_") else name
             return f"{thing}.{rest.lower()}"
     return f"registered_model.{name.lower()}"
 

@@ -254,6 +254,21 @@ class RegistryStore(Protocol):
         """``weaken`` as for set_promotion_gate, when the gate deleted requires approvals."""
         ...
 
+    def record_serving(
+        self,
+        name: str,
+        version: int,
+        action: EventAction,
+        detail: str,
+        instance: str,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
+    ) -> ModelEvent:
+        """Appends a SERVING_LOADED or SERVING_LOAD_FAILED event of an existing version (instance
+        as to_value, detail as comment) and returns it; the model itself is left unchanged."""
+        ...
+
     def request_approval(
         self,
         name: str,

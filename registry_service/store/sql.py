@@ -390,6 +390,15 @@ _MOVE_ALIAS = (
 )
 
 
+# The model id of a version, its row share-locked (where the backend has row locks) until commit.
+_SERVED_VERSION = (
+    sa.select(V.c.model_id)
+    .join(M, M.c.id == V.c.model_id)
+    .where(M.c.name == sa.bindparam("name"), V.c.version == sa.bindparam("version"))
+    .with_for_update(read=True, of=V)
+)
+
+
 # Set on a session that appended events, so that its commit is announced (on_append).
 _APPENDED = "modelreg.appended"
 
@@ -682,8 +691,9 @@ class SqlRegistryStore:
 
     def _append(
         self, session: Session, model_id: int, name: str, ctx: CallContext, now: int, *events: NewEvent
-    ) -> None:
-        """Appends events to the log, at the next positions, which become their ids.
+    ) -> int:
+        """Appends events to the log, at the next positions, which become their ids; returns the
+        first one's.
 
         Why not the id column's autoincrement: a sequence hands out its number when a transaction
         inserts, not when it commits. On PostgreSQL and MySQL/MariaDB a transaction that took 5
@@ -719,6 +729,7 @@ class SqlRegistryStore:
                 for index, event in enumerate(events)
             ],
         )
+        return first
 
     # -- registered models ---------------------------------------------------------------------
 
@@ -1560,6 +1571,39 @@ class SqlRegistryStore:
                 statement = statement.where(EVENTS.c.version == version)
             rows = session.execute(statement.order_by(EVENTS.c.id).limit(limit).offset(offset)).all()
             return [_event_entity(row) for row in rows]
+
+    def _event(self, event_id: int) -> ModelEvent:
+        with self._reads.begin() as session:
+            return _event_entity(session.execute(_EVENTS_WITH_GATES.where(EVENTS.c.id == event_id)).one())
+
+    @replayed(lambda store, result, *_, **__: store._event(int(result)))
+    def record_serving(
+        self,
+        name: str,
+        version: int,
+        action: EventAction,
+        detail: str,
+        instance: str,
+        ctx: CallContext,
+        *,
+        write: WriteKey | None = None,
+    ) -> ModelEvent:
+        """Appends a serving report without locking the model (a report changes nothing of it):
+        the version's row is read with a shared lock instead, so a deletion of the version
+        committed first makes this MODEL_VERSION_NOT_FOUND, and one that comes later waits and
+        is logged after the report."""
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id = session.scalar(_SERVED_VERSION, {"name": name, "version": version})
+            if model_id is None:
+                self._model_id(session, name)
+                raise errors.ModelVersionNotFound(name, version)
+            event = NewEvent(action, version=version, to_value=instance, comment=detail)
+            event_id = self._append(session, model_id, name, ctx, now, event)
+            self.applied_writes.record(session, write, event_id)
+        return ModelEvent(
+            event_id, name, version, action, "", instance, ctx.actor, now, detail, model_id=model_id
+        )
 
     def event_head(self) -> int:
         """The last position of the log (0: empty): every event up to it is committed."""

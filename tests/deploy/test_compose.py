@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ SERVICES = {
     "registry-migrate",
     "registry",
     "mlflow",
+    "serving",
 }
 
 
@@ -57,7 +59,19 @@ def compose() -> dict[str, Any]:
 
 def test_the_stack_has_its_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
-    assert {"postgres-data", "minio-data", "certs"} <= set(compose["volumes"])
+    assert {"postgres-data", "minio-data", "certs", "serving-cache"} <= set(compose["volumes"])
+
+
+def test_the_servers_build_the_default_target_and_only_serving_builds_the_serving_one(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    builds = {name: service["build"] for name, service in services.items() if "build" in service}
+    assert builds.pop("serving") == {"context": ".", "target": "serving"}
+    assert set(builds) == {"certs", "tracking-migrate", "tracking", "registry-migrate", "registry", "mlflow"}
+    assert all(build == {"context": ".", "target": "server"} for build in builds.values())
+    # Two images from one Dockerfile: each target under its own tag.
+    assert services["serving"]["image"] != services["registry"]["image"]
 
 
 def test_services_publish_their_grpc_ports(compose: dict[str, Any]) -> None:
@@ -237,3 +251,52 @@ def test_every_variable_compose_sets_is_read_by_the_mlflow_endpoint(compose: dic
     TlsConfig.from_env(env)  # what its clients of the services read
     assert set(values) <= env.read, f"the endpoint ignores {sorted(set(values) - env.read)}"
     assert (settings.host, settings.port, settings.tls_cert_file) == ("0.0.0.0", 5000, "/certs/server.pem")
+
+
+def test_the_model_server_serves_the_walkthrough_model_on_5001_on_request(compose: dict[str, Any]) -> None:
+    serving = compose["services"]["serving"]
+    # The image's entry point is `modelreg serve`: the command is its arguments.
+    assert serving["command"] == [
+        "models:/HousePricePredictor@champion",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5001",
+    ]
+    walkthrough = (ROOT / "examples" / "house_prices.py").read_text()
+    assert 'MODEL_NAME = "HousePricePredictor"' in walkthrough
+    assert "5001:5001" in serving["ports"]
+    # Not part of `make up`: it needs a registered model and a token first.
+    assert serving["profiles"] == ["serving"]
+    assert serving["depends_on"] == {"registry": {"condition": "service_healthy"}}
+    check = serving["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]
+    assert "'http://127.0.0.1:5001/ping'" in check[3]
+
+
+def test_the_model_server_is_a_client_of_both_services_over_tls_with_its_own_token(
+    compose: dict[str, Any],
+) -> None:
+    serving = compose["services"]["serving"]
+    env = service_environment(compose, "serving")
+    assert env == {
+        "MODELREG_TRACKING_URI": "grpcs://tracking:50051",
+        "MODELREG_REGISTRY_URI": "grpcs://registry:50052",
+        "MODELREG_CA_FILE": "/certs/ca.pem",
+        "MODELREG_TOKEN": "",
+    }  # the same addresses and CA as the MLflow endpoint, which is the other client in the file
+    mlflow = service_environment(compose, "mlflow")
+    assert {k: mlflow[k] for k in ("MODELREG_TRACKING_URI", "MODELREG_REGISTRY_URI", "MODELREG_CA_FILE")} == {
+        k: env[k] for k in ("MODELREG_TRACKING_URI", "MODELREG_REGISTRY_URI", "MODELREG_CA_FILE")
+    }
+    assert serving["volumes"] == ["certs:/certs:ro", "serving-cache:/cache"]
+    token = service_environment(load_compose({**REQUIRED, "MODELREG_SERVING_TOKEN": "mrt_x_y"}), "serving")
+    assert token["MODELREG_TOKEN"] == "mrt_x_y"
+    assert "MODELREG_SERVING_TOKEN=" in (ROOT / ".env.example").read_text()
+    # Every variable is one the client reads (modelreg.config is the only client module that
+    # reads the environment, and names each variable it reads).
+    import modelreg.config
+
+    assert modelreg.config.__doc__ is not None
+    documented = set(re.findall(r"``(MODELREG_[A-Z_]+)``", modelreg.config.__doc__))
+    assert set(env) <= documented, sorted(set(env) - documented)

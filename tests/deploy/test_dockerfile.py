@@ -1,7 +1,9 @@
 """Static checks of the Dockerfile: no Docker engine runs here, so the file itself is tested.
 
-The image must hold the server distribution and the client it depends on, without the client's
-sklearn extra: scikit-learn, pandas, SciPy, NumPy and skops have no place in a server image.
+The default image (the last stage) must hold the server distribution and the client it depends on,
+without the client's sklearn extra: scikit-learn, pandas, SciPy, NumPy and skops have no place in a
+server image. The `serving` target holds the client distribution with its serve and sklearn
+extras, and nothing of the server.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ _DRIVER_EXTRAS = {"postgres", "mysql"}
 Stage = list[tuple[str, str]]
 
 
-def _stages() -> list[Stage]:
-    """Each stage's (INSTRUCTION, arguments), comments dropped and continuation lines joined."""
+def _stages() -> dict[str, Stage]:
+    """Each stage's (INSTRUCTION, arguments) by the stage's name, in file order, comments dropped
+    and continuation lines joined."""
     lines = [line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#")]
-    stages: list[Stage] = []
+    stages: dict[str, Stage] = {}
     for line in "\n".join(lines).replace("\\\n", " ").splitlines():
         if line.strip():
             instruction, _, arguments = line.strip().partition(" ")
             if instruction.upper() == "FROM":
-                stages.append([])
-            stages[-1].append((instruction.upper(), arguments.strip()))
+                words = arguments.split()
+                assert len(words) == 3 and words[1].upper() == "AS", f"every stage is named: {line}"
+                current = stages.setdefault(words[2], [])
+            current.append((instruction.upper(), arguments.strip()))
     return stages
 
 
@@ -61,13 +66,17 @@ def _requirements(arguments: list[str]) -> list[tuple[str, set[str]]]:
 
 
 def test_dockerfile_is_multi_stage_and_non_root() -> None:
-    assert len(_stages()) == 2
-    assert "USER modelreg" in DOCKERFILE
-    assert "--no-index" in DOCKERFILE  # the final stage installs only the wheels built before it
+    stages = _stages()
+    # The last stage is what `docker build .` (and compose's servers) build.
+    assert list(stages) == ["serving-build", "serving", "build", "server"]
+    for final in (stages["server"], stages["serving"]):
+        assert ("USER", "modelreg") in final
+        (install,) = _pip(final, "install")
+        assert "--no-index" in install  # only the wheels built before it
 
 
 def test_the_image_installs_only_the_server_distribution() -> None:
-    _, final = _stages()
+    final = _stages()["server"]
     (install,) = _pip(final, "install")
     ((name, extras),) = _requirements(install)
     assert name == "modelreg-server" and extras <= _DRIVER_EXTRAS
@@ -75,17 +84,34 @@ def test_the_image_installs_only_the_server_distribution() -> None:
 
 
 def test_the_build_stage_builds_both_distributions_without_the_sklearn_extra() -> None:
-    build, _ = _stages()
+    build = _stages()["build"]
     (wheel,) = _pip(build, "wheel")
     built = dict(_requirements(wheel))
     assert set(built) == {"./clients", "."}
     assert built["./clients"] == set()  # the client without its sklearn extra
     assert built["."] <= _DRIVER_EXTRAS
-    assert "sklearn" not in " ".join(arguments for _, arguments in build + _stages()[1])
+    assert "sklearn" not in " ".join(arguments for _, arguments in build + _stages()["server"])
+
+
+def test_the_serving_image_installs_only_the_client_with_its_serve_and_sklearn_extras() -> None:
+    stages = _stages()
+    (wheel,) = _pip(stages["serving-build"], "wheel")
+    assert _requirements(wheel) == [("./clients", {"serve", "sklearn"})]
+    assert [arguments for instruction, arguments in stages["serving-build"] if instruction == "COPY"] == [
+        "clients ./clients"
+    ]
+    (install,) = _pip(stages["serving"], "install")
+    assert _requirements(install) == [("modelreg", {"serve", "sklearn"})]
+    serving_text = " ".join(
+        arguments for stage in ("serving-build", "serving") for _, arguments in stages[stage]
+    )
+    assert "modelreg-server" not in serving_text and "--from=build " not in serving_text
+    assert ("ENTRYPOINT", '["modelreg", "serve"]') in stages["serving"]
+    assert ("EXPOSE", "5001") in stages["serving"]
 
 
 def test_the_build_stage_copies_what_the_distributions_are_built_from() -> None:
-    build, _ = _stages()
+    build = _stages()["build"]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     copied = {

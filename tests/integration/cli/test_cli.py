@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import unicodedata
+import uuid
 from pathlib import Path
 
 import pytest
@@ -404,3 +405,39 @@ def test_events_watch_prints_each_event_as_it_is_written(seeded: Seeded) -> None
         "yes",
     )
     assert all(line["cursor"] for line in lines)
+
+
+def test_events_watch_shows_why_a_model_server_refused_a_version(seeded: Seeded) -> None:
+    """A serving report's line names the instance and, after the actor, its detail (the reason
+    a version was refused, which is in the comment)."""
+    name = f"served-{uuid.uuid4().hex[:8]}"
+    with Client(seeded.tracking, seeded.registry) as client:
+        client.create_registered_model(name)
+        client.create_model_version(name, "s3://bucket/served/1")
+        client.report_serving_status(
+            name, 1, loaded=False, detail="digest mismatch: model.skops", instance="pod-3"
+        )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelreg.cli",
+            *seeded.targets(),
+            "events",
+            "watch",
+            name,
+            "--action",
+            "SERVING_LOAD_FAILED",
+            "--from-beginning",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        line = process.stdout.readline()
+    finally:
+        process.kill()
+        process.wait()
+    assert f"{name} v1  SERVING_LOAD_FAILED - -> pod-3  by " in line
+    assert line.rstrip("\n").endswith("  digest mismatch: model.skops")

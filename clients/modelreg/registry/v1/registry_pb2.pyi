@@ -154,6 +154,14 @@ class _EventActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventActi
     """A request rejected: to_value is the target, comment the reason."""
     EVENT_ACTION_PROMOTION_REFUSED: _EventAction.ValueType  # 25
     """A promotion refused by its gate: to_value is the target; the gate results say why."""
+    EVENT_ACTION_SERVING_LOADED: _EventAction.ValueType  # 26
+    """A serving process loaded the version and serves it (ReportServingStatus): to_value is the
+    reporting instance, comment its detail.
+    """
+    EVENT_ACTION_SERVING_LOAD_FAILED: _EventAction.ValueType  # 27
+    """A serving process refused the version, which failed its check (digests, signature, load):
+    to_value is the instance, comment why.
+    """
 
 class EventAction(_EventAction, metaclass=_EventActionEnumTypeWrapper):
     """What a history event records."""
@@ -205,6 +213,14 @@ EVENT_ACTION_APPROVAL_REJECTED: EventAction.ValueType  # 24
 """A request rejected: to_value is the target, comment the reason."""
 EVENT_ACTION_PROMOTION_REFUSED: EventAction.ValueType  # 25
 """A promotion refused by its gate: to_value is the target; the gate results say why."""
+EVENT_ACTION_SERVING_LOADED: EventAction.ValueType  # 26
+"""A serving process loaded the version and serves it (ReportServingStatus): to_value is the
+reporting instance, comment its detail.
+"""
+EVENT_ACTION_SERVING_LOAD_FAILED: EventAction.ValueType  # 27
+"""A serving process refused the version, which failed its check (digests, signature, load):
+to_value is the instance, comment why.
+"""
 Global___EventAction: _TypeAlias = EventAction  # noqa: Y015
 
 class _ModelVersionView:
@@ -262,6 +278,30 @@ APPROVAL_STATUS_CONSUMED: ApprovalStatus.ValueType  # 4
 APPROVAL_STATUS_EXPIRED: ApprovalStatus.ValueType  # 5
 """Pending or approved, and past expires_time."""
 Global___ApprovalStatus: _TypeAlias = ApprovalStatus  # noqa: Y015
+
+class _ServingOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ServingOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ServingOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SERVING_OUTCOME_UNSPECIFIED: _ServingOutcome.ValueType  # 0
+    """Refused: INVALID_ARGUMENT (INVALID_OUTCOME, field `outcome`)."""
+    SERVING_OUTCOME_LOADED: _ServingOutcome.ValueType  # 1
+    """Loaded and serving: writes SERVING_LOADED."""
+    SERVING_OUTCOME_LOAD_FAILED: _ServingOutcome.ValueType  # 2
+    """Failed its check and not served: writes SERVING_LOAD_FAILED."""
+
+class ServingOutcome(_ServingOutcome, metaclass=_ServingOutcomeEnumTypeWrapper):
+    """What a serving process reports about one version."""
+
+SERVING_OUTCOME_UNSPECIFIED: ServingOutcome.ValueType  # 0
+"""Refused: INVALID_ARGUMENT (INVALID_OUTCOME, field `outcome`)."""
+SERVING_OUTCOME_LOADED: ServingOutcome.ValueType  # 1
+"""Loaded and serving: writes SERVING_LOADED."""
+SERVING_OUTCOME_LOAD_FAILED: ServingOutcome.ValueType  # 2
+"""Failed its check and not served: writes SERVING_LOAD_FAILED."""
+Global___ServingOutcome: _TypeAlias = ServingOutcome  # noqa: Y015
 
 @_typing.final
 class RegisteredModel(_message.Message):
@@ -2677,3 +2717,69 @@ class ListApprovalRequestsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListApprovalRequestsResponse: _TypeAlias = ListApprovalRequestsResponse  # noqa: Y015
+
+@_typing.final
+class ReportServingStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required: the registered model."""
+    version: _builtins.int
+    """Required: the version (>= 1, else INVALID_VERSION); one that does not exist is NOT_FOUND
+    (MODEL_VERSION_NOT_FOUND).
+    """
+    outcome: Global___ServingOutcome.ValueType
+    """Required: LOADED or LOAD_FAILED."""
+    detail: _builtins.str
+    """Optional: one line about it (the load error, the served URI), at most 1,024 characters, no
+    control, line-separator or bidirectional-override characters (else INVALID_DETAIL, field
+    `detail`). Recorded as the event's comment.
+    """
+    instance: _builtins.str
+    """Optional: which serving process reports (host name, pod name), at most 128 characters, no
+    control characters (else INVALID_INSTANCE, field `instance`). Recorded as the event's
+    to_value. It says where, not who: the actor is the authenticated caller.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        outcome: Global___ServingOutcome.ValueType = ...,
+        detail: _builtins.str = ...,
+        instance: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "instance", b"instance", "name", b"name", "outcome", b"outcome", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportServingStatusRequest: _TypeAlias = ReportServingStatusRequest  # noqa: Y015
+
+@_typing.final
+class ReportServingStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___ModelEvent:
+        """The event written."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___ModelEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportServingStatusResponse: _TypeAlias = ReportServingStatusResponse  # noqa: Y015

@@ -220,6 +220,11 @@ class RegistryServiceStub:
                 request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.FromString,
                 _registered_method=True)
+        self.ReportServingStatus = channel.unary_unary(
+                '/modelreg.registry.v1.RegistryService/ReportServingStatus',
+                request_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusRequest.SerializeToString,
+                response_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -592,6 +597,24 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportServingStatus(self, request, context):
+        """-- serving --
+        Records in the model's history that a serving process loaded a version (SERVING_LOADED) or
+        refused it because it failed its check (SERVING_LOAD_FAILED), and returns that event; it goes
+        to ListModelEvents, watches and webhooks like any other. Needs READ on the model (what a
+        serving process holds); the event's actor is the authenticated caller, never a value of the
+        request, so every report names who sent it (with access control off, the claimed actor, as
+        for every event). A report changes nothing else: not the model's last_updated_time, and it
+        takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
+        caller (a process reports once per load attempt).
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
+        INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
+        PERMISSION_DENIED (PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -779,6 +802,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListApprovalRequests,
                     request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.FromString,
                     response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.SerializeToString,
+            ),
+            'ReportServingStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportServingStatus,
+                    request_deserializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusRequest.FromString,
+                    response_serializer=modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1781,6 +1809,33 @@ class RegistryService:
             '/modelreg.registry.v1.RegistryService/ListApprovalRequests',
             modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsRequest.SerializeToString,
             modelreg_dot_registry_dot_v1_dot_registry__pb2.ListApprovalRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportServingStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.registry.v1.RegistryService/ReportServingStatus',
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusRequest.SerializeToString,
+            modelreg_dot_registry_dot_v1_dot_registry__pb2.ReportServingStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -277,6 +277,20 @@ class RegistryServiceStub:
     also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
     (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
     """
+    ReportServingStatus: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ReportServingStatusRequest, _registry_pb2.ReportServingStatusResponse]
+    """-- serving --
+    Records in the model's history that a serving process loaded a version (SERVING_LOADED) or
+    refused it because it failed its check (SERVING_LOAD_FAILED), and returns that event; it goes
+    to ListModelEvents, watches and webhooks like any other. Needs READ on the model (what a
+    serving process holds); the event's actor is the authenticated caller, never a value of the
+    request, so every report names who sent it (with access control off, the claimed actor, as
+    for every event). A report changes nothing else: not the model's last_updated_time, and it
+    takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
+    caller (a process reports once per load attempt).
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
+    INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
+    PERMISSION_DENIED (PERMISSION_DENIED).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -491,6 +505,20 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """The model's approval requests, newest first, optionally of one status, in pages (a page
     also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
     (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+    """
+    ReportServingStatus: _aio.UnaryUnaryMultiCallable[_registry_pb2.ReportServingStatusRequest, _registry_pb2.ReportServingStatusResponse]  # type: ignore[assignment]
+    """-- serving --
+    Records in the model's history that a serving process loaded a version (SERVING_LOADED) or
+    refused it because it failed its check (SERVING_LOAD_FAILED), and returns that event; it goes
+    to ListModelEvents, watches and webhooks like any other. Needs READ on the model (what a
+    serving process holds); the event's actor is the authenticated caller, never a value of the
+    request, so every report names who sent it (with access control off, the claimed actor, as
+    for every event). A report changes nothing else: not the model's last_updated_time, and it
+    takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
+    caller (a process reports once per load attempt).
+    Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
+    INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
+    PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -925,6 +953,26 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """The model's approval requests, newest first, optionally of one status, in pages (a page
         also ends before the response would pass 4 MiB). Needs READ. Errors: NOT_FOUND
         (REGISTERED_MODEL_NOT_FOUND), INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN).
+        """
+
+    @_abc_1.abstractmethod
+    def ReportServingStatus(
+        self,
+        request: _registry_pb2.ReportServingStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.ReportServingStatusResponse, _abc.Awaitable[_registry_pb2.ReportServingStatusResponse]]:
+        """-- serving --
+        Records in the model's history that a serving process loaded a version (SERVING_LOADED) or
+        refused it because it failed its check (SERVING_LOAD_FAILED), and returns that event; it goes
+        to ListModelEvents, watches and webhooks like any other. Needs READ on the model (what a
+        serving process holds); the event's actor is the authenticated caller, never a value of the
+        request, so every report names who sent it (with access control off, the claimed actor, as
+        for every event). A report changes nothing else: not the model's last_updated_time, and it
+        takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
+        caller (a process reports once per load attempt).
+        Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
+        INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
+        PERMISSION_DENIED (PERMISSION_DENIED).
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
