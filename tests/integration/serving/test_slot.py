@@ -6,6 +6,7 @@ offline starts from the cache, and catching up after the registry comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import signal
@@ -25,6 +26,7 @@ from sklearn.linear_model import LinearRegression
 
 import modelreg
 from modelreg import sklearn as modelreg_sklearn
+from modelreg.exceptions import AlreadyExists
 from modelreg.models import infer_signature
 from modelreg.serving.slot import ModelSlot, ServingLoadError, SlotEvent
 from modelreg_server.db import create_db_engine, upgrade
@@ -112,10 +114,8 @@ def register(client: modelreg.Client, name: str, model: object, **save: object) 
         save.setdefault("input_example", FEATURES)
         modelreg_sklearn.save_model(model, local, **save)  # type: ignore[arg-type]
         client.log_artifacts(run_id, str(local), "model")
-    try:
+    with contextlib.suppress(AlreadyExists):
         client.create_registered_model(name)
-    except modelreg.exceptions.AlreadyExists:
-        pass
     return int(client.create_model_version(name, f"runs:/{run_id}/model", run_id).version)
 
 
