@@ -440,9 +440,7 @@ class ModelSlot:
                 confirmed = {**current.metadata, "from_cache_offline": False}
                 self._install(dataclasses.replace(current, metadata=confirmed))
                 self._record(current, source)
-                self._emit(
-                    "follow_restored", number, None, None, f"the registry confirms {_describe(current)}"
-                )
+                log.info("the registry confirms %s, served from the cache", _describe(current))
                 return
             # Otherwise the same number names other files now: load what the registry names.
         began = time.monotonic()
@@ -492,6 +490,7 @@ class ModelSlot:
                 f"{_record_text(record)} cannot be served: {_one_line(exc)}"
             ) from None
         self._last_target = loaded.version
+        self._ever_lost = True  # the first connection to the registry is a restored one
         self._install(loaded)
         detail = (
             f"registry unreachable ({why}): serving {_record_text(record)} from the local cache, as "

@@ -219,6 +219,7 @@ def test_an_alias_move_swaps_while_leases_keep_the_old_version(
             assert (new.version, float(new.model.predict(FEATURES)[0])) == (2, 2.0)
             assert slot.in_flight() == {1: 1, 2: 1}
         del old
+    wait_for(lambda: len(events.of("swapped")) == 1, "the swap reported")
     gc.collect()
     assert old_model() is None, "the old version is still referenced after its last lease ended"
     assert slot.in_flight() == {2: 0}
@@ -262,6 +263,7 @@ def test_a_broken_version_is_refused_once_and_the_old_one_stays(
 
     client.set_registered_model_alias(name, "champion", fixed)
     wait_for(lambda: slot.current is not None and slot.current.version == fixed, "the fixed version served")
+    wait_for(lambda: len(events.of("swapped")) == 1, "the swap reported")
     assert [e.version for e in events.of("load_failed")] == [broken, tampered]
     assert [(e.version, e.previous) for e in events.of("swapped")] == [(fixed, 1)]
     assert predicted(slot) == (fixed, 4.0)
@@ -302,6 +304,7 @@ def test_five_swaps_and_a_rollback_under_continuous_predictions(
             wait_for(lambda v=version: v in answered, f"a prediction answered by version {version}")
         client.rollback_stage(name, "Production")
         wait_for(lambda: slot.current is not None and slot.current.version == 5, "rolled back to version 5")
+        wait_for(lambda: len(events.of("swapped")) == 6, "every swap reported")
     finally:
         done.set()
         worker.join()
@@ -355,7 +358,8 @@ def test_offline_start_from_the_cache_for_pinned_and_alias_uris(
 
     # The registry returns: the alias slot follows again, and moves with the alias.
     stack.registry.start()
-    wait_for(lambda: alias.following, "the alias slot follows the registry again")
+    wait_for(lambda: bool(alias_events.of("follow_restored")), "the alias slot follows the registry again")
+    assert [e.kind for e in alias_events.events][:2] == ["offline_start", "follow_restored"]
     wait_for(
         lambda: alias.current is not None and alias.current.metadata["from_cache_offline"] is False,
         "the registry confirms the cached version",
@@ -421,4 +425,5 @@ def test_the_slot_catches_up_after_the_registry_restarts(
     stack.registry.start()
     wait_for(lambda: bool(events.of("follow_restored")), "the slot follows again")
     wait_for(lambda: slot.current is not None and slot.current.version == 2, "caught up to version 2")
+    wait_for(lambda: len(events.of("swapped")) == 1, "the swap reported")
     assert [(e.version, e.previous) for e in events.of("swapped")] == [(2, 1)]
