@@ -155,6 +155,20 @@ def slots() -> Iterator[Callable[..., ModelSlot]]:
         slot.stop()
 
 
+def champion_of_two(
+    client: modelreg.Client, name: str, slots: Callable[..., ModelSlot], events: Events
+) -> ModelSlot:
+    """Versions 1 and 2 (predicting 1.0 and 2.0), ``champion`` on 1, and a started slot of
+    ``models:/name@champion`` that follows the registry."""
+    register(client, name, constant_model(1.0))
+    register(client, name, constant_model(2.0))
+    client.set_registered_model_alias(name, "champion", 1)
+    slot = slots(f"models:/{name}@champion", client, events)
+    slot.start()
+    wait_for(lambda: slot.following, "the slot follows the registry")
+    return slot
+
+
 def test_a_pinned_version_is_loaded_checked_and_not_followed(
     client: modelreg.Client, name: str, slots: Callable[..., ModelSlot]
 ) -> None:
@@ -203,13 +217,8 @@ def test_nothing_to_serve_is_one_clear_error(client: modelreg.Client, name: str)
 def test_an_alias_move_swaps_while_leases_keep_the_old_version(
     client: modelreg.Client, name: str, slots: Callable[..., ModelSlot]
 ) -> None:
-    register(client, name, constant_model(1.0))
-    register(client, name, constant_model(2.0))
-    client.set_registered_model_alias(name, "champion", 1)
     events = Events()
-    slot = slots(f"models:/{name}@champion", client, events)
-    slot.start()
-    wait_for(lambda: slot.following, "the slot follows the registry")
+    slot = champion_of_two(client, name, slots, events)
     with slot.lease() as old:
         old_model = weakref.ref(old.model)
         client.set_registered_model_alias(name, "champion", 2)
@@ -298,6 +307,7 @@ def test_five_swaps_and_a_rollback_under_continuous_predictions(
     worker = threading.Thread(target=predict_continuously)
     worker.start()
     try:
+        wait_for(lambda: 1 in answered, "a prediction answered by version 1")
         for version in versions[1:]:
             client.transition_model_version_stage(name, version, "Production")
             wait_for(lambda v=version: slot.current is not None and slot.current.version == v, f"v{version}")
@@ -403,13 +413,8 @@ def test_offline_start_refuses_a_damaged_cache_or_record(
 def test_the_slot_catches_up_after_the_registry_restarts(
     client: modelreg.Client, name: str, slots: Callable[..., ModelSlot], stack: Stack
 ) -> None:
-    register(client, name, constant_model(1.0))
-    register(client, name, constant_model(2.0))
-    client.set_registered_model_alias(name, "champion", 1)
     events = Events()
-    slot = slots(f"models:/{name}@champion", client, events)
-    slot.start()
-    wait_for(lambda: slot.following, "the slot follows the registry")
+    slot = champion_of_two(client, name, slots, events)
     stack.registry.stop()
     wait_for(lambda: not slot.following and bool(events.of("follow_lost")), "the slot notices the outage")
     assert predicted(slot) == (1, 1.0)  # still serving while the registry is down
