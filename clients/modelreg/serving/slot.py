@@ -242,7 +242,7 @@ class ModelSlot:
                 loaded = self._load(source, version)
             except _UNREACHABLE as exc:
                 self._start_offline(exc)
-            except (ModelregError, _CheckFailed, OSError, ValueError) as exc:
+            except Exception as exc:  # whatever stops a candidate from loading or passing its check
                 number = None if version is None else int(version.version)
                 self._report_status(number, "LOAD_FAILED", _one_line(exc))
                 raise ServingLoadError(
@@ -455,7 +455,7 @@ class ModelSlot:
             detail = f"version {number} of {version.name} refused: {_one_line(exc)}"
             log.error("%s; still serving%s", detail, _version_text(self._current_version()))
             self._report_status(number, "LOAD_FAILED", detail)
-            self._emit("load_failed", number, self._current_version(), time.monotonic() - began, detail)
+            self._emit("load_failed", number, None, time.monotonic() - began, detail)
             return
         previous = self._install(loaded)
         self._record(loaded, source)
@@ -484,7 +484,7 @@ class ModelSlot:
             )
         try:
             loaded = self._load_recorded(record)
-        except (ModelregError, _CheckFailed, ServingLoadError, OSError, ValueError) as exc:
+        except Exception as exc:  # whatever stops it from loading or passing its check
             raise ServingLoadError(
                 f"cannot serve {self.model_uri}: the registry is unreachable ({why}) and the cached "
                 f"{_record_text(record)} cannot be served: {_one_line(exc)}"
@@ -534,7 +534,9 @@ class ModelSlot:
     def _report_status(self, version: int | None, status: str, message: str) -> None:
         """Tells the registry how serving this model went, when the client can (one place to wire
         the call)."""
-        report = getattr(self._client, "report_serving_status", None)
+        report = getattr(self._client, "report_serving_status", None) or getattr(
+            self._client.registry, "report_serving_status", None
+        )
         if report is None or not isinstance(self._parsed, ModelsUri) or version is None:
             return
         try:
@@ -716,6 +718,11 @@ def _parse_record(raw: bytes, key: str, parsed: ModelsUri | RunsUri) -> _Record:
         raise ValueError("run_id is not a run id")
     if not isinstance(artifact_path, str) or len(artifact_path) > 1024:
         raise ValueError("artifact_path is not a path")
+    if artifact_path:
+        try:
+            check_relative(artifact_path)
+        except UnsafePathError as exc:
+            raise ValueError(f"artifact_path {artifact_path!r} {exc.why}") from None
     if isinstance(name, str) and len(name) > _MAX_NAME_LENGTH:
         raise ValueError("name too long")
     if not isinstance(files, dict) or not files or len(files) > MAX_RECORD_FILES:
