@@ -37,7 +37,7 @@ from modelreg.config import TlsConfig
 from modelreg.exceptions import DeadlineExceeded, ModelregError, NotFound, Unauthenticated, Unavailable
 from modelreg.registry_client import RegistryClient
 from modelreg.tracking_client import Progress, TrackingClient
-from modelreg.watch import EventWatch
+from modelreg.watch import EventWatch, OnStatus
 from modelreg.webhooks_client import WebhookMethods
 
 P = ParamSpec("P")
@@ -511,6 +511,7 @@ class Client:
         aliases: Sequence[str] = (),
         cursor: str | None = None,
         from_beginning: bool = False,
+        on_status: OnStatus | None = None,
     ) -> EventWatch:
         """The registry's events as they are written (see RegistryClient.watch_model_events): an
         endless iterator that resumes by itself; its ``.cursor`` is where to resume later."""
@@ -521,6 +522,7 @@ class Client:
             aliases=aliases,
             cursor=cursor,
             from_beginning=from_beginning,
+            on_status=on_status,
         )
 
     def rollback_stage(

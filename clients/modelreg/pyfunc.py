@@ -33,7 +33,7 @@ from modelreg import sklearn as sklearn_flavor
 from modelreg.entities import ModelVersion
 from modelreg.exceptions import FailedPrecondition, InvalidArgument, UnsafePathError
 from modelreg.models.errors import CodeNotAllowedError
-from modelreg.models.fetch import fetch_model
+from modelreg.models.fetch import FetchedModel, fetch_model
 from modelreg.models.model_dir import (
     ModelMetadata,
     check_code_tree,
@@ -153,7 +153,27 @@ def load_model(
     ``suppress_warnings`` is accepted for MLflow compatibility: loading here warns of nothing.
     """
     del suppress_warnings
-    fetched = fetch_model(model_uri, dst_path=dst_path)
+    return load_fetched(
+        fetch_model(model_uri, dst_path=dst_path),
+        model_uri,
+        model_config=model_config,
+        trusted_types=trusted_types,
+        allow_pickle=allow_pickle,
+        allow_code=allow_code,
+    )
+
+
+def load_fetched(
+    fetched: FetchedModel,
+    model_uri: str,
+    *,
+    model_config: str | Mapping[str, Any] | None = None,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+    allow_code: bool = False,
+) -> PyFuncModel:
+    """Loads a model directory :mod:`modelreg.models.fetch` has brought and verified, as
+    :func:`load_model` does (``model_uri``: where it came from, as the caller names it)."""
     version = None if fetched.source is None else fetched.source.model_version
     metadata = fetched.metadata
     if metadata.flavor != FLAVOR:

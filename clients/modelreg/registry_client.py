@@ -25,7 +25,7 @@ from modelreg.config import ClientSettings, TlsConfig
 from modelreg.exceptions import DataLoss, InvalidArgument
 from modelreg.registry.v1 import registry_pb2 as pb
 from modelreg.registry.v1 import registry_pb2_grpc as pb_grpc
-from modelreg.watch import EventWatch
+from modelreg.watch import EventWatch, OnStatus
 from modelreg.webhooks_client import WebhookMethods
 
 
@@ -416,12 +416,14 @@ class RegistryClient(WebhookMethods):
         aliases: Sequence[str] = (),
         cursor: str | None = None,
         from_beginning: bool = False,
+        on_status: OnStatus | None = None,
     ) -> EventWatch:
         """The registry's events as they are written, an endless iterator: of one model
         (``name``; None: every model, which needs READ on all of them), of some ``actions``
         (e.g. ``"STAGE_TRANSITIONED"``), of some ``stages`` or ``aliases``. It starts after
         ``cursor`` (an event's ``cursor``, or the iterator's ``.cursor``), else now, or with
-        ``from_beginning`` at the first event; it reconnects by itself (see modelreg.watch)."""
+        ``from_beginning`` at the first event; it reconnects by itself (see modelreg.watch), and
+        ``on_status`` follows its connection (modelreg.watch.OnStatus)."""
         action_numbers = [conv.event_action_number(action) for action in actions]
 
         def open_watch(after: str, beginning: bool) -> Iterator[pb.WatchModelEventsResponse]:
@@ -435,7 +437,7 @@ class RegistryClient(WebhookMethods):
             )
             return self._rpc.unary_stream(self._stub.WatchModelEvents, request)
 
-        return EventWatch(open_watch, cursor or "", from_beginning)
+        return EventWatch(open_watch, cursor or "", from_beginning, on_status=on_status)
 
     def get_stage_holder_at(self, name: str, stage: str, time: int) -> list[int]:
         """The versions that held ``stage`` at ``time`` (ms since epoch), newest first."""

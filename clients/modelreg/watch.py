@@ -34,16 +34,28 @@ without receiving anything (a message received starts the count and the backoff 
 OpenWatch = Callable[[str, bool], Iterator[pb.WatchModelEventsResponse]]
 """Opens a watch after a cursor (or from the beginning): the responses, errors as ModelregError."""
 
+OnStatus = Callable[[bool], None]
+"""Told, in the iterating thread, whether the watch is connected: True for each message received
+(the first one of every stream included, heartbeats too), False for each stream that broke and
+each attempt to open one that failed. What it raises ends the iteration (so a consumer can stop a
+watch that is waiting for messages or retrying)."""
+
 
 class EventWatch(Iterator[e.ModelEvent]):
     """The events of a watch, each with its ``cursor``. ``cursor`` is where the watch stands: after
     the last event yielded, or further after a heartbeat; persist it to resume in another process
     (``watch_model_events(cursor=...)``). The stream is open when the watch is made (so "from now"
     is from then, and bad input raises there); ``close()``, from the thread that iterates, ends it.
+    ``on_status`` follows the connection (see :data:`OnStatus`).
     """
 
     def __init__(
-        self, open_watch: OpenWatch, cursor: str, from_beginning: bool, retry: RetryPolicy = WATCH_RETRY
+        self,
+        open_watch: OpenWatch,
+        cursor: str,
+        from_beginning: bool,
+        retry: RetryPolicy = WATCH_RETRY,
+        on_status: OnStatus | None = None,
     ) -> None:
         self.cursor = cursor
         self.reconnects = 0
@@ -51,6 +63,7 @@ class EventWatch(Iterator[e.ModelEvent]):
         self._from_beginning = from_beginning and not cursor
         self._retry = retry
         self._pending: list[e.ModelEvent] = []
+        self._on_status: OnStatus = on_status or (lambda connected: None)
         stream = self._connect(after_error=False)
         self._events: Generator[e.ModelEvent, None, None] = self._generate(stream)
 
@@ -65,6 +78,7 @@ class EventWatch(Iterator[e.ModelEvent]):
 
     def _take(self, response: pb.WatchModelEventsResponse) -> e.ModelEvent | None:
         self.cursor, self._from_beginning = response.cursor, False
+        self._on_status(True)
         return conv.model_event(response.event, response.cursor) if response.HasField("event") else None
 
     def _connect(self, *, after_error: bool) -> Iterator[pb.WatchModelEventsResponse]:
@@ -81,6 +95,7 @@ class EventWatch(Iterator[e.ModelEvent]):
                 after_error = False
                 continue
             except ModelregError as error:
+                self._on_status(False)
                 if not self._retry.retries(error, stream=True) or time.monotonic() > give_up:
                     raise
                 log.debug("watch: %s (%s); trying again", error.code, error)
@@ -101,6 +116,7 @@ class EventWatch(Iterator[e.ModelEvent]):
                     if event is not None:
                         yield event
             except ModelregError as error:
+                self._on_status(False)
                 if not self._retry.retries(error, stream=True):
                     raise
                 log.debug("watch: %s (%s); resuming", error.code, error)

@@ -88,15 +88,7 @@ def resolve_source(model_uri: str, tracking: TrackingClient, registry: RegistryC
     """Resolves a URI to a run's artifact directory and the digests its files must have."""
     parsed = parse_model_uri(model_uri)
     if isinstance(parsed, ModelsUri):
-        version = registry.resolve_model_uri(parsed.uri)
-        lineage = version.lineage
-        if lineage is None or not lineage.files:
-            # Without recorded digests nothing can vouch for the bytes: refuse rather than trust them.
-            raise ModelIntegrityError(
-                METADATA_FILE, f"version {version.version} of {version.name} has no recorded file digests"
-            )
-        digests = {f.path: f.sha256 for f in lineage.files}
-        return ModelSource(lineage.run_id, _checked(lineage.artifact_path), _checked_keys(digests), version)
+        return version_source(registry.resolve_model_uri(parsed.uri))
     prefix = parsed.artifact_path + "/"
     listed = tracking.list_artifacts(parsed.run_id, parsed.artifact_path, recursive=True)
     if (stray := next((f.path for f in listed if not f.path.startswith(prefix)), None)) is not None:
@@ -110,6 +102,19 @@ def resolve_source(model_uri: str, tracking: TrackingClient, registry: RegistryC
             metadata={"uri": model_uri},
         )
     return ModelSource(parsed.run_id, parsed.artifact_path, digests)
+
+
+def version_source(version: ModelVersion) -> ModelSource:
+    """The files of a registered version (as ResolveModelUri or GetModelVersion returned it) and
+    the digests its lineage recorded; ModelIntegrityError when it recorded none."""
+    lineage = version.lineage
+    if lineage is None or not lineage.files:
+        # Without recorded digests nothing can vouch for the bytes: refuse rather than trust them.
+        raise ModelIntegrityError(
+            METADATA_FILE, f"version {version.version} of {version.name} has no recorded file digests"
+        )
+    digests = {f.path: f.sha256 for f in lineage.files}
+    return ModelSource(lineage.run_id, _checked(lineage.artifact_path), _checked_keys(digests), version)
 
 
 def _checked(path: str) -> str:
@@ -269,16 +274,38 @@ def fetch_model(
         else:
             _download(source, tracking, registry, target, progress)
     else:
-        target = cache_root() / "models" / source.tree_digest
-        cached = target.is_dir()
-        if cached:
-            try:
-                _verify(target, source.digests)
-            except ModelIntegrityError:
-                shutil.rmtree(target, ignore_errors=True)
-                cached = False
-        if not cached:
-            _download(source, tracking, registry, target, progress)
+        return fetch_source(source, tracking, registry, progress)
+    return _fetched(target, source)
+
+
+def cached_model(source: ModelSource) -> FetchedModel | None:
+    """The cache entry of ``source``, every file verified, without any network call; None when
+    there is none. An entry that fails the check is local damage: it is dropped (None)."""
+    target = cache_root() / "models" / source.tree_digest
+    if not target.is_dir():
+        return None
+    try:
+        _verify(target, source.digests)
+    except ModelIntegrityError:
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    return _fetched(target, source)
+
+
+def fetch_source(
+    source: ModelSource, tracking: TrackingClient, registry: RegistryClient, progress: Progress | None = None
+) -> FetchedModel:
+    """The files of an already resolved ``source`` in the cache (downloaded unless a verified
+    entry is there), checked as :func:`fetch_model` checks them."""
+    fetched = cached_model(source)
+    if fetched is not None:
+        return fetched
+    target = cache_root() / "models" / source.tree_digest
+    _download(source, tracking, registry, target, progress)
+    return _fetched(target, source)
+
+
+def _fetched(target: Path, source: ModelSource) -> FetchedModel:
     metadata = read_metadata(target)
     check_files(metadata, source.digests)
     return FetchedModel(target, metadata, source)
