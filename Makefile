@@ -14,10 +14,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Both distributions, editable: the client (clients/, with its sklearn extra for the suites) and the
+# Both distributions, editable: the client (clients/, with its sklearn and serve extras for the suites) and the
 # server (the root). Named together, so pip takes the server's `modelreg` from ./clients, not PyPI.
 install: $(PY)
-	$(PY) -m pip install --quiet -e './clients[sklearn]' -e '.[dev]'
+	$(PY) -m pip install --quiet -e './clients[sklearn,serve]' -e '.[dev]'
 
 # Regenerates the committed stubs; the proto path is the import path, so nothing is rewritten.
 protos: install
