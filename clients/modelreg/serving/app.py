@@ -36,7 +36,8 @@ from modelreg.serving import logs
 from modelreg.serving.metrics import ServingMetrics, version_label
 from modelreg.serving.scoring import JSON_TYPE, ScoringError, parse_request, predictions_json
 
-# MLflow's limit is none; 50 MiB holds ~1M rows of a few numeric columns as JSON.
+# MLflow sets no limit; 50 MiB holds ~1M rows of a few numeric columns as JSON (modelreg serve's
+# --max-body-bytes help states it).
 DEFAULT_MAX_BODY_BYTES = 50 * 1024 * 1024
 MODEL_VERSION_HEADER = "x-modelreg-model-version"
 REQUEST_ID_HEADER = "x-request-id"
