@@ -39,14 +39,19 @@ def parse(document: Any, signature: ModelSignature | None = HOUSE, content_type:
     return parse_request(body, content_type, signature).data
 
 
-def refusal(document: Any, signature: ModelSignature | None = HOUSE, content_type: str = JSON) -> ScoringError:
+def refusal(
+    document: Any, signature: ModelSignature | None = HOUSE, content_type: str = JSON
+) -> ScoringError:
     with pytest.raises(ScoringError) as caught:
         parse(document, signature, content_type)
     return caught.value
 
 
 ROWS = [[1500, 3, 10], [2100.5, 4, 2.5]]
-RECORDS = [{"square_feet": 1500, "bedrooms": 3, "age": 10}, {"square_feet": 2100.5, "bedrooms": 4, "age": 2.5}]
+RECORDS = [
+    {"square_feet": 1500, "bedrooms": 3, "age": 10},
+    {"square_feet": 2100.5, "bedrooms": 4, "age": 2.5},
+]
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,9 @@ def test_nan_is_a_missing_float_and_refused_for_an_integer() -> None:
         (b'a,b\n"1', "text/csv", 400, "CSV"),
     ],
 )
-def test_bad_bodies_are_refused_with_mlflow_errors(body: bytes, content_type: str, status: int, says: str) -> None:
+def test_bad_bodies_are_refused_with_mlflow_errors(
+    body: bytes, content_type: str, status: int, says: str
+) -> None:
     error = refusal(body, content_type=content_type)
     assert error.status == status
     assert says in error.message
@@ -146,15 +153,21 @@ def test_predictions_are_plain_json() -> None:
     assert json.loads(predictions_json(frame)) == {
         "predictions": [{"a": 1.5, "b": "x", "t": "2024-01-02T00:00:00"}]
     }
-    assert json.loads(predictions_json([np.int64(3), {"k": np.bool_(True)}])) == {"predictions": [3, {"k": True}]}
+    assert json.loads(predictions_json([np.int64(3), {"k": np.bool_(True)}])) == {
+        "predictions": [3, {"k": True}]
+    }
 
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
-KEYS = st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs", "params", "columns", "data"])
+KEYS = st.sampled_from(
+    ["dataframe_split", "dataframe_records", "instances", "inputs", "params", "columns", "data"]
+)
 DOCUMENTS = JSON_VALUES | st.dictionaries(KEYS, JSON_VALUES, max_size=3)
 SPLITS = st.fixed_dictionaries(
     {"data": st.lists(st.lists(JSON_VALUES, max_size=4), max_size=4)},
