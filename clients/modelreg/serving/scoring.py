@@ -284,13 +284,18 @@ def conform(frame: pd.DataFrame, signature: ModelSignature | None) -> pd.DataFra
             f"Model is missing inputs {missing}; the model's signature takes {names}.",
             error_code=INVALID_PARAMETER_VALUE,
         )
-    frame = frame.rename(columns=str)
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)
     if frame.columns.duplicated().any():
         raise ScoringError(f"The input names a column twice: {_quote(list(frame.columns))}")
     specs = {spec.name: spec for spec in signature.inputs if spec.name is not None}
+    given = {name: frame[name] for name in names}
+    converted = {name: _convert(given[name], specs[name]) for name in names}
+    if all(converted[name] is given[name] for name in names):
+        return frame[names]  # the usual case, every column already of its type: no rebuilding
     import pandas as pd
 
-    return pd.DataFrame({name: _convert(frame[name], specs[name]) for name in names}, index=frame.index)
+    return pd.DataFrame(converted, index=frame.index)
 
 
 def _mismatch(spec: ColSpec, series: pd.Series, why: str) -> ScoringError:
@@ -308,6 +313,8 @@ def _convert(series: pd.Series, spec: ColSpec) -> pd.Series:
         target = np.dtype(_MLFLOW_TYPES.get(spec.type, spec.type))
     except TypeError:
         return series  # a type numpy does not name (an extension type): the model checks it
+    if series.dtype == target:
+        return series
     values = series
     if values.dtype == object:
         values = _unboxed(series, spec)
