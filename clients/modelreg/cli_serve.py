@@ -10,7 +10,7 @@ loads it once (so a model that cannot be served fails the command at once, with 
 workers load from the warm cache), then hands uvicorn :func:`app_from_env`, which reads what this
 process put in the environment (``MODELREG_SERVE_*``). SIGTERM or Ctrl-C stops accepting
 connections, lets the requests in flight finish (up to ``GRACEFUL_SHUTDOWN_SECONDS``), then stops
-the slot.
+the slot; one process then ends by the signal (status 143), as uvicorn does, N workers with 0.
 """
 
 from __future__ import annotations

@@ -80,10 +80,15 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyFuncModel]:
-    root = tmp_path_factory.mktemp("serving")
-    with running_services(root) as services:
-        yield _registered_model(services, root)
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    with running_services(tmp_path_factory.mktemp("services")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def model(services: Services, tmp_path_factory: pytest.TempPathFactory) -> PyFuncModel:
+    """HousePricePredictor version 1, with the signature its input example gives."""
+    return _registered_model(services, tmp_path_factory.mktemp("model"))
 
 
 def _registered_model(services: Services, root: Path) -> PyFuncModel:
