@@ -8,16 +8,16 @@ GEN_DIRS := clients/modelreg/tracking/v1 clients/modelreg/registry/v1 clients/mo
 PROTOC := $(PY) -m grpc_tools.protoc -Iprotos --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc
 
-.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams bench-events bench-webhooks bench-memory bench-mlflow-rest up down clean
+.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams bench-events bench-webhooks bench-memory bench-mlflow-rest bench-serving up down clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Both distributions, editable: the client (clients/, with its sklearn extra for the suites) and the
+# Both distributions, editable: the client (clients/, with its sklearn and serve extras for the suites) and the
 # server (the root). Named together, so pip takes the server's `modelreg` from ./clients, not PyPI.
 install: $(PY)
-	$(PY) -m pip install --quiet -e './clients[sklearn]' -e '.[dev]'
+	$(PY) -m pip install --quiet -e './clients[sklearn,serve]' -e '.[dev]'
 
 # Regenerates the committed stubs; the proto path is the import path, so nothing is rewritten.
 protos: install
@@ -99,6 +99,11 @@ bench-memory: install
 # and the same operations through the gRPC client: bench/results/mlflow_rest.md.
 bench-mlflow-rest: install
 	$(PY) bench/mlflow_rest.py
+
+# /invocations latency (p50/p99, 1 and 100 rows) and requests/s of `modelreg serve` against
+# `mlflow models serve --env-manager local` on the same model: bench/results/serving.md.
+bench-serving: install
+	$(PY) bench/serving.py
 
 up:
 	docker compose up -d --build

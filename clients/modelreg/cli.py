@@ -17,7 +17,8 @@ Targets come from ``--tracking-uri`` / ``--registry-uri``, else ``MODELREG_TRACK
 after the command. With access control on, ``MODELREG_TOKEN`` authenticates every command; a refusal
 for missing or bad credentials says so. The access-control commands (``whoami``, ``users``,
 ``tokens``, ``permissions``, ``models protect``, ``access events``) live in :mod:`modelreg.cli_access`,
-the promotion commands (``gates``, ``promote``, ``approvals``) in :mod:`modelreg.cli_gates`.
+the promotion commands (``gates``, ``promote``, ``approvals``) in :mod:`modelreg.cli_gates`,
+``serve`` (a model over HTTP) in :mod:`modelreg.cli_serve`.
 
 ``modelreg server``, ``modelreg db upgrade``, ``modelreg gc`` and ``modelreg tls init`` belong to the server
 distribution (``modelreg-server``), which adds them through the ``modelreg.commands`` entry point
@@ -780,11 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here: cli_access builds on this module's Output and CommandTree.
     from modelreg.cli_access import add_access_commands
     from modelreg.cli_gates import add_gate_commands
+    from modelreg.cli_serve import add_serve_command
     from modelreg.cli_webhooks import add_webhook_commands
 
     add_access_commands(tree, models)
     add_gate_commands(tree)
     add_webhook_commands(tree)
+    add_serve_command(tree)
     return parser
 
 

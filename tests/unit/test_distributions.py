@@ -40,7 +40,8 @@ def test_the_client_needs_only_grpc_and_protobuf() -> None:
         "googleapis-common-protos",
     }
     assert _names(project["optional-dependencies"]["sklearn"]) == {"numpy", "pandas", "scikit-learn", "skops"}
-    assert set(project["optional-dependencies"]) == {"sklearn"}
+    assert _names(project["optional-dependencies"]["serve"]) == {"starlette", "uvicorn", "prometheus-client"}
+    assert set(project["optional-dependencies"]) == {"sklearn", "serve"}
     assert project["scripts"] == {"modelreg": "modelreg.cli:main"}
     assert CLIENT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["modelreg"]
 
@@ -51,7 +52,7 @@ def test_the_server_depends_on_the_client_of_its_own_release() -> None:
     assert project["name"] == "modelreg-server"
     assert project["version"] == version == modelreg.__version__
     assert f"modelreg=={version}" in project["dependencies"]
-    assert f"modelreg[sklearn]=={version}" in project["optional-dependencies"]["dev"]
+    assert f"modelreg[sklearn,serve]=={version}" in project["optional-dependencies"]["dev"]
     assert _names(project["dependencies"]) == {
         "modelreg",
         "sqlalchemy",

@@ -1,0 +1,21 @@
+"""``modelreg serve``: a registered model behind MLflow's scoring protocol over HTTP.
+
+Install with ``pip install 'modelreg[serve,sklearn]'``. :mod:`modelreg.serving.app` is the ASGI app,
+:mod:`modelreg.serving.scoring` the request parsing and signature checks,
+:mod:`modelreg.serving.metrics` and :mod:`modelreg.serving.logs` what it reports.
+"""
+
+from modelreg.serving.app import DEFAULT_MAX_BODY_BYTES, ServeSettings, create_app
+from modelreg.serving.metrics import ServingMetrics
+from modelreg.serving.scoring import ScoringError, ScoringRequest, parse_request, predictions_json
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ScoringError",
+    "ScoringRequest",
+    "ServeSettings",
+    "ServingMetrics",
+    "create_app",
+    "parse_request",
+    "predictions_json",
+]
