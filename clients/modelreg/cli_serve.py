@@ -84,7 +84,7 @@ def _started_slot(model_uri: str, client: Client, metrics: Any) -> Any:
     # Imported here: the slot module is the serving package's; importing it at the top would make
     # every `modelreg` command need the serve extra.
     from modelreg.serving import logs
-    from modelreg.serving.slot import ModelSlot  # type: ignore[import-not-found]
+    from modelreg.serving.slot import ModelSlot
 
     def on_event(event: Any) -> None:
         metrics.on_event(event)
@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         from modelreg.serving import logs
         from modelreg.serving.app import ServeSettings, create_app
         from modelreg.serving.metrics import ServingMetrics
-        from modelreg.serving.slot import ServingLoadError  # type: ignore[import-not-found]
+        from modelreg.serving.slot import ServingLoadError
     except ImportError as exc:
         raise UsageError("SERVE_NOT_INSTALLED", f"{exc}: pip install 'modelreg[serve]'") from None
     logs.configure()

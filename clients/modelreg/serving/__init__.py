@@ -8,13 +8,19 @@ Install with ``pip install 'modelreg[serve,sklearn]'``. :mod:`modelreg.serving.a
 from modelreg.serving.app import DEFAULT_MAX_BODY_BYTES, ServeSettings, create_app
 from modelreg.serving.metrics import ServingMetrics
 from modelreg.serving.scoring import ScoringError, ScoringRequest, parse_request, predictions_json
+from modelreg.serving.slot import LoadedVersion, ModelSlot, NotLoadedError, ServingLoadError, SlotEvent
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "LoadedVersion",
+    "ModelSlot",
+    "NotLoadedError",
     "ScoringError",
     "ScoringRequest",
     "ServeSettings",
+    "ServingLoadError",
     "ServingMetrics",
+    "SlotEvent",
     "create_app",
     "parse_request",
     "predictions_json",

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -79,6 +80,11 @@ _MOVING_ACTIONS: Mapping[str, tuple[str, ...]] = {
 _UNREACHABLE = (Unavailable, DeadlineExceeded)
 # Pause between two attempts to open the watch after it gave up (it retries by itself before).
 FOLLOW_RETRY_SECONDS = 5.0
+# What ReportServingStatus takes: one line of at most 1,024 characters without control or bidi
+# characters, and an instance name of at most 128.
+REPORT_DETAIL_CHARS = 1024
+_NOT_REPORTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+INSTANCE = _NOT_REPORTABLE.sub("?", socket.gethostname())[:128]
 # Bounds of a serving record (an untrusted file): its size, its number of files, a name's length.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 MAX_RECORD_FILES = 100_000
@@ -244,7 +250,7 @@ class ModelSlot:
                 self._start_offline(exc)
             except Exception as exc:  # whatever stops a candidate from loading or passing its check
                 number = None if version is None else int(version.version)
-                self._report_status(number, "LOAD_FAILED", _one_line(exc))
+                self._report_status(number, False, _one_line(exc))
                 raise ServingLoadError(
                     f"cannot serve {self.model_uri}{_version_text(number)}: {_one_line(exc)}"
                 ) from None
@@ -253,6 +259,7 @@ class ModelSlot:
                 self._install(loaded)
                 self._record(loaded, source)
                 self._emit("loaded", loaded.version, None, time.monotonic() - began, _describe(loaded))
+                self._report_status(loaded.version, True, f"serving {_describe(loaded)}")
         if self.follows:
             self._start_threads()
 
@@ -454,7 +461,7 @@ class ModelSlot:
                 self._failed.add(number)
             detail = f"version {number} of {version.name} refused: {_one_line(exc)}"
             log.error("%s; still serving%s", detail, _version_text(self._current_version()))
-            self._report_status(number, "LOAD_FAILED", detail)
+            self._report_status(number, False, detail)
             self._emit("load_failed", number, None, time.monotonic() - began, detail)
             return
         previous = self._install(loaded)
@@ -462,6 +469,7 @@ class ModelSlot:
         seconds = time.monotonic() - began
         previous_number = None if previous is None else previous.version
         self._emit("swapped", number, previous_number, seconds, f"now serving {_describe(loaded)}")
+        self._report_status(number, True, f"serving {_describe(loaded)}")
 
     def _models_uri(self) -> str:
         assert isinstance(self._parsed, ModelsUri)
@@ -531,18 +539,26 @@ class ModelSlot:
         except Exception:
             log.exception("the slot's event callback failed on %s", kind)
 
-    def _report_status(self, version: int | None, status: str, message: str) -> None:
-        """Tells the registry how serving this model went, when the client can (one place to wire
-        the call)."""
-        report = getattr(self._client, "report_serving_status", None) or getattr(
-            self._client.registry, "report_serving_status", None
-        )
-        if report is None or not isinstance(self._parsed, ModelsUri) or version is None:
+    def _report_status(self, version: int | None, loaded: bool, message: str) -> None:
+        """Records in the registry's history that this process loaded (or refused) ``version``, in
+        a thread of its own: a slow or unreachable registry never delays serving or a swap."""
+        if not isinstance(self._parsed, ModelsUri) or version is None:
             return
-        try:
-            report(self._parsed.name, version, status, message)
-        except Exception as exc:  # reporting must never stop serving
-            log.warning("could not report serving status of version %s: %s", version, _one_line(exc))
+        name = self._parsed.name
+
+        def report() -> None:
+            try:
+                self._client.report_serving_status(
+                    name,
+                    version,
+                    loaded=loaded,
+                    detail=_NOT_REPORTABLE.sub("?", message)[:REPORT_DETAIL_CHARS],
+                    instance=INSTANCE,
+                )
+            except Exception as exc:  # reporting must never stop serving
+                log.warning("could not report serving status of version %s: %s", version, _one_line(exc))
+
+        threading.Thread(target=report, name="modelreg-serving-report", daemon=True).start()
 
 
 def _version_text(version: int | None) -> str:
