@@ -66,7 +66,7 @@ def add_serve_command(tree: CommandTree) -> None:
         "--max-body-bytes",
         type=positive_int,
         default=None,
-        help="larger /invocations bodies are refused with 413 (default: 52428800, 50 MiB)",
+        help="larger /invocations bodies are refused with 413 (default: 16777216, 16 MiB)",
     )
 
 
@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         import uvicorn
 
         from modelreg.serving import logs
-        from modelreg.serving.app import ServeSettings, create_app
+        from modelreg.serving.app import CONNECTION_LIMIT, ServeSettings, create_app
         from modelreg.serving.metrics import ServingMetrics
         from modelreg.serving.slot import ServingLoadError
     except ImportError as exc:
@@ -123,9 +123,11 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "limit_concurrency": CONNECTION_LIMIT,
     }
     if args.workers > 1:
         slot.stop()  # the check and the cache warm-up are done: each worker loads its own
+        del slot  # nor does this process keep a copy while its workers serve
         os.environ.update(env)
         uvicorn.run("modelreg.cli_serve:app_from_env", factory=True, workers=args.workers, **common)
         return EXIT_OK

@@ -265,7 +265,7 @@ def test_the_model_server_serves_the_walkthrough_model_on_5001_on_request(compos
     ]
     walkthrough = (ROOT / "examples" / "house_prices.py").read_text()
     assert 'MODEL_NAME = "HousePricePredictor"' in walkthrough
-    assert "5001:5001" in serving["ports"]
+    assert serving["ports"] == ["127.0.0.1:5001:5001"]  # unauthenticated: host loopback only
     # Not part of `make up`: it needs a registered model and a token first.
     assert serving["profiles"] == ["serving"]
     assert serving["depends_on"] == {"registry": {"condition": "service_healthy"}}

@@ -7,13 +7,16 @@ version, as text), /metadata (the served version's metadata), /metrics (Promethe
 Every response carries ``x-modelreg-model-version`` (the version that answered: for /invocations
 the leased one, else the current one; ``none`` before a model is loaded or for runs:/ URIs) and
 ``x-request-id`` (the caller's when it is a token of at most 128 letters, digits and ``._:-``,
-else a new one). A body larger than ``max_body_bytes`` is refused with 413 while it streams in:
-no more than the limit is ever buffered. Parsing and prediction run in a worker thread inside
+else a new one). A body larger than ``max_body_bytes`` is refused with 413 while it streams in,
+one slower than ``body_timeout_seconds`` with 408; at most ``max_concurrent`` requests are read and
+scored at once (later ones wait before their body is read), so a worker buffers at most that many
+bodies. Parsing and prediction run in a worker thread inside
 ``with slot.lease()``, so a swap never pulls a model from under a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -25,7 +28,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,9 +39,16 @@ from modelreg.serving import logs
 from modelreg.serving.metrics import ServingMetrics, version_label
 from modelreg.serving.scoring import JSON_TYPE, ScoringError, parse_request, predictions_json
 
-# MLflow sets no limit; 50 MiB holds ~1M rows of a few numeric columns as JSON (modelreg serve's
-# --max-body-bytes help states it).
-DEFAULT_MAX_BODY_BYTES = 50 * 1024 * 1024
+# MLflow sets no limit. 16 MiB holds ~300k rows of a few numeric columns as JSON; parsing can take
+# ten times a body's size, so what one worker holds for requests is bounded by
+# DEFAULT_MAX_CONCURRENT x (body + its parse): about 1.5 GiB at these defaults in the worst case.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# Requests read and scored at once per worker; later ones wait before their body is read (holding
+# only their connection; uvicorn refuses connections past CONNECTION_LIMIT with 503).
+DEFAULT_MAX_CONCURRENT = 8
+CONNECTION_LIMIT = 1000
+# A body must arrive within this, so a slow sender cannot hold one of the scoring places.
+BODY_TIMEOUT_SECONDS = 60.0
 MODEL_VERSION_HEADER = "x-modelreg-model-version"
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -77,6 +87,8 @@ class Slot(Protocol):
 @dataclass(frozen=True)
 class ServeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
 
 
 class _TooLarge(Exception):
@@ -111,6 +123,7 @@ def create_app(slot: Slot, settings: ServeSettings, metrics: ServingMetrics | No
     """The app over ``slot`` (started by the caller); its shutdown stops the slot, after uvicorn
     has finished the requests in flight."""
     metrics = metrics or ServingMetrics()
+    scoring_places = asyncio.Semaphore(settings.max_concurrent)
 
     def current_version() -> int | None:
         loaded = slot.current
@@ -146,19 +159,30 @@ def create_app(slot: Slot, settings: ServeSettings, metrics: ServingMetrics | No
             response: Response = _error(503, "No model is loaded yet.", "TEMPORARILY_UNAVAILABLE")
             error_kind = "unavailable"
         else:
-            try:
-                body = await _read_body(request, settings.max_body_bytes)
-            except _TooLarge:
-                response = _error(
-                    413,
-                    f"The request body is larger than the limit of {settings.max_body_bytes} bytes "
-                    "(modelreg serve --max-body-bytes).",
-                )
-                error_kind = "too_large"
-            else:
-                version, response, error_kind = await run_in_threadpool(
-                    score, body, request.headers.get("content-type")
-                )
+            async with scoring_places:
+                try:
+                    async with asyncio.timeout(settings.body_timeout_seconds):
+                        body = await _read_body(request, settings.max_body_bytes)
+                except _TooLarge:
+                    response = _error(
+                        413,
+                        f"The request body is larger than the limit of {settings.max_body_bytes} bytes "
+                        "(modelreg serve --max-body-bytes).",
+                    )
+                    error_kind = "too_large"
+                except TimeoutError:
+                    response = _error(
+                        408, f"The request body did not arrive within {settings.body_timeout_seconds:g} s."
+                    )
+                    error_kind = "body_timeout"
+                except ClientDisconnect:
+                    # Nobody reads the answer; 499 (client closed) keeps it apart in logs and metrics.
+                    response = _error(499, "The client disconnected while sending the body.")
+                    error_kind = "disconnected"
+                else:
+                    version, response, error_kind = await run_in_threadpool(
+                        score, body, request.headers.get("content-type")
+                    )
         request.state.model_version = version
         metrics.request(version, response.status_code, time.perf_counter() - started, error_kind)
         return response

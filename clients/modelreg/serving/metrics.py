@@ -93,7 +93,7 @@ class ServingMetrics:
 
     def on_event(self, event: SlotEventLike) -> None:
         """Feeds a slot event (``ModelSlot(on_event=...)``)."""
-        if event.kind in ("loaded", "swapped"):
+        if event.kind in ("loaded", "swapped", "offline_start"):
             self.served_version.set(event.version or 0)
         if event.kind == "swapped":
             self.swaps.inc()

@@ -52,6 +52,10 @@ BAD_REQUEST = "BAD_REQUEST"
 INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
 # How much of a caller's value or an error is quoted back in a message.
 _QUOTE_CHARS = 200
+# Records with differing keys make a frame of every record by every key seen: a small body could
+# otherwise ask for billions of cells. Other formats are bounded by the body size itself.
+MAX_COLUMNS = 10_000
+MAX_RECORD_CELLS = 10_000_000
 
 # MLflow's signature type names, for models whose signature uses them instead of numpy's.
 _MLFLOW_TYPES = {
@@ -212,6 +216,16 @@ def _records(value: Any, where: str) -> pd.DataFrame:
         raise ScoringError(f"{where!r} must be a non-empty list of records (objects of column to value).")
     if not all(isinstance(record, dict) for record in value):
         raise ScoringError(f"Each record of {where!r} must be an object of column to value.")
+    columns: set[str] = set()
+    for record in value:
+        columns.update(record)
+        if len(columns) > MAX_COLUMNS:
+            raise ScoringError(f"The records of {where!r} have more than {MAX_COLUMNS} distinct columns.")
+    if len(columns) * len(value) > MAX_RECORD_CELLS:
+        raise ScoringError(
+            f"The records of {where!r} name {len(columns)} distinct columns over {len(value)} records: "
+            f"more than {MAX_RECORD_CELLS} values in all; send records with the same columns."
+        )
     return pd.DataFrame.from_records(value)
 
 

@@ -83,6 +83,7 @@ FOLLOW_RETRY_SECONDS = 5.0
 # What ReportServingStatus takes: one line of at most 1,024 characters without control or bidi
 # characters, and an instance name of at most 128.
 REPORT_DETAIL_CHARS = 1024
+START_REPORT_SECONDS = 5.0
 _NOT_REPORTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 INSTANCE = _NOT_REPORTABLE.sub("?", socket.gethostname())[:128]
 # Bounds of a serving record (an untrusted file): its size, its number of files, a name's length.
@@ -250,7 +251,8 @@ class ModelSlot:
                 self._start_offline(exc)
             except Exception as exc:  # whatever stops a candidate from loading or passing its check
                 number = None if version is None else int(version.version)
-                self._report_status(number, False, _one_line(exc))
+                # The process exits on this error: give the report a moment to reach the registry.
+                self._report_status(number, False, _one_line(exc), wait_seconds=START_REPORT_SECONDS)
                 raise ServingLoadError(
                     f"cannot serve {self.model_uri}{_version_text(number)}: {_one_line(exc)}"
                 ) from None
@@ -539,9 +541,12 @@ class ModelSlot:
         except Exception:
             log.exception("the slot's event callback failed on %s", kind)
 
-    def _report_status(self, version: int | None, loaded: bool, message: str) -> None:
+    def _report_status(
+        self, version: int | None, loaded: bool, message: str, *, wait_seconds: float = 0.0
+    ) -> None:
         """Records in the registry's history that this process loaded (or refused) ``version``, in
-        a thread of its own: a slow or unreachable registry never delays serving or a swap."""
+        a thread of its own: a slow or unreachable registry never delays serving or a swap. A
+        caller about to exit waits up to ``wait_seconds`` for it (daemon threads die at exit)."""
         if not isinstance(self._parsed, ModelsUri) or version is None:
             return
         name = self._parsed.name
@@ -558,7 +563,9 @@ class ModelSlot:
             except Exception as exc:  # reporting must never stop serving
                 log.warning("could not report serving status of version %s: %s", version, _one_line(exc))
 
-        threading.Thread(target=report, name="modelreg-serving-report", daemon=True).start()
+        reporter = threading.Thread(target=report, name="modelreg-serving-report", daemon=True)
+        reporter.start()
+        reporter.join(wait_seconds)
 
 
 def _version_text(version: int | None) -> str:

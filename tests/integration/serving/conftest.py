@@ -120,11 +120,18 @@ def loaded_version(model: PyFuncModel) -> Loaded:
     )
 
 
+SETTINGS = ServeSettings(max_body_bytes=MAX_BODY_BYTES)
+
+
 @contextlib.contextmanager
-def serving(slot: Slot, metrics: ServingMetrics, max_body_bytes: int = MAX_BODY_BYTES) -> Iterator[str]:
+def serving(
+    slot: Slot,
+    metrics: ServingMetrics,
+    settings: ServeSettings = SETTINGS,
+) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread; stopped (gracefully) on exit."""
     port = _free_port()
-    app = create_app(slot, ServeSettings(max_body_bytes=max_body_bytes), metrics)
+    app = create_app(slot, settings, metrics)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     )

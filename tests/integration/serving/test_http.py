@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 import modelreg
 from modelreg.pyfunc import PyFuncModel
+from modelreg.serving.app import ServeSettings
 from modelreg.serving.metrics import ServingMetrics
 from tests.integration.serving.conftest import MAX_BODY_BYTES, Served, SimpleSlot, loaded_version, serving
 from tests.integration.walkthrough.test_walkthrough import house_data
@@ -226,3 +228,21 @@ def test_a_model_that_fails_is_a_400_like_mlflow(served: Served, monkeypatch: py
     response = post(served, {"inputs": rows()})
     assert response.status_code == 400
     assert "ValueError: cannot take it" in response.json()["message"]
+
+
+def test_a_stalled_body_is_cut_at_its_timeout_and_holds_no_place_after(model: PyFuncModel) -> None:
+    """One scoring place: a sender that stops mid-body holds it until the body timeout answers it
+    408; a request waiting meanwhile is then read and answered."""
+    settings = ServeSettings(max_body_bytes=MAX_BODY_BYTES, max_concurrent=1, body_timeout_seconds=0.5)
+    with serving(SimpleSlot(loaded_version(model)), ServingMetrics(), settings) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as stalled:
+            stalled.sendall(
+                b"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b'content-length: 100\r\n\r\n{"inputs":'
+            )
+            waiting = httpx.post(f"{url}/invocations", json={"inputs": rows()}, timeout=60)
+            stalled.settimeout(60)
+            answer = stalled.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert waiting.status_code == 200, waiting.text

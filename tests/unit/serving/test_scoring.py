@@ -199,3 +199,12 @@ def test_any_bytes_give_a_frame_or_a_refusal(body: bytes, content_type: str) -> 
         assert error.status == 400
         return
     assert list(parsed.data.columns) == HOUSE.input_names
+
+
+@pytest.mark.parametrize("key", ["dataframe_records", "instances", "inputs"])
+def test_records_with_a_new_key_each_are_refused_before_a_frame_is_built(key: str) -> None:
+    # 4,000 records of one distinct key each would be a 4,000 x 4,000 frame (16 million cells).
+    records = [{f"k{i}": 1} for i in range(4_000)]
+    error = refusal(json.dumps({key: records}).encode())
+    assert error.status == 400
+    assert "distinct columns" in error.message
