@@ -52,7 +52,9 @@ class Caller:
             while not self.done.is_set():
                 try:
                     response = http.post("/invocations", json=BODY)
-                    prediction = float(response.json()["predictions"][0]) if response.status_code == 200 else None
+                    prediction = (
+                        float(response.json()["predictions"][0]) if response.status_code == 200 else None
+                    )
                     answer = Answer(
                         response.headers.get("x-modelreg-model-version"),
                         prediction,
