@@ -52,6 +52,7 @@ from run import (
     MLFLOW_PY,
     MLFLOW_VENV,
     RESULTS,
+    Service,
     descendants,
     ensure_mlflow_venv,
     free_port,
@@ -175,32 +176,41 @@ def concurrent(port: int, per_client: int, payload: bytes) -> dict[str, Any]:
     return {"clients": CLIENTS, "requests": sum(counts), "requests_per_s": sum(counts) / elapsed}
 
 
-def bench_modelreg(home: Path, quick: bool) -> dict[str, Any]:
-    from sklearn.linear_model import LinearRegression
-
+def register_versions(started: list[Service], home: Path, name: str, models: list[Any]) -> dict[str, str]:
+    """Starts tracking and registry under ``home``, logs each fitted model as the next version of
+    ``name`` (with the walkthrough's input example) and returns the client environment."""
     import modelreg
     import modelreg.sklearn
 
-    port = free_port()
-    with services() as started:
-        stack = start_modelreg(started, home)
-        env = {"MODELREG_TRACKING_URI": stack.tracking_target, "MODELREG_REGISTRY_URI": stack.registry_target}
-        modelreg.set_tracking_uri(stack.tracking_target)
-        modelreg.set_registry_uri(stack.registry_target)
-        frame, target = common.walkthrough_frame()
+    stack = start_modelreg(started, home)
+    modelreg.set_tracking_uri(stack.tracking_target)
+    modelreg.set_registry_uri(stack.registry_target)
+    frame, _ = common.walkthrough_frame()
+    for model in models:
         with modelreg.start_run():
             modelreg.sklearn.log_model(
-                sk_model=LinearRegression().fit(frame, target),
-                artifact_path="model",
-                registered_model_name=MODEL_NAME,
-                input_example=frame.head(3),
+                sk_model=model, artifact_path="model", registered_model_name=name, input_example=frame.head(3)
             )
-        modelreg_bin = Path(sys.executable).parent / "modelreg"
-        argv = [str(modelreg_bin), "serve", f"models:/{MODEL_NAME}/1", "--port", str(port)]
-        server = spawn(
-            started, "modelreg-serve", argv, home, {**env, "MODELREG_CACHE_DIR": str(home / "cache")}
+    return {"MODELREG_TRACKING_URI": stack.tracking_target, "MODELREG_REGISTRY_URI": stack.registry_target}
+
+
+def start_serve(started: list[Service], home: Path, env: dict[str, str], uri: str) -> tuple[Service, int]:
+    """``modelreg serve uri`` on a free loopback port, once it answers /ping."""
+    port = free_port()
+    argv = [str(Path(sys.executable).parent / "modelreg"), "serve", uri, "--port", str(port)]
+    server = spawn(started, "modelreg-serve", argv, home, {**env, "MODELREG_CACHE_DIR": str(home / "cache")})
+    wait_until(server, lambda: http_ok(f"http://127.0.0.1:{port}/ping"))
+    return server, port
+
+
+def bench_modelreg(home: Path, quick: bool) -> dict[str, Any]:
+    from sklearn.linear_model import LinearRegression
+
+    with services() as started:
+        env = register_versions(
+            started, home, MODEL_NAME, [LinearRegression().fit(*common.walkthrough_frame())]
         )
-        wait_until(server, lambda: http_ok(f"http://127.0.0.1:{port}/ping"))
+        server, port = start_serve(started, home, env, f"models:/{MODEL_NAME}/1")
         result = measure(port, quick)
         result["peak_rss_mib"] = server.peak_rss_mib()
         return result
@@ -358,37 +368,19 @@ def bench_swap(home: Path, quick: bool) -> dict[str, Any]:
     from sklearn.linear_model import LinearRegression
 
     import modelreg
-    import modelreg.sklearn
 
     swaps = SWAPS // QUICK_DIVISOR * 2 if quick else SWAPS
     baseline_seconds = SWAP_BASELINE_SECONDS / QUICK_DIVISOR * 3 if quick else SWAP_BASELINE_SECONDS
     frame, target = common.walkthrough_frame()
     request_frame = common.walkthrough_frame(seed=1)[0].head(1)
-    expected: dict[str, list[float]] = {}
-    port = free_port()
+    models = [LinearRegression().fit(frame, target + offset) for offset in (0.0, VERSION_OFFSET)]
+    # Versions are numbered from 1 in the order logged.
+    expected = {str(n): [float(x) for x in m.predict(request_frame)] for n, m in enumerate(models, 1)}
     with services() as started:
-        stack = start_modelreg(started, home)
-        env = {"MODELREG_TRACKING_URI": stack.tracking_target, "MODELREG_REGISTRY_URI": stack.registry_target}
-        modelreg.set_tracking_uri(stack.tracking_target)
-        modelreg.set_registry_uri(stack.registry_target)
-        for offset in (0.0, VERSION_OFFSET):
-            model = LinearRegression().fit(frame, target + offset)
-            with modelreg.start_run():
-                info = modelreg.sklearn.log_model(
-                    sk_model=model,
-                    artifact_path="model",
-                    registered_model_name=SWAP_MODEL_NAME,
-                    input_example=frame.head(3),
-                )
-            expected[str(info.registered_model_version)] = [float(x) for x in model.predict(request_frame)]
+        env = register_versions(started, home, SWAP_MODEL_NAME, models)
         client = modelreg.Client()
         client.set_registered_model_alias(SWAP_MODEL_NAME, SWAP_ALIAS, 1)
-        modelreg_bin = Path(sys.executable).parent / "modelreg"
-        argv = [str(modelreg_bin), "serve", f"models:/{SWAP_MODEL_NAME}@{SWAP_ALIAS}", "--port", str(port)]
-        server = spawn(
-            started, "modelreg-serve-swap", argv, home, {**env, "MODELREG_CACHE_DIR": str(home / "cache")}
-        )
-        wait_until(server, lambda: http_ok(f"http://127.0.0.1:{port}/ping"))
+        server, port = start_serve(started, home, env, f"models:/{SWAP_MODEL_NAME}@{SWAP_ALIAS}")
         sampler = RssSampler(server.process.pid)
         clients = SwapClients(port, body(1), expected)
         sampler.start()
@@ -402,6 +394,7 @@ def bench_swap(home: Path, quick: bool) -> dict[str, Any]:
             baseline = (baseline_answered - start_answered) / (baseline_end - start)
             failed_before = clients.failed
             latencies_ns: list[int] = []
+            from_call_ns: list[int] = []
             timeouts = 0
             serving = "1"
             phase_deadline = time.monotonic() + SWAP_PHASE_SECONDS
@@ -410,10 +403,13 @@ def bench_swap(home: Path, quick: bool) -> dict[str, Any]:
                     break
                 moved_to = "2" if serving == "1" else "1"
                 clients.await_version(moved_to)
+                called_at = time.perf_counter()
                 client.set_registered_model_alias(SWAP_MODEL_NAME, SWAP_ALIAS, int(moved_to))
                 moved_at = time.perf_counter()
                 if clients.seen.wait(SWAP_TIMEOUT_SECONDS) and clients.seen_at is not None:
+                    # Seen before the RPC returned (the swap beat the reply's way back): counted as 0.
                     latencies_ns.append(max(0, int((clients.seen_at - moved_at) * 1e9)))
+                    from_call_ns.append(int((clients.seen_at - called_at) * 1e9))
                     serving = moved_to
                 else:
                     timeouts += 1
@@ -441,6 +437,9 @@ def bench_swap(home: Path, quick: bool) -> dict[str, Any]:
         "swap_p90_ms": common.percentile(latencies_ns, 90) if latencies_ns else None,
         "swap_max_ms": max(latencies_ns) / 1e6 if latencies_ns else None,
         "swap_ms": [ns / 1e6 for ns in latencies_ns],
+        "swaps_seen_before_rpc_returned": sum(1 for ns in latencies_ns if ns == 0),
+        "swap_from_call_p50_ms": common.percentile(from_call_ns, 50) if from_call_ns else None,
+        "swap_from_call_max_ms": max(from_call_ns) / 1e6 if from_call_ns else None,
         "requests_during_swaps": swaps_answered - baseline_answered,
         "failed_during_swaps": failed_during,
         "failed_total": clients.failed,
@@ -469,6 +468,9 @@ def render_swap(r: dict[str, Any]) -> str:
             f"| move returned -> first 200 from new version p50 ms | {ms(r['swap_p50_ms'])} |",
             f"| ... p90 ms | {ms(r['swap_p90_ms'])} |",
             f"| ... max ms | {ms(r['swap_max_ms'])} |",
+            f"| ... seen before the move RPC returned (counted as 0) | {r['swaps_seen_before_rpc_returned']} |",
+            f"| move RPC called -> first 200 from new version p50 / max ms | "
+            f"{ms(r['swap_from_call_p50_ms'])} / {ms(r['swap_from_call_max_ms'])} |",
             f"| failed requests during swaps | {r['failed_during_swaps']} of {r['requests_during_swaps']} |",
             f"| requests/s without swaps ({r['clients']} clients) | {r['requests_per_s_without_swaps']:.0f} |",
             f"| requests/s during swaps ({r['clients']} clients) | {r['requests_per_s_during_swaps']:.0f} |",
