@@ -8,7 +8,7 @@ GEN_DIRS := clients/modelreg/tracking/v1 clients/modelreg/registry/v1 clients/mo
 PROTOC := $(PY) -m grpc_tools.protoc -Iprotos --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc
 
-.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams bench-events bench-webhooks bench-memory bench-mlflow-rest bench-serving up down clean
+.PHONY: install protos check-protos lint typecheck test test-all run-tracking run-registry run demo bench bench-quick bench-security bench-streams bench-events bench-webhooks bench-memory bench-mlflow-rest bench-serving bench-serving-swap up down clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -102,8 +102,14 @@ bench-mlflow-rest: install
 
 # /invocations latency (p50/p99, 1 and 100 rows) and requests/s of `modelreg serve` against
 # `mlflow models serve --env-manager local` on the same model: bench/results/serving.md.
+# Then the hot-swap section (bench/results/serving-swap.md).
 bench-serving: install
 	$(PY) bench/serving.py
+
+# Only the hot swap: 4 clients on `modelreg serve models:/...@champion` while the alias moves 20
+# times: move-to-first-answer p50/p90/max, failed requests, requests/s and RSS with and without swaps.
+bench-serving-swap: install
+	$(PY) bench/serving.py --swap
 
 up:
 	docker compose up -d --build
