@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -98,8 +99,15 @@ def run_info(info: e.RunInfo, user_id: str) -> Json:
     return body
 
 
+def double(value: float) -> float | str:
+    """A double in protobuf's JSON form: NaN and the infinities as "NaN", "Infinity", "-Infinity"."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def metric(m: e.Metric) -> Json:
-    return {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+    return {"key": m.key, "value": double(m.value), "timestamp": m.timestamp, "step": m.step}
 
 
 def run(r: e.Run) -> Json:
