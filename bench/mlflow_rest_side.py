@@ -11,8 +11,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 
 import common
 import mlflow
@@ -25,34 +23,12 @@ from mlflow_side import MlflowBench
 
 class RestBench(MlflowBench):
     def log_batch(self, n: int) -> OpResult:
-        run_id = self.new_run()
-        now = int(time.time() * 1000)
-
-        def send(i: int) -> None:
-            metrics, params, tags = rest_ops.batch_items(i)
-            self.client.log_batch(
-                run_id,
-                metrics=[Metric(key, value, now, i) for key, value in metrics],
-                params=[Param(key, value) for key, value in params],
-                tags=[RunTag(key, value) for key, value in tags],
-            )
-
-        return common.summarize("log_batch", common.timed(send, n))
+        return rest_ops.log_batch(self.client, self.new_run(), n, Metric, Param, RunTag)
 
     def load_model_alias(self, n: int) -> OpResult:
-        """``models:/<name>@champion``: the alias resolved, the version's files downloaded, loaded."""
         if self._walkthrough is None:
             self.log_model_register(1)
-        versions = self.client.search_model_versions(f"name='{common.WALKTHROUGH_MODEL}'")
-        latest = max(int(v.version) for v in versions)
-        self.client.set_registered_model_alias(common.WALKTHROUGH_MODEL, common.ALIAS, str(latest))
-        uri = f"models:/{common.WALKTHROUGH_MODEL}@{common.ALIAS}"
-        return common.summarize(
-            "load_model_alias", common.timed(lambda i: mlflow.pyfunc.load_model(uri), n, warmup=1)
-        )
-
-    def implementations(self) -> dict[str, Callable[[int], OpResult]]:
-        return {op.name: getattr(self, op.name) for op in rest_ops.REST_OPS}
+        return rest_ops.load_model_alias(self.client, n, mlflow.pyfunc.load_model)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["TMPDIR"] = str(args.workdir)  # load_model's downloads stay in the workdir
     tempfile.tempdir = None
     bench = RestBench(ns.tracking_uri, args)
-    results = rest_ops.run(args.ops, args.quick, bench.implementations())
+    results = rest_ops.run(args.ops, args.quick, rest_ops.implementations(bench))
     shutil.rmtree(args.workdir / "download", ignore_errors=True)
     common.emit(results, system="mlflow", version=mlflow.__version__, python=sys.version.split()[0])
 

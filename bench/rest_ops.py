@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import common
 from common import OpResult
@@ -56,6 +57,47 @@ def batch_items(i: int) -> tuple[list[tuple[str, float]], list[tuple[str, str]],
     params = [(f"p{i}_{k}", str(k)) for k in range(BATCH_PARAMS)]
     tags = [(f"tag_{k}", f"step-{i}") for k in range(BATCH_TAGS)]
     return metrics, params, tags
+
+
+def log_batch(
+    client: Any,
+    run_id: str,
+    n: int,
+    metric: Callable[[str, float, int, int], Any],
+    param: Callable[[str, str], Any],
+    tag: Callable[[str, str], Any],
+) -> OpResult:
+    """``n`` log_batch calls of batch_items through ``client`` (either side's: mlflow's or
+    modelreg's); ``metric``, ``param`` and ``tag`` are that client's Metric(key, value,
+    timestamp, step), Param and RunTag."""
+    now = int(time.time() * 1000)
+
+    def send(i: int) -> None:
+        metrics, params, tags = batch_items(i)
+        client.log_batch(
+            run_id,
+            metrics=[metric(key, value, now, i) for key, value in metrics],
+            params=[param(key, value) for key, value in params],
+            tags=[tag(key, value) for key, value in tags],
+        )
+
+    return common.summarize("log_batch", common.timed(send, n))
+
+
+def load_model_alias(client: Any, n: int, load_model: Callable[[str], Any]) -> OpResult:
+    """``models:/<name>@champion`` loaded ``n`` times by ``load_model``: the alias resolved, the
+    version's files downloaded, loaded. The alias first points at the walkthrough model's latest
+    version (``client``: mlflow's or modelreg's; both take the version as a string)."""
+    versions = client.search_model_versions(f"name='{common.WALKTHROUGH_MODEL}'")
+    latest = max(int(v.version) for v in versions)
+    client.set_registered_model_alias(common.WALKTHROUGH_MODEL, common.ALIAS, str(latest))
+    uri = f"models:/{common.WALKTHROUGH_MODEL}@{common.ALIAS}"
+    return common.summarize("load_model_alias", common.timed(lambda i: load_model(uri), n, warmup=1))
+
+
+def implementations(bench: object) -> dict[str, Callable[[int], OpResult]]:
+    """A side's bench object's method of each REST_OPS operation, by name."""
+    return {op.name: getattr(bench, op.name) for op in REST_OPS}
 
 
 def run(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import functools
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+from google.protobuf.message import Message
 
 from modelreg.registry.v1 import registry_pb2 as pb
 from registry_service.domain.entities import (
@@ -20,6 +24,11 @@ from registry_service.domain.entities import (
 )
 from registry_service.domain.gates import ApprovalRequest, ApprovalStatus, PromotionGate
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_M = TypeVar("_M", bound=Message)
+
 _STAGES = {
     Stage.NONE: pb.STAGE_NONE,
     Stage.STAGING: pb.STAGE_STAGING,
@@ -29,7 +38,26 @@ _STAGES = {
 _STATUSES = {
     status: pb.ModelVersionStatus.Value(f"MODEL_VERSION_STATUS_{status.value}") for status in VersionStatus
 }
-_ACTIONS = {action: pb.EventAction.Value(f"EVENT_ACTION_{action.value}") for action in EventAction}
+ACTION_NUMBERS = {action: pb.EventAction.Value(f"EVENT_ACTION_{action.value}") for action in EventAction}
+
+
+@functools.cache
+def _fields_in_common(entity_type: type[DataclassInstance], message: Descriptor) -> tuple[str, ...]:
+    return tuple(
+        field.name for field in dataclasses.fields(entity_type) if field.name in message.fields_by_name
+    )
+
+
+def message_from(message_type: type[_M], entity: DataclassInstance, **converted: Any) -> _M:
+    """A ``message_type`` holding each field of ``entity`` that the message has by the same
+    name, as it is; ``converted`` sets the others and those the proto holds otherwise (enums,
+    nested messages)."""
+    same = {
+        name: getattr(entity, name)
+        for name in _fields_in_common(type(entity), message_type.DESCRIPTOR)
+        if name not in converted
+    }
+    return message_type(**same, **converted)
 
 
 def _version_fields(version: ModelVersion) -> dict[str, Any]:
@@ -91,44 +119,20 @@ def registered_model(model: RegisteredModel) -> pb.RegisteredModel:
 
 
 def model_event(event: ModelEvent) -> pb.ModelEvent:
-    return pb.ModelEvent(
-        event_id=event.event_id,
-        name=event.name,
-        version=event.version,
-        action=_ACTIONS[event.action],
-        from_value=event.from_value,
-        to_value=event.to_value,
-        actor=event.actor,
-        time=event.time,
-        comment=event.comment,
-        model_id=event.model_id,
+    return message_from(
+        pb.ModelEvent,
+        event,
+        action=ACTION_NUMBERS[event.action],
         gate_results=[gate_result(result) for result in event.gate_results],
-        approver=event.approver,
-        gate_overridden=event.gate_overridden,
     )
 
 
 def gate_result(result: GateResult) -> pb.GateResult:
-    return pb.GateResult(
-        clause=result.clause,
-        passed=result.passed,
-        left=result.left,
-        right=result.right,
-        message=result.message,
-    )
+    return message_from(pb.GateResult, result)
 
 
 def promotion_gate(gate: PromotionGate) -> pb.PromotionGate:
-    return pb.PromotionGate(
-        name=gate.name,
-        target=gate.target,
-        condition=gate.condition,
-        require_signature=gate.require_signature,
-        require_digests=gate.require_digests,
-        approvals_required=gate.approvals_required,
-        updated_by=gate.updated_by,
-        updated_time=gate.updated_time,
-    )
+    return message_from(pb.PromotionGate, gate)
 
 
 _APPROVAL_STATUSES = {
@@ -145,28 +149,15 @@ def approval_status_in(value: int) -> ApprovalStatus | None:
 
 
 def approval_request(request: ApprovalRequest) -> pb.ApprovalRequest:
-    return pb.ApprovalRequest(
-        request_id=request.request_id,
-        name=request.name,
-        version=request.version,
-        target=request.target,
-        status=_APPROVAL_STATUSES[request.status],
-        requested_by=request.requested_by,
-        requested_time=request.requested_time,
-        expires_time=request.expires_time,
-        comment=request.comment,
-        decided_by=request.decided_by,
-        decided_time=request.decided_time,
-        decision_comment=request.decision_comment,
-    )
+    return message_from(pb.ApprovalRequest, request, status=_APPROVAL_STATUSES[request.status])
 
 
 def protection(value: ModelProtection) -> pb.ModelProtection:
-    return pb.ModelProtection(production=value.production, aliases=value.aliases)
+    return message_from(pb.ModelProtection, value)
 
 
 def file_digest(digest: FileDigest) -> pb.FileDigest:
-    return pb.FileDigest(path=digest.path, size=digest.size, sha256=digest.sha256)
+    return message_from(pb.FileDigest, digest)
 
 
 def event_action_name(value: int) -> str:

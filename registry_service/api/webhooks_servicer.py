@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.registry.v1 import webhooks_pb2 as pb
 from modelreg.registry.v1 import webhooks_pb2_grpc
 from modelreg_server.context import call_context
+from registry_service.api.convert import ACTION_NUMBERS, message_from
 from registry_service.domain.entities import EventAction
 from registry_service.domain.webhooks import (
     DeliveryStatus,
@@ -17,8 +17,7 @@ from registry_service.domain.webhooks import (
     WebhookService,
 )
 
-_ACTIONS = {rpb.EventAction.Value(f"EVENT_ACTION_{a.value}"): a for a in EventAction}
-_ACTION_NUMBERS = {action: number for number, action in _ACTIONS.items()}
+_ACTIONS = {number: action for action, number in ACTION_NUMBERS.items()}
 _STATUSES = {pb.WebhookDeliveryStatus.Value(f"WEBHOOK_DELIVERY_STATUS_{s.name}"): s for s in DeliveryStatus}
 _STATUS_NUMBERS = {status: number for number, status in _STATUSES.items()}
 
@@ -29,34 +28,16 @@ def _actions(numbers: list[int]) -> list[int | EventAction]:
 
 
 def webhook_pb(webhook: Webhook) -> pb.Webhook:
-    return pb.Webhook(
-        id=webhook.id,
-        url=webhook.url,
-        model_name=webhook.model_name,
-        event_types=[_ACTION_NUMBERS[a] for a in webhook.event_types],  # type: ignore[misc]
-        active=webhook.active,
-        description=webhook.description,
-        created_by=webhook.created_by,
-        creation_time=webhook.creation_time,
-        last_updated_time=webhook.last_updated_time,
-        previous_secret_expiry_time=webhook.previous_secret_expiry_time,
-        disabled_reason=webhook.disabled_reason,
-    )
+    return message_from(pb.Webhook, webhook, event_types=[ACTION_NUMBERS[a] for a in webhook.event_types])
 
 
 def delivery_pb(delivery: WebhookDelivery) -> pb.WebhookDelivery:
-    return pb.WebhookDelivery(
+    return message_from(
+        pb.WebhookDelivery,
+        delivery,
         delivery_id=delivery.id,
-        webhook_id=delivery.webhook_id,
-        event_id=delivery.event_id,
         message_id=delivery.message_id,
-        status=_STATUS_NUMBERS[delivery.status],  # type: ignore[arg-type]
-        attempts=delivery.attempts,
-        next_attempt_time=delivery.next_attempt_time,
-        last_response_code=delivery.last_response_code,
-        last_error=delivery.last_error,
-        creation_time=delivery.creation_time,
-        last_updated_time=delivery.last_updated_time,
+        status=_STATUS_NUMBERS[delivery.status],
     )
 
 

@@ -23,7 +23,8 @@ import dataclasses
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
@@ -1814,14 +1815,32 @@ class SqlRegistryStore:
             )
         return verdict.refusal
 
-    def _approvals_required(self, session: Session, model_id: int, target: str) -> int | None:
-        """The stored gate's approvals_required (None: no gate on ``target``)."""
-        stored = session.scalar(
-            sa.select(GATES.c.approvals_required).where(
-                GATES.c.model_id == model_id, GATES.c.target == target
+    @contextmanager
+    def _gate_change(
+        self,
+        name: str,
+        target: str,
+        *,
+        approvals_after: int,
+        weakening: Callable[[int], str],
+        weaken: Callable[[str], None],
+        write: WriteKey | None,
+    ) -> Iterator[tuple[Session, int, int]]:
+        """Opens the write and locks model ``name``; when the change leaves the gate on ``target``
+        requiring fewer approvals than stored (a deletion leaves 0), first calls ``weaken`` with
+        ``weakening(stored)``, under the lock so the stored gate cannot move. Yields the session,
+        the time and the model id."""
+        now = self._clock()
+        with self.applied_writes.begin(write) as session:
+            model_id, _ = self._lock_model(session, name, now)
+            stored = session.scalar(
+                sa.select(GATES.c.approvals_required).where(
+                    GATES.c.model_id == model_id, GATES.c.target == target
+                )
             )
-        )
-        return None if stored is None else int(stored)
+            if stored is not None and stored > approvals_after:
+                weaken(weakening(stored))
+            yield session, now, model_id
 
     def promotion_gates(self, name: str) -> list[PromotionGate]:
         with self._reads.begin() as session:
@@ -1845,14 +1864,16 @@ class SqlRegistryStore:
         weaken: Callable[[str], None],
         write: WriteKey | None = None,
     ) -> PromotionGate:
-        now = self._clock()
-        with self.applied_writes.begin(write) as session:
-            model_id, _ = self._lock_model(session, name, now)
-            stored = self._approvals_required(session, model_id, gate.target)
-            if stored is not None and stored > gate.approvals_required:
-                weaken(
-                    f"lowering approvals_required on {gate.target} from {stored} to {gate.approvals_required}"
-                )
+        with self._gate_change(
+            name,
+            gate.target,
+            approvals_after=gate.approvals_required,
+            weakening=lambda stored: (
+                f"lowering approvals_required on {gate.target} from {stored} to {gate.approvals_required}"
+            ),
+            weaken=weaken,
+            write=write,
+        ) as (session, now, model_id):
             values = {
                 "condition": gate.condition,
                 "require_signature": gate.require_signature,
@@ -1891,12 +1912,14 @@ class SqlRegistryStore:
         weaken: Callable[[str], None],
         write: WriteKey | None = None,
     ) -> None:
-        now = self._clock()
-        with self.applied_writes.begin(write) as session:
-            model_id, _ = self._lock_model(session, name, now)
-            stored = self._approvals_required(session, model_id, target)
-            if stored:
-                weaken(f"deleting the gate on {target}, which requires {stored} approval,")
+        with self._gate_change(
+            name,
+            target,
+            approvals_after=0,
+            weakening=lambda stored: f"deleting the gate on {target}, which requires {stored} approval,",
+            weaken=weaken,
+            write=write,
+        ) as (session, now, model_id):
             deleted = session.execute(
                 sa.delete(GATES).where(GATES.c.model_id == model_id, GATES.c.target == target)
             )
