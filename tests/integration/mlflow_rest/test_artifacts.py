@@ -255,7 +255,7 @@ def test_a_file_damaged_in_storage_never_downloads_as_whole(rest: Rest, size: in
 
 @dataclass
 class SpoolWatch:
-    """How many uploads the endpoint (in this process) started spooling; ``started`` once one did."""
+    """How many uploads the endpoint (in this process) started relaying; ``started`` once one did."""
 
     count: int = 0
     started: threading.Event = field(default_factory=threading.Event)
@@ -264,14 +264,14 @@ class SpoolWatch:
 @pytest.fixture
 def spools(monkeypatch: pytest.MonkeyPatch) -> SpoolWatch:
     watch = SpoolWatch()
-    spool = artifacts._spool
 
-    async def watched(body: AsyncIterator[bytes], local: Path, limit: int) -> str:
-        watch.count += 1
-        watch.started.set()
-        return await spool(body, local, limit)
+    class Watched(artifacts._Body):
+        def __init__(self, chunks: AsyncIterator[bytes], limit: int) -> None:
+            watch.count += 1
+            watch.started.set()
+            super().__init__(chunks, limit)
 
-    monkeypatch.setattr(artifacts, "_spool", watched)
+    monkeypatch.setattr(artifacts, "_Body", Watched)
     return watch
 
 
