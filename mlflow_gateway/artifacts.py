@@ -262,12 +262,13 @@ class _Body:
         self._closed = False
 
     def blocks(self) -> Iterator[bytes]:
-        """The body's blocks (in a thread that is not the event loop's)."""
-        while block := anyio.from_thread.run(self._next, token=self._loop):
-            yield block
+        """The body's blocks (in a thread that is not the event loop's, which joins each block's
+        pieces: the copy is not the event loop's time)."""
+        while pieces := anyio.from_thread.run(self._next, token=self._loop):
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    async def _next(self) -> bytes:
-        """The next block; empty at the body's end."""
+    async def _next(self) -> list[bytes]:
+        """The pieces of the next block; none at the body's end."""
         if self._closed:
             raise anyio.ClosedResourceError
         pieces: list[bytes] = []
@@ -282,7 +283,7 @@ class _Body:
         if self._closed:
             raise anyio.ClosedResourceError
         self._size += gathered
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return pieces
 
     def close(self) -> None:
         """Ends the relay (on the event loop): a fetch under way, or any later one, raises, so a
@@ -300,7 +301,7 @@ class _Relay:
         self.stream = stream
         self.caller = caller
         self.info = e.FileInfo("", is_dir=False, file_size=0, sha256="")  # until start() reads it
-        self.head: list[bytes] = []
+        self.head: list[memoryview] = []
         self.ended = False
         self._digest = hashlib.sha256()
         self._size = 0
@@ -322,16 +323,16 @@ class _Relay:
                 return
             self.head.append(chunk)
 
-    def pull(self) -> bytes | None:
+    def pull(self) -> memoryview | None:
         message = self._next()
         if message is None:
             return None
         if isinstance(message, e.FileInfo):
             raise MlflowError("DATA_LOSS", f"{self.info.path}: a second description in one download")
-        data = bytes(message)
-        self._digest.update(data)
-        self._size += len(data)
-        return data
+        # Relayed as the view gRPC decoded (the server writes a memoryview as is): no copy.
+        self._digest.update(message)
+        self._size += len(message)
+        return message
 
     def verify(self) -> None:
         if self._size != self.info.file_size or self._digest.hexdigest() != self.info.sha256:
@@ -341,7 +342,7 @@ class _Relay:
                 f"the service recorded {self.info.file_size} bytes with {self.info.sha256}",
             )
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncIterator[memoryview]:
         """The rest of a file too large to prefetch. The last chunk goes out only once the whole
         file checked out: failing before the body's end makes the server drop the connection, so
         the client sees a body shorter than its Content-Length, never a damaged file as whole."""
@@ -349,7 +350,7 @@ class _Relay:
             for prefetched in self.head:
                 yield prefetched
             self.head = []
-            held = b""
+            held: memoryview | None = None
             while (chunk := await run_in_threadpool(self.pull)) is not None:
                 if held:
                     yield held
