@@ -5,14 +5,13 @@ MLflow's client reaches a run's files at ``mlflow-artifacts:/<experiment>/<run>/
 ``/api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/<path>``:
 
 - ``PUT``: the run is read first as the caller (it must exist and be live, and the caller may
-  read it: an anonymous caller is refused when access control is on), so nothing is spooled for
-  a request the service would refuse that way. The body is then spooled to a temporary file (at
-  most ``max_artifact_bytes``; more is 413 RESOURCE_EXHAUSTED) by at most
-  ``max_concurrent_uploads`` requests at once (one more is 503 TEMPORARILY_UNAVAILABLE, which
-  MLflow's client retries), hashed on the way, then uploaded with that sha256 as the expected
-  digest, so the tracking service refuses anything but the bytes the caller sent (and a caller
-  without EDIT on the run). A second upload to a path replaces the file, as in MLflow, unless the
-  path is sealed (a registered version's files: INVALID_STATE).
+  read it: an anonymous caller is refused when access control is on), so no body is read for a
+  request the service would refuse that way. The body is then relayed into the tracking service's
+  upload stream as it arrives (:class:`_Body`, :meth:`modelreg.TrackingClient.log_artifact_chunks`)
+  by at most ``max_concurrent_uploads`` requests at once (one more is 503
+  TEMPORARILY_UNAVAILABLE, which MLflow's client retries by sending the PUT again). A second
+  upload to a path replaces the file, as in MLflow, unless the path is sealed (a registered
+  version's files: INVALID_STATE).
 - ``GET``: the file streamed back as the service sends it, 1 MiB at a time, with its size as
   Content-Length; the stream is checked against the size and sha256 the service recorded, and a
   mismatch is DATA_LOSS (a file up to 1 MiB is checked before the answer) or breaks the
@@ -25,19 +24,42 @@ MLflow's client reaches a run's files at ``mlflow-artifacts:/<experiment>/<run>/
   which runs against an MLflow server's own stores).
 
 Bad paths are INVALID_PARAMETER_VALUE (400) before anything is read or written.
+
+Uploads are relayed, never spooled. The body was once written to a temporary file and hashed,
+then read back, hashed again and streamed: with the service's own hash that was three sha256
+passes (~1 GB/s each here) and a file round trip, half the speed of MLflow's server. Now the
+body goes straight into the gRPC stream and is hashed once in this process, by the client, as
+it is sent; the stream's end declares that size and digest, and the service hashes its own copy
+and publishes nothing that disagrees. Consequences, each kept deliberately:
+
+- The upload cannot be retried here (the body is read once): a stream that breaks
+  (UNAVAILABLE) is 503 TEMPORARILY_UNAVAILABLE, and MLflow's client sends the PUT again.
+- Nothing is stored unless the whole body arrived: a body that ends early (the client
+  disconnects), passes ``max_artifact_bytes`` (413 RESOURCE_EXHAUSTED, checked on the declared
+  Content-Length before reading and on the bytes as they arrive) or stalls for
+  ``body_timeout_seconds`` (408 DEADLINE_EXCEEDED) ends the stream without its end message.
+- An upload holds one of the tracking service's stream slots while its body arrives. A service
+  running its limit (``MODELREG_MAX_STREAMS``) refuses it at once: 503, as for the endpoint's own
+  slots. The service also cuts a stream that sends nothing for ``MODELREG_STREAM_IDLE_SECONDS``
+  (30 s by default): a client whose body stalls that long is answered 408, like one that passes
+  the endpoint's own body timeout, whichever is shorter.
+- Memory stays flat: the gRPC request iterator runs on a thread of gRPC's and fetches the next
+  ~``RELAY_BYTES`` of body from the event loop in one hop per block (``anyio.from_thread.run``);
+  a bounded queue fed by a task on the loop was the alternative. Between fetches the HTTP server
+  stops reading the socket, so an upload holds about one block here and what gRPC has in
+  flight (a few MiB), whatever the client sends.
 """
 
 from __future__ import annotations
 
 import hashlib
-import posixpath
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -53,8 +75,8 @@ if TYPE_CHECKING:
     from mlflow_gateway.app import Gateway
 
 PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
-# Body chunks are gathered to this size before one write (and hash) on the thread pool.
-SPOOL_BYTES = 1024 * 1024
+# An upload's body is handed to the gRPC stream in blocks of about this size, one hop each.
+RELAY_BYTES = 1024 * 1024
 # A download's first bytes read before answering: a file this small goes out in one response.
 PREFETCH_BYTES = 1024 * 1024
 
@@ -72,7 +94,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     max_bytes = gateway.settings.max_artifact_bytes
     max_body = gateway.settings.max_body_bytes
     body_timeout = gateway.settings.body_timeout_seconds
-    spools = _Slots(gateway.settings.max_concurrent_uploads)
+    uploads = _Slots(gateway.settings.max_concurrent_uploads)
 
     def served(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
@@ -102,25 +124,20 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         # The HTTP server has checked it is digits; more digits than an int64 holds is too large too.
         if declared and ((size := int64(declared)) is None or size > max_bytes):
             raise _too_large(max_bytes)
-        # Before a byte is spooled: the service refuses an unknown or deleted run, and a caller
-        # who may not read it (anonymous ones too, with access control on). The tracking service
-        # has no call that checks EDIT without writing; the upload itself checks EDIT.
+        # Before a byte of the body is read: the service refuses an unknown or deleted run, and a
+        # caller who may not read it (anonymous ones too, with access control on). The tracking
+        # service has no call that checks EDIT without writing; the upload itself checks EDIT.
         run = await call(caller, lambda: tracking.get_run(run_id))
         if run.info.lifecycle_stage != "active":
             raise MlflowError("INVALID_STATE", f"run '{run_id}' is deleted; restore it first")
-        directory, name = posixpath.split(path)
-        with spools.taken():
-            # The spool is named as the file: log_artifact names the upload after the local file.
-            spool = Path(await run_in_threadpool(tempfile.mkdtemp, None, "modelreg-mlflow-"))
+        with uploads.taken():
+            body = _Body(body_chunks(request, body_timeout), max_bytes)
             try:
-                local = spool / name
-                digest = await _spool(body_chunks(request, body_timeout), local, max_bytes)
-                await call(
-                    caller,
-                    lambda: tracking.log_artifact(run_id, local, directory or None, expected_sha256=digest),
-                )
-            finally:  # removing a large file takes a while: not on the event loop
-                await run_in_threadpool(shutil.rmtree, spool, True)
+                await call(caller, lambda: tracking.log_artifact_chunks(run_id, path, body.blocks()))
+            except ModelregError as error:
+                raise _upload_refused(error) from None
+            finally:
+                body.close()
         return MlflowJSONResponse({})
 
     async def stream_file(caller: Caller, run_id: str, path: str) -> Response:
@@ -213,30 +230,67 @@ def _too_large(limit: int) -> MlflowError:
     return MlflowError("RESOURCE_EXHAUSTED", f"artifact: over {limit} bytes", status=413)
 
 
-async def _spool(body: AsyncIterator[bytes], local: Path, limit: int) -> str:
-    """Writes the body to ``local``; returns its sha256. 413 once it passes ``limit`` bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    pending: list[bytes] = []
-    pending_bytes = 0
-    with local.open("wb") as out:
+def _upload_refused(error: ModelregError) -> MlflowError:
+    """The answer to an upload the tracking service refused or cut: as any service error, except
+    where the service was busy or waited on the body (see the module's docstring)."""
+    if error.code == "RESOURCE_EXHAUSTED" and error.reason == "TOO_MANY_STREAMS":
+        return MlflowError(
+            "TEMPORARILY_UNAVAILABLE",
+            f"the tracking service is running its limit of uploads; try again ({error.message})",
+            status=503,
+        )
+    if error.code == "DEADLINE_EXCEEDED" and error.reason == "STREAM_IDLE":
+        return MlflowError("DEADLINE_EXCEEDED", f"request body: {error.message}", status=408)
+    return MlflowError.from_modelreg(error)
 
-        def flush(chunks: list[bytes]) -> None:
-            data = b"".join(chunks)
-            digest.update(data)
-            out.write(data)
 
-        async for chunk in body:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            pending.append(chunk)
-            pending_bytes += len(chunk)
-            if pending_bytes >= SPOOL_BYTES:
-                await run_in_threadpool(flush, pending)
-                pending, pending_bytes = [], 0
-        await run_in_threadpool(flush, pending)
-    return digest.hexdigest()
+class _Body:
+    """An upload's request body, handed to the gRPC stream's request iterator as it arrives.
+
+    gRPC pulls the iterator (:meth:`blocks`) on a thread of its own; each pull fetches the next
+    block of about RELAY_BYTES from the event loop, so the body is read only as fast as the
+    stream takes it. A body over ``limit`` bytes raises 413 as soon as it passes; the body's
+    own errors (408, a disconnect) are raised too, ending the stream without its end message.
+    Created on the event loop."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], limit: int) -> None:
+        self._chunks = chunks
+        self._limit = limit
+        self._size = 0
+        self._loop = anyio.lowlevel.current_token()
+        self._fetching: anyio.CancelScope | None = None
+        self._closed = False
+
+    def blocks(self) -> Iterator[bytes]:
+        """The body's blocks (in a thread that is not the event loop's, which joins each block's
+        pieces: the copy is not the event loop's time)."""
+        while pieces := anyio.from_thread.run(self._next, token=self._loop):
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    async def _next(self) -> list[bytes]:
+        """The pieces of the next block; none at the body's end."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        pieces: list[bytes] = []
+        gathered = 0
+        with anyio.CancelScope() as self._fetching:
+            while gathered < RELAY_BYTES and (chunk := await anext(self._chunks, None)) is not None:
+                gathered += len(chunk)
+                if self._size + gathered > self._limit:
+                    raise _too_large(self._limit)
+                pieces.append(chunk)
+        self._fetching = None
+        if self._closed:
+            raise anyio.ClosedResourceError
+        self._size += gathered
+        return pieces
+
+    def close(self) -> None:
+        """Ends the relay (on the event loop): a fetch under way, or any later one, raises, so a
+        stream that failed before taking the whole body leaves no thread waiting for it."""
+        self._closed = True
+        if self._fetching is not None:
+            self._fetching.cancel()
 
 
 class _Relay:
@@ -247,7 +301,7 @@ class _Relay:
         self.stream = stream
         self.caller = caller
         self.info = e.FileInfo("", is_dir=False, file_size=0, sha256="")  # until start() reads it
-        self.head: list[bytes] = []
+        self.head: list[memoryview] = []
         self.ended = False
         self._digest = hashlib.sha256()
         self._size = 0
@@ -269,16 +323,16 @@ class _Relay:
                 return
             self.head.append(chunk)
 
-    def pull(self) -> bytes | None:
+    def pull(self) -> memoryview | None:
         message = self._next()
         if message is None:
             return None
         if isinstance(message, e.FileInfo):
             raise MlflowError("DATA_LOSS", f"{self.info.path}: a second description in one download")
-        data = bytes(message)
-        self._digest.update(data)
-        self._size += len(data)
-        return data
+        # Relayed as the view gRPC decoded (the server writes a memoryview as is): no copy.
+        self._digest.update(message)
+        self._size += len(message)
+        return message
 
     def verify(self) -> None:
         if self._size != self.info.file_size or self._digest.hexdigest() != self.info.sha256:
@@ -288,7 +342,7 @@ class _Relay:
                 f"the service recorded {self.info.file_size} bytes with {self.info.sha256}",
             )
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncIterator[memoryview]:
         """The rest of a file too large to prefetch. The last chunk goes out only once the whole
         file checked out: failing before the body's end makes the server drop the connection, so
         the client sees a body shorter than its Content-Length, never a damaged file as whole."""
@@ -296,7 +350,7 @@ class _Relay:
             for prefetched in self.head:
                 yield prefetched
             self.head = []
-            held = b""
+            held: memoryview | None = None
             while (chunk := await run_in_threadpool(self.pull)) is not None:
                 if held:
                     yield held

@@ -6,15 +6,15 @@
 - ``MODELREG_MLFLOW_MAX_BODY_BYTES``: the largest JSON request body (8 MiB; MLflow's largest
   batch, 1,000 metrics + 100 params + 100 tags, is well under 2 MiB).
 - ``MODELREG_MLFLOW_MAX_ARTIFACT_BYTES``: the largest file uploaded through the artifact proxy
-  (5 GiB), spooled to a temporary file on its way to the tracking service.
+  (5 GiB), relayed to the tracking service as it arrives (nothing is written to the endpoint's disk).
 - ``MODELREG_MLFLOW_RETRY_SECONDS``: how long one request rides out a service that is
   UNAVAILABLE before answering 503 (10 s; MLflow's client then retries with backoff itself).
 - ``MODELREG_MLFLOW_TLS_CERT_FILE`` / ``MODELREG_MLFLOW_TLS_KEY_FILE``: serve HTTPS with these
   (MLflow's client trusts it through ``MLFLOW_TRACKING_SERVER_CERT_PATH`` or the system store).
-- ``MODELREG_MLFLOW_MAX_CONCURRENT_UPLOADS``: how many artifact uploads are spooled at once (8);
-  one more answers 503 TEMPORARILY_UNAVAILABLE, which MLflow's client retries with backoff. The
-  spool's disk use is bounded by this times ``MODELREG_MLFLOW_MAX_ARTIFACT_BYTES`` (40 GiB by
-  default): size the temporary directory (``TMPDIR``) for it, or lower either.
+- ``MODELREG_MLFLOW_MAX_CONCURRENT_UPLOADS``: how many artifact uploads are relayed at once (8);
+  one more answers 503 TEMPORARILY_UNAVAILABLE, which MLflow's client retries with backoff. Each
+  holds one of the tracking service's stream slots (``MODELREG_MAX_STREAMS``) while its body
+  arrives, and a few MiB of memory here.
 - ``MODELREG_MLFLOW_BODY_TIMEOUT_SECONDS``: how long a request body may send nothing before the
   request is answered 408 DEADLINE_EXCEEDED (60 s; MLflow's client retries a 408).
 

@@ -268,10 +268,12 @@ class Rpc:
         requests: Callable[[], Iterator[Req]],
         *,
         write: bool = False,
+        once: bool = False,
     ) -> Resp:
         """A client stream: ``requests()`` gives the messages of each attempt, retried per
         RETRY_POLICY (UNAVAILABLE, or RESOURCE_EXHAUSTED with TOO_MANY_STREAMS); with ``write``
-        every attempt carries the same idempotency key."""
+        every attempt carries the same idempotency key. With ``once``, one attempt only: for
+        messages that cannot be produced again."""
         metadata = self.metadata(write=write)
 
         def attempt() -> Resp:
@@ -286,6 +288,11 @@ class Rpc:
                 call.cancel()  # type: ignore[no-untyped-call]
                 raise
 
+        if once:
+            try:
+                return attempt()
+            except grpc.RpcError as err:
+                raise from_rpc_error(err, tls=self.secure) from None
         return self._retrying(attempt, stream=True, write=write)
 
     def unary_stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:

@@ -6,8 +6,8 @@ the number of items; after iterating, ``pager.token`` resumes the listing. ``mod
 turns these into MLflow-style ``PagedList`` objects.
 
 Artifacts move in 1 MiB chunks. Uploads are streamed (again whole from the file when a retry is
-due, see ``modelreg._grpc``) and end by declaring the size and
-sha256 computed while reading (the server publishes nothing that lacks or disagrees with them);
+due, see ``modelreg._grpc``; bytes relayed from elsewhere, :meth:`TrackingClient.log_artifact_chunks`,
+are sent once) and end by declaring the size and sha256 computed while sending (the server publishes nothing that lacks or disagrees with them);
 downloads are written to a temporary file, checked against the size and sha256 in the stream's
 first message, then renamed into place, so a damaged download never appears under its final name. Chunks bypass the generated message classes, and a
 download's file writes run on a helper thread, overlapping receiving and hashing (see
@@ -448,51 +448,99 @@ class TrackingClient:
             stored.append(self._upload(run_id, path, dest, None, counter))
         return stored
 
+    def log_artifact_chunks(
+        self,
+        run_id: str,
+        artifact_file: str,
+        chunks: Iterable[bytes],
+        *,
+        expected_sha256: str | None = None,
+    ) -> e.FileInfo:
+        """Uploads the bytes of ``chunks`` (any sizes) as the file ``artifact_file`` of the run,
+        sent as they come; returns what the server stored. For bytes relayed from elsewhere (the
+        MLflow endpoint relays request bodies with it) that are never whole in memory or on disk.
+
+        Not retried: ``chunks`` is consumed once, so a stream that breaks (UNAVAILABLE) or is
+        refused (RESOURCE_EXHAUSTED TOO_MANY_STREAMS) raises, and the caller sends the bytes again.
+        The stream ends by declaring the size and sha256 of the bytes sent, and with
+        ``expected_sha256`` the server also refuses other bytes; either way it publishes nothing
+        that disagrees. An exception raised by ``chunks`` ends the stream without that end (the
+        server publishes nothing) and is raised here.
+        """
+        return self._send(run_id, artifact_file, expected_sha256, lambda: chunks, once=True)
+
     def _upload(
         self, run_id: str, local: Path, dest: str, expected_sha256: str | None, counter: _ProgressCounter
     ) -> e.FileInfo:
-        digest = hashlib.sha256()
-        changed = False
         start = counter.done
 
+        def read() -> Iterator[bytes]:
+            # Each attempt (a retry sends the file again whole) reads it afresh.
+            counter.done = start
+            with local.open("rb") as f:
+                before = _identity(os.fstat(f.fileno()))
+                while chunk := f.read(CHUNK_BYTES):
+                    yield chunk
+                    counter.add(len(chunk))
+                # The bytes hashed are the bytes sent, so only the file's own record can show that
+                # it was written to (or replaced) while being read: a mix of two versions.
+                if _identity(os.fstat(f.fileno())) != before or _identity(local.stat()) != before:
+                    raise DataLoss(
+                        f"{local} changed while it was uploaded to {dest}; nothing was stored",
+                        code="DATA_LOSS",
+                        reason="FILE_CHANGED",
+                        metadata={"path": dest},
+                    )
+
+        return self._send(run_id, dest, expected_sha256, read, once=False)
+
+    def _send(
+        self,
+        run_id: str,
+        dest: str,
+        expected_sha256: str | None,
+        chunks: Callable[[], Iterable[bytes]],
+        *,
+        once: bool,
+    ) -> e.FileInfo:
+        """One upload: the metadata, the bytes of ``chunks()`` (called again for each attempt
+        the retry loop makes, unless ``once``) hashed as they are sent, then the end declaring
+        their size and sha256. An exception raised by the chunks ends the stream without its end,
+        so the server publishes nothing, and is raised instead of the server's refusal."""
+        digest = hashlib.sha256()
+        failure: Exception | None = None
+
         def requests() -> Iterator[bytes]:
-            # Each attempt (a retry sends the file again whole) reads and hashes it afresh.
-            nonlocal changed, digest
-            digest, changed, counter.done = hashlib.sha256(), False, start
+            nonlocal digest, failure
+            digest, failure = hashlib.sha256(), None
             metadata = pb.UploadArtifactMetadata(
                 run_id=run_id, path=dest, expected_sha256=expected_sha256 or ""
             )
             yield transfer.encode_metadata(metadata)
             size = 0
-            with local.open("rb") as f:
-                before = _identity(os.fstat(f.fileno()))
-                for message, length in transfer.chunk_messages(f, digest):
+            try:
+                for message, length in transfer.chunk_messages(chunks(), digest):
                     yield message
                     size += length
-                    counter.add(length)
-                # The bytes hashed are the bytes sent, so only the file's own record can show that
-                # it was written to (or replaced) while being read: a mix of two versions.
-                changed = _identity(os.fstat(f.fileno())) != before or _identity(local.stat()) != before
-            if changed:
+            except Exception as error:  # raised to the caller once the stream has ended
+                failure = error
                 return  # without the end message: the server publishes nothing
             # Only a stream that reached here says it is complete: an interrupted one ends without
             # this and the server publishes nothing.
             yield transfer.encode_end(size, digest.hexdigest())
 
         try:
-            stored = conv.file_info(self._rpc.stream_unary(self._upload_artifact, requests).file)
+            response = self._rpc.stream_unary(self._upload_artifact, requests, once=once)
         except ModelregError:
-            if changed:
-                raise DataLoss(
-                    f"{local} changed while it was uploaded to {dest}; nothing was stored",
-                    code="DATA_LOSS",
-                    reason="FILE_CHANGED",
-                    metadata={"path": dest},
-                ) from None
+            if failure is not None:
+                raise failure from None
             raise
+        if failure is not None:  # the server refuses a stream without its end; never trust it did
+            raise failure
+        stored = conv.file_info(response.file)
         if stored.sha256 != digest.hexdigest():
             raise DataLoss(
-                f"{dest}: the server stored sha256 {stored.sha256}, the file read was {digest.hexdigest()}",
+                f"{dest}: the server stored sha256 {stored.sha256}, the bytes sent were {digest.hexdigest()}",
                 code="DATA_LOSS",
                 reason="DIGEST_MISMATCH",
                 metadata={"path": dest},

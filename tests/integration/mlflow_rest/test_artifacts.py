@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,11 @@ from mlflow_gateway.settings import GatewaySettings
 from modelreg import TrackingClient
 from modelreg.exceptions import NotFound
 from modelreg_server.settings import AuthSettings
+from modelreg_server.streams import StreamLimits
 from tests.integration.mlflow_rest.conftest import Rest
 from tests.integration.mlflow_rest.test_protocol import gateway_with, raw_request, read_response
+from tests.integration.tracking.conftest import running, stored_files
+from tests.integration.tracking.test_tracking_stream_limits import settings_for, silent_uploads
 from tests.servers import running_services
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -255,7 +259,7 @@ def test_a_file_damaged_in_storage_never_downloads_as_whole(rest: Rest, size: in
 
 @dataclass
 class SpoolWatch:
-    """How many uploads the endpoint (in this process) started spooling; ``started`` once one did."""
+    """How many uploads the endpoint (in this process) started relaying; ``started`` once one did."""
 
     count: int = 0
     started: threading.Event = field(default_factory=threading.Event)
@@ -264,14 +268,14 @@ class SpoolWatch:
 @pytest.fixture
 def spools(monkeypatch: pytest.MonkeyPatch) -> SpoolWatch:
     watch = SpoolWatch()
-    spool = artifacts._spool
 
-    async def watched(body: AsyncIterator[bytes], local: Path, limit: int) -> str:
-        watch.count += 1
-        watch.started.set()
-        return await spool(body, local, limit)
+    class Watched(artifacts._Body):
+        def __init__(self, chunks: AsyncIterator[bytes], limit: int) -> None:
+            watch.count += 1
+            watch.started.set()
+            super().__init__(chunks, limit)
 
-    monkeypatch.setattr(artifacts, "_spool", watched)
+    monkeypatch.setattr(artifacts, "_Body", Watched)
     return watch
 
 
@@ -329,3 +333,79 @@ def test_a_stalled_upload_is_answered_408_and_stores_nothing(rest: Rest) -> None
     assert (status, body["error_code"]) == (408, "DEADLINE_EXCEEDED")
     with pytest.raises(NotFound):
         rest.tracking.stat_artifact(run_id, "stalled")
+
+
+def stored_under(rest: Rest) -> list[Path]:
+    """Every file the tracking service holds, staging included."""
+    return stored_files(rest.services.artifact_root)
+
+
+def test_a_body_cut_mid_stream_stores_nothing(rest: Rest, spools: SpoolWatch) -> None:
+    """The client goes away after 2 of 3 MiB, which the endpoint had relayed on: the stream ends
+    without its end message, so nothing is published and no partial file stays behind."""
+    run_id, root = new_run(rest)
+    with (
+        gateway_with(rest, max_concurrent_uploads=1) as base,
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
+        head = f"PUT {url(f'{root}/cut')} HTTP/1.1\nHost: x\nContent-Length: {3 * 1024 * 1024}\n"
+        with raw_request(base, head, os.urandom(2 * 1024 * 1024)):
+            assert spools.started.wait(60)
+        # The cut upload held the one slot: once it is back, it has ended.
+        deadline = time.monotonic() + 60
+        while (after := http.put(url(f"{root}/after"), content=b"x")).status_code == 503:
+            assert time.monotonic() < deadline, "the cut upload never gave its slot back"
+            time.sleep(0.05)
+        assert after.status_code == 200
+    with pytest.raises(NotFound):
+        rest.tracking.stat_artifact(run_id, "cut")
+    assert [f.path for f in rest.tracking.list_artifacts(run_id)] == ["after"]
+    assert len(stored_under(rest)) == 1  # the other upload's file, nothing staged
+
+
+def test_a_body_over_the_limit_after_blocks_went_out_stores_nothing(rest: Rest) -> None:
+    run_id, root = new_run(rest)
+    with (
+        gateway_with(rest, max_artifact_bytes=3 * 1024 * 1024) as base,
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
+
+        def chunked() -> Iterator[bytes]:  # no length: only the bytes as they arrive can tell
+            for _ in range(5):
+                yield os.urandom(1024 * 1024)
+
+        response = http.put(url(f"{root}/big"), content=chunked())
+        assert (response.status_code, response.json()["error_code"]) == (413, "RESOURCE_EXHAUSTED")
+    with pytest.raises(NotFound):
+        rest.tracking.stat_artifact(run_id, "big")
+    assert stored_under(rest) == []
+
+
+def test_a_tracking_service_at_its_stream_limit_is_503(tmp_path: Path) -> None:
+    """The upload holds one of the service's stream slots: none free is a 503 MLflow's client retries."""
+    with running(settings_for(tmp_path, StreamLimits(max_streams=1))) as tracking:
+        settings = GatewaySettings(port=0, tracking_uri=tracking.target, registry_uri=tracking.target)
+        with (
+            TrackingClient(tracking.target) as client,
+            running_in_thread(settings) as base,
+            httpx.Client(base_url=base, timeout=30) as http,
+        ):
+            run_id = client.create_run("0").info.run_id
+            with silent_uploads(tracking.target, run_id, 1):
+                busy = http.put(url(f"0/{run_id}/artifacts/f"), content=b"x" * 1000)
+            assert (busy.status_code, busy.json()["error_code"]) == (503, "TEMPORARILY_UNAVAILABLE")
+            assert client.list_artifacts(run_id) == []
+
+
+def test_a_body_stalled_past_the_services_idle_limit_is_408(tmp_path: Path) -> None:
+    """The service cuts a stream left idle before the endpoint's own body timeout does."""
+    with running(settings_for(tmp_path, StreamLimits(idle_seconds=0.5))) as tracking:
+        settings = GatewaySettings(port=0, tracking_uri=tracking.target, registry_uri=tracking.target)
+        with TrackingClient(tracking.target) as client, running_in_thread(settings) as base:
+            run_id = client.create_run("0").info.run_id
+            head = f"PUT {url(f'0/{run_id}/artifacts/stalled')} HTTP/1.1\nHost: x\nContent-Length: 100\n"
+            with raw_request(base, head, b"only ten b") as connection:
+                status, body = read_response(connection)
+            assert (status, body["error_code"]) == (408, "DEADLINE_EXCEEDED")
+            assert client.list_artifacts(run_id) == []
+        assert stored_files(tmp_path / "artifacts") == []

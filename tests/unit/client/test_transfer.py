@@ -117,11 +117,16 @@ def test_write_errors_reach_the_caller(fail_at: int) -> None:
     assert raised.value.errno == 28
 
 
-@pytest.mark.parametrize("size", [0, 10, MIB, MIB + 1, 5 * MIB + 123])
-def test_chunk_messages_hash_and_encode_the_whole_file(size: int) -> None:
-    data = os.urandom(size)
+@pytest.mark.parametrize(
+    "sizes",
+    [[], [0], [10], [MIB], [MIB + 1], [5 * MIB + 123], [0, 7, 0, 3 * MIB, MIB - 1, 1]],
+)
+def test_chunk_messages_hash_and_encode_every_chunk(sizes: list[int]) -> None:
+    """Chunks of any size go out in order, none over CHUNK_BYTES and none empty."""
+    pieces = [os.urandom(size) for size in sizes]
+    data = b"".join(pieces)
     digest = hashlib.sha256()
-    items = list(transfer.chunk_messages(io.BytesIO(data), digest))
+    items = list(transfer.chunk_messages(pieces, digest))
     chunks = [pb.UploadArtifactRequest.FromString(message).chunk for message, _ in items]
     assert b"".join(chunks) == data
     assert [len(c) for c in chunks] == [length for _, length in items]
