@@ -169,7 +169,9 @@ async def read_fields(request: Request, max_body_bytes: int, body_timeout_second
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_body_bytes:
-                raise MlflowError("RESOURCE_EXHAUSTED", f"request body: over {max_body_bytes} bytes", status=413)
+                raise MlflowError(
+                    "RESOURCE_EXHAUSTED", f"request body: over {max_body_bytes} bytes", status=413
+                )
             idle.deadline = anyio.current_time() + body_timeout_seconds
     if idle.cancelled_caught:
         raise _stalled(body_timeout_seconds)
