@@ -34,7 +34,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from mlflow_gateway import artifacts, logged_models, registry, tracking
 from mlflow_gateway.endpoint import Call, Endpoint, Services
@@ -146,7 +147,8 @@ def _stalled(timeout_seconds: float) -> MlflowError:
 async def body_chunks(request: Request, timeout_seconds: float) -> AsyncIterator[bytes]:
     """The request body as it arrives; 408 DEADLINE_EXCEEDED (which MLflow's client retries) when
     the client sends nothing for ``timeout_seconds``: a stalled body must not hold a connection
-    and its buffers forever."""
+    and its buffers forever. One timer per chunk: a deadline moved on per chunk, as in
+    :func:`read_fields`, would be a cancel scope spanning this generator's yields."""
     chunks = request.stream()
     while True:
         try:
@@ -293,6 +295,63 @@ async def failed(request: Request, exc: Exception) -> Response:
     return error_response(MlflowError("INTERNAL_ERROR", "internal error; the endpoint's log has the details"))
 
 
+class IndexedRouter(Router):
+    """Starlette's router, trying only the routes that could match a path rather than each of the
+    ~250 in turn: a route of a fixed path only for that path (a dictionary lookup), a route with
+    parameters only for paths that start with its fixed part. Starlette tries ~5 µs a route here,
+    so a registry path near the end of the list cost ~0.25 ms and an artifact ~0.45 ms. The routes
+    tried keep their order, so what matches, 405 and 404 are Starlette's answers, unchanged."""
+
+    def __init__(self, routes: Sequence[BaseRoute], lifespan: Any) -> None:
+        super().__init__(list(routes), redirect_slashes=False, lifespan=lifespan)
+        # A Route's fixed part ends at its first parameter; any other kind may match any path.
+        self._by_prefix = [
+            (route.path.split("{", 1)[0] if isinstance(route, Route) else "", route)
+            for route in self.routes
+            if not (isinstance(route, Route) and not route.param_convertors)
+        ]
+        self._by_path: dict[str, list[BaseRoute]] = {}
+        for route in self.routes:
+            if isinstance(route, Route) and not route.param_convertors and route.path not in self._by_path:
+                self._by_path[route.path] = [
+                    other
+                    for other in self.routes
+                    if (isinstance(other, Route) and other.path == route.path)
+                    or any(
+                        other is patterned and route.path.startswith(fixed)
+                        for fixed, patterned in self._by_prefix
+                    )
+                ]
+
+    def candidates(self, path: str) -> list[BaseRoute]:
+        """The routes that could match ``path``, in the router's order."""
+        found = self._by_path.get(path)
+        return found if found is not None else [r for fixed, r in self._by_prefix if path.startswith(fixed)]
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):  # the lifespan; a mounted app
+            await super().app(scope, receive, send)
+            return
+        scope.setdefault("router", self)
+        partial: tuple[BaseRoute, Scope] | None = None
+        for route in self.candidates(scope["path"]):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = route
+                scope.update(child_scope)
+                await route.handle(scope, receive, send)
+                return
+            if match is Match.PARTIAL and partial is None:
+                partial = (route, child_scope)
+        if partial is not None:  # the path is served, not with this method: 405
+            route, child_scope = partial
+            scope["route"] = route
+            scope.update(child_scope)
+            await route.handle(scope, receive, send)
+            return
+        await self.default(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings | None = None, services: Services | None = None) -> Starlette:
     """The ASGI app. ``services``: clients to use instead of ones opened from ``settings``."""
     gateway = Gateway(settings or GatewaySettings.from_env(), services)
@@ -305,11 +364,8 @@ def create_app(settings: GatewaySettings | None = None, services: Services | Non
             if services is None:
                 gateway.close()
 
-    app = Starlette(
-        routes=gateway.routes(),
-        exception_handlers={HTTPException: not_served, Exception: failed},
-        lifespan=lifespan,
-    )
-    # A path with a trailing slash is another path (404 JSON), not a 307 to one without it.
-    app.router.redirect_slashes = False
+    app = Starlette(exception_handlers={HTTPException: not_served, Exception: failed})
+    # Set before the first request builds the middleware around it. A path with a trailing slash
+    # is another path (404 JSON), not a 307 to one without it.
+    app.router = IndexedRouter(gateway.routes(), lifespan)
     return app

@@ -25,12 +25,11 @@ MLflow's client reaches a run's files at ``mlflow-artifacts:/<experiment>/<run>/
 
 Bad paths are INVALID_PARAMETER_VALUE (400) before anything is read or written.
 
-Uploads are relayed, never spooled. The body was once written to a temporary file and hashed,
-then read back, hashed again and streamed: with the service's own hash that was three sha256
-passes (~1 GB/s each here) and a file round trip, half the speed of MLflow's server. Now the
-body goes straight into the gRPC stream and is hashed once in this process, by the client, as
-it is sent; the stream's end declares that size and digest, and the service hashes its own copy
-and publishes nothing that disagrees. Consequences, each kept deliberately:
+Uploads go straight into the gRPC stream as they arrive, never through a file here: sha256 runs
+at about 1 GB/s a core, so each pass over the body counts. The body is hashed once in this
+process, by the client, as it is sent; the stream's end declares that size and digest, and the
+service hashes its own copy and publishes nothing that disagrees. Consequences, each kept
+deliberately:
 
 - The upload cannot be retried here (the body is read once): a stream that breaks
   (UNAVAILABLE) is 503 TEMPORARILY_UNAVAILABLE, and MLflow's client sends the PUT again.

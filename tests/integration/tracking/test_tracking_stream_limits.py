@@ -42,8 +42,8 @@ def settings_for(tmp_path: Path, limits: StreamLimits) -> Settings:
 
 @contextmanager
 def silent_uploads(target: str, run_id: str, count: int) -> Iterator[list[grpc.Future]]:
-    """``count`` uploads on a channel of their own, each sending its metadata and then nothing
-    until the block ends."""
+    """``count`` uploads (at least the service's stream limit) on a channel of their own, each
+    sending its metadata and then nothing until the block ends. Yields once every slot is held."""
     release = threading.Event()
     channel = grpc.insecure_channel(target)
     stub = TrackingServiceStub(channel)
@@ -54,12 +54,22 @@ def silent_uploads(target: str, run_id: str, count: int) -> Iterator[list[grpc.F
 
     futures = [stub.UploadArtifact.future(requests(f"silent/{i}.bin")) for i in range(count)]
     try:
+        wait_until_slots_are_held(stub)
         yield futures
     finally:
         release.set()
         for future in futures:
             future.cancel()
         channel.close()
+
+
+def wait_until_slots_are_held(stub: TrackingServiceStub, timeout: float = 10) -> None:
+    """Returns once an upload is refused TOO_MANY_STREAMS. The probe sends no message: admitted,
+    it fails MISSING_METADATA and stores nothing."""
+    deadline = time.monotonic() + timeout
+    while rpc_error(lambda: stub.UploadArtifact(iter(()), timeout=5)) != (EXHAUSTED, "TOO_MANY_STREAMS"):
+        assert time.monotonic() < deadline, "the silent uploads never held every stream slot"
+        time.sleep(0.02)
 
 
 def refused(futures: list[grpc.Future], timeout: float = 10) -> list[grpc.Future]:
