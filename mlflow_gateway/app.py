@@ -19,10 +19,12 @@ Endpoints outside modelreg's scope (traces, the AI gateway, prompts, GenAI datas
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,7 +32,6 @@ from urllib.parse import parse_qs
 import anyio
 import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -38,7 +39,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from mlflow_gateway import artifacts, logged_models, registry, tracking
-from mlflow_gateway.endpoint import Call, Endpoint, Services
+from mlflow_gateway.endpoint import Call, Endpoint, Json, Services
 from mlflow_gateway.protocol import Fields, MlflowError, load_json
 from mlflow_gateway.settings import GatewaySettings
 from modelreg import RegistryClient, TrackingClient, wire
@@ -70,6 +71,9 @@ OUT_OF_SCOPE = (
 OUT_OF_SCOPE_ARTIFACTS = ("mpu", "presigned")
 DEFAULT_ACTOR = "mlflow-client"
 VERSION = "3.17.2"  # the MLflow release whose REST API this endpoint follows; /version says it
+# Service calls running at once (each blocks a thread while it waits for its answer); more wait
+# for a thread. The same as Starlette's thread pool, which the artifact relays use.
+CALL_THREADS = 40
 
 
 class MlflowJSONResponse(JSONResponse):
@@ -82,8 +86,11 @@ class MlflowJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-def error_response(error: MlflowError) -> Response:
-    return MlflowJSONResponse(error.body(), status_code=error.status)
+def error_response(error: MlflowError, rid: str | None = None) -> Response:
+    """MLflow's error JSON; ``rid``: the request id the answer names."""
+    return MlflowJSONResponse(
+        error.body(), status_code=error.status, headers={"x-request-id": rid} if rid else None
+    )
 
 
 _REQUEST_ID = re.compile(r"[!-~]{1,128}")
@@ -164,19 +171,22 @@ async def body_chunks(request: Request, timeout_seconds: float) -> AsyncIterator
 async def read_fields(request: Request, max_body_bytes: int, body_timeout_seconds: float) -> Fields:
     """The request's fields: the query string for GET (and DELETE without a body), else the JSON body.
     The body is read under one deadline, moved on by each chunk that arrives (408 as in
-    :func:`body_chunks`): one timer a request rather than one a chunk."""
-    query = parse_qs(request.url.query, keep_blank_values=True)
+    :func:`body_chunks`): one timer a request rather than one a chunk. A request without
+    Content-Length or Transfer-Encoding has no body in HTTP/1.1 (and in uvicorn): none is read."""
+    query = parse_qs(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
     body = bytearray()
-    with anyio.move_on_after(body_timeout_seconds) as idle:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body_bytes:
-                raise MlflowError(
-                    "RESOURCE_EXHAUSTED", f"request body: over {max_body_bytes} bytes", status=413
-                )
-            idle.deadline = anyio.current_time() + body_timeout_seconds
-    if idle.cancelled_caught:
-        raise _stalled(body_timeout_seconds)
+    headers = request.headers
+    if "content-length" in headers or "transfer-encoding" in headers:
+        with anyio.move_on_after(body_timeout_seconds) as idle:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body_bytes:
+                    raise MlflowError(
+                        "RESOURCE_EXHAUSTED", f"request body: over {max_body_bytes} bytes", status=413
+                    )
+                idle.deadline = anyio.current_time() + body_timeout_seconds
+        if idle.cancelled_caught:
+            raise _stalled(body_timeout_seconds)
     if not body.strip():
         return Fields(query, from_query=True)
     try:
@@ -199,8 +209,17 @@ class Gateway:
             tracking=TrackingClient(settings.tracking_uri, retry_seconds=settings.retry_seconds),
             registry=RegistryClient(settings.registry_uri, retry_seconds=settings.retry_seconds),
         )
+        self._calls = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="mlflow-call")
+
+    def in_thread(self, function: Callable[[], Json]) -> asyncio.Future[Json]:
+        """``function``'s result, run on a thread of the endpoint's own. asyncio's executor hop
+        costs about half of anyio's (no limiter, no context copy); a JSON call needs neither, and
+        nothing touches its state once it is cancelled (the artifact relays, which do, keep
+        anyio's, which waits for the thread)."""
+        return asyncio.get_running_loop().run_in_executor(self._calls, function)
 
     def close(self) -> None:
+        self._calls.shutdown(wait=True)
         self.services.tracking.close()
         self.services.registry.close()
 
@@ -217,17 +236,15 @@ class Gateway:
                 fields.refuse_unknown(endpoint.fields)
                 call = Call(fields=fields, path_params=dict(request.path_params), services=services)
 
-                def run() -> dict[str, Any]:
+                def run() -> Json:
                     with relaying(actor, token, rid):
                         return endpoint.handler(call)
 
-                response: Response = MlflowJSONResponse(await run_in_threadpool(run))
+                return MlflowJSONResponse(await self.in_thread(run), headers={"x-request-id": rid})
             except MlflowError as error:
-                response = error_response(error)
+                return error_response(error, rid)
             except ModelregError as error:
-                response = error_response(MlflowError.from_modelreg(error))
-            response.headers["x-request-id"] = rid
-            return response
+                return error_response(MlflowError.from_modelreg(error), rid)
 
         return Route(prefix + endpoint.path, serve, methods=[endpoint.method], name=None)
 
@@ -238,8 +255,8 @@ class Gateway:
             *logged_models.ENDPOINTS,
         )
         routes: list[BaseRoute] = [
-            Route("/health", lambda _: PlainTextResponse("OK"), methods=["GET"]),
-            Route("/version", lambda _: PlainTextResponse(VERSION), methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/version", version, methods=["GET"]),
         ]
         for prefix in API_PREFIXES:
             routes.append(Route(prefix + "/mlflow/server-info", self.server_info, methods=["GET"]))
@@ -258,6 +275,15 @@ class Gateway:
                 "multipart_downloads_enabled": False,
             }
         )
+
+
+# Coroutines: Starlette would run a plain function's endpoint on a thread.
+async def health(_request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def version(_request: Request) -> Response:
+    return PlainTextResponse(VERSION)
 
 
 def out_of_scope(path: str) -> bool:

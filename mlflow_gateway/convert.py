@@ -27,10 +27,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlflow_gateway import ids
+from mlflow_gateway.endpoint import Json
 from mlflow_gateway.protocol import MlflowError, int64, load_json
 from modelreg import entities as e
-
-Json = dict[str, Any]
 
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_ID_TAG = "mlflow.parentRunId"
