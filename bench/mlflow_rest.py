@@ -5,11 +5,12 @@ by side in one run: `python bench/mlflow_rest.py [--quick] [--ops a,b]` (`make b
    bench/run.py builds) driven by bench/mlflow_rest_side.py through the ``mlflow`` client.
 2. modelreg's two services (SQLite, local artifacts) and the endpoint (``python -m
    mlflow_gateway``) in front of them, driven by the very same script and client.
-3. The operations that are one request, sent to the endpoint by a bare HTTP client
+3. The operations that are one request, sent to each server by a bare HTTP client
    (bench/mlflow_rest_http_side.py: MLflow's paths and bodies over one keep-alive connection,
-   without the ``mlflow`` client's own work per call), and the same operations through
-   modelreg's gRPC client against the same services (bench/mlflow_rest_grpc_side.py): the
-   difference of their p50s is what the endpoint adds.
+   without the ``mlflow`` client's own work per call): the servers compared alone. The same
+   operations through modelreg's gRPC client against the same services
+   (bench/mlflow_rest_grpc_side.py): the difference of its p50 and the endpoint's bare HTTP p50
+   is what the endpoint adds.
 
 The systems run one after the other, never at once. Prints a markdown table and writes it, with
 the measurements, to bench/results/mlflow_rest.md and mlflow_rest.json. Targets (issue 14): each
@@ -62,7 +63,11 @@ def rest_side(url: str) -> list[str]:
     return [str(MLFLOW_PY), str(BENCH / "mlflow_rest_side.py"), "--tracking-uri", url]
 
 
-def bench_mlflow(args: argparse.Namespace, tmp: Path, blob: Path) -> dict[str, Any]:
+def bare_http_side(url: str) -> list[str]:
+    return [sys.executable, str(BENCH / "mlflow_rest_http_side.py"), "--tracking-uri", url]
+
+
+def bench_mlflow(args: argparse.Namespace, tmp: Path, blob: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     home = tmp / "mlflow"
     home.mkdir()
     port = free_port()
@@ -70,10 +75,12 @@ def bench_mlflow(args: argparse.Namespace, tmp: Path, blob: Path) -> dict[str, A
         server = spawn(started, "mlflow-server", mlflow_server_argv(home, port), home)
         # MLflow's server imports much and starts workers: minutes on a loaded machine.
         wait_until(server, lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout=600)
+        url = f"http://127.0.0.1:{port}"
         print("== mlflow client -> MLflow server", flush=True)
-        return run_side(
-            [*rest_side(f"http://127.0.0.1:{port}"), *side_flags(args, home / "client", blob)], 1800
-        )
+        through_client = run_side([*rest_side(url), *side_flags(args, home / "client", blob)], 1800)
+        print("== bare HTTP client -> MLflow server", flush=True)
+        bare_http = run_side([*bare_http_side(url), *side_flags(args, home / "http-client", blob)], 1800)
+        return through_client, bare_http
 
 
 def bench_modelreg(
@@ -97,8 +104,7 @@ def bench_modelreg(
         print("== mlflow client -> modelreg's MLflow endpoint", flush=True)
         through_endpoint = run_side([*rest_side(url), *side_flags(args, home / "rest-client", blob)], 1800)
         print("== bare HTTP client -> modelreg's MLflow endpoint", flush=True)
-        http_argv = [sys.executable, str(BENCH / "mlflow_rest_http_side.py"), "--tracking-uri", url]
-        bare_http = run_side([*http_argv, *side_flags(args, home / "http-client", blob)], 1800)
+        bare_http = run_side([*bare_http_side(url), *side_flags(args, home / "http-client", blob)], 1800)
         print("== modelreg gRPC client -> the same services", flush=True)
         grpc_argv = [sys.executable, str(BENCH / "mlflow_rest_grpc_side.py")]
         grpc_argv += ["--tracking-uri", targets.tracking_target, "--registry-uri", targets.registry_target]
@@ -129,12 +135,15 @@ def cell(result: dict[str, Any] | None, spec: RestOp) -> str:
 
 def row(spec: RestOp, sides: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
     """``sides``: this operation's result through each of SIDES (None: not run)."""
-    mlflow, endpoint, bare, grpc = (sides[name] for name in SIDES)
+    mlflow, mlflow_bare, endpoint, bare, grpc = (sides[name] for name in SIDES)
     theirs, ours, direct = figure(mlflow, spec), figure(endpoint, spec), figure(grpc, spec)
-    bare_ms = figure(bare, spec)
+    bare_ms, mlflow_bare_ms = figure(bare, spec), figure(mlflow_bare, spec)
     ratio = None
     if theirs and ours:
         ratio = ours / theirs if spec.kind == "throughput" else theirs / ours
+    # The servers alone: the same requests from a bare HTTP client, without the mlflow client's
+    # own work per call (parsing a thousand runs costs it the same against either server).
+    server_ratio = mlflow_bare_ms / bare_ms if mlflow_bare_ms and bare_ms else None
     added = bare_ms - direct if spec.single_request and bare_ms is not None and direct is not None else None
     failures = []
     if ratio is None or ratio < MIN_RATIO:
@@ -147,6 +156,7 @@ def row(spec: RestOp, sides: dict[str, dict[str, Any] | None]) -> dict[str, Any]
         "kind": spec.kind,
         **sides,
         "ratio": ratio,
+        "server_ratio": server_ratio,
         "added_ms": added,
         "failures": failures,
         "cells": [
@@ -155,7 +165,9 @@ def row(spec: RestOp, sides: dict[str, dict[str, Any] | None]) -> dict[str, Any]
             cell(mlflow, spec),
             cell(endpoint, spec),
             f"{ratio:.1f}x" if ratio is not None else "-",
+            cell(mlflow_bare, spec) if spec.single_request else "-",
             cell(bare, spec) if spec.single_request else "-",
+            f"{server_ratio:.1f}x" if server_ratio is not None else "-",
             cell(grpc, spec),
             f"{added:+.2f} ms" if added is not None else "-",
             "pass" if not failures else "FAIL " + ", ".join(failures),
@@ -164,15 +176,17 @@ def row(spec: RestOp, sides: dict[str, dict[str, Any] | None]) -> dict[str, Any]
 
 
 # The measurements of each operation: the mlflow client against MLflow's server and against the
-# endpoint, a bare HTTP client against the endpoint, modelreg's gRPC client against the services.
-SIDES = ("mlflow", "endpoint", "bare_http", "grpc")
+# endpoint, a bare HTTP client against each, modelreg's gRPC client against the services.
+SIDES = ("mlflow", "mlflow_bare_http", "endpoint", "bare_http", "grpc")
 HEADER = (
     "operation",
     "n",
     "MLflow server",
     "modelreg endpoint",
     "speed-up",
+    "MLflow server, bare HTTP client",
     "endpoint, bare HTTP client",
+    "server speed-up (bare HTTP)",
     "modelreg gRPC client",
     "endpoint adds",
     f"target: >={MIN_RATIO:g}x, adds <{MAX_ADDED_MS:g} ms",
@@ -202,11 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         with blob.open("wb") as blob_file:
             for _ in range(common.ARTIFACT_MIB):
                 blob_file.write(os.urandom(1 << 20))
-        mlflow_side = bench_mlflow(args, tmp, blob)
+        mlflow_side, mlflow_http_side = bench_mlflow(args, tmp, blob)
         endpoint_side, http_side, grpc_side = bench_modelreg(args, tmp, blob)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    measured = dict(zip(SIDES, map(by_op, (mlflow_side, endpoint_side, http_side, grpc_side)), strict=True))
+    sides = (mlflow_side, mlflow_http_side, endpoint_side, http_side, grpc_side)
+    measured = dict(zip(SIDES, map(by_op, sides), strict=True))
     specs = [spec for spec in REST_OPS if spec.name in args.ops.split(",")]
     rows = [row(spec, {side: measured[side].get(spec.name) for side in SIDES}) for spec in specs]
     table = markdown(rows)
@@ -228,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         f"columns; {meta['machine']['cpus']} CPUs; {'quick run' if args.quick else 'full run'}, {elapsed:.0f}s. "
         "'endpoint adds': the endpoint's p50 through a bare HTTP client minus the gRPC client's p50, "
         "for operations that are one request and one call; the speed-up compares the mlflow client's "
-        "calls to each server."
+        "calls to each server, the server speed-up the same requests from a bare HTTP client."
     )
     print()
     print(table)

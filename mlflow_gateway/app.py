@@ -218,10 +218,12 @@ class Gateway:
         anyio's, which waits for the thread)."""
         return asyncio.get_running_loop().run_in_executor(self._calls, function)
 
-    def close(self) -> None:
+    def close(self, *, services_too: bool) -> None:
+        """Waits for the calls under way; closes the service clients when they are the gateway's."""
         self._calls.shutdown(wait=True)
-        self.services.tracking.close()
-        self.services.registry.close()
+        if services_too:
+            self.services.tracking.close()
+            self.services.registry.close()
 
     def json_route(self, endpoint: Endpoint, prefix: str) -> Route:
         max_body = self.settings.max_body_bytes
@@ -330,29 +332,28 @@ class IndexedRouter(Router):
 
     def __init__(self, routes: Sequence[BaseRoute], lifespan: Any) -> None:
         super().__init__(list(routes), redirect_slashes=False, lifespan=lifespan)
+        fixed = {
+            order: route.path
+            for order, route in enumerate(self.routes)
+            if isinstance(route, Route) and not route.param_convertors
+        }
         # A Route's fixed part ends at its first parameter; any other kind may match any path.
-        self._by_prefix = [
-            (route.path.split("{", 1)[0] if isinstance(route, Route) else "", route)
-            for route in self.routes
-            if not (isinstance(route, Route) and not route.param_convertors)
+        patterned = [
+            (order, route.path.split("{", 1)[0] if isinstance(route, Route) else "", route)
+            for order, route in enumerate(self.routes)
+            if order not in fixed
         ]
+        self._by_prefix = [(prefix, route) for _, prefix, route in patterned]
         self._by_path: dict[str, list[BaseRoute]] = {}
-        for route in self.routes:
-            if isinstance(route, Route) and not route.param_convertors and route.path not in self._by_path:
-                self._by_path[route.path] = [
-                    other
-                    for other in self.routes
-                    if (isinstance(other, Route) and other.path == route.path)
-                    or any(
-                        other is patterned and route.path.startswith(fixed)
-                        for fixed, patterned in self._by_prefix
-                    )
-                ]
+        for path in set(fixed.values()):
+            orders = [order for order, other in fixed.items() if other == path]
+            orders += [order for order, prefix, _ in patterned if path.startswith(prefix)]
+            self._by_path[path] = [self.routes[order] for order in sorted(orders)]
 
     def candidates(self, path: str) -> list[BaseRoute]:
         """The routes that could match ``path``, in the router's order."""
         found = self._by_path.get(path)
-        return found if found is not None else [r for fixed, r in self._by_prefix if path.startswith(fixed)]
+        return found if found is not None else [r for prefix, r in self._by_prefix if path.startswith(prefix)]
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):  # the lifespan; a mounted app
@@ -387,8 +388,7 @@ def create_app(settings: GatewaySettings | None = None, services: Services | Non
         try:
             yield
         finally:
-            if services is None:
-                gateway.close()
+            gateway.close(services_too=services is None)
 
     app = Starlette(exception_handlers={HTTPException: not_served, Exception: failed})
     # Set before the first request builds the middleware around it. A path with a trailing slash
