@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
 from modelreg import TrackingClient
-from modelreg.exceptions import InvalidArgument, ResourceExhausted
+from modelreg.exceptions import DataLoss, InvalidArgument, ResourceExhausted
+from modelreg.tracking.v1 import tracking_pb2 as pb
+from modelreg.tracking.v1 import tracking_pb2_grpc as pb_grpc
 from modelreg_server.streams import StreamLimits
 
 from .conftest import Tracking, running, stored_files
@@ -88,3 +93,37 @@ def test_a_refused_stream_is_raised_not_retried(tmp_path: Path) -> None:
         assert chunks.iterations <= 1
         assert client.list_artifacts(run_id) == []
         client.close()
+
+
+class StoresOtherBytes(pb_grpc.TrackingServiceServicer):
+    """A tracking service that reads an upload whole and answers that it stored other bytes."""
+
+    def UploadArtifact(self, request_iterator: Iterator[pb.UploadArtifactRequest], context: Any) -> Any:
+        path = next(request_iterator).metadata.path
+        received = b"".join(r.chunk for r in request_iterator if r.WhichOneof("payload") == "chunk")
+        other = received + b"!"
+        return pb.UploadArtifactResponse(
+            file=pb.FileInfo(path=path, file_size=len(other), sha256=hashlib.sha256(other).hexdigest())
+        )
+
+
+UPLOADS: dict[str, Callable[[TrackingClient, Path], object]] = {
+    "chunks": lambda client, local: client.log_artifact_chunks("a" * 32, local.name, [local.read_bytes()]),
+    "file": lambda client, local: client.log_artifact("a" * 32, local),
+}
+
+
+@pytest.mark.parametrize("upload", UPLOADS)
+def test_a_service_answering_another_digest_is_data_loss(tmp_path: Path, upload: str) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    pb_grpc.add_TrackingServiceServicer_to_server(StoresOtherBytes(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    local = tmp_path / "weights.bin"
+    local.write_bytes(os.urandom(3 * MiB))
+    try:
+        with TrackingClient(f"127.0.0.1:{port}") as client, pytest.raises(DataLoss) as lost:
+            UPLOADS[upload](client, local)
+        assert (lost.value.reason, lost.value.metadata["path"]) == ("DIGEST_MISMATCH", "weights.bin")
+    finally:
+        server.stop(None)
