@@ -37,8 +37,15 @@ class Http:
         target = API + path + (f"?{urlencode(query)}" if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else {}
-        self.connection.request(method, target, body=payload, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, target, body=payload, headers=headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the connection while it sat idle (MLflow's after 5 s, while the
+            # other connections populate an experiment): reconnect and send again, as requests does.
+            self.connection.close()
+            self.connection.request(method, target, body=payload, headers=headers)
+            response = self.connection.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
