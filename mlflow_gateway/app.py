@@ -173,6 +173,7 @@ async def read_fields(request: Request, max_body_bytes: int, body_timeout_second
     The body is read under one deadline, moved on by each chunk that arrives (408 as in
     :func:`body_chunks`): one timer a request rather than one a chunk. A request without
     Content-Length or Transfer-Encoding has no body in HTTP/1.1 (and in uvicorn): none is read."""
+    # ASCII through uvicorn (its parsers refuse other bytes in a query); latin-1 never fails.
     query = parse_qs(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
     body = bytearray()
     headers = request.headers
@@ -219,8 +220,9 @@ class Gateway:
         return asyncio.get_running_loop().run_in_executor(self._calls, function)
 
     def close(self, *, services_too: bool) -> None:
-        """Waits for the calls under way; closes the service clients when they are the gateway's."""
-        self._calls.shutdown(wait=True)
+        """Drops the calls not started; closes the service clients when they are the gateway's,
+        which ends the calls under way (the event loop is not held waiting for them)."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
         if services_too:
             self.services.tracking.close()
             self.services.registry.close()
@@ -351,12 +353,15 @@ class IndexedRouter(Router):
             self._by_path[path] = [self.routes[order] for order in sorted(orders)]
 
     def candidates(self, path: str) -> list[BaseRoute]:
-        """The routes that could match ``path``, in the router's order."""
-        found = self._by_path.get(path)
+        """The routes that could match ``path``, in the router's order. A route's pattern ends in
+        ``$``, which also matches before a final newline (``%0A``): such a path is looked up
+        without it, as Starlette would match it."""
+        found = self._by_path.get(path.removesuffix("\n"))
         return found if found is not None else [r for prefix, r in self._by_prefix if path.startswith(prefix)]
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("root_path"):  # the lifespan; a mounted app
+        # The lifespan, and an app mounted under a root path (which Starlette matches without it).
+        if scope["type"] != "http" or scope.get("root_path"):
             await super().app(scope, receive, send)
             return
         scope.setdefault("router", self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,9 +52,12 @@ def silent_uploads(target: str, run_id: str, count: int) -> Iterator[list[grpc.F
         yield frames(run_id, path, [], None)[0]
         release.wait()
 
-    futures = [stub.UploadArtifact.future(requests(f"silent/{i}.bin")) for i in range(count)]
+    def start(i: int) -> grpc.Future:
+        return stub.UploadArtifact.future(requests(f"silent/{i}.bin"))
+
+    futures = [start(i) for i in range(count)]
     try:
-        wait_until_slots_are_held(stub)
+        hold_every_slot(stub, futures, start)
         yield futures
     finally:
         release.set()
@@ -63,12 +66,18 @@ def silent_uploads(target: str, run_id: str, count: int) -> Iterator[list[grpc.F
         channel.close()
 
 
-def wait_until_slots_are_held(stub: TrackingServiceStub, timeout: float = 10) -> None:
-    """Returns once an upload is refused TOO_MANY_STREAMS. The probe sends no message: admitted,
-    it fails MISSING_METADATA and stores nothing."""
-    deadline = time.monotonic() + timeout
+def hold_every_slot(
+    stub: TrackingServiceStub, futures: list[grpc.Future], start: Callable[[int], grpc.Future]
+) -> None:
+    """Returns once a probe upload is refused TOO_MANY_STREAMS. The probe sends no message: one
+    the service admits fails MISSING_METADATA and stores nothing, but may have taken a slot before
+    a silent upload did, so each silent upload refused by then is started again."""
+    deadline = time.monotonic() + 10
     while rpc_error(lambda: stub.UploadArtifact(iter(()), timeout=5)) != (EXHAUSTED, "TOO_MANY_STREAMS"):
         assert time.monotonic() < deadline, "the silent uploads never held every stream slot"
+        for i, future in enumerate(futures):
+            if future.done():
+                futures[i] = start(i)
         time.sleep(0.02)
 
 
