@@ -82,19 +82,16 @@ FIRST = "first message read"
 
 def test_stalled_downloads_leave_unary_calls_a_thread(tmp_path: Path) -> None:
     """Downloads that read one message and stop: all but the bound are refused at once, and
-    another client's GetRun with a 2 s deadline succeeds every time while they hang."""
+    another client's GetRun succeeds every time while they hang. Were the unary calls left without
+    a thread, each would wait for the stalled downloads' 60 s idle limit and pass its 20 s deadline."""
     with (
         with_big_file(tmp_path, StreamLimits(idle_seconds=60)) as (tracking, run_id),
         stalled_downloads(tracking.target, run_id, STALLED) as firsts,
     ):
         time.sleep(0.5)  # the admitted ones are blocked in their sends
-        latencies = []
-        until = time.monotonic() + 3
-        while time.monotonic() < until:
-            started = time.perf_counter()
-            tracking.stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=2)
-            latencies.append(time.perf_counter() - started)
-        assert max(latencies) < 1, max(latencies)
+        for _ in range(50):
+            got = tracking.stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=20)
+            assert got.run.info.run_id == run_id
         assert firsts.count(FIRST) == 6
         refused = [e for e in firsts if isinstance(e, grpc.RpcError)]
         assert len(refused) == STALLED - 6
