@@ -136,6 +136,8 @@ def run(r: e.Run) -> Json:
 
 
 def _inputs_outputs(held: Mapping[str, str]) -> Json:
+    if not held:  # most runs: a search answers hundreds, each checked against three prefixes
+        return {"inputs": {"dataset_inputs": [], "model_inputs": []}, "outputs": {"model_outputs": []}}
     return {
         "inputs": {
             "dataset_inputs": dataset_inputs(held),

@@ -16,11 +16,12 @@ at creation), as only the endpoint writes them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from mlflow_gateway import convert, ids
 from mlflow_gateway.endpoint import Call, Endpoint, Json
-from mlflow_gateway.protocol import Fields, MlflowError, int64, load_json
+from mlflow_gateway.protocol import INT64_MAX, INT64_MIN, Fields, MlflowError, int64, load_json
 from modelreg import entities as e
 from modelreg.client import log_batch_renaming
 
@@ -218,9 +219,39 @@ def search_runs(call: Call) -> Json:
 METRIC_FIELDS = ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest", "run_id")
 
 
+_PLAIN_POINT_FIELDS = frozenset(("key", "value", "timestamp", "step"))
+
+
 def _metric(f: Fields, *, timestamp_required: bool) -> e.Metric:
     """A metric point. ``model_id`` and the dataset fields (MLflow 3's links of a point to a
     LoggedModel and a dataset) are accepted and not kept: modelreg's points have no such links."""
+    return _plain_point(f.values) or _checked_point(f, timestamp_required=timestamp_required)
+
+
+def _plain_point(values: Mapping[str, Any]) -> e.Metric | None:
+    """The point when it is what MLflow's client sends (an ASCII key, a float or int64 value, an
+    int64 timestamp and step, no links), else None. The same point as :func:`_checked_point`
+    reads (a property test compares them) for about a tenth of its cost: a log_batch holds up to
+    1,000 points, each read field by field there."""
+    key, value = values.get("key"), values.get("value")
+    timestamp, step = values.get("timestamp"), values.get("step", 0)
+    if not (
+        values.keys() <= _PLAIN_POINT_FIELDS
+        and type(key) is str
+        and key
+        and key.isascii()
+        and (type(value) is float or (type(value) is int and INT64_MIN <= value <= INT64_MAX))
+        and type(timestamp) is int
+        and INT64_MIN <= timestamp <= INT64_MAX
+        and type(step) is int
+        and INT64_MIN <= step <= INT64_MAX
+    ):
+        return None
+    return e.Metric(key, float(value), timestamp, step)
+
+
+def _checked_point(f: Fields, *, timestamp_required: bool) -> e.Metric:
+    """A point of any form :class:`Fields` takes, each field checked and named in its error."""
     for link in ("model_id", "dataset_name", "dataset_digest", "run_id"):
         f.string(link)
     value = f.number("value", required=True)
