@@ -24,6 +24,12 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
+
+# Property tests assert behaviour, never speed: hypothesis' default 200 ms deadline per example
+# would fail a test on a loaded CI machine for being slow, so no test has one.
+settings.register_profile("modelreg", deadline=None)
+settings.load_profile("modelreg")
 
 POSTGRES_URL_ENV = "MODELREG_TEST_POSTGRES_URL"
 MYSQL_URL_ENV = "MODELREG_TEST_MYSQL_URL"
