@@ -231,7 +231,7 @@ def _metric(f: Fields, *, timestamp_required: bool) -> e.Metric:
 def _plain_point(values: Mapping[str, Any]) -> e.Metric | None:
     """The point when it is what MLflow's client sends (an ASCII key, a float or int64 value, an
     int64 timestamp and step, no links), else None. The same point as :func:`_checked_point`
-    reads (a property test compares them) for about a tenth of its cost: a log_batch holds up to
+    reads (a property test compares them) for about half its cost: a log_batch holds up to
     1,000 points, each read field by field there."""
     key, value = values.get("key"), values.get("value")
     timestamp, step = values.get("timestamp"), values.get("step", 0)

@@ -25,7 +25,7 @@ from modelreg.tracking.v1.tracking_pb2_grpc import TrackingServiceStub
 from modelreg_server.streams import StreamLimits
 
 from .conftest import Tracking, rpc_error, running
-from .test_tracking_stream_limits import settings_for
+from .test_tracking_stream_limits import UNARY_CALLS, UNARY_DEADLINE, settings_for
 
 WORKERS = 8  # as the suites' servers: the bound is then 6, the reserve 2
 STALLED = 16
@@ -89,8 +89,8 @@ def test_stalled_downloads_leave_unary_calls_a_thread(tmp_path: Path) -> None:
         stalled_downloads(tracking.target, run_id, STALLED) as firsts,
     ):
         time.sleep(0.5)  # the admitted ones are blocked in their sends
-        for _ in range(50):
-            got = tracking.stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=20)
+        for _ in range(UNARY_CALLS):
+            got = tracking.stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=UNARY_DEADLINE)
             assert got.run.info.run_id == run_id
         assert firsts.count(FIRST) == 6
         refused = [e for e in firsts if isinstance(e, grpc.RpcError)]
