@@ -11,6 +11,7 @@ from modelreg.config import TlsConfig
 from modelreg_server.idempotency import DEFAULT_RETENTION_HOURS
 from modelreg_server.settings import AuthSettings, ConfigError, EnvReader, TlsSettings
 from modelreg_server.streams import StreamLimits
+from registry_service.domain.rules import SERVING_REPORTS_PER_MINUTE
 from registry_service.domain.watch import WatchLimits
 from registry_service.domain.webhooks import WebhookSettings
 
@@ -49,6 +50,9 @@ class Settings:
     - MODELREG_WATCH_MAX_SECONDS: how long one watch lasts before it ends with OK and its client
       resumes (default 900). MODELREG_WATCH_HEARTBEAT_SECONDS: how often a watch sends its cursor
       when no event matched (default 10; below MODELREG_STREAM_IDLE_SECONDS).
+    - MODELREG_SERVING_REPORTS_PER_MINUTE: ReportServingStatus calls one caller may make on one
+      model in any 60 s (default 600; one more is RESOURCE_EXHAUSTED TOO_MANY_SERVING_REPORTS and
+      writes nothing). Each report is kept in the history and a READ token may make them.
     - MODELREG_AUTO_MIGRATE: true (default) creates the schema of a fresh, empty database at start;
       an existing database is only ever upgraded by ``python -m registry_service db upgrade``.
     - MODELREG_AUTH, MODELREG_AUTH_DATABASE_URL, MODELREG_BOOTSTRAP_ADMIN_TOKEN, MODELREG_OIDC_*,
@@ -103,6 +107,7 @@ class Settings:
     streams: StreamLimits = field(default_factory=StreamLimits)
     watch: WatchLimits = field(default_factory=WatchLimits)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    serving_reports_per_minute: int = SERVING_REPORTS_PER_MINUTE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -138,6 +143,9 @@ class Settings:
                 ),
             ),
             webhooks=_webhooks(read),
+            serving_reports_per_minute=read.integer(
+                "MODELREG_SERVING_REPORTS_PER_MINUTE", cls.serving_reports_per_minute, 1, 1_000_000
+            ),
         )
 
 

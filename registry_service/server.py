@@ -78,7 +78,14 @@ def _build(settings: Settings, lineage: LineagePort | None) -> tuple[grpc.Server
     # One reader of the event log for every watch of this process, woken by its own commits.
     feed = EventFeed(store, max_watchers=settings.watch.max_watchers)
     store.on_append(feed.wake)
-    service = RegistryService(store, lineage, settings.auth.policy, watch_limits=settings.watch, feed=feed)
+    service = RegistryService(
+        store,
+        lineage,
+        settings.auth.policy,
+        watch_limits=settings.watch,
+        feed=feed,
+        serving_reports_per_minute=settings.serving_reports_per_minute,
+    )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(service), server)
     worker = _add_webhooks(server, engine, service, settings, access)
     add_access_service(server, access)

@@ -74,6 +74,7 @@ def running_registry(
     *,
     tls: TlsSettings | None = None,
     tracking_tls: TlsConfig | None = None,
+    serving_reports_per_minute: int = registry_config.Settings.serving_reports_per_minute,
 ) -> Iterator[str]:
     server: grpc.Server
     server, port = registry_server.create_server(
@@ -85,6 +86,7 @@ def running_registry(
             auth=auth or AuthSettings(),
             tls=tls,
             tracking_tls=tracking_tls,
+            serving_reports_per_minute=serving_reports_per_minute,
         )
     )
     server.start()

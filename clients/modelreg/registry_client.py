@@ -507,7 +507,8 @@ class RegistryClient(WebhookMethods):
         (``loaded=True``: SERVING_LOADED) or refused it after it failed its check (SERVING_LOAD_FAILED),
         and returns the event. ``detail`` is one line (at most 1,024 characters), ``instance`` the
         reporting host or pod (at most 128); the actor is whoever the call authenticates as. Needs
-        READ on the model."""
+        READ on the model. ResourceExhausted (TOO_MANY_SERVING_REPORTS) past the service's bound on
+        one caller's reports on one model in 60 s (600 by default); it writes nothing."""
         outcome = pb.SERVING_OUTCOME_LOADED if loaded else pb.SERVING_OUTCOME_LOAD_FAILED
         request = pb.ReportServingStatusRequest(
             name=name, version=version_number(version), outcome=outcome, detail=detail, instance=instance

@@ -30,6 +30,11 @@ RESERVED_ALIAS = "latest"
 # A serving report (ReportServingStatus): one line of detail, and the instance that reports it.
 MAX_SERVING_DETAIL_LENGTH = 1024
 MAX_SERVING_INSTANCE_LENGTH = 128
+# Reports one caller may make on one model in any 60 s (MODELREG_SERVING_REPORTS_PER_MINUTE): a
+# READ token is enough to report, and each report is an event kept in the history, sent to
+# watches and webhooks. A serving process reports once per load attempt, so the bound is met only
+# by a fleet of that many replicas sharing one token and reloading within the same minute.
+SERVING_REPORTS_PER_MINUTE = 600
 
 # What one registered model or version may hold, so that any one of them serializes well under
 # the 8 MiB gRPC message limit and under the 4 MiB a listing page may take (README, "Limits").

@@ -75,6 +75,7 @@ class RegistryService:
         *,
         watch_limits: WatchLimits | None = None,
         feed: EventFeed | None = None,
+        serving_reports_per_minute: int = rules.SERVING_REPORTS_PER_MINUTE,
     ) -> None:
         self._store = store
         self._lineage = lineage
@@ -84,6 +85,7 @@ class RegistryService:
         self._access_by_id: TtlCache[tuple[Grantee, int], ModelAccess | None] = TtlCache(ACCESS_CACHE_SECONDS)
         self._watch = watch_limits or WatchLimits()
         self._feed = feed or EventFeed(store, max_watchers=self._watch.max_watchers)
+        self._serving_reports_per_minute = serving_reports_per_minute
 
     # -- permission checks ---------------------------------------------------------------------
 
@@ -540,9 +542,9 @@ class RegistryService:
     ) -> ModelEvent:
         """Records that a serving process loaded (``loaded``) or refused a version; ``loaded`` is
         None for an outcome the request left unset. READ is enough: serving processes hold read
-        tokens, and the event's actor (the caller, from ``ctx``) says who reported. Nothing bounds
-        how often a caller may report but what bounds any of its calls: a serving process reports
-        once per load attempt."""
+        tokens, and the event's actor (the caller, from ``ctx``) says who reported. Since every
+        report is kept in the history, a caller may make at most ``serving_reports_per_minute`` on
+        one model in any 60 s (RESOURCE_EXHAUSTED TOO_MANY_SERVING_REPORTS, nothing written)."""
         name, version = rules.model_name(name), rules.version_number(version)
         if loaded is None:
             raise errors.InvalidOutcome("outcome must be LOADED or LOAD_FAILED", "outcome")
@@ -552,7 +554,9 @@ class RegistryService:
         )
         self._require(ctx, name, Level.READ)
         action = EventAction.SERVING_LOADED if loaded else EventAction.SERVING_LOAD_FAILED
-        return self._store.record_serving(name, version, action, detail, instance, ctx, write=ctx.write)
+        return self._store.record_serving(
+            name, version, action, detail, instance, ctx, self._serving_reports_per_minute, write=ctx.write
+        )
 
     # -- promotion gates and approvals ---------------------------------------------------------
 

@@ -262,11 +262,14 @@ class RegistryStore(Protocol):
         detail: str,
         instance: str,
         ctx: CallContext,
+        per_minute: int,
         *,
         write: WriteKey | None = None,
     ) -> ModelEvent:
         """Appends a SERVING_LOADED or SERVING_LOAD_FAILED event of an existing version (instance
-        as to_value, detail as comment) and returns it; the model itself is left unchanged."""
+        as to_value, detail as comment) and returns it; the model itself is left unchanged.
+        LimitExceeded (TOO_MANY_SERVING_REPORTS) when ``ctx.actor`` has ``per_minute`` serving
+        events of the model in the last 60 s."""
         ...
 
     def request_approval(

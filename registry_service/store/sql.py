@@ -400,6 +400,20 @@ _SERVED_VERSION = (
 )
 
 
+# A caller's serving reports on a model since a time (RegistryStore.record_serving's bound): read
+# through the (model_id, time) index.
+_RECENT_REPORTS = (
+    sa.select(sa.func.count())
+    .select_from(EVENTS)
+    .where(
+        EVENTS.c.model_id == sa.bindparam("model_id"),
+        EVENTS.c.time > sa.bindparam("since"),
+        EVENTS.c.actor == sa.bindparam("actor"),
+        EVENTS.c.action.in_([EventAction.SERVING_LOADED.value, EventAction.SERVING_LOAD_FAILED.value]),
+    )
+)
+
+
 # Set on a session that appended events, so that its commit is announced (on_append).
 _APPENDED = "modelreg.appended"
 
@@ -1586,19 +1600,32 @@ class SqlRegistryStore:
         detail: str,
         instance: str,
         ctx: CallContext,
+        per_minute: int,
         *,
         write: WriteKey | None = None,
     ) -> ModelEvent:
         """Appends a serving report without locking the model (a report changes nothing of it):
         the version's row is read with a shared lock instead, so a deletion of the version
         committed first makes this MODEL_VERSION_NOT_FOUND, and one that comes later waits and
-        is logged after the report."""
+        is logged after the report. The reports counted against ``per_minute`` are those
+        committed: reports of one caller running at the same moment may pass it by as many."""
         now = self._clock()
         with self.applied_writes.begin(write) as session:
             model_id = session.scalar(_SERVED_VERSION, {"name": name, "version": version})
             if model_id is None:
                 self._model_id(session, name)
                 raise errors.ModelVersionNotFound(name, version)
+            recent = session.scalar(
+                _RECENT_REPORTS, {"model_id": model_id, "actor": ctx.actor, "since": now - 60_000}
+            )
+            within_limit(
+                f"registered model '{name}'",
+                (recent or 0) + 1,
+                f"serving reports by '{ctx.actor}' in 60 s",
+                per_minute,
+                "TOO_MANY_SERVING_REPORTS",
+                "outcome",
+            )
             event = NewEvent(action, version=version, to_value=instance, comment=detail)
             event_id = self._append(session, model_id, name, ctx, now, event)
             self.applied_writes.record(session, write, event_id)

@@ -1,11 +1,13 @@
 """ReportServingStatus through the real client against both real servers with access control on,
 on each database backend: the event it writes (the caller as actor), where it shows up (history,
-watches), its errors (NOT_FOUND, INVALID_ARGUMENT naming the field) and who may report (READ)."""
+watches), its errors (NOT_FOUND, INVALID_ARGUMENT naming the field), who may report (READ) and
+how often (a bound per caller and model)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -19,24 +21,49 @@ from modelreg import exceptions
 from modelreg.registry.v1 import registry_pb2 as rpb
 from modelreg.registry.v1.registry_pb2_grpc import RegistryServiceStub
 from modelreg_server.access.policy import Level
-from registry_service.domain.rules import MAX_SERVING_DETAIL_LENGTH, MAX_SERVING_INSTANCE_LENGTH
+from registry_service.domain.rules import (
+    MAX_SERVING_DETAIL_LENGTH,
+    MAX_SERVING_INSTANCE_LENGTH,
+    SERVING_REPORTS_PER_MINUTE,
+)
 from tests.conftest import Backend
 from tests.integration.access.conftest import BOOTSTRAP, SecuredServices, auth_settings
 from tests.servers import Services, running_registry, running_tracking
 
+REPORTS_PER_MINUTE = 5
 
-@pytest.fixture
-def private(
-    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
+
+@contextmanager
+def _secured(
+    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path, reports_per_minute: int
 ) -> Iterator[SecuredServices]:
     """Both services on the backend under test, access control on, no default level: a user
     reads only the models they are granted."""
     auth = auth_settings(tmp_path, Level.NONE)
     with (
         running_tracking(tmp_path, database_url_factory(backend.name), auth) as (tracking, artifact_root),
-        running_registry(tmp_path, tracking, backend.url, auth) as registry,
+        running_registry(
+            tmp_path, tracking, backend.url, auth, serving_reports_per_minute=reports_per_minute
+        ) as registry,
     ):
         yield SecuredServices(Services(tracking, registry, artifact_root))
+
+
+@pytest.fixture
+def private(
+    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
+) -> Iterator[SecuredServices]:
+    with _secured(backend, database_url_factory, tmp_path, SERVING_REPORTS_PER_MINUTE) as services:
+        yield services
+
+
+@pytest.fixture
+def bounded(
+    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
+) -> Iterator[SecuredServices]:
+    """As ``private``, a caller reporting at most REPORTS_PER_MINUTE times on a model."""
+    with _secured(backend, database_url_factory, tmp_path, REPORTS_PER_MINUTE) as services:
+        yield services
 
 
 def _model(services: SecuredServices, versions: int = 1) -> str:
@@ -113,6 +140,26 @@ def test_the_actor_header_cannot_name_the_reporter(private: SecuredServices) -> 
         metadata=(("authorization", f"Bearer {token}"), ("x-modelreg-actor", "someone-else")),
     )
     assert response.event.actor == "honest-pod"
+
+
+def test_a_reader_reporting_past_the_bound_is_refused_and_writes_nothing(bounded: SecuredServices) -> None:
+    """A READ token cannot fill the history (and its watches and webhooks) with reports."""
+    name = _model(bounded)
+    with bounded.client(_reader(bounded, name, "chatty-pod")) as reader:
+        sent = [
+            reader.report_serving_status(name, 1, loaded=True, instance=f"pod-{i}")
+            for i in range(REPORTS_PER_MINUTE)
+        ]
+        with pytest.raises(exceptions.ResourceExhausted) as refused:
+            reader.report_serving_status(name, 1, loaded=False, detail="one too many")
+    assert refused.value.reason == "TOO_MANY_SERVING_REPORTS"
+    assert refused.value.metadata == {"field": "outcome", "limit": str(REPORTS_PER_MINUTE)}
+    assert "'chatty-pod'" in refused.value.message
+    with bounded.client(BOOTSTRAP) as admin:
+        admin.report_serving_status(name, 1, loaded=True, instance="admin-pod")  # another caller's own bound
+        reports = [e for e in admin.get_model_history(name) if e.action.startswith("SERVING_")]
+    assert [e.event_id for e in reports[:-1]] == [e.event_id for e in sent]
+    assert reports[-1].to_value == "admin-pod"
 
 
 def test_a_missing_version_or_model_is_not_found(private: SecuredServices) -> None:

@@ -28,6 +28,7 @@ def test_defaults_and_overrides() -> None:
             "MODELREG_TRACKING_TIMEOUT_SECONDS": "2.5",
             "MODELREG_AUTO_MIGRATE": "false",
             "MODELREG_LOG_FORMAT": "JSON",
+            "MODELREG_SERVING_REPORTS_PER_MINUTE": "50",
         }
     )
     assert (settings.port, settings.tracking_target, settings.tracking_timeout_seconds) == (
@@ -36,6 +37,7 @@ def test_defaults_and_overrides() -> None:
         2.5,
     )
     assert (settings.auto_migrate, settings.json_logs) == (False, True)
+    assert settings.serving_reports_per_minute == 50
 
 
 @pytest.mark.parametrize(
@@ -48,6 +50,7 @@ def test_defaults_and_overrides() -> None:
         ("MODELREG_AUTO_MIGRATE", "maybe"),
         ("MODELREG_LOG_LEVEL", "LOUD"),
         ("MODELREG_REGISTRY_DATABASE_URL", "not a url"),
+        ("MODELREG_SERVING_REPORTS_PER_MINUTE", "0"),
     ],
 )
 def test_bad_settings_are_config_errors(name: str, value: str) -> None:

@@ -12,6 +12,7 @@ from registry_service import lineage_codec
 from registry_service.domain import errors
 from registry_service.domain.entities import EventAction, ModelVersion, Page, RegisteredModel, Stage
 from registry_service.domain.service import RegistryService
+from registry_service.store.sql import SqlRegistryStore
 from tests.unit.registry.registry_fakes import Clock, FakeLineage
 
 RUN = "a" * 32
@@ -490,3 +491,40 @@ def test_rename_and_delete_cascade(service: RegistryService, lineage: FakeLineag
     history = [e.action for e in service.list_model_events(ctx, "Gone", 0, 0, "").items]
     assert history == [EventAction.MODEL_CREATED, EventAction.MODEL_DELETED]
     assert service.list_model_events(ctx, "Never", 0, 0, "").items == ()
+
+
+def test_serving_reports_are_bounded_per_caller_and_model_in_any_minute(
+    store: SqlRegistryStore, lineage: FakeLineage, clock: Clock
+) -> None:
+    service = RegistryService(store, lineage, serving_reports_per_minute=3)
+    alice, bob = CallContext(actor="alice", request_id="r1"), CallContext(actor="bob", request_id="r2")
+    for name in ("Served", "Other"):
+        service.create_registered_model(alice, name)
+        service.create_model_version(alice, name, f"s3://bucket/{name}")
+    for i in range(3):
+        service.report_serving_status(alice, "Served", 1, True, "", f"pod-{i}")
+    with pytest.raises(ServiceError) as caught:
+        service.report_serving_status(alice, "Served", 1, False, "one too many", "pod-x")
+    assert (caught.value.kind, caught.value.reason) == (
+        ErrorKind.RESOURCE_EXHAUSTED,
+        "TOO_MANY_SERVING_REPORTS",
+    )
+    assert caught.value.metadata == {"field": "outcome", "limit": "3"}
+    # The bound is the caller's on the model: another caller, or another model, reports.
+    service.report_serving_status(bob, "Served", 1, True, "", "pod-b")
+    service.report_serving_status(alice, "Other", 1, True, "", "pod-0")
+    # Reports older than 60 s no longer count.
+    clock.now += 60_000
+    service.report_serving_status(alice, "Served", 1, True, "", "pod-later")
+    reports = [
+        (e.actor, e.to_value)
+        for e in service.list_model_events(alice, "Served", 0, 0, "").items
+        if e.action in (EventAction.SERVING_LOADED, EventAction.SERVING_LOAD_FAILED)
+    ]
+    assert reports == [
+        ("alice", "pod-0"),
+        ("alice", "pod-1"),
+        ("alice", "pod-2"),
+        ("bob", "pod-b"),
+        ("alice", "pod-later"),
+    ]

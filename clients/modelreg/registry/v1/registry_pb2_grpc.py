@@ -605,11 +605,12 @@ class RegistryServiceServicer:
         serving process holds); the event's actor is the authenticated caller, never a value of the
         request, so every report names who sent it (with access control off, the claimed actor, as
         for every event). A report changes nothing else: not the model's last_updated_time, and it
-        takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
-        caller (a process reports once per load attempt).
+        takes no lock on the model. A caller may report at most MODELREG_SERVING_REPORTS_PER_MINUTE
+        times (600) on one model in any 60 s (a process reports once per load attempt).
         Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
         INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
-        PERMISSION_DENIED (PERMISSION_DENIED).
+        PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_SERVING_REPORTS: nothing
+        written).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

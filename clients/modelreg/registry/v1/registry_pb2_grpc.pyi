@@ -285,11 +285,12 @@ class RegistryServiceStub:
     serving process holds); the event's actor is the authenticated caller, never a value of the
     request, so every report names who sent it (with access control off, the claimed actor, as
     for every event). A report changes nothing else: not the model's last_updated_time, and it
-    takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
-    caller (a process reports once per load attempt).
+    takes no lock on the model. A caller may report at most MODELREG_SERVING_REPORTS_PER_MINUTE
+    times (600) on one model in any 60 s (a process reports once per load attempt).
     Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
     INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
-    PERMISSION_DENIED (PERMISSION_DENIED).
+    PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_SERVING_REPORTS: nothing
+    written).
     """
 
 @_typing.type_check_only
@@ -514,11 +515,12 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     serving process holds); the event's actor is the authenticated caller, never a value of the
     request, so every report names who sent it (with access control off, the claimed actor, as
     for every event). A report changes nothing else: not the model's last_updated_time, and it
-    takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
-    caller (a process reports once per load attempt).
+    takes no lock on the model. A caller may report at most MODELREG_SERVING_REPORTS_PER_MINUTE
+    times (600) on one model in any 60 s (a process reports once per load attempt).
     Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
     INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
-    PERMISSION_DENIED (PERMISSION_DENIED).
+    PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_SERVING_REPORTS: nothing
+    written).
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -968,11 +970,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         serving process holds); the event's actor is the authenticated caller, never a value of the
         request, so every report names who sent it (with access control off, the claimed actor, as
         for every event). A report changes nothing else: not the model's last_updated_time, and it
-        takes no lock on the model. Reports are not rate-limited beyond what bounds every call of the
-        caller (a process reports once per load attempt).
+        takes no lock on the model. A caller may report at most MODELREG_SERVING_REPORTS_PER_MINUTE
+        times (600) on one model in any 60 s (a process reports once per load attempt).
         Errors: INVALID_ARGUMENT (INVALID_NAME, INVALID_VERSION, INVALID_OUTCOME, INVALID_DETAIL,
         INVALID_INSTANCE), NOT_FOUND (REGISTERED_MODEL_NOT_FOUND, MODEL_VERSION_NOT_FOUND),
-        PERMISSION_DENIED (PERMISSION_DENIED).
+        PERMISSION_DENIED (PERMISSION_DENIED), RESOURCE_EXHAUSTED (TOO_MANY_SERVING_REPORTS: nothing
+        written).
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
