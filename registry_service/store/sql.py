@@ -1624,7 +1624,7 @@ class SqlRegistryStore:
                 f"serving reports by '{ctx.actor}' in 60 s",
                 per_minute,
                 "TOO_MANY_SERVING_REPORTS",
-                "outcome",
+                "name",  # the bound is the caller's on this model
             )
             event = NewEvent(action, version=version, to_value=instance, comment=detail)
             event_id = self._append(session, model_id, name, ctx, now, event)

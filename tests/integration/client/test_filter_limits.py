@@ -41,7 +41,7 @@ def searches(client: Client) -> dict[str, Callable[[str], object]]:
     }
 
 
-def test_over_length_filters_are_refused_at_once(client: Client) -> None:
+def test_over_length_filters_are_refused_by_their_length(client: Client) -> None:
     for name, search in searches(client).items():
         text = ("name = 'x' AND " * (MEGABYTE // 15 + 1))[:MEGABYTE]
         # The length is checked before a character is parsed: the message is the limit's.

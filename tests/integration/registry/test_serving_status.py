@@ -153,7 +153,7 @@ def test_a_reader_reporting_past_the_bound_is_refused_and_writes_nothing(bounded
         with pytest.raises(exceptions.ResourceExhausted) as refused:
             reader.report_serving_status(name, 1, loaded=False, detail="one too many")
     assert refused.value.reason == "TOO_MANY_SERVING_REPORTS"
-    assert refused.value.metadata == {"field": "outcome", "limit": str(REPORTS_PER_MINUTE)}
+    assert refused.value.metadata == {"field": "name", "limit": str(REPORTS_PER_MINUTE)}
     assert "'chatty-pod'" in refused.value.message
     with bounded.client(BOOTSTRAP) as admin:
         admin.report_serving_status(name, 1, loaded=True, instance="admin-pod")  # another caller's own bound

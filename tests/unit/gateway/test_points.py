@@ -3,6 +3,7 @@ reads: the same key, value (bit for bit), timestamp and step, for any JSON a poi
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from hypothesis import given, settings
@@ -43,8 +44,9 @@ ANY_POINT = st.one_of(
 )
 
 
-def as_tuple(metric: e.Metric) -> tuple[str, str, int, int]:
-    return metric.key, metric.value.hex(), metric.timestamp, metric.step
+def as_tuple(metric: e.Metric) -> tuple[str, bytes, int, int]:
+    """The point with its value's bits (a NaN's sign and payload included)."""
+    return metric.key, struct.pack("<d", metric.value), metric.timestamp, metric.step
 
 
 @settings(max_examples=2_000)

@@ -501,20 +501,22 @@ def test_serving_reports_are_bounded_per_caller_and_model_in_any_minute(
     for name in ("Served", "Other"):
         service.create_registered_model(alice, name)
         service.create_model_version(alice, name, f"s3://bucket/{name}")
-    for i in range(3):
-        service.report_serving_status(alice, "Served", 1, True, "", f"pod-{i}")
+    sent = [service.report_serving_status(alice, "Served", 1, True, "", f"pod-{i}") for i in range(3)]
     with pytest.raises(ServiceError) as caught:
         service.report_serving_status(alice, "Served", 1, False, "one too many", "pod-x")
     assert (caught.value.kind, caught.value.reason) == (
         ErrorKind.RESOURCE_EXHAUSTED,
         "TOO_MANY_SERVING_REPORTS",
     )
-    assert caught.value.metadata == {"field": "outcome", "limit": "3"}
+    assert caught.value.metadata == {"field": "name", "limit": "3"}
     # The bound is the caller's on the model: another caller, or another model, reports.
     service.report_serving_status(bob, "Served", 1, True, "", "pod-b")
     service.report_serving_status(alice, "Other", 1, True, "", "pod-0")
-    # Reports older than 60 s no longer count.
-    clock.now += 60_000
+    # 59 s after the first report all three still count; 60 s after the last, none does.
+    clock.now = sent[0].time + 59_000
+    with pytest.raises(ServiceError):
+        service.report_serving_status(alice, "Served", 1, False, "still too many", "pod-x")
+    clock.now = sent[-1].time + 60_000
     service.report_serving_status(alice, "Served", 1, True, "", "pod-later")
     reports = [
         (e.actor, e.to_value)
