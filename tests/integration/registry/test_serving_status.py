@@ -51,18 +51,14 @@ def _secured(
 
 @pytest.fixture
 def private(
-    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
+    backend: Backend,
+    database_url_factory: Callable[[str], str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[SecuredServices]:
-    with _secured(backend, database_url_factory, tmp_path, SERVING_REPORTS_PER_MINUTE) as services:
-        yield services
-
-
-@pytest.fixture
-def bounded(
-    backend: Backend, database_url_factory: Callable[[str], str], tmp_path: Path
-) -> Iterator[SecuredServices]:
-    """As ``private``, a caller reporting at most REPORTS_PER_MINUTE times on a model."""
-    with _secured(backend, database_url_factory, tmp_path, REPORTS_PER_MINUTE) as services:
+    """The services of ``_secured``; a test parametrizes the bound on reports indirectly."""
+    per_minute = getattr(request, "param", SERVING_REPORTS_PER_MINUTE)
+    with _secured(backend, database_url_factory, tmp_path, per_minute) as services:
         yield services
 
 
@@ -142,10 +138,11 @@ def test_the_actor_header_cannot_name_the_reporter(private: SecuredServices) -> 
     assert response.event.actor == "honest-pod"
 
 
-def test_a_reader_reporting_past_the_bound_is_refused_and_writes_nothing(bounded: SecuredServices) -> None:
+@pytest.mark.parametrize("private", [REPORTS_PER_MINUTE], indirect=True)
+def test_a_reader_reporting_past_the_bound_is_refused_and_writes_nothing(private: SecuredServices) -> None:
     """A READ token cannot fill the history (and its watches and webhooks) with reports."""
-    name = _model(bounded)
-    with bounded.client(_reader(bounded, name, "chatty-pod")) as reader:
+    name = _model(private)
+    with private.client(_reader(private, name, "chatty-pod")) as reader:
         sent = [
             reader.report_serving_status(name, 1, loaded=True, instance=f"pod-{i}")
             for i in range(REPORTS_PER_MINUTE)
@@ -155,7 +152,7 @@ def test_a_reader_reporting_past_the_bound_is_refused_and_writes_nothing(bounded
     assert refused.value.reason == "TOO_MANY_SERVING_REPORTS"
     assert refused.value.metadata == {"field": "name", "limit": str(REPORTS_PER_MINUTE)}
     assert "'chatty-pod'" in refused.value.message
-    with bounded.client(BOOTSTRAP) as admin:
+    with private.client(BOOTSTRAP) as admin:
         admin.report_serving_status(name, 1, loaded=True, instance="admin-pod")  # another caller's own bound
         reports = [e for e in admin.get_model_history(name) if e.action.startswith("SERVING_")]
     assert [e.event_id for e in reports[:-1]] == [e.event_id for e in sent]
